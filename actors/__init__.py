@@ -1,0 +1,1 @@
+"""grades: an actor runtime on ZeroMQ and the replicated UserGrade store built on it."""

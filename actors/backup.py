@@ -1,0 +1,148 @@
+"""The backup file: a gzip'd CSV that a replica restores from.
+
+Line 1 holds the metadata, ``key=value`` pairs separated by commas: when the
+backup was generated and the log position it was taken at, so a restoring
+replica knows where to replay the bus log from. Line 2 names the columns;
+then one row per user with each field's value and its last-writer-wins
+version (``stamp << 10 | replica_id``, see actors/records.py)::
+
+    generated_at=2026-11-22T14:23:00.123Z,generated_at_ms=...,position=1234,log_id=ab12...,replica_id=1,hlc=...,rows=2,format=grades-backup/1
+    user_id,postpaid_limit,spp,shipping_fee,return_fee,postpaid_limit_version,...
+    3333,1111,23123,333,444,1866...,1866...,1866...,1866...
+
+Rows may be newer than ``position`` (the snapshot is taken while writes go on);
+replaying from ``position`` is still right because merging is idempotent.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import gzip
+import io
+import zlib
+from typing import BinaryIO, Iterator
+
+from actors.records import FIELDS, MAX_KEY_BYTES
+
+__all__ = ["FORMAT", "COLUMNS", "BackupEncoder", "BackupError", "read_backup",
+           "header_line", "parse_header_line", "backup_filename"]
+
+FORMAT = "grades-backup/1"
+COLUMNS = ("user_id", *FIELDS, *(f"{name}_version" for name in FIELDS))
+GZIP_LEVEL = 1
+"""Fast compression: a backup is streamed on demand, CPU matters more than bytes."""
+ROWS_PER_BATCH = 10_000
+
+
+class BackupError(ValueError):
+    """A backup that is not in this format, or is damaged."""
+
+
+def _iso(ms: int) -> str:
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def header_line(meta: dict) -> str:
+    """Line 1 of a backup from a snapshot's metadata."""
+    pairs = {"generated_at": _iso(meta["generated_at_ms"]), **meta, "format": FORMAT}
+    return ",".join(f"{key}={value}" for key, value in pairs.items()) + "\n"
+
+
+def parse_header_line(line: str) -> dict:
+    """Metadata from line 1; integers where the writer wrote integers."""
+    try:
+        meta = dict(pair.split("=", 1) for pair in line.strip().split(","))
+    except ValueError:
+        raise BackupError(f"first line is not key=value pairs: {line[:80]!r}") from None
+    if meta.get("format") != FORMAT:
+        raise BackupError(f"unknown backup format {meta.get('format')!r}, expected {FORMAT}")
+    try:
+        for key in ("generated_at_ms", "position", "replica_id", "hlc", "rows"):
+            meta[key] = int(meta[key])
+    except (KeyError, ValueError) as exc:
+        raise BackupError(f"first line lacks a valid {exc}") from None
+    return meta
+
+
+def backup_filename(meta: dict) -> str:
+    stamp = _iso(meta["generated_at_ms"]).replace("-", "").replace(":", "").replace(".", "")
+    return f"grades-replica{meta['replica_id']}-{stamp}.csv.gz"
+
+
+class BackupEncoder:
+    """Turns metadata and row chunks into gzip bytes, one chunk at a time."""
+
+    def __init__(self, level: int = GZIP_LEVEL):
+        self._zip = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._text = io.StringIO()
+        self._csv = csv.writer(self._text, lineterminator="\n")
+
+    def _take(self) -> bytes:
+        data = self._text.getvalue().encode("utf-8", "surrogatepass")
+        self._text.seek(0)
+        self._text.truncate()
+        return self._zip.compress(data)
+
+    def header(self, meta: dict) -> bytes:
+        self._text.write(header_line(meta))
+        self._csv.writerow(COLUMNS)
+        return self._take()
+
+    def rows(self, rows: list) -> bytes:
+        """Rows as [user_id, 4 values, 4 versions]."""
+        self._csv.writerows(rows)
+        return self._take()
+
+    def finish(self) -> bytes:
+        return self._zip.flush()
+
+
+def _row(fields: list[str], line_no: int) -> list:
+    if len(fields) != len(COLUMNS):
+        raise BackupError(f"row {line_no}: {len(fields)} columns, expected {len(COLUMNS)}")
+    key = fields[0]
+    if not key or len(key.encode()) > MAX_KEY_BYTES:
+        raise BackupError(f"row {line_no}: bad user_id")
+    try:
+        return [key, [int(x) for x in fields[1:]]]
+    except ValueError:
+        raise BackupError(f"row {line_no}: a non-integer value") from None
+
+
+def read_backup(stream: BinaryIO) -> tuple[dict, Iterator[list]]:
+    """Parse a backup as it streams in.
+
+    Args:
+        stream: the gzip bytes (a file or an HTTP response).
+
+    Returns:
+        (meta, batches): batches yields lists of [user_id, [8 ints]].
+
+    Raises:
+        BackupError: from the call or while iterating, on any damage.
+    """
+    text = io.TextIOWrapper(gzip.GzipFile(fileobj=stream), encoding="utf-8", newline="")
+    try:
+        meta = parse_header_line(text.readline())
+        reader = csv.reader(text)
+        if tuple(next(reader, ())) != COLUMNS:
+            raise BackupError("second line is not the expected column header")
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise BackupError(f"not a gzip'd backup: {exc}") from None
+
+    def batches() -> Iterator[list]:
+        batch = []
+        try:
+            for line_no, fields in enumerate(reader, start=3):
+                batch.append(_row(fields, line_no))
+                if len(batch) >= ROWS_PER_BATCH:
+                    yield batch
+                    batch = []
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error, csv.Error) as exc:
+            raise BackupError(f"damaged backup: {exc}") from None
+        if batch:
+            yield batch
+
+    return meta, batches()

@@ -1,0 +1,157 @@
+"""What every actor process shares: socket lifecycle, the poll loop, signals.
+
+An actor stores its configuration in ``__init__``, creates its context and
+sockets in ``start()``, polls with a timeout in ``run()`` (never a blocking
+recv), and closes every socket with linger 0 and terminates the context in
+``stop()``. SIGTERM and SIGINT only set a flag; the loop notices within
+POLL_MS and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Callable
+
+import zmq
+
+from actors import protocol
+
+__all__ = ["Actor", "run_actor", "setup_logging", "set_title", "monotonic_ms", "now_ms"]
+
+POLL_MS = 100
+"""Longest the loop sleeps without looking at the stop flag and timers."""
+
+DRAIN_MAX = 2048
+"""Messages taken from one socket per loop turn, so one busy socket cannot starve others."""
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def setup_logging(name: str) -> logging.Logger:
+    """One line per event on stderr; honcho and the supervisor prefix the process name."""
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return logging.getLogger(name)
+
+
+def set_title(title: str) -> None:
+    """Name the process for ps/top, e.g. 'grades: storage replica=1'."""
+    try:
+        import setproctitle
+    except ImportError:  # pragma: no cover - installed with the project
+        return
+    setproctitle.setproctitle(title)
+
+
+class Actor:
+    """Base class: subclasses implement setup(), optionally on_tick() and teardown()."""
+
+    name = "actor"
+
+    def __init__(self):
+        self.log = logging.getLogger(self.name)
+        self.ctx: zmq.Context | None = None
+        self._sockets: list[zmq.Socket] = []
+        self._handlers: list[tuple[zmq.Socket, Callable[[], None]]] = []
+        self._poller = zmq.Poller()
+        self._stopping = False
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the context and sockets; install the signal handlers."""
+        self.ctx = zmq.Context()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.setup()
+
+    def setup(self) -> None:
+        """Create and bind/connect sockets (subclass)."""
+
+    def teardown(self) -> None:
+        """Release what setup() made besides sockets (subclass)."""
+
+    def on_tick(self) -> None:
+        """Timers: called after every loop turn (subclass)."""
+
+    def poll_timeout_ms(self) -> int:
+        """How long the next poll may wait."""
+        return POLL_MS
+
+    def run(self) -> None:
+        """Poll and dispatch until a stop is requested."""
+        while not self._stopping:
+            events = dict(self._poller.poll(self.poll_timeout_ms()))
+            for sock, handler in self._handlers:
+                if sock in events:
+                    handler()
+            self.on_tick()
+
+    def stop(self) -> None:
+        """Close every socket with linger 0, then terminate the context."""
+        try:
+            self.teardown()
+        finally:
+            for sock in self._sockets:
+                sock.close(linger=0)
+            self._sockets.clear()
+            if self.ctx is not None:
+                self.ctx.term()
+                self.ctx = None
+
+    def request_stop(self) -> None:
+        self._stopping = True
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._stopping = True
+
+    # --- sockets -----------------------------------------------------------
+
+    def socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket:
+        """A socket with linger 0 and the frame size cap, polled if it has a handler."""
+        sock = self.ctx.socket(kind)
+        sock.linger = 0
+        sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
+        self._sockets.append(sock)
+        if handler is not None:
+            self._poller.register(sock, zmq.POLLIN)
+            self._handlers.append((sock, handler))
+        return sock
+
+    def replace_socket(self, old: zmq.Socket, kind: int) -> zmq.Socket:
+        """Close a socket and make a fresh one with the same handler (lazy pirate)."""
+        handler = None
+        for i, (sock, h) in enumerate(self._handlers):
+            if sock is old:
+                handler = h
+                del self._handlers[i]
+                self._poller.unregister(old)
+                break
+        self._sockets.remove(old)
+        old.close(linger=0)
+        return self.socket(kind, handler)
+
+
+def run_actor(actor: Actor, title: str) -> int:
+    """Run an actor to completion in this process; returns the exit status."""
+    set_title(title)
+    actor.start()
+    try:
+        actor.run()
+    finally:
+        actor.stop()
+    actor.log.info("stopped")
+    return 0

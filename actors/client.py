@@ -1,0 +1,192 @@
+"""Clients that send requests to an actor's ROUTER and wait for the reply.
+
+``AsyncClient`` is what an HTTP worker uses: one DEALER per worker process,
+created lazily inside the worker's event loop (never in gunicorn's master, so
+no ZMQ context crosses a fork), many requests in flight, each matched to its
+reply by request id and bounded by a timeout. ``Client`` is the blocking twin
+for tools, tests and benchmarks.
+
+Both set ZMQ_IMMEDIATE: while the actor is not connected a request fails at
+once with UNAVAILABLE instead of queueing and being applied long after its
+caller gave up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+import zmq
+import zmq.asyncio
+
+from actors import protocol
+from actors.protocol import ErrorCode
+
+__all__ = ["RemoteError", "AsyncClient", "Client"]
+
+log = logging.getLogger("client")
+
+DEFAULT_TIMEOUT_S = 5.0
+CONNECT_WAIT_S = 1.0
+"""A fresh socket connects asynchronously: wait this long for it before saying UNAVAILABLE."""
+
+
+class RemoteError(Exception):
+    """An Error reply, or a failure to get one (code UNAVAILABLE / UNKNOWN_OUTCOME)."""
+
+    def __init__(self, code: str, reason: str, retry_after_s: int = 0):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def _result(message) -> object:
+    if isinstance(message, protocol.Ok):
+        return message.result
+    if isinstance(message, protocol.Error):
+        raise RemoteError(message.code, message.reason, message.retry_after_s)
+    raise RemoteError(ErrorCode.PROTOCOL, f"unexpected reply {message.TAG}")
+
+
+def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.immediate = True
+    sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
+    sock.connect(endpoint)
+    return sock
+
+
+class AsyncClient:
+    """asyncio client; create it anywhere, it connects on first use in a loop."""
+
+    def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._ctx: zmq.asyncio.Context | None = None
+        self._sock: zmq.asyncio.Socket | None = None
+        self._reader: asyncio.Task | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+
+    def _connect(self) -> zmq.asyncio.Socket:
+        if self._sock is None:
+            self._ctx = zmq.asyncio.Context()
+            self._sock = _dealer(self._ctx, self.endpoint)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(self._read_replies())
+        return self._sock
+
+    async def _read_replies(self) -> None:
+        sock = self._sock
+        while True:
+            body = await sock.recv()
+            try:
+                request_id, message = protocol.decode(body)
+            except protocol.ProtocolError as exc:
+                log.warning("dropped a malformed reply from %s: %s", self.endpoint, exc)
+                continue
+            future = self._pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    async def call(self, message, timeout_s: float | None = None):
+        """Send a request and wait for its result.
+
+        Raises:
+            RemoteError: an Error reply; UNAVAILABLE if the actor is not connected,
+                UNKNOWN_OUTCOME if no reply came within the timeout.
+        """
+        sock = self._connect()
+        request_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            body = protocol.encode(message, request_id)
+            try:
+                await sock.send(body, zmq.NOBLOCK)
+            except zmq.Again:
+                if not await sock.poll(CONNECT_WAIT_S * 1000, zmq.POLLOUT):
+                    raise RemoteError(
+                        ErrorCode.UNAVAILABLE, "storage actor is not running", 1
+                    ) from None
+                await sock.send(body, zmq.NOBLOCK)
+            try:
+                reply = await asyncio.wait_for(future, timeout_s or self.timeout_s)
+            except asyncio.TimeoutError:
+                raise RemoteError(
+                    ErrorCode.UNKNOWN_OUTCOME, "storage actor did not answer in time"
+                ) from None
+        finally:
+            self._pending.pop(request_id, None)
+        return _result(reply)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._ctx.term()
+        self._sock = self._ctx = self._reader = None
+
+
+class Client:
+    """Blocking client; on a timeout it closes and reopens its socket (lazy pirate)."""
+
+    def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 ctx: zmq.Context | None = None):
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._own_ctx = ctx is None
+        self._ctx = ctx or zmq.Context()
+        self._sock = _dealer(self._ctx, endpoint)
+        self._ids = itertools.count(1)
+
+    def send(self, message) -> int:
+        """Send without waiting (for pipelining); returns the request id."""
+        request_id = next(self._ids)
+        body = protocol.encode(message, request_id)
+        try:
+            self._sock.send(body, zmq.NOBLOCK)
+        except zmq.Again:
+            if not self._sock.poll(int(CONNECT_WAIT_S * 1000), zmq.POLLOUT):
+                raise RemoteError(ErrorCode.UNAVAILABLE,
+                                  f"{self.endpoint} is not connected", 1) from None
+            self._sock.send(body, zmq.NOBLOCK)
+        return request_id
+
+    def receive(self, timeout_s: float | None = None) -> tuple[int, object]:
+        """Next reply as (request_id, message); RemoteError(UNKNOWN_OUTCOME) on timeout."""
+        if not self._sock.poll(int((timeout_s or self.timeout_s) * 1000), zmq.POLLIN):
+            self._reopen()
+            raise RemoteError(ErrorCode.UNKNOWN_OUTCOME, f"{self.endpoint} did not answer")
+        return protocol.decode(self._sock.recv())
+
+    def call(self, message, timeout_s: float | None = None):
+        """Send a request and return its result (raises RemoteError)."""
+        request_id = self.send(message)
+        while True:
+            reply_id, reply = self.receive(timeout_s)
+            if reply_id == request_id:
+                return _result(reply)
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Poll until the DEALER has a live connection (ZMQ_IMMEDIATE lets sends through)."""
+        return bool(self._sock.poll(int(timeout_s * 1000), zmq.POLLOUT))
+
+    def _reopen(self) -> None:
+        self._sock.close(linger=0)
+        self._sock = _dealer(self._ctx, self.endpoint)
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

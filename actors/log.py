@@ -1,0 +1,543 @@
+"""Append-only, segmented, checksummed log on disk with group commit.
+
+This module owns one log directory: its ``meta.json`` (the log's identity,
+``log_id``, created once and kept forever) and its segment files, named
+``f"{first_position:020d}.log"``. Producers ``append`` records into a memory
+buffer and ``commit`` makes the whole buffer durable with one write and one
+fdatasync per segment touched. Readers only ever see committed records.
+
+Record layout (little endian), records packed back to back in a segment::
+
+    +----------+----------+------------------------------------------------+
+    | length   | crc32    | body (length bytes)                            |
+    | u32      | u32      |                                                |
+    +----------+----------+------------------------------------------------+
+    body = +----------+---------+---------+------------+--------+--------+
+           | position | time_ms | seq     | origin_len | origin | data   |
+           | u64      | u64     | u64     | u16        | utf-8  | bytes  |
+           +----------+---------+---------+------------+--------+--------+
+    crc32 = zlib.crc32(body)
+
+Recovery (``Log.open``) keeps exactly the intact prefix of the log: the first
+record that is torn, fails its checksum or does not carry the expected next
+position ends the log; its segment is cut there and later segments deleted.
+A ``Log`` is not thread-safe: one owner appends, commits and reads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import os
+import re
+import secrets
+import struct
+import time
+from pathlib import Path
+from typing import NamedTuple
+from zlib import crc32
+
+__all__ = [
+    "INDEX_EVERY_RECORDS",
+    "MAX_ORIGIN_BYTES",
+    "MAX_RECORD_BYTES",
+    "SEGMENT_BYTES",
+    "Log",
+    "LogCorruption",
+    "Record",
+    "RecoveryReport",
+]
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_BYTES = 64 * 1024 * 1024  # roll to a new segment file past this size
+INDEX_EVERY_RECORDS = 256  # sparse index stride, in records, within a segment
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # cap on a record body; larger lengths are corruption
+MAX_ORIGIN_BYTES = 0xFFFF  # origin_len is a u16
+HINT_SLOTS = 64  # remembered (next position -> byte offset) pairs of recent reads
+META_NAME = "meta.json"
+SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
+
+_HEADER = struct.Struct("<II")  # length, crc32
+_BODY = struct.Struct("<QQQH")  # position, time_ms, seq, origin_len
+_TIME = struct.Struct("<Q")
+_HEADER_BYTES = _HEADER.size  # 8
+_BODY_BYTES = _BODY.size  # 26
+_PARTS = 4  # pending parts per record: header, body head, origin, data
+
+
+class Record(NamedTuple):
+    """One log entry as handed back to readers."""
+
+    position: int
+    time_ms: int
+    origin: str
+    seq: int
+    data: bytes
+
+
+class RecoveryReport(NamedTuple):
+    """What ``Log.open`` found and cut; ``reason`` is empty for a clean log."""
+
+    records: int
+    segments: int
+    truncated_bytes: int
+    removed_segments: int
+    reason: str
+
+
+class LogCorruption(Exception):
+    """Unrecoverable misuse (lost identity, files changed under an open log)."""
+
+
+class _Segment:
+    """One segment file, its committed extent and its sparse in-memory index."""
+
+    __slots__ = ("base", "path", "fd", "size", "count", "idx_pos", "idx_off", "idx_time")
+
+    def __init__(self, base: int, path: Path, fd: int) -> None:
+        self.base, self.path, self.fd = base, path, fd
+        self.size = 0
+        self.count = 0
+        self.idx_pos: list[int] = []
+        self.idx_off: list[int] = []
+        self.idx_time: list[int] = []
+
+    def add_index(self, position: int, offset: int, time_ms: int) -> None:
+        self.idx_pos.append(position)
+        self.idx_off.append(offset)
+        self.idx_time.append(time_ms)
+
+
+def _segment_path(directory: Path, base: int) -> Path:
+    return directory / f"{base:020d}.log"
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make file creations, renames and deletions in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _check(buf: bytes, i: int, p: int, last_time: int) -> tuple[int, int, str]:
+    """Validate the record at ``buf[i:]`` that should carry position ``p``.
+
+    Returns:
+        (its end offset, its time_ms, "") or (0, 0, why it is not intact).
+    """
+    if len(buf) - i < _HEADER_BYTES:
+        return 0, 0, "torn record header"
+    length, crc = _HEADER.unpack_from(buf, i)
+    if not _BODY_BYTES <= length <= MAX_RECORD_BYTES:
+        return 0, 0, f"bad record length {length}"
+    end = i + _HEADER_BYTES + length
+    if end > len(buf):
+        return 0, 0, "torn record body"
+    if crc32(memoryview(buf)[i + _HEADER_BYTES : end]) != crc:
+        return 0, 0, "checksum mismatch"
+    position, time_ms, _, origin_len = _BODY.unpack_from(buf, i + _HEADER_BYTES)
+    if position != p:
+        return 0, 0, f"position {position} where {p} was expected"
+    if _BODY_BYTES + origin_len > length or time_ms < last_time:
+        return 0, 0, "inconsistent record fields"
+    return end, time_ms, ""
+
+
+def _scan(buf: bytes, seg: _Segment, last_time: int) -> tuple[int, int, str]:
+    """Validate ``buf`` record by record, filling ``seg``'s index and count.
+
+    Returns:
+        (last time_ms seen, offset past the last intact record, why the scan
+        stopped early or "").
+    """
+    i, p = 0, seg.base
+    while i < len(buf):
+        end, time_ms, reason = _check(buf, i, p, last_time)
+        if reason:
+            break
+        if (p - seg.base) % INDEX_EVERY_RECORDS == 0:
+            seg.add_index(p, i, time_ms)
+        last_time, i, p = time_ms, end, p + 1
+    else:
+        reason = ""
+    seg.count = p - seg.base
+    return last_time, i, reason
+
+
+class Log:
+    """A durable sequence of ``Record``s with dense positions from 0."""
+
+    def __init__(self, directory: str | os.PathLike, segment_bytes: int = SEGMENT_BYTES) -> None:
+        """Store configuration only; ``open`` touches the disk."""
+        self._dir = Path(directory)
+        self._segment_bytes = segment_bytes
+        self._log_id: str | None = None
+        self._open = False
+        self._segments: list[_Segment] = []
+        self._bases: list[int] = []  # segment first positions, for bisect
+        self._first_times: list[int] = []  # first time_ms of each non-empty segment
+        self._hints: dict[int, tuple[int, int]] = {}  # position -> (segment index, offset)
+        self._committed_end = 0
+        self._last_time = 0
+        self._reset_pending()
+
+    def _reset_pending(self) -> None:
+        self._parts: list[bytes] = []
+        self._sizes: list[int] = []
+        self._times: list[int] = []
+        self._pending_bytes = 0
+
+    @property
+    def log_id(self) -> str:
+        """Identity of this log, stable across reopens (set by ``open``)."""
+        if self._log_id is None:
+            raise RuntimeError("log is not open")
+        return self._log_id
+
+    @property
+    def end(self) -> int:
+        """Next position to be assigned (committed plus buffered records)."""
+        return self._committed_end + len(self._sizes)
+
+    @property
+    def committed_end(self) -> int:
+        """Records below this position are durable and readable."""
+        return self._committed_end
+
+    # -- opening and recovery ---------------------------------------------------
+
+    def open(self) -> RecoveryReport:
+        """Load identity, recover segments and get ready to append.
+
+        Returns:
+            What recovery kept and cut; the caller decides how to log it.
+        """
+        if self._open:
+            raise RuntimeError("log is already open")
+        self._dir.mkdir(parents=True, exist_ok=True)
+        found = self._list_segments()
+        self._log_id = self._load_meta(bool(found))
+        report = self._recover(found)
+        if not self._segments:
+            self._new_segment(0)
+        self._open = True
+        return report
+
+    def _list_segments(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in self._dir.iterdir():
+            match = SEGMENT_NAME.match(path.name)
+            if match:
+                found.append((int(match.group(1)), path))
+        return sorted(found)
+
+    def _load_meta(self, have_segments: bool) -> str:
+        """Read ``log_id``, creating it atomically for a brand new log."""
+        path = self._dir / META_NAME
+        if path.exists():
+            try:
+                log_id = json.loads(path.read_text("utf-8"))["log_id"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise LogCorruption(f"{path}: unreadable meta: {exc}") from exc
+            if not isinstance(log_id, str) or not log_id:
+                raise LogCorruption(f"{path}: bad log_id {log_id!r}")
+            return log_id
+        if have_segments:
+            raise LogCorruption(f"{self._dir}: segments exist but {META_NAME} is missing")
+        log_id = secrets.token_hex(8)
+        tmp = path.with_name(META_NAME + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"log_id": log_id, "format": 1}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self._dir)
+        return log_id
+
+    def _recover(self, found: list[tuple[int, Path]]) -> RecoveryReport:
+        """Keep the intact prefix of ``found``; cut the first bad record and all after it."""
+        expected, cut_bytes, removed, reason = 0, 0, 0, ""
+        for k, (base, path) in enumerate(found):
+            seg = _Segment(base, path, -1)
+            buf = path.read_bytes()
+            if base != expected:
+                reason, good = f"segment starts at {base} where {expected} was expected", 0
+            else:
+                self._last_time, good, reason = _scan(buf, seg, self._last_time)
+            if reason:
+                reason = f"{path.name} offset {good}: {reason}"
+                cut_bytes += len(buf) - good
+                if good:
+                    os.truncate(path, good)
+                    self._fsync_path(path)
+                    self._adopt(seg)
+                else:
+                    removed += 1
+                    path.unlink()
+                for _, later in found[k + 1 :]:
+                    cut_bytes += later.stat().st_size
+                    removed += 1
+                    later.unlink()
+                _fsync_dir(self._dir)
+                break
+            self._adopt(seg)
+            expected = base + seg.count
+        return RecoveryReport(
+            self._committed_end, len(self._segments), cut_bytes, removed, reason
+        )
+
+    @staticmethod
+    def _fsync_path(path: Path) -> None:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _adopt(self, seg: _Segment) -> None:
+        """Open a recovered segment and add it to the in-memory log."""
+        seg.fd = os.open(seg.path, os.O_RDWR | os.O_APPEND)
+        seg.size = os.fstat(seg.fd).st_size
+        self._segments.append(seg)
+        self._bases.append(seg.base)
+        if seg.count:
+            self._first_times.append(seg.idx_time[0])
+        self._committed_end = seg.base + seg.count
+
+    def _new_segment(self, base: int) -> _Segment:
+        path = _segment_path(self._dir, base)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        _fsync_dir(self._dir)
+        seg = _Segment(base, path, fd)
+        self._segments.append(seg)
+        self._bases.append(base)
+        logger.debug("log %s: new segment %s", self._dir, path.name)
+        return seg
+
+    # -- writing ----------------------------------------------------------------
+
+    def append(self, origin: str, seq: int, data: bytes, time_ms: int | None = None) -> Record:
+        """Buffer one record; it becomes durable and readable at the next ``commit``.
+
+        Args:
+            origin: Producer id, utf-8 encodable, under 64 KiB.
+            seq: Producer's sequence number, unsigned 64-bit.
+            data: Opaque payload.
+            time_ms: Wall time to stamp; defaults to now. Raised to the last
+                stamped time so time never goes backwards in the log.
+
+        Returns:
+            The record with its assigned position and time.
+        """
+        if not self._open:
+            raise RuntimeError("log is not open")
+        now = time.time_ns() // 1_000_000 if time_ms is None else time_ms
+        stamp = now if now > self._last_time else self._last_time
+        origin_b = origin.encode("utf-8")
+        data = bytes(data)
+        length = _BODY_BYTES + len(origin_b) + len(data)
+        if length > MAX_RECORD_BYTES or len(origin_b) > MAX_ORIGIN_BYTES:
+            raise ValueError(f"record too large: body {length} bytes, origin {len(origin_b)}")
+        position = self._committed_end + len(self._sizes)
+        try:
+            head = _BODY.pack(position, stamp, seq, len(origin_b))
+        except struct.error as exc:
+            raise ValueError(f"seq/time_ms out of range: {exc}") from exc
+        crc = crc32(data, crc32(origin_b, crc32(head)))
+        self._parts += (_HEADER.pack(length, crc), head, origin_b, data)
+        self._sizes.append(_HEADER_BYTES + length)
+        self._times.append(stamp)
+        self._pending_bytes += _HEADER_BYTES + length
+        self._last_time = stamp
+        return Record(position, stamp, origin, seq, data)
+
+    def commit(self) -> int:
+        """Make every buffered record durable: one write and one fdatasync per segment.
+
+        Returns:
+            The new ``committed_end``.
+        """
+        if not self._sizes:
+            return self._committed_end
+        active, known = self._segments[-1], len(self._segments)
+        try:
+            if active.size + self._pending_bytes <= self._segment_bytes:
+                plan = [(active, 0, len(self._sizes))]
+            else:
+                plan = self._plan_rolls(active)
+            for seg, a, b in plan:
+                _write_all(seg.fd, b"".join(self._parts[a * _PARTS : b * _PARTS]))
+            for seg, _, _ in plan:
+                os.fdatasync(seg.fd)
+        except BaseException:
+            self._rollback(active, known)
+            raise
+        for seg, a, b in plan:
+            self._index(seg, a, b)
+        self._committed_end += len(self._sizes)
+        self._reset_pending()
+        return self._committed_end
+
+    def _plan_rolls(self, active: _Segment) -> list[tuple[_Segment, int, int]]:
+        """Split the buffer over segments so no record spans two files."""
+        plan, seg, start, size = [], active, 0, active.size
+        for k, rec_bytes in enumerate(self._sizes):
+            if size and size + rec_bytes > self._segment_bytes:
+                plan.append((seg, start, k))
+                seg, start, size = self._new_segment(self._committed_end + k), k, 0
+            size += rec_bytes
+        plan.append((seg, start, len(self._sizes)))
+        return [step for step in plan if step[2] > step[1]]
+
+    def _rollback(self, active: _Segment, known: int) -> None:
+        """Undo a failed commit on disk; the buffer stays for a retry."""
+        logger.warning("log %s: commit failed, rolling back", self._dir)
+        for seg in self._segments[known:]:
+            os.close(seg.fd)
+            seg.path.unlink(missing_ok=True)
+        del self._segments[known:], self._bases[known:]
+        os.ftruncate(active.fd, active.size)
+
+    def _index(self, seg: _Segment, a: int, b: int) -> None:
+        """Account records ``a:b`` of the buffer as committed into ``seg``."""
+        sizes, times, pos0 = self._sizes, self._times, self._committed_end
+        if seg.count == 0:
+            self._first_times.append(times[a])
+        first = a + (-seg.count) % INDEX_EVERY_RECORDS
+        offset, done = seg.size, a
+        for k in range(first, b, INDEX_EVERY_RECORDS):
+            offset += sum(sizes[done:k])
+            done = k
+            seg.add_index(pos0 + k, offset, times[k])
+        seg.size += sum(sizes[a:b])
+        seg.count += b - a
+
+    # -- reading ----------------------------------------------------------------
+
+    def read(
+        self, from_position: int, max_records: int = 1000, max_bytes: int = 1 << 20
+    ) -> list[Record]:
+        """Committed records starting exactly at ``from_position``.
+
+        Args:
+            from_position: First position wanted, >= 0.
+            max_records: Upper bound on records returned.
+            max_bytes: Soft bound on encoded bytes returned; the first record
+                is returned even if it alone exceeds it.
+
+        Returns:
+            Consecutive records; empty if ``from_position >= committed_end``.
+        """
+        if from_position < 0:
+            raise ValueError(f"negative position {from_position}")
+        out: list[Record] = []
+        pos, budget = from_position, max_bytes
+        while pos < self._committed_end and len(out) < max_records and (budget > 0 or not out):
+            k = bisect.bisect_right(self._bases, pos) - 1
+            budget -= self._read_segment(k, pos, out, max_records, budget)
+            pos = from_position + len(out)
+        return out
+
+    def _locate(self, k: int, pos: int) -> tuple[int, int, int]:
+        """Returns (position, offset) at or before ``pos`` in segment ``k`` and skip end."""
+        hint = self._hints.get(pos)
+        if hint is not None and hint[0] == k:
+            return pos, hint[1], hint[1]
+        seg = self._segments[k]
+        j = bisect.bisect_right(seg.idx_pos, pos) - 1
+        p, off = seg.idx_pos[j], seg.idx_off[j]
+        if p == pos:
+            return p, off, off
+        skip_end = seg.idx_off[j + 1] if j + 1 < len(seg.idx_off) else seg.size
+        return p, off, skip_end
+
+    def _read_segment(self, k: int, pos: int, out: list[Record], limit: int, budget: int) -> int:
+        """Decode records of segment ``k`` from ``pos`` into ``out``; returns bytes used."""
+        seg = self._segments[k]
+        p, off, skip_end = self._locate(k, pos)
+        stop, used = seg.base + seg.count, 0
+        buf = os.pread(seg.fd, min(seg.size, skip_end + max(budget, 0)) - off, off)
+        i = 0
+        while p < stop and len(out) < limit:
+            avail = len(buf) - i
+            size = _HEADER_BYTES + _HEADER.unpack_from(buf, i)[0] if avail >= _HEADER_BYTES else 0
+            if not size or size > avail:  # only the first record may exceed the budget
+                if out:
+                    break
+                off, i = off + i, 0
+                size = self._frame_bytes(seg.fd, off)
+                buf = os.pread(seg.fd, size, off)
+            if p >= pos:
+                if out and used + size > budget:
+                    break
+                out.append(self._decode(buf, i, size, p))
+                used += size
+            i, p = i + size, p + 1
+        if p < stop:
+            if len(self._hints) >= HINT_SLOTS:
+                del self._hints[next(iter(self._hints))]
+            self._hints[p] = (k, off + i)
+        return used
+
+    @staticmethod
+    def _frame_bytes(fd: int, offset: int) -> int:
+        return _HEADER_BYTES + _HEADER.unpack(os.pread(fd, _HEADER_BYTES, offset))[0]
+
+    @staticmethod
+    def _decode(buf: bytes, i: int, size: int, expected: int) -> Record:
+        position, time_ms, seq, origin_len = _BODY.unpack_from(buf, i + _HEADER_BYTES)
+        if position != expected:
+            raise LogCorruption(f"read position {position} where {expected} was expected")
+        o = i + _HEADER_BYTES + _BODY_BYTES
+        origin = buf[o : o + origin_len].decode("utf-8")
+        return Record(position, time_ms, origin, seq, buf[o + origin_len : i + size])
+
+    def position_at_time(self, time_ms: int) -> int:
+        """Position of the first committed record stamped at or after ``time_ms``.
+
+        Args:
+            time_ms: Wall time in milliseconds.
+
+        Returns:
+            That position, or ``committed_end`` if every record is older.
+        """
+        k = bisect.bisect_left(self._first_times, time_ms)
+        if k == 0:
+            return self._segments[0].base if self._first_times else self._committed_end
+        seg = self._segments[k - 1]
+        j = bisect.bisect_left(seg.idx_time, time_ms)  # >= 1: idx_time[0] < time_ms
+        p, off = seg.idx_pos[j - 1], seg.idx_off[j - 1]
+        end_off = seg.idx_off[j] if j < len(seg.idx_off) else seg.size
+        buf, i = os.pread(seg.fd, end_off - off, off), 0
+        while i < len(buf):
+            if _TIME.unpack_from(buf, i + _HEADER_BYTES + 8)[0] >= time_ms:
+                return p
+            i, p = i + _HEADER_BYTES + _HEADER.unpack_from(buf, i)[0], p + 1
+        return p
+
+    # -- closing ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is buffered and release file descriptors; idempotent."""
+        if not self._open:
+            return
+        try:
+            self.commit()
+        finally:
+            self._open = False
+            for seg in self._segments:
+                os.close(seg.fd)
+            self._segments.clear()
+            self._bases.clear()
+            self._first_times.clear()
+            self._hints.clear()

@@ -1,0 +1,106 @@
+"""The getter port: GET /get?user_id=, GET /backup, /healthz and /readyz.
+
+/backup streams a gzip'd CSV (format in actors/backup.py) pulled from the
+storage actor chunk by chunk: neither side holds the whole dump, and the
+storage actor serves sets between chunks.
+"""
+
+from __future__ import annotations
+
+import falcon
+import falcon.asgi
+
+from actors.backup import BackupEncoder, backup_filename
+from actors.client import AsyncClient, RemoteError
+from actors.protocol import Get, SnapshotNext, SnapshotOpen, Status
+from service import create_base_app, json_body, raise_for, record_json, store_from_env
+from validation import InvalidBody, check_user_id
+
+__all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]
+
+BACKUP_CHUNK_ROWS = 10_000
+
+
+class GetResource:
+    def __init__(self, store: AsyncClient):
+        self.store = store
+
+    async def on_get(self, req, resp):
+        user_id = req.get_param("user_id")
+        if user_id is None:
+            raise falcon.HTTPBadRequest(description="user_id: required query parameter")
+        try:
+            check_user_id(user_id)
+        except InvalidBody as exc:
+            raise falcon.HTTPBadRequest(description=str(exc)) from None
+        try:
+            row = await self.store.call(Get(user_id))
+        except RemoteError as exc:
+            raise_for(exc)
+        resp.data = record_json(row)
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class BackupResource:
+    def __init__(self, store: AsyncClient):
+        self.store = store
+
+    async def on_get(self, req, resp):
+        try:
+            snapshot_id, meta = await self.store.call(SnapshotOpen())
+        except RemoteError as exc:
+            raise_for(exc)
+        resp.content_type = "application/gzip"
+        resp.downloadable_as = backup_filename(meta)
+        resp.set_header("X-Backup-Generated-At-Ms", str(meta["generated_at_ms"]))
+        resp.set_header("X-Backup-Position", str(meta["position"]))
+        resp.stream = self._chunks(snapshot_id, meta)
+
+    async def _chunks(self, snapshot_id: int, meta: dict):
+        encoder = BackupEncoder()
+        yield encoder.header(meta)
+        while True:
+            rows = await self.store.call(SnapshotNext(snapshot_id, BACKUP_CHUNK_ROWS))
+            if not rows:
+                break
+            yield encoder.rows(rows)
+        yield encoder.finish()
+
+
+class HealthResource:
+    async def on_get(self, req, resp):
+        resp.data = json_body({"status": "alive"})
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class ReadyResource:
+    """200 once restored and (if replicated) live with the bus; 503 otherwise."""
+
+    def __init__(self, store: AsyncClient):
+        self.store = store
+
+    async def on_get(self, req, resp):
+        try:
+            status = await self.store.call(Status(), timeout_s=2.0)
+        except RemoteError as exc:
+            status = {"phase": "down", "reason": exc.reason}
+        ready = status.get("phase") == "ready" and (
+            not status.get("replicated") or status.get("writable"))
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        if not ready:
+            resp.set_header("Retry-After", "1")
+        resp.data = json_body({"ready": ready, **status})
+        resp.content_type = falcon.MEDIA_JSON
+
+
+def create_app(store: AsyncClient) -> falcon.asgi.App:
+    app = create_base_app()
+    app.add_route("/get", GetResource(store))
+    app.add_route("/backup", BackupResource(store))
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(store))
+    return app
+
+
+def get_app() -> falcon.asgi.App:
+    return create_app(store_from_env())

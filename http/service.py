@@ -1,0 +1,76 @@
+"""What the setter and getter apps share: the store client, errors as JSON.
+
+Every error leaves as ``{"error": "..."}`` with its status; an error from the
+storage actor maps to the status its code means (UNAVAILABLE -> 503 with
+Retry-After, UNKNOWN_OUTCOME -> 504).
+"""
+
+from __future__ import annotations
+
+import os
+
+import falcon
+import falcon.asgi
+import msgspec
+
+from actors.client import AsyncClient, RemoteError
+from actors.protocol import ErrorCode
+from actors.records import FIELDS
+
+__all__ = ["create_base_app", "raise_for", "store_from_env", "record_json", "json_body"]
+
+STORE_TIMEOUT_S = 5.0
+"""Longer than the storage actor's own publish timeout, so it answers first."""
+
+_encode = msgspec.json.encode
+
+
+def json_body(payload) -> bytes:
+    return _encode(payload)
+
+
+def record_json(row: list) -> bytes:
+    """{"result": record} from a storage row [user_id, 4 values]."""
+    record = {"user_id": row[0]}
+    record.update(zip(FIELDS, row[1:5]))
+    return _encode({"result": record})
+
+
+def _serialize_error(req, resp, exc: falcon.HTTPError) -> None:
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = _encode({"error": exc.description or exc.title})
+
+
+def raise_for(exc: RemoteError):
+    """Re-raise a storage error as the matching HTTP error."""
+    if exc.code == ErrorCode.BAD_REQUEST:
+        raise falcon.HTTPBadRequest(description=exc.reason)
+    if exc.code == ErrorCode.NOT_FOUND:
+        raise falcon.HTTPNotFound(description=exc.reason)
+    if exc.code == ErrorCode.UNAVAILABLE:
+        raise falcon.HTTPServiceUnavailable(description=exc.reason,
+                                            retry_after=max(1, exc.retry_after_s))
+    if exc.code == ErrorCode.UNKNOWN_OUTCOME:
+        raise falcon.HTTPGatewayTimeout(description=exc.reason)
+    raise falcon.HTTPInternalServerError(description=exc.reason)
+
+
+async def _not_found(req, resp):
+    raise falcon.HTTPNotFound(description=f"no route {req.path}")
+
+
+def create_base_app() -> falcon.asgi.App:
+    """An ASGI app whose every error, 404 and 405 included, is JSON."""
+    app = falcon.asgi.App()
+    app.req_options.strip_url_path_trailing_slash = True
+    app.set_error_serializer(_serialize_error)
+    app.add_sink(_not_found)
+    return app
+
+
+def store_from_env() -> AsyncClient:
+    """The per-worker client; it connects lazily inside the worker's loop."""
+    endpoint = os.environ.get("STORAGE_ENDPOINT")
+    if not endpoint:
+        raise RuntimeError("STORAGE_ENDPOINT is not set (grades replica sets it)")
+    return AsyncClient(endpoint, STORE_TIMEOUT_S)

@@ -1,0 +1,94 @@
+"""The setter port: POST /set (and /set/), behind HTTP Basic auth.
+
+Run as ``gunicorn -k uvicorn_worker.UvicornWorker --pythonpath http 'setter:get_app()'``;
+``grades replica`` does that. Credentials come from GRADES_USER and
+GRADES_PASSWORD; the app refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import time
+
+import falcon
+import falcon.asgi
+
+from actors.client import AsyncClient, RemoteError
+from actors.protocol import Set
+from service import create_base_app, raise_for, record_json, store_from_env, STORE_TIMEOUT_S
+from validation import InvalidBody, parse_set_body
+
+__all__ = ["BasicAuth", "SetResource", "create_app", "get_app", "MAX_BODY_BYTES"]
+
+MAX_BODY_BYTES = 4096
+"""A record is a few hundred bytes; anything larger is refused with 413."""
+REALM = 'Basic realm="grades", charset="UTF-8"'
+
+
+class BasicAuth:
+    """Checks the Authorization header in constant time.
+
+    The whole ``user:password`` is compared at once, so a wrong user and a
+    wrong password take the same path and get the same answer.
+    """
+
+    def __init__(self, user: str, password: str):
+        self._expected = f"{user}:{password}".encode()
+
+    def check(self, req) -> None:
+        header = req.get_header("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+        if scheme.lower() != "basic" or not hmac.compare_digest(given, self._expected):
+            raise falcon.HTTPUnauthorized(description="missing or wrong credentials",
+                                          challenges=[REALM])
+
+
+class SetResource:
+    def __init__(self, store: AsyncClient, auth: BasicAuth):
+        self.store = store
+        self.auth = auth
+
+    async def on_post(self, req, resp):
+        self.auth.check(req)
+        media_type = (req.content_type or "application/json").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise falcon.HTTPUnsupportedMediaType(
+                description=f"Content-Type: expected application/json, got {media_type}")
+        if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+            raise falcon.HTTPContentTooLarge(
+                description=f"body: larger than {MAX_BODY_BYTES} bytes")
+        body = await req.stream.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            raise falcon.HTTPContentTooLarge(
+                description=f"body: larger than {MAX_BODY_BYTES} bytes")
+        try:
+            user_id, values = parse_set_body(body)
+        except InvalidBody as exc:
+            raise falcon.HTTPBadRequest(description=str(exc)) from None
+        deadline_ms = int((time.time() + STORE_TIMEOUT_S) * 1000)
+        try:
+            row = await self.store.call(Set(user_id, values, deadline_ms))
+        except RemoteError as exc:
+            raise_for(exc)
+        resp.data = record_json(row)
+        resp.content_type = falcon.MEDIA_JSON
+
+
+def create_app(store: AsyncClient, auth: BasicAuth) -> falcon.asgi.App:
+    app = create_base_app()
+    app.add_route("/set", SetResource(store, auth))
+    return app
+
+
+def get_app() -> falcon.asgi.App:
+    user, password = os.environ.get("GRADES_USER"), os.environ.get("GRADES_PASSWORD")
+    if not user or not password:
+        raise RuntimeError("GRADES_USER and GRADES_PASSWORD must be set for the setter port")
+    return create_app(store_from_env(), BasicAuth(user, password))
