@@ -65,6 +65,7 @@ class BrokerActor(Actor):
         self.fetch_sent_ms = 0
         self._fetch_ids = iter(range(1, 1 << 31))
         self._status_ms = 0
+        self._probe_id = 0
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -101,9 +102,16 @@ class BrokerActor(Actor):
             self._fetch()
         if now - self._status_ms >= STATUS_EVERY_MS:
             self._status_ms = now
+            if not self.bus_up:
+                self._probe()
             self._send_storage(protocol.BrokerStatus(
                 self.session, self.bus_up, self.log_id, self.bus_end,
                 self.next_position if self.mode != IDLE else -1))
+
+    def _probe(self) -> None:
+        """Ask the bus about our stream: it creates the stream and starts heartbeating it."""
+        self._probe_id = next(self._fetch_ids)
+        self._send_bus(protocol.BusInfo(self.stream), self._probe_id)
 
     def _bus_lost(self, now: int) -> None:
         self.bus_up = False
@@ -193,6 +201,9 @@ class BrokerActor(Actor):
                 else:
                     self.log.warning("bus refused a publish: %s", message)
                     failed.append(request_id)
+            elif request_id and request_id == self._probe_id:
+                if isinstance(message, protocol.Ok):
+                    self._heartbeat(protocol.BusHeartbeat(*message.result))
             elif request_id and request_id == self.fetch_id:
                 self.fetch_id = 0
                 if isinstance(message, protocol.Ok):

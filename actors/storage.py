@@ -321,7 +321,7 @@ class StorageActor(Actor):
                 self._download = None
                 self._begin_catch_up(0)
                 return
-        if monotonic_ms() - self._progress_ms >= PROGRESS_EVERY_MS:
+        if self._restored_rows and monotonic_ms() - self._progress_ms >= PROGRESS_EVERY_MS:
             self._progress_ms = monotonic_ms()
             self.log.info("restore: %d rows loaded (%.0f rows/s)", self._restored_rows,
                           self._rate(self._restored_rows))

@@ -112,6 +112,8 @@ class ReplicaSupervisor:
         with Client(self.config.storage_endpoint, timeout_s=1.0) as client:
             while not self._stopping:
                 time.sleep(CHECK_EVERY_S)
+                if self._stopping:
+                    break
                 for child in self.children:
                     if self._check(child) == "give up":
                         return 1
