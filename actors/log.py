@@ -231,7 +231,7 @@ class Log:
         if not self._segments:
             self._new_segment(0)
         self._open = True
-        return report
+        return report._replace(segments=len(self._segments))
 
     def _list_segments(self) -> list[tuple[int, Path]]:
         found = []
