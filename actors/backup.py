@@ -77,7 +77,9 @@ class BackupEncoder:
     def __init__(self, level: int = GZIP_LEVEL):
         self._zip = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
         self._text = io.StringIO()
-        self._csv = csv.writer(self._text, lineterminator="\n")
+        # NOTE: with "\r\n" as terminator the writer quotes any field holding \r or \n;
+        # with "\n" alone a user_id with a bare \r would be written unquoted and split.
+        self._csv = csv.writer(self._text, lineterminator="\r\n")
 
     def _take(self) -> bytes:
         data = self._text.getvalue().encode("utf-8", "surrogatepass")
@@ -129,7 +131,7 @@ def read_backup(stream: BinaryIO) -> tuple[dict, Iterator[list]]:
         reader = csv.reader(text)
         if tuple(next(reader, ())) != COLUMNS:
             raise BackupError("second line is not the expected column header")
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, csv.Error) as exc:
         raise BackupError(f"not a gzip'd backup: {exc}") from None
 
     def batches() -> Iterator[list]:

@@ -349,7 +349,7 @@ def decode(body: bytes) -> tuple[int, NamedTuple]:
     if not isinstance(frame, list) or len(frame) < 3:
         raise ProtocolError("frame is not [version, tag, request_id, ...]")
     version, tag, request_id = frame[0], frame[1], frame[2]
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:
         raise ProtocolError(f"protocol version {version!r}, expected {VERSION}")
     cls = _MESSAGES.get(tag) if isinstance(tag, str) else None
     if cls is None:

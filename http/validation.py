@@ -85,7 +85,7 @@ def parse_set_body(body: bytes) -> tuple[str, list]:
     except msgspec.ValidationError as exc:
         raise InvalidBody(_explain(exc)) from None
     except msgspec.DecodeError as exc:
-        raise InvalidBody(f"body: malformed JSON ({str(exc)[0].lower()}{str(exc)[1:]})") from None
+        raise InvalidBody(f"body: {exc}") from None
     except UnicodeDecodeError:
         raise InvalidBody("body: not valid UTF-8") from None
     json.loads(body, object_pairs_hook=_no_duplicates)

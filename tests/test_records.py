@@ -198,7 +198,7 @@ change = st.tuples(
 changes = st.lists(change, max_size=40, unique_by=lambda c: (c[1], c[2]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(changes=changes, data=st.data())
 def test_any_order_with_duplicates_converges_to_the_same_rows(changes, data):
     first = data.draw(st.permutations(changes), label="first order")
@@ -214,7 +214,7 @@ def test_any_order_with_duplicates_converges_to_the_same_rows(changes, data):
     assert left.rows == right.rows
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(changes=changes, data=st.data())
 def test_merge_row_of_split_tables_converges_to_merging_everything(changes, data):
     split = data.draw(st.integers(0, len(changes)))
