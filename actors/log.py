@@ -38,16 +38,8 @@ from pathlib import Path
 from typing import NamedTuple
 from zlib import crc32
 
-__all__ = [
-    "INDEX_EVERY_RECORDS",
-    "MAX_ORIGIN_BYTES",
-    "MAX_RECORD_BYTES",
-    "SEGMENT_BYTES",
-    "Log",
-    "LogCorruption",
-    "Record",
-    "RecoveryReport",
-]
+__all__ = ["INDEX_EVERY_RECORDS", "MAX_ORIGIN_BYTES", "MAX_RECORD_BYTES", "SEGMENT_BYTES"]
+__all__ += ["Log", "LogCorruption", "Record", "RecoveryReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +53,6 @@ SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
 
 _HEADER = struct.Struct("<II")  # length, crc32
 _BODY = struct.Struct("<QQQH")  # position, time_ms, seq, origin_len
-_TIME = struct.Struct("<Q")
 _HEADER_BYTES = _HEADER.size  # 8
 _BODY_BYTES = _BODY.size  # 26
 _PARTS = 4  # pending parts per record: header, body head, origin, data
@@ -94,15 +85,13 @@ class LogCorruption(Exception):
 class _Segment:
     """One segment file, its committed extent and its sparse in-memory index."""
 
-    __slots__ = ("base", "path", "fd", "size", "count", "idx_pos", "idx_off", "idx_time")
+    __slots__ = ("base", "count", "fd", "idx_off", "idx_pos", "idx_time", "path", "size")
 
-    def __init__(self, base: int, path: Path, fd: int) -> None:
-        self.base, self.path, self.fd = base, path, fd
-        self.size = 0
-        self.count = 0
-        self.idx_pos: list[int] = []
-        self.idx_off: list[int] = []
-        self.idx_time: list[int] = []
+    def __init__(self, base: int, path: Path, fd: int = -1) -> None:
+        self.base, self.path, self.fd, self.size, self.count = base, path, fd, 0, 0
+        self.idx_pos: list[int] = []  # every INDEX_EVERY_RECORDS-th position, from base
+        self.idx_off: list[int] = []  # its byte offset in the file
+        self.idx_time: list[int] = []  # its time_ms
 
     def add_index(self, position: int, offset: int, time_ms: int) -> None:
         self.idx_pos.append(position)
@@ -110,13 +99,9 @@ class _Segment:
         self.idx_time.append(time_ms)
 
 
-def _segment_path(directory: Path, base: int) -> Path:
-    return directory / f"{base:020d}.log"
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make file creations, renames and deletions in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's creations, renames and deletions, to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -189,9 +174,7 @@ class Log:
         self._hints: dict[int, tuple[int, int]] = {}  # position -> (segment index, offset)
         self._committed_end = 0
         self._last_time = 0
-        self._reset_pending()
-
-    def _reset_pending(self) -> None:
+        # The buffer: _PARTS byte strings, one encoded size and one time_ms per record.
         self._parts: list[bytes] = []
         self._sizes: list[int] = []
         self._times: list[int] = []
@@ -225,21 +208,19 @@ class Log:
         if self._open:
             raise RuntimeError("log is already open")
         self._dir.mkdir(parents=True, exist_ok=True)
-        found = self._list_segments()
+        self._committed_end = self._last_time = 0
+        names = (SEGMENT_NAME.match(path.name) for path in self._dir.iterdir())
+        found = sorted((int(m.group(1)), self._dir / m.group(0)) for m in names if m)
         self._log_id = self._load_meta(bool(found))
-        report = self._recover(found)
-        if not self._segments:
-            self._new_segment(0)
+        try:
+            report = self._recover(found)
+            if not self._segments:
+                self._new_segment(0)
+        except BaseException:
+            self._release()
+            raise
         self._open = True
         return report._replace(segments=len(self._segments))
-
-    def _list_segments(self) -> list[tuple[int, Path]]:
-        found = []
-        for path in self._dir.iterdir():
-            match = SEGMENT_NAME.match(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
-        return sorted(found)
 
     def _load_meta(self, have_segments: bool) -> str:
         """Read ``log_id``, creating it atomically for a brand new log."""
@@ -261,14 +242,14 @@ class Log:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self._dir)
+        _fsync(self._dir)
         return log_id
 
     def _recover(self, found: list[tuple[int, Path]]) -> RecoveryReport:
         """Keep the intact prefix of ``found``; cut the first bad record and all after it."""
         expected, cut_bytes, removed, reason = 0, 0, 0, ""
         for k, (base, path) in enumerate(found):
-            seg = _Segment(base, path, -1)
+            seg = _Segment(base, path)
             buf = path.read_bytes()
             if base != expected:
                 reason, good = f"segment starts at {base} where {expected} was expected", 0
@@ -279,7 +260,7 @@ class Log:
                 cut_bytes += len(buf) - good
                 if good:
                     os.truncate(path, good)
-                    self._fsync_path(path)
+                    _fsync(path)
                     self._adopt(seg)
                 else:
                     removed += 1
@@ -288,21 +269,11 @@ class Log:
                     cut_bytes += later.stat().st_size
                     removed += 1
                     later.unlink()
-                _fsync_dir(self._dir)
+                _fsync(self._dir)
                 break
             self._adopt(seg)
             expected = base + seg.count
-        return RecoveryReport(
-            self._committed_end, len(self._segments), cut_bytes, removed, reason
-        )
-
-    @staticmethod
-    def _fsync_path(path: Path) -> None:
-        fd = os.open(path, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        return RecoveryReport(self._committed_end, len(self._segments), cut_bytes, removed, reason)
 
     def _adopt(self, seg: _Segment) -> None:
         """Open a recovered segment and add it to the in-memory log."""
@@ -315,9 +286,9 @@ class Log:
         self._committed_end = seg.base + seg.count
 
     def _new_segment(self, base: int) -> _Segment:
-        path = _segment_path(self._dir, base)
+        path = self._dir / f"{base:020d}.log"
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
-        _fsync_dir(self._dir)
+        _fsync(self._dir)
         seg = _Segment(base, path, fd)
         self._segments.append(seg)
         self._bases.append(base)
@@ -339,10 +310,9 @@ class Log:
         Returns:
             The record with its assigned position and time.
         """
-        if not self._open:
-            raise RuntimeError("log is not open")
+        self._require_open()
         now = time.time_ns() // 1_000_000 if time_ms is None else time_ms
-        stamp = now if now > self._last_time else self._last_time
+        stamp = max(self._last_time, now)
         origin_b = origin.encode("utf-8")
         data = bytes(data)
         length = _BODY_BYTES + len(origin_b) + len(data)
@@ -369,6 +339,7 @@ class Log:
         """
         if not self._sizes:
             return self._committed_end
+        self._require_open()
         active, known = self._segments[-1], len(self._segments)
         try:
             if active.size + self._pending_bytes <= self._segment_bytes:
@@ -385,7 +356,7 @@ class Log:
         for seg, a, b in plan:
             self._index(seg, a, b)
         self._committed_end += len(self._sizes)
-        self._reset_pending()
+        self._parts, self._sizes, self._times, self._pending_bytes = [], [], [], 0
         return self._committed_end
 
     def _plan_rolls(self, active: _Segment) -> list[tuple[_Segment, int, int]]:
@@ -438,13 +409,17 @@ class Log:
         Returns:
             Consecutive records; empty if ``from_position >= committed_end``.
         """
+        self._require_open()
         if from_position < 0:
             raise ValueError(f"negative position {from_position}")
         out: list[Record] = []
-        pos, budget = from_position, max_bytes
-        while pos < self._committed_end and len(out) < max_records and (budget > 0 or not out):
+        pos, budget = from_position, max(max_bytes, 0)
+        while pos < self._committed_end and len(out) < max_records:
             k = bisect.bisect_right(self._bases, pos) - 1
-            budget -= self._read_segment(k, pos, out, max_records, budget)
+            used, exhausted = self._read_segment(k, pos, out, max_records, budget)
+            budget -= used
+            if not exhausted or budget <= 0:
+                break
             pos = from_position + len(out)
         return out
 
@@ -461,12 +436,18 @@ class Log:
         skip_end = seg.idx_off[j + 1] if j + 1 < len(seg.idx_off) else seg.size
         return p, off, skip_end
 
-    def _read_segment(self, k: int, pos: int, out: list[Record], limit: int, budget: int) -> int:
-        """Decode records of segment ``k`` from ``pos`` into ``out``; returns bytes used."""
+    def _read_segment(
+        self, k: int, pos: int, out: list[Record], limit: int, budget: int
+    ) -> tuple[int, bool]:
+        """Decode records of segment ``k`` from ``pos`` into ``out``.
+
+        Returns:
+            (bytes used, whether the segment's committed records ran out).
+        """
         seg = self._segments[k]
         p, off, skip_end = self._locate(k, pos)
         stop, used = seg.base + seg.count, 0
-        buf = os.pread(seg.fd, min(seg.size, skip_end + max(budget, 0)) - off, off)
+        buf = os.pread(seg.fd, min(seg.size, skip_end + budget) - off, off)
         i = 0
         while p < stop and len(out) < limit:
             avail = len(buf) - i
@@ -475,7 +456,7 @@ class Log:
                 if out:
                     break
                 off, i = off + i, 0
-                size = self._frame_bytes(seg.fd, off)
+                size = _HEADER_BYTES + _HEADER.unpack(os.pread(seg.fd, _HEADER_BYTES, off))[0]
                 buf = os.pread(seg.fd, size, off)
             if p >= pos:
                 if out and used + size > budget:
@@ -487,11 +468,7 @@ class Log:
             if len(self._hints) >= HINT_SLOTS:
                 del self._hints[next(iter(self._hints))]
             self._hints[p] = (k, off + i)
-        return used
-
-    @staticmethod
-    def _frame_bytes(fd: int, offset: int) -> int:
-        return _HEADER_BYTES + _HEADER.unpack(os.pread(fd, _HEADER_BYTES, offset))[0]
+        return used, p >= stop
 
     @staticmethod
     def _decode(buf: bytes, i: int, size: int, expected: int) -> Record:
@@ -511,6 +488,7 @@ class Log:
         Returns:
             That position, or ``committed_end`` if every record is older.
         """
+        self._require_open()
         k = bisect.bisect_left(self._first_times, time_ms)
         if k == 0:
             return self._segments[0].base if self._first_times else self._committed_end
@@ -520,7 +498,7 @@ class Log:
         end_off = seg.idx_off[j] if j < len(seg.idx_off) else seg.size
         buf, i = os.pread(seg.fd, end_off - off, off), 0
         while i < len(buf):
-            if _TIME.unpack_from(buf, i + _HEADER_BYTES + 8)[0] >= time_ms:
+            if _BODY.unpack_from(buf, i + _HEADER_BYTES)[1] >= time_ms:
                 return p
             i, p = i + _HEADER_BYTES + _HEADER.unpack_from(buf, i)[0], p + 1
         return p
@@ -535,9 +513,14 @@ class Log:
             self.commit()
         finally:
             self._open = False
-            for seg in self._segments:
+            self._release()
+
+    def _release(self) -> None:
+        for seg in self._segments:
+            if seg.fd >= 0:
                 os.close(seg.fd)
-            self._segments.clear()
-            self._bases.clear()
-            self._first_times.clear()
-            self._hints.clear()
+        self._segments, self._bases, self._first_times, self._hints = [], [], [], {}
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise RuntimeError("log is not open")

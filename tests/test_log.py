@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.log import MAX_RECORD_BYTES, Log, LogCorruption, Record
+from actors.log import MAX_RECORD_BYTES, SEGMENT_BYTES, Log, LogCorruption, Record
 
 SMALL_SEGMENT = 4096  # bytes; forces many rolls with small records
 
@@ -79,6 +79,8 @@ def test_empty_directory_opens_as_empty_log(tmp_path: Path) -> None:
     assert log.commit() == 0
     log.close()
     log.close()  # idempotent
+    assert log.open() == (0, 1, 0, 0, "")  # the same object can be reopened
+    log.close()
     assert json.loads((tmp_path / "new" / "log" / "meta.json").read_text())["log_id"] == log.log_id
 
 
@@ -144,8 +146,20 @@ def test_read_slices(tmp_path: Path) -> None:
     log.close()
 
 
-def test_sequential_tailing_in_small_chunks(tmp_path: Path) -> None:
-    log = opened(tmp_path)
+@pytest.mark.parametrize("segment_bytes", [SMALL_SEGMENT, SEGMENT_BYTES])
+def test_read_from_every_position(tmp_path: Path, segment_bytes: int) -> None:
+    """With big segments the sparse index (every 256 records) does the seeking."""
+    log = opened(tmp_path, segment_bytes)
+    records = fill(log, 600, random.Random(8))
+    for p in range(len(records)):
+        assert log.read(p, max_records=3) == records[p : p + 3], p
+    assert log.read(0, max_records=600, max_bytes=1 << 30) == records
+    log.close()
+
+
+@pytest.mark.parametrize("segment_bytes", [SMALL_SEGMENT, SEGMENT_BYTES])
+def test_sequential_tailing_in_small_chunks(tmp_path: Path, segment_bytes: int) -> None:
+    log = opened(tmp_path, segment_bytes)
     records = fill(log, 400, random.Random(3))
     got, pos = [], 0
     while chunk := log.read(pos, max_records=7, max_bytes=900):
@@ -169,8 +183,9 @@ def test_record_larger_than_segment_gets_its_own_file(tmp_path: Path) -> None:
     log.close()
 
 
-def test_position_at_time(tmp_path: Path) -> None:
-    log = opened(tmp_path)
+@pytest.mark.parametrize("segment_bytes", [SMALL_SEGMENT, SEGMENT_BYTES])
+def test_position_at_time(tmp_path: Path, segment_bytes: int) -> None:
+    log = opened(tmp_path, segment_bytes)
     records = fill(log, 600, random.Random(4))  # times 1000, 1000, 1000, 1000, 1010, ...
     log.append("late", 0, b"uncommitted", time_ms=10**9)
     times = [r.time_ms for r in records]
@@ -219,16 +234,18 @@ def expected_prefix(parsed: list, path: Path, offset: int) -> int:
     return sum(1 for f in parsed if f[0] < path or (f[0] == path and f[2] <= offset))
 
 
-def check_recovered(directory: Path, records: list[Record], keep: int) -> None:
+def check_recovered(
+    directory: Path, records: list[Record], keep: int, segment_bytes: int = SMALL_SEGMENT
+) -> None:
     """The log holds exactly ``records[:keep]`` and keeps growing across a reopen."""
-    log = Log(directory, segment_bytes=SMALL_SEGMENT)
+    log = Log(directory, segment_bytes=segment_bytes)
     report = log.open()
     assert report.records == keep and log.end == keep
     assert log.read(0, max_records=10**6, max_bytes=1 << 30) == records[:keep]
     added = log.append("new", 99, b"after crash")
     assert added.position == keep and log.commit() == keep + 1
     log.close()
-    log = opened(directory)
+    log = opened(directory, segment_bytes)
     assert log.end == keep + 1
     assert log.read(0, max_records=10**6, max_bytes=1 << 30) == records[:keep] + [added]
     log.close()
@@ -292,6 +309,7 @@ def test_recovery_report_for_torn_tail(three_segments) -> None:
     assert report.truncated_bytes == third + (cut - frames(directory)[-1][2])
     assert files[1].name in report.reason
     assert report.records == log.end == int(files[2].stem) - 1
+    assert log.read(0, max_records=10**6) == records[: log.end]
     assert not files[2].exists()
     log.close()
 
@@ -340,3 +358,28 @@ def test_identity_is_never_silently_replaced(tmp_path: Path) -> None:
     meta.unlink()
     with pytest.raises(LogCorruption):
         Log(tmp_path).open()
+
+
+def test_torn_tail_in_one_big_segment(tmp_path: Path) -> None:
+    """Recovery rebuilds the sparse index that reads and time lookups rely on."""
+    source = tmp_path / "src"
+    log = opened(source, SEGMENT_BYTES)
+    records = fill(log, 700, random.Random(9))
+    log.close()
+    parsed = frames(source)
+    path = parsed[0][0]
+    rng = random.Random(10)
+    for n in range(8):
+        copy = tmp_path / f"cut{n}"
+        shutil.copytree(source, copy)
+        offset = rng.randrange(parsed[300][1], path.stat().st_size)
+        os.truncate(copy / path.name, offset)
+        keep = expected_prefix(parsed, path, offset)
+        log = opened(copy, SEGMENT_BYTES)
+        for p in rng.sample(range(keep), 20) + [keep - 1]:
+            assert log.read(p, max_records=2) == records[p : min(p + 2, keep)]
+        t = records[keep - 1].time_ms
+        assert log.position_at_time(t) == next(r.position for r in records if r.time_ms == t)
+        assert log.position_at_time(t + 1) == keep
+        log.close()
+        check_recovered(copy, records, keep, SEGMENT_BYTES)
