@@ -1,6 +1,6 @@
 """The backup file: a gzip'd CSV that a replica restores from.
 
-Line 1 holds the metadata, ``key=value`` pairs separated by commas: when the
+Lines end with CRLF (RFC 4180). Line 1 holds the metadata, ``key=value`` pairs separated by commas: when the
 backup was generated and the log position it was taken at, so a restoring
 replica knows where to replay the bus log from. Line 2 names the columns;
 then one row per user with each field's value and its last-writer-wins
@@ -47,7 +47,7 @@ def _iso(ms: int) -> str:
 def header_line(meta: dict) -> str:
     """Line 1 of a backup from a snapshot's metadata."""
     pairs = {"generated_at": _iso(meta["generated_at_ms"]), **meta, "format": FORMAT}
-    return ",".join(f"{key}={value}" for key, value in pairs.items()) + "\n"
+    return ",".join(f"{key}={value}" for key, value in pairs.items()) + "\r\n"
 
 
 def parse_header_line(line: str) -> dict:

@@ -116,7 +116,7 @@ def test_encoder_output_is_a_single_valid_gzip_stream():
 
     lines = gzip.decompress(data).decode().splitlines()
 
-    assert lines[0] == header_line(META).rstrip("\n")
+    assert lines[0] == header_line(META).rstrip("\r\n")
     assert lines[1] == ",".join(COLUMNS)
     assert len(lines) == 3
 
@@ -138,7 +138,7 @@ def test_header_line_starts_with_iso_time_and_ends_with_format():
     line = header_line(META)
 
     assert line.startswith(f"generated_at={GENERATED_AT},")
-    assert line.endswith(f",format={FORMAT}\n")
+    assert line.endswith(f",format={FORMAT}\r\n")
 
 
 def test_parse_header_line_inverts_header_line():

@@ -185,7 +185,7 @@ def test_backup_is_a_streamed_gzip_csv_with_time_header(replica):
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment;") and ".csv.gz" in disposition
     text = gzip.decompress(response.content).decode()
-    first, header = text.split("\n")[:2]
+    first, header = text.splitlines()[:2]
     meta = parse_header_line(first)
     assert abs(meta["generated_at_ms"] / 1000 - time.time()) < 60
     assert first.startswith("generated_at=")
