@@ -14,11 +14,11 @@ caller gave up.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 
 import zmq
-import zmq.asyncio
 
 from actors import protocol
 from actors.protocol import ErrorCode
@@ -60,37 +60,81 @@ def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
 
 
 class AsyncClient:
-    """asyncio client; create it anywhere, it connects on first use in a loop."""
+    """asyncio client; create it anywhere, it connects on first use in a loop.
+
+    Requests made in one event-loop turn leave as one frame (a Batch), and the
+    socket is a plain ZMQ socket watched with ``loop.add_reader``: per request
+    this costs a dict entry and a timer, not a ZMQ send and a task.
+    """
 
     def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.endpoint = endpoint
         self.timeout_s = timeout_s
-        self._ctx: zmq.asyncio.Context | None = None
-        self._sock: zmq.asyncio.Socket | None = None
-        self._reader: asyncio.Task | None = None
+        self._ctx: zmq.Context | None = None
+        self._sock: zmq.Socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, asyncio.Future] = {}
+        self._outbox: list = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._blocked_since = 0.0
         self._ids = itertools.count(1)
 
-    def _connect(self) -> zmq.asyncio.Socket:
+    def _connect(self) -> None:
         if self._sock is None:
-            self._ctx = zmq.asyncio.Context()
+            self._loop = asyncio.get_running_loop()
+            self._ctx = zmq.Context()
             self._sock = _dealer(self._ctx, self.endpoint)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.get_running_loop().create_task(self._read_replies())
-        return self._sock
+            self._loop.add_reader(self._sock.getsockopt(zmq.FD), self._read_replies)
 
-    async def _read_replies(self) -> None:
-        sock = self._sock
-        while True:
-            body = await sock.recv()
+    def _read_replies(self) -> None:
+        sock, pending = self._sock, self._pending
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            body = sock.recv(zmq.NOBLOCK)
             try:
-                request_id, message = protocol.decode(body)
+                pairs = protocol.unbatch(*protocol.decode(body))
             except protocol.ProtocolError as exc:
                 log.warning("dropped a malformed reply from %s: %s", self.endpoint, exc)
                 continue
+            for request_id, message in pairs:
+                future = pending.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if not self._outbox:
+            return
+        out = self._outbox
+        body = protocol.encode(*out[0]) if len(out) == 1 else protocol.encode_batch(out)
+        try:
+            self._sock.send(body, zmq.NOBLOCK)
+        except zmq.Again:
+            # Not connected (yet): a fresh socket connects asynchronously.
+            now = self._loop.time()
+            self._blocked_since = self._blocked_since or now
+            if now - self._blocked_since < CONNECT_WAIT_S:
+                self._flush_handle = self._loop.call_later(0.01, self._flush)
+                return
+            self._fail_outbox(RemoteError(ErrorCode.UNAVAILABLE, "storage actor is not running", 1))
+            return
+        self._blocked_since = 0.0
+        self._outbox = []
+        # NOTE: a send can swallow the edge the FD signals replies with; look now.
+        self._loop.call_soon(self._read_replies)
+
+    def _fail_outbox(self, error: RemoteError) -> None:
+        out, self._outbox = self._outbox, []
+        self._blocked_since = 0.0
+        for _, request_id in out:
             future = self._pending.pop(request_id, None)
             if future is not None and not future.done():
-                future.set_result(message)
+                future.set_exception(error)
+
+    def _expire(self, request_id: int) -> None:
+        future = self._pending.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_exception(RemoteError(
+                ErrorCode.UNKNOWN_OUTCOME, "storage actor did not answer in time"))
 
     async def call(self, message, timeout_s: float | None = None):
         """Send a request and wait for its result.
@@ -99,37 +143,27 @@ class AsyncClient:
             RemoteError: an Error reply; UNAVAILABLE if the actor is not connected,
                 UNKNOWN_OUTCOME if no reply came within the timeout.
         """
-        sock = self._connect()
+        self._connect()
         request_id = next(self._ids)
-        future = asyncio.get_running_loop().create_future()
+        future = self._loop.create_future()
         self._pending[request_id] = future
+        self._outbox.append((message, request_id))
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+        timer = self._loop.call_later(timeout_s or self.timeout_s, self._expire, request_id)
         try:
-            body = protocol.encode(message, request_id)
-            try:
-                await sock.send(body, zmq.NOBLOCK)
-            except zmq.Again:
-                if not await sock.poll(CONNECT_WAIT_S * 1000, zmq.POLLOUT):
-                    raise RemoteError(
-                        ErrorCode.UNAVAILABLE, "storage actor is not running", 1
-                    ) from None
-                await sock.send(body, zmq.NOBLOCK)
-            try:
-                reply = await asyncio.wait_for(future, timeout_s or self.timeout_s)
-            except asyncio.TimeoutError:
-                raise RemoteError(
-                    ErrorCode.UNKNOWN_OUTCOME, "storage actor did not answer in time"
-                ) from None
+            reply = await future
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
         return _result(reply)
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
         if self._sock is not None:
+            self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
             self._sock.close(linger=0)
             self._ctx.term()
-        self._sock = self._ctx = self._reader = None
+        self._sock = self._ctx = None
 
 
 class Client:
@@ -143,6 +177,7 @@ class Client:
         self._ctx = ctx or zmq.Context()
         self._sock = _dealer(self._ctx, endpoint)
         self._ids = itertools.count(1)
+        self._inbox: collections.deque = collections.deque()
 
     def send(self, message) -> int:
         """Send without waiting (for pipelining); returns the request id."""
@@ -159,10 +194,12 @@ class Client:
 
     def receive(self, timeout_s: float | None = None) -> tuple[int, object]:
         """Next reply as (request_id, message); RemoteError(UNKNOWN_OUTCOME) on timeout."""
-        if not self._sock.poll(int((timeout_s or self.timeout_s) * 1000), zmq.POLLIN):
-            self._reopen()
-            raise RemoteError(ErrorCode.UNKNOWN_OUTCOME, f"{self.endpoint} did not answer")
-        return protocol.decode(self._sock.recv())
+        if not self._inbox:
+            if not self._sock.poll(int((timeout_s or self.timeout_s) * 1000), zmq.POLLIN):
+                self._reopen()
+                raise RemoteError(ErrorCode.UNKNOWN_OUTCOME, f"{self.endpoint} did not answer")
+            self._inbox.extend(protocol.unbatch(*protocol.decode(self._sock.recv())))
+        return self._inbox.popleft()
 
     def call(self, message, timeout_s: float | None = None):
         """Send a request and return its result (raises RemoteError)."""
@@ -177,6 +214,7 @@ class Client:
         return bool(self._sock.poll(int(timeout_s * 1000), zmq.POLLOUT))
 
     def _reopen(self) -> None:
+        self._inbox.clear()
         self._sock.close(linger=0)
         self._sock = _dealer(self._ctx, self.endpoint)
 

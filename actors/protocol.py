@@ -13,7 +13,13 @@ Request/reply runs DEALER -> ROUTER; ZMQ adds the routing identity::
     [body]              <------     [identity, body]     body tag is "ok" or "error"
 
 One-way messages between actors (broker <-> storage) use the same body with
-request_id 0. The bus fans records out over PUB as two frames::
+request_id 0. Many messages to the same peer may travel as one Batch frame,
+whose items are the arrays above, unserialized::
+
+    [VERSION, "batch", 0, [[VERSION, tag, request_id, *fields], ...]]
+
+so one ZMQ send carries every request a worker made in one event-loop turn, and
+every reply an actor owes one peer after one drain. The bus fans records out over PUB as two frames::
 
     [topic, body]       topic = stream name + b"\\0" (so "a" does not match "ab")
 
@@ -34,10 +40,13 @@ __all__ = [
     "ErrorCode",
     "ProtocolError",
     "encode",
+    "encode_batch",
     "decode",
+    "unbatch",
     "topic_for",
     "Ok",
     "Error",
+    "Batch",
     "Set",
     "Get",
     "SnapshotOpen",
@@ -78,6 +87,17 @@ class ErrorCode:
 
 class ProtocolError(ValueError):
     """A frame that cannot be decoded into a known message."""
+
+
+# --- framing ----------------------------------------------------------------
+
+
+class Batch(NamedTuple):
+    """Several messages in one frame; see the module docstring."""
+
+    TAG = "batch"
+    items: list
+    """[VERSION, tag, request_id, *fields] per message."""
 
 
 # --- replies ----------------------------------------------------------------
@@ -309,7 +329,7 @@ class BusHeartbeat(NamedTuple):
 _MESSAGES = {
     cls.TAG: cls
     for cls in (
-        Ok, Error, Set, Get, SnapshotOpen, SnapshotNext, Status, BrokerStatus, CatchUp,
+        Batch, Ok, Error, Set, Get, SnapshotOpen, SnapshotNext, Status, BrokerStatus, CatchUp,
         Publish, Acked, Failed, Apply, Live, BusPublish, BusFetch, BusSeek, BusInfo,
         BusRecord, BusHeartbeat,
     )
@@ -333,6 +353,16 @@ def encode(message: NamedTuple, request_id: int = 0) -> bytes:
     return _packer.pack([VERSION, message.TAG, request_id, *message])
 
 
+def encode_batch(messages: list) -> bytes:
+    """One frame carrying several messages.
+
+    Args:
+        messages: (message, request_id) pairs.
+    """
+    return _packer.pack([VERSION, Batch.TAG, 0,
+                         [[VERSION, m.TAG, request_id, *m] for m, request_id in messages]])
+
+
 def decode(body: bytes) -> tuple[int, NamedTuple]:
     """Parse a body frame.
 
@@ -346,6 +376,10 @@ def decode(body: bytes) -> tuple[int, NamedTuple]:
         frame = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types
         raise ProtocolError(f"not msgpack: {exc.__class__.__name__}") from None
+    return _from_frame(frame)
+
+
+def _from_frame(frame) -> tuple[int, NamedTuple]:
     if not isinstance(frame, list) or len(frame) < 3:
         raise ProtocolError("frame is not [version, tag, request_id, ...]")
     version, tag, request_id = frame[0], frame[1], frame[2]
@@ -360,6 +394,22 @@ def decode(body: bytes) -> tuple[int, NamedTuple]:
     if not low <= len(frame) - 3 <= high:
         raise ProtocolError(f"{tag}: expected {low}..{high} fields, got {len(frame) - 3}")
     return request_id, cls(*frame[3:])
+
+
+def unbatch(request_id: int, message) -> list:
+    """The (request_id, message) pairs a decoded frame carries: itself, or a Batch's items.
+
+    Raises:
+        ProtocolError: a malformed item, or a Batch inside a Batch.
+    """
+    if not isinstance(message, Batch):
+        return [(request_id, message)]
+    if not isinstance(message.items, list):
+        raise ProtocolError("batch: items is not a list")
+    pairs = [_from_frame(item) for item in message.items]
+    if any(isinstance(m, Batch) for _, m in pairs):
+        raise ProtocolError("batch: nested batches are not allowed")
+    return pairs
 
 
 def topic_for(stream: str) -> bytes:

@@ -81,6 +81,7 @@ class StorageActor(Actor):
         self.pending: dict[int, tuple[int, list]] = {}
         self._seqs = itertools.count(secrets.randbits(31) << 32)
         self._batch: list = []
+        self._replies: dict[bytes, list] = {}  # ident -> [(message, request_id)], sent per turn
         self._snapshots: dict[int, _Snapshot] = {}
         self._snapshot_ids = itertools.count(1)
         self._download: BackupDownload | None = None
@@ -113,6 +114,7 @@ class StorageActor(Actor):
             self._download.cancel()
         for _, items in self.pending.values():
             self._fail(items, ErrorCode.UNAVAILABLE, "storage actor is stopping")
+        self._flush_replies()
 
     def poll_timeout_ms(self) -> int:
         return 5 if self._download is not None else super().poll_timeout_ms()
@@ -123,11 +125,26 @@ class StorageActor(Actor):
             self._load_backup_slice(now)
         self._expire_pending(now)
         self._expire_snapshots(now)
+        self._flush_replies()
 
     # --- the socket --------------------------------------------------------
 
     def _reply(self, ident: bytes, request_id: int, message) -> None:
-        self.router.send_multipart([ident, protocol.encode(message, request_id)])
+        """Queue a reply; _flush_replies sends each caller's replies as one frame."""
+        replies = self._replies.get(ident)
+        if replies is None:
+            self._replies[ident] = [(message, request_id)]
+        else:
+            replies.append((message, request_id))
+
+    def _flush_replies(self) -> None:
+        if not self._replies:
+            return
+        for ident, replies in self._replies.items():
+            body = (protocol.encode(*replies[0]) if len(replies) == 1
+                    else protocol.encode_batch(replies))
+            self.router.send_multipart([ident, body])
+        self._replies = {}
 
     def _send_broker(self, message) -> None:
         if self.broker_ident is not None:
@@ -146,23 +163,28 @@ class StorageActor(Actor):
                 continue
             ident, body = frames
             try:
-                request_id, message = protocol.decode(body)
+                pairs = protocol.unbatch(*protocol.decode(body))
             except protocol.ProtocolError as exc:
                 self.log.warning("malformed message: %s", exc)
                 self._reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)))
                 continue
-            handler = self._dispatch.get(message.TAG)
-            if handler is None:
-                self._reply(ident, request_id,
-                            Error(ErrorCode.PROTOCOL, f"storage does not handle {message.TAG}"))
-                continue
-            try:
-                handler(ident, request_id, message)
-            except Exception as exc:
-                self.log.exception("%s failed", message.TAG)
-                self._reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)))
+            for request_id, message in pairs:
+                self._handle(ident, request_id, message)
         if self._batch:
             self._flush_sets()
+        self._flush_replies()
+
+    def _handle(self, ident: bytes, request_id: int, message) -> None:
+        handler = self._dispatch.get(message.TAG)
+        if handler is None:
+            self._reply(ident, request_id,
+                        Error(ErrorCode.PROTOCOL, f"storage does not handle {message.TAG}"))
+            return
+        try:
+            handler(ident, request_id, message)
+        except Exception as exc:
+            self.log.exception("%s failed", message.TAG)
+            self._reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)))
 
     # --- requests from HTTP workers ----------------------------------------
 

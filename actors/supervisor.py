@@ -82,7 +82,7 @@ class ReplicaSupervisor:
         for role, port, workers in (("setter", cfg.setter_port, cfg.setter_workers),
                                     ("getter", cfg.getter_port, cfg.getter_workers)):
             children.append(Child(role, [
-                python, "-m", "gunicorn", "--worker-class", "uvicorn_worker.UvicornWorker",
+                python, "-m", "gunicorn", "--worker-class", "actors.http_worker.GradesWorker",
                 "--pythonpath", str(HTTP_DIR), "--workers", str(workers),
                 "--bind", f"{cfg.http_host}:{port}", "--graceful-timeout", "3",
                 "--timeout", "30", "--keep-alive", "5", "--backlog", "2048",

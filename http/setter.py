@@ -1,6 +1,6 @@
 """The setter port: POST /set (and /set/), behind HTTP Basic auth.
 
-Run as ``gunicorn -k uvicorn_worker.UvicornWorker --pythonpath http 'setter:get_app()'``;
+Run as ``gunicorn -k actors.http_worker.GradesWorker --pythonpath http 'setter:get_app()'``;
 ``grades replica`` does that. Credentials come from GRADES_USER and
 GRADES_PASSWORD; the app refuses to start without them.
 """

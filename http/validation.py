@@ -31,6 +31,8 @@ class SetBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decoder = msgspec.json.Decoder(SetBody)
+_KEY_END = re.compile(rb'"\s*:')
+"""Ends of keys (and of the odd string value that contains a quote and a colon)."""
 _AT_FIELD = re.compile(r"^(.*) - at `\$\.(\w+)`$")
 
 
@@ -88,6 +90,10 @@ def parse_set_body(body: bytes) -> tuple[str, list]:
         raise InvalidBody(f"body: {exc}") from None
     except UnicodeDecodeError:
         raise InvalidBody("body: not valid UTF-8") from None
-    json.loads(body, object_pairs_hook=_no_duplicates)
     values = [parsed.postpaid_limit, parsed.spp, parsed.shipping_fee, parsed.return_fee]
+    present = 1 + sum(v is not _UNSET for v in values)
+    if len(_KEY_END.findall(body)) != present:
+        # NOTE: more key ends than distinct keys: a key given twice, or a value that
+        # merely looks like one; only then pay for the full parse that can tell.
+        json.loads(body, object_pairs_hook=_no_duplicates)
     return check_user_id(parsed.user_id), [None if v is _UNSET else v for v in values]
