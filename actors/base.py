@@ -92,13 +92,23 @@ class Actor:
         return POLL_MS
 
     def run(self) -> None:
-        """Poll and dispatch until a stop is requested."""
+        """Poll and dispatch until a stop is requested.
+
+        A handler that raises is logged with its traceback and the loop goes on:
+        one bad message must not take the actor down. Only BaseException stops it.
+        """
         while not self._stopping:
             events = dict(self._poller.poll(self.poll_timeout_ms()))
             for sock, handler in self._handlers:
                 if sock in events:
-                    handler()
-            self.on_tick()
+                    self._guarded(handler)
+            self._guarded(self.on_tick)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:
+            self.log.exception("%s failed; carrying on", getattr(step, "__name__", step))
 
     def stop(self) -> None:
         """Close every socket with linger 0, then terminate the context."""

@@ -40,6 +40,13 @@ LIVE_BUFFER_MAX = 100_000
 """Records kept while a fetch runs; beyond this they are fetched from the log instead."""
 
 
+def _well_formed(record) -> bool:
+    """A log record as [position, time_ms, origin, seq, data] with the right types."""
+    return (len(record) == 5 and type(record[0]) is int and record[0] >= 0
+            and isinstance(record[2], str) and type(record[3]) is int
+            and isinstance(record[4], bytes))
+
+
 class BrokerActor(Actor):
     name = "broker"
 
@@ -206,10 +213,14 @@ class BrokerActor(Actor):
                     self._heartbeat(protocol.BusHeartbeat(*message.result))
             elif request_id and request_id == self.fetch_id:
                 self.fetch_id = 0
-                if isinstance(message, protocol.Ok):
-                    self._fetched(*message.result)
+                result = message.result if isinstance(message, protocol.Ok) else None
+                if (isinstance(result, list) and len(result) == 3
+                        and isinstance(result[0], str) and type(result[1]) is int
+                        and isinstance(result[2], list)
+                        and all(isinstance(r, list) and _well_formed(r) for r in result[2])):
+                    self._fetched(*result)
                 else:
-                    self.log.warning("bus refused a fetch: %s", message)
+                    self.log.warning("bus refused or garbled a fetch: %.200r", message)
         if acked:
             self.acked_own.update(acked)
             self._send_storage(protocol.Acked(acked))
@@ -242,8 +253,12 @@ class BrokerActor(Actor):
         records = []
         for _, message in self._drain(self.sub):
             if isinstance(message, protocol.BusRecord):
-                records.append(message)
-            elif isinstance(message, protocol.BusHeartbeat):
+                if _well_formed(message):
+                    records.append(message)
+                else:
+                    self.log.warning("dropped a malformed record: %.200r", message)
+            elif (isinstance(message, protocol.BusHeartbeat) and isinstance(message.log_id, str)
+                  and type(message.end) is int):
                 self._heartbeat(message)
         if not records or self.mode == IDLE:
             return

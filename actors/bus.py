@@ -36,6 +36,8 @@ PUB_HWM = 100_000
 STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 U64_MAX = (1 << 64) - 1
 SLOW_FSYNC_MS = 200
+REOPEN_EVERY_MS = 1000
+"""How often a stream whose log failed is tried again while publishes are refused."""
 
 
 class BusActor(Actor):
@@ -45,6 +47,7 @@ class BusActor(Actor):
         super().__init__()
         self.config = config
         self.logs: dict[str, Log] = {}
+        self.broken: dict[str, int] = {}  # stream -> monotonic ms of the last reopen attempt
         self._heartbeat_ms = 0
         self.fsyncs = 0
         self.fsync_ms_total = 0.0
@@ -109,20 +112,41 @@ class BusActor(Actor):
                 self.log.warning("malformed request: %s", exc)
                 self._reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)))
                 continue
-            if isinstance(message, protocol.BusPublish):
-                problem = self._check_publish(message)
-                if problem:
-                    self._reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
-                    continue
-                record = self._log(message.stream).append(
-                    message.origin, message.seq, message.data)
-                appended.append((ident, request_id, message.stream, record))
-            else:
-                reads.append((ident, request_id, message))
+            try:
+                if isinstance(message, protocol.BusPublish):
+                    entry = self._append(ident, request_id, message)
+                    if entry is not None:
+                        appended.append(entry)
+                else:
+                    reads.append((ident, request_id, message))
+            except Exception as exc:
+                self.log.exception("%s failed", message.TAG)
+                self._reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)))
         if appended:
             self._commit(appended)
         for ident, request_id, message in reads:
-            self._reply(ident, request_id, self._read(message))
+            try:
+                reply = self._read(message)
+            except Exception as exc:
+                self.log.exception("%s failed", message.TAG)
+                reply = Error(ErrorCode.INTERNAL, repr(exc))
+            self._reply(ident, request_id, reply)
+
+    def _append(self, ident: bytes, request_id: int, message: protocol.BusPublish):
+        """Buffer a publish in its log; None if it was answered with an error instead."""
+        problem = self._check_publish(message)
+        if problem:
+            self._reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
+            return None
+        if not self._usable(message.stream):
+            self._reply(ident, request_id, Error(
+                ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1))
+            return None
+        record = self._log(message.stream).append(message.origin, message.seq, message.data)
+        return ident, request_id, message.stream, record
+
+    def _usable(self, stream: str) -> bool:
+        return stream not in self.broken or self._reopen(stream)
 
     def _check_publish(self, message: protocol.BusPublish) -> str | None:
         if not isinstance(message.origin, str) or not message.origin:
@@ -141,9 +165,12 @@ class BusActor(Actor):
             try:
                 self.logs[stream].commit()
             except OSError as exc:
-                self.log.error("stream %r: cannot write the log (%s); refusing publishes",
-                               stream, exc)
+                self.log.error("stream %r: cannot write the log (%s); refusing publishes "
+                               "until it can", stream, exc)
                 failed.add(stream)
+                self.logs[stream].discard()
+                self.broken[stream] = 0
+                self._reopen(stream)
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.fsyncs += 1
@@ -159,7 +186,34 @@ class BusActor(Actor):
             self.pub.send_multipart([protocol.topic_for(stream), protocol.encode(
                 protocol.BusRecord(*record))])
 
+    def _reopen(self, stream: str) -> bool:
+        """Reopen a stream's log after a failed write; recovery cuts any partial tail.
+
+        Returns:
+            True once the log is usable again.
+        """
+        now = monotonic_ms()
+        if now - self.broken[stream] < REOPEN_EVERY_MS:
+            return False
+        self.broken[stream] = now
+        log = self.logs[stream]
+        try:
+            log.close()
+        except OSError:
+            pass
+        try:
+            report = log.open()
+        except OSError as exc:
+            self.log.error("stream %r: cannot reopen the log yet (%s)", stream, exc)
+            return False
+        del self.broken[stream]
+        self.log.warning("stream %r: log reopened at position %d (%s)", stream,
+                         log.committed_end, report.reason or "clean")
+        return True
+
     def _read(self, message):
+        if not self._usable(message.stream):
+            return Error(ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
         log = self._log(message.stream)
         if isinstance(message, protocol.BusFetch):
             if type(message.from_position) is not int or message.from_position < 0:

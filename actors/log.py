@@ -370,6 +370,17 @@ class Log:
         plan.append((seg, start, len(self._sizes)))
         return [step for step in plan if step[2] > step[1]]
 
+    def discard(self) -> int:
+        """Drop every buffered record, e.g. after a failed commit whose producers were
+        told no: a later commit must not make them durable after all.
+
+        Returns:
+            How many records were dropped; ``end`` is back at ``committed_end``.
+        """
+        dropped = len(self._sizes)
+        self._parts, self._sizes, self._times, self._pending_bytes = [], [], [], 0
+        return dropped
+
     def _rollback(self, active: _Segment, known: int) -> None:
         """Undo a failed commit on disk; the buffer stays for a retry."""
         logger.warning("log %s: commit failed, rolling back", self._dir)
