@@ -276,3 +276,24 @@ def test_storage_killed_in_a_replicated_replica_restores_itself(cluster):
     wait_until(lambda: two.ready(), 30, "replica 2 to be ready again")
     rows = converged(one, two)
     assert all(rows[f"st{i}"][3] == i for i in range(100))
+
+
+def test_replicas_with_skewed_clocks_keep_causality_and_converge(cluster):
+    bus = cluster.bus()
+    behind = cluster.replica(1, bus, GRADES_CLOCK_SKEW_MS=-5000)
+    ahead = cluster.replica(2, bus, next_url=behind.get_base, GRADES_CLOCK_SKEW_MS=5000)
+    for i in range(20):
+        assert ahead.set(f"skew{i}", spp=1).status_code == 200
+    wait_until(lambda: all((behind.record(f"skew{i}") or {}).get("spp") == 1
+                           for i in range(20)), 10, "the ahead replica's writes to arrive")
+    for i in range(20):  # causally after: must win although this clock is 10 s behind
+        assert behind.set(f"skew{i}", spp=2).status_code == 200
+    writers = [Writer(behind, [f"skew{i}" for i in range(20)], ("return_fee",)),
+               Writer(ahead, [f"skew{i}" for i in range(20)], ("return_fee",))]
+    for writer in writers:
+        writer.start()
+    time.sleep(2)
+    for writer in writers:
+        writer.stop()
+    rows = converged(behind, ahead)
+    assert all(rows[f"skew{i}"][1] == 2 for i in range(20))
