@@ -19,6 +19,7 @@ from typing import Callable
 import zmq
 
 from actors import protocol
+from actors.security import Curve
 
 __all__ = ["Actor", "run_actor", "setup_logging", "set_title", "monotonic_ms", "now_ms"]
 
@@ -68,6 +69,9 @@ class Actor:
         self._handlers: list[tuple[zmq.Socket, Callable[[], None]]] = []
         self._poller = zmq.Poller()
         self._stopping = False
+        self.curve = Curve.from_env()
+        self._curve_roles: dict[zmq.Socket, str] = {}
+        self._authenticator = None
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -118,6 +122,9 @@ class Actor:
             for sock in self._sockets:
                 sock.close(linger=0)
             self._sockets.clear()
+            if self._authenticator is not None:
+                self._authenticator.stop()
+                self._authenticator = None
             if self.ctx is not None:
                 self.ctx.term()
                 self.ctx = None
@@ -141,8 +148,27 @@ class Actor:
             self._handlers.append((sock, handler))
         return sock
 
+    def server_socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket:
+        """A socket to bind: a CURVE server admitting only authorized keys, if configured."""
+        sock = self.socket(kind, handler)
+        if self.curve is not None:
+            if self._authenticator is None:
+                self._authenticator = self.curve.authenticator(self.ctx)
+            self.curve.serve(sock)
+            self._curve_roles[sock] = "server"
+        return sock
+
+    def client_socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket:
+        """A socket to connect: a CURVE client, if configured."""
+        sock = self.socket(kind, handler)
+        if self.curve is not None:
+            self.curve.connect_as_client(sock)
+            self._curve_roles[sock] = "client"
+        return sock
+
     def replace_socket(self, old: zmq.Socket, kind: int) -> zmq.Socket:
-        """Close a socket and make a fresh one with the same handler (lazy pirate)."""
+        """Close a socket and make a fresh one with the same handler and role (lazy pirate)."""
+        role = self._curve_roles.pop(old, None)
         handler = None
         for i, (sock, h) in enumerate(self._handlers):
             if sock is old:
@@ -152,6 +178,10 @@ class Actor:
                 break
         self._sockets.remove(old)
         old.close(linger=0)
+        if role == "server":
+            return self.server_socket(kind, handler)
+        if role == "client":
+            return self.client_socket(kind, handler)
         return self.socket(kind, handler)
 
 

@@ -77,10 +77,10 @@ class BrokerActor(Actor):
     # --- lifecycle ---------------------------------------------------------
 
     def setup(self) -> None:
-        self.storage = self.socket(zmq.DEALER, self._on_storage)
+        self.storage = self.client_socket(zmq.DEALER, self._on_storage)
         self.storage.connect(self.config.storage_endpoint)
         self.bus = self._bus_socket()
-        self.sub = self.socket(zmq.SUB, self._on_sub)
+        self.sub = self.client_socket(zmq.SUB, self._on_sub)
         self.sub.rcvhwm = 0  # gaps are refetched, but why provoke them
         self.sub.setsockopt(zmq.SUBSCRIBE, protocol.topic_for(self.stream))
         self.sub.connect(self.config.bus_pub_url)
@@ -88,7 +88,7 @@ class BrokerActor(Actor):
                       self.config.bus_url, self.config.bus_pub_url, self.stream)
 
     def _bus_socket(self) -> zmq.Socket:
-        sock = self.socket(zmq.DEALER, self._on_bus)
+        sock = self.client_socket(zmq.DEALER, self._on_bus)
         sock.immediate = True
         sock.connect(self.config.bus_url)
         return sock

@@ -57,9 +57,9 @@ class BusActor(Actor):
         for path in sorted(self.config.log_dir.iterdir()):
             if path.is_dir() and STREAM_NAME.match(path.name):
                 self._log(path.name)
-        self.router = self.socket(zmq.ROUTER, self._on_router)
+        self.router = self.server_socket(zmq.ROUTER, self._on_router)
         self.router.bind(self.config.bus_url)
-        self.pub = self.socket(zmq.PUB)
+        self.pub = self.server_socket(zmq.PUB)
         self.pub.sndhwm = PUB_HWM
         self.pub.bind(self.config.bus_pub_url)
         self.log.info("bus listening on %s (requests) and %s (fan-out); logs in %s",

@@ -22,6 +22,7 @@ import zmq
 
 from actors import protocol
 from actors.protocol import ErrorCode
+from actors.security import Curve
 
 __all__ = ["RemoteError", "AsyncClient", "Client"]
 
@@ -52,6 +53,9 @@ def _result(message) -> object:
 
 def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
     sock = ctx.socket(zmq.DEALER)
+    curve = Curve.from_env()
+    if curve is not None:
+        curve.connect_as_client(sock)
     sock.linger = 0
     sock.immediate = True
     sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)

@@ -97,7 +97,7 @@ class StorageActor(Actor):
 
     def setup(self) -> None:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
-        self.router = self.socket(zmq.ROUTER, self._on_router)
+        self.router = self.server_socket(zmq.ROUTER, self._on_router)
         self.router.bind(self.config.storage_endpoint)
         self.log.info("replica %d listening on %s", self.rid, self.config.storage_endpoint)
         if not self.config.replicated:
