@@ -10,15 +10,14 @@ POLL_MS and the process exits 0.
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import sys
 import time
 from typing import Callable
 
 import zmq
 
 from actors import protocol
+from actors.logs import setup_logging
 from actors.security import Curve
 
 __all__ = ["Actor", "run_actor", "setup_logging", "set_title", "monotonic_ms", "now_ms"]
@@ -36,16 +35,6 @@ def monotonic_ms() -> int:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def setup_logging(name: str) -> logging.Logger:
-    """One line per event on stderr; honcho and the supervisor prefix the process name."""
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return logging.getLogger(name)
 
 
 def set_title(title: str) -> None:

@@ -14,7 +14,9 @@ subscribers notice both a dead bus and records they missed.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import os
 import re
 import sys
 import time
@@ -36,6 +38,8 @@ PUB_HWM = 100_000
 STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 U64_MAX = (1 << 64) - 1
 SLOW_FSYNC_MS = 200
+FSYNC_BUCKETS_MS = (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+"""Upper bounds of the group-commit latency histogram that BusStats reports."""
 REOPEN_EVERY_MS = 1000
 """How often a stream whose log failed is tried again while publishes are refused."""
 
@@ -51,6 +55,7 @@ class BusActor(Actor):
         self._heartbeat_ms = 0
         self.fsyncs = 0
         self.fsync_ms_total = 0.0
+        self.fsync_buckets = [0] * (len(FSYNC_BUCKETS_MS) + 1)  # the last one is +Inf
 
     def setup(self) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +111,9 @@ class BusActor(Actor):
                 request_id, message = protocol.decode(body)
                 if len(frames) != 2:
                     raise protocol.ProtocolError(f"{len(frames) - 1} body frames, expected 1")
+                if isinstance(message, protocol.BusStats):
+                    self._reply(ident, request_id, Ok(self._stats()))
+                    continue
                 if not isinstance(message.stream, str) or not STREAM_NAME.match(message.stream):
                     raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
             except (protocol.ProtocolError, AttributeError) as exc:
@@ -175,6 +183,7 @@ class BusActor(Actor):
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.fsyncs += 1
             self.fsync_ms_total += elapsed_ms
+            self.fsync_buckets[bisect.bisect_left(FSYNC_BUCKETS_MS, elapsed_ms)] += 1
             if elapsed_ms > SLOW_FSYNC_MS:
                 self.log.warning("stream %r: group commit took %.0f ms", stream, elapsed_ms)
         for ident, request_id, stream, record in appended:
@@ -185,6 +194,22 @@ class BusActor(Actor):
             self._reply(ident, request_id, Ok([record.position, record.time_ms]))
             self.pub.send_multipart([protocol.topic_for(stream), protocol.encode(
                 protocol.BusRecord(*record))])
+
+    def _stats(self) -> dict:
+        streams = {}
+        for stream, log in self.logs.items():
+            directory = self.config.log_dir / stream
+            size = sum(entry.stat().st_size for entry in os.scandir(directory)
+                       if entry.name.endswith(".log"))
+            streams[stream] = {"log_id": log.log_id, "records": log.committed_end,
+                               "bytes": size, "writable": stream not in self.broken}
+        return {
+            "streams": streams,
+            "fsyncs": self.fsyncs,
+            "fsync_ms_total": self.fsync_ms_total,
+            "fsync_buckets_ms": list(FSYNC_BUCKETS_MS),
+            "fsync_bucket_counts": self.fsync_buckets,
+        }
 
     def _reopen(self, stream: str) -> bool:
         """Reopen a stream's log after a failed write; recovery cuts any partial tail.

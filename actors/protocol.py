@@ -63,6 +63,7 @@ __all__ = [
     "BusFetch",
     "BusSeek",
     "BusInfo",
+    "BusStats",
     "BusRecord",
     "BusHeartbeat",
 ]
@@ -300,6 +301,12 @@ class BusInfo(NamedTuple):
     """Log name."""
 
 
+class BusStats(NamedTuple):
+    """Ok({stream: {...}}): records, bytes on disk and group-commit (fsync) latency."""
+
+    TAG = "bus_stats"
+
+
 class BusRecord(NamedTuple):
     """PUB: one durable record of a stream."""
 
@@ -331,7 +338,7 @@ _MESSAGES = {
     for cls in (
         Batch, Ok, Error, Set, Get, SnapshotOpen, SnapshotNext, Status, BrokerStatus, CatchUp,
         Publish, Acked, Failed, Apply, Live, BusPublish, BusFetch, BusSeek, BusInfo,
-        BusRecord, BusHeartbeat,
+        BusStats, BusRecord, BusHeartbeat,
     )
 }
 _ARITY = {tag: (len(cls._fields) - len(cls._field_defaults), len(cls._fields))

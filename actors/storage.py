@@ -25,7 +25,7 @@ import zmq
 from actors import protocol
 from actors.base import DRAIN_MAX, Actor, monotonic_ms, now_ms, run_actor, setup_logging
 from actors.config import ReplicaConfig
-from actors.hlc import HybridClock
+from actors.hlc import HybridClock, stamp_ms
 from actors.protocol import Error, ErrorCode, Ok
 from actors.records import REPLICA_BITS, GradeTable, check_change
 from actors.restore import BackupDownload
@@ -86,6 +86,9 @@ class StorageActor(Actor):
         self._snapshot_ids = itertools.count(1)
         self._download: BackupDownload | None = None
         self._restored_rows = 0
+        self.sets_applied = 0  # this replica's own writes, merged
+        self.remote_applied = 0  # other replicas' writes, merged from the log
+        self.lag_ms = 0  # age of the last remote write when it was merged here
         self._restore_started_ms = 0
         self._progress_ms = 0
         self._dispatch = {
@@ -229,6 +232,7 @@ class StorageActor(Actor):
         for ident, request_id, key, values, stamp in items:
             row = merge(key, stamp, rid, values)
             self._reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
+        self.sets_applied += len(items)
 
     def _fail(self, items: list, code: str, reason: str) -> None:
         retry = RETRY_AFTER_S if code == ErrorCode.UNAVAILABLE else 0
@@ -310,6 +314,9 @@ class StorageActor(Actor):
             "pending_batches": len(self.pending),
             "restored_rows": self._restored_rows,
             "writable": self._set_unavailable_reason() is None,
+            "sets_applied": self.sets_applied,
+            "remote_applied": self.remote_applied,
+            "replication_lag_ms": self.lag_ms,
         }))
 
     # --- restore -----------------------------------------------------------
@@ -418,6 +425,9 @@ class StorageActor(Actor):
             for key, stamp, values in changes:
                 merge(key, stamp, rid, values)
                 observe(stamp)
+            if changes and self.broker_live:
+                self.lag_ms = max(0, now_ms() - stamp_ms(changes[-1][1]))
+            self.remote_applied += len(changes)
         self.position = message.next_position
 
     def handle_live(self, _ident: bytes, _request_id: int, message: protocol.Live) -> None:
