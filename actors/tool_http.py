@@ -15,8 +15,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-__all__ = ["ToolError", "EXIT_OK", "EXIT_FAILED", "EXIT_ERROR", "base_url", "endpoint",
-           "open_url", "error_text"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "ToolError",
+    "base_url",
+    "endpoint",
+    "error_text",
+    "open_url",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1

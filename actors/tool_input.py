@@ -18,10 +18,12 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from actors.backup import COLUMNS, BackupError, parse_header_line
 from actors.records import FIELDS, INT64_MAX, INT64_MIN, MAX_KEY_BYTES
@@ -33,6 +35,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 BACKUP_HEADER_PREFIX = "generated_at="
 VERSION_SUFFIX = "_version"
 KEY_COLUMN = "user_id"
+INTEGER = re.compile(r"[+-]?[0-9]+")
+"""Plain ASCII decimal: int() alone would also take "1_000" and non-ASCII digits."""
 
 
 class InputError(ToolError):
@@ -54,7 +58,8 @@ def _open_text(path: Path) -> TextIO:
     try:
         with open(path, "rb") as probe:
             gzipped = probe.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-        raw = gzip.open(path, "rb") if gzipped else open(path, "rb")
+        # the caller owns the stream: RowFile closes it
+        raw = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -79,10 +84,9 @@ def _value(cell: str, field: str, line: int) -> int | None:
     cell = cell.strip()
     if not cell:
         return None
-    try:
-        value = int(cell)
-    except ValueError:
-        raise InputError(f"line {line}: {field}: {cell[:40]!r} is not an integer") from None
+    if not INTEGER.fullmatch(cell):
+        raise InputError(f"line {line}: {field}: {cell[:40]!r} is not an integer")
+    value = int(cell)
     if not INT64_MIN <= value <= INT64_MAX:
         raise InputError(f"line {line}: {field}: {value} is out of the signed 64-bit range")
     return value
@@ -173,7 +177,7 @@ class RowFile:
     def close(self) -> None:
         self._text.close()
 
-    def __enter__(self) -> "RowFile":
+    def __enter__(self) -> RowFile:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:

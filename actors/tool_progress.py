@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 __all__ = ["Progress", "format_bytes", "format_rows"]
 
@@ -49,11 +50,17 @@ class Progress:
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.count = 0
         self.started = time.monotonic()
+        self._stopped: float | None = None
         self._drawn_at = 0.0
 
     @property
     def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
+        """Seconds since the start, up to stop() if it was called."""
+        return (self._stopped or time.monotonic()) - self.started
+
+    def stop(self) -> None:
+        """Stop the clock: the rate shown from now on is the final one."""
+        self._stopped = self._stopped or time.monotonic()
 
     def add(self, amount: int) -> None:
         """Count ``amount`` more units; redraw if it is time to."""
@@ -70,6 +77,7 @@ class Progress:
 
     def finish(self, suffix: str = "") -> str:
         """Print the final line (replacing the live one) and return it."""
+        self.stop()
         line = self.line() + suffix
         self._write(("\r" + line + CLEAR_TO_END_OF_LINE if self.interactive else line) + "\n")
         return line
