@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +77,7 @@ class ReplicaSupervisor:
         env = {**os.environ, "STORAGE_ENDPOINT": cfg.storage_endpoint,
                "REPLICA_ID": str(cfg.replica_id), "PYTHONUNBUFFERED": "1"}
         python = sys.executable
+        http_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_dir())}
         children = [Child("storage", [python, "-m", "actors.storage"], env)]
         if cfg.replicated:
             children.append(Child("broker", [python, "-m", "actors.broker"], env))
@@ -88,8 +90,15 @@ class ReplicaSupervisor:
                 "--timeout", "30", "--keep-alive", "5", "--backlog", "2048",
                 "--log-level", "warning", "--no-control-socket", "--name", f"grades: {role} replica={cfg.replica_id}",
                 f"{role}:get_app()",
-            ], env))
+            ], http_env))
         return children
+
+    def _metrics_dir(self) -> Path:
+        """Where HTTP workers keep their prometheus_client files; stale ones would lie."""
+        directory = self.config.run_dir / "metrics"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        return directory
 
     def _on_signal(self, signum, _frame) -> None:
         self._stopping = True
