@@ -13,6 +13,7 @@ import falcon.asgi
 from actors.backup import BackupEncoder, backup_filename
 from actors.client import AsyncClient, RemoteError
 from actors.protocol import Get, SnapshotNext, SnapshotOpen, Status
+from openapi import GETTER_SPEC, SpecResource
 from service import create_base_app, json_body, raise_for, record_json, store_from_env
 from validation import InvalidBody, check_user_id
 
@@ -99,6 +100,7 @@ def create_app(store: AsyncClient) -> falcon.asgi.App:
     app.add_route("/backup", BackupResource(store))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(store))
+    app.add_route("/openapi.json", SpecResource(GETTER_SPEC))
     return app
 
 

@@ -59,9 +59,33 @@ async def _not_found(req, resp):
     raise falcon.HTTPNotFound(description=f"no route {req.path}")
 
 
+_HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+"""The scope http_version values falcon's ASGI app accepts."""
+
+
+class _App(falcon.asgi.App):
+    """Refuses, as a JSON 400, a request line's HTTP version falcon cannot serve.
+
+    uvicorn's HTTP/1 parser lets "HTTP/0.9" and "HTTP/2.0" through (http_version "0.9",
+    "2.0"), and falcon raises on them before any of our code runs: a 500 otherwise.
+    """
+
+    async def __call__(self, scope, receive, send):
+        version = scope.get("http_version", "1.1")
+        if scope["type"] == "http" and version not in _HTTP_VERSIONS:
+            body = _encode({"error": f"HTTP/{version}: unsupported HTTP version"})
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_base_app() -> falcon.asgi.App:
     """An ASGI app whose every error, 404 and 405 included, is JSON."""
-    app = falcon.asgi.App()
+    app = _App()
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(_serialize_error)
     app.add_sink(_not_found)

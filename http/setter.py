@@ -18,6 +18,7 @@ import falcon.asgi
 
 from actors.client import AsyncClient, RemoteError
 from actors.protocol import Set
+from openapi import SpecResource, setter_spec
 from service import create_base_app, raise_for, record_json, store_from_env, STORE_TIMEOUT_S
 from validation import InvalidBody, parse_set_body
 
@@ -84,6 +85,7 @@ class SetResource:
 def create_app(store: AsyncClient, auth: BasicAuth) -> falcon.asgi.App:
     app = create_base_app()
     app.add_route("/set", SetResource(store, auth))
+    app.add_route("/openapi.json", SpecResource(setter_spec(MAX_BODY_BYTES)))
     return app
 
 
