@@ -14,7 +14,9 @@ from actors.backup import BackupEncoder, backup_filename
 from actors.client import AsyncClient, RemoteError
 from actors.protocol import Get, SnapshotNext, SnapshotOpen, Status
 from openapi import GETTER_SPEC, SpecResource
-from service import create_base_app, json_body, raise_for, record_json, store_from_env
+from service import (bus_from_env, create_base_app, json_body, raise_for, record_json,
+                     store_from_env)
+from metrics import MetricsResource, RequestMetrics, metrics_enabled
 from validation import InvalidBody, check_user_id
 
 __all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]
@@ -94,15 +96,18 @@ class ReadyResource:
         resp.content_type = falcon.MEDIA_JSON
 
 
-def create_app(store: AsyncClient) -> falcon.asgi.App:
-    app = create_base_app()
+def create_app(store: AsyncClient, bus: AsyncClient | None = None,
+               middleware: list | None = None) -> falcon.asgi.App:
+    app = create_base_app(middleware)
     app.add_route("/get", GetResource(store))
     app.add_route("/backup", BackupResource(store))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(store))
     app.add_route("/openapi.json", SpecResource(GETTER_SPEC))
+    app.add_route("/metrics", MetricsResource(store, bus))
     return app
 
 
 def get_app() -> falcon.asgi.App:
-    return create_app(store_from_env())
+    middleware = [RequestMetrics("getter")] if metrics_enabled() else []
+    return create_app(store_from_env(), bus_from_env(), middleware)

@@ -219,6 +219,14 @@ GETTER_SPEC = _document(
                 },
             },
         },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics: HTTP requests of both ports, replica and bus.",
+                "responses": {"200": {"description": "Prometheus text format.", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}},
+            },
+        },
     },
     {
         "schemas": {

@@ -17,7 +17,7 @@ from actors.client import AsyncClient, RemoteError
 from actors.protocol import ErrorCode
 from actors.records import FIELDS
 
-__all__ = ["create_base_app", "raise_for", "store_from_env", "record_json", "json_body"]
+__all__ = ["create_base_app", "raise_for", "store_from_env", "bus_from_env", "record_json", "json_body"]
 
 STORE_TIMEOUT_S = 5.0
 """Longer than the storage actor's own publish timeout, so it answers first."""
@@ -83,13 +83,19 @@ class _App(falcon.asgi.App):
         await super().__call__(scope, receive, send)
 
 
-def create_base_app() -> falcon.asgi.App:
+def create_base_app(middleware: list | None = None) -> falcon.asgi.App:
     """An ASGI app whose every error, 404 and 405 included, is JSON."""
-    app = _App()
+    app = _App(middleware=middleware or [])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(_serialize_error)
     app.add_sink(_not_found)
     return app
+
+
+def bus_from_env() -> AsyncClient | None:
+    """A client of the bus (for its stats), or None for a standalone replica."""
+    url = os.environ.get("BUS_URL", "tcp://127.0.0.1:5555").strip()
+    return None if url.lower() in ("", "none", "off") else AsyncClient(url, STORE_TIMEOUT_S)
 
 
 def store_from_env() -> AsyncClient:

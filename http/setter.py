@@ -20,6 +20,7 @@ from actors.client import AsyncClient, RemoteError
 from actors.protocol import Set
 from openapi import SpecResource, setter_spec
 from service import create_base_app, raise_for, record_json, store_from_env, STORE_TIMEOUT_S
+from metrics import RequestMetrics, metrics_enabled
 from validation import InvalidBody, parse_set_body
 
 __all__ = ["BasicAuth", "SetResource", "create_app", "get_app", "MAX_BODY_BYTES"]
@@ -82,8 +83,9 @@ class SetResource:
         resp.content_type = falcon.MEDIA_JSON
 
 
-def create_app(store: AsyncClient, auth: BasicAuth) -> falcon.asgi.App:
-    app = create_base_app()
+def create_app(store: AsyncClient, auth: BasicAuth,
+               middleware: list | None = None) -> falcon.asgi.App:
+    app = create_base_app(middleware)
     app.add_route("/set", SetResource(store, auth))
     app.add_route("/openapi.json", SpecResource(setter_spec(MAX_BODY_BYTES)))
     return app
@@ -93,4 +95,5 @@ def get_app() -> falcon.asgi.App:
     user, password = os.environ.get("GRADES_USER"), os.environ.get("GRADES_PASSWORD")
     if not user or not password:
         raise RuntimeError("GRADES_USER and GRADES_PASSWORD must be set for the setter port")
-    return create_app(store_from_env(), BasicAuth(user, password))
+    middleware = [RequestMetrics("setter")] if metrics_enabled() else []
+    return create_app(store_from_env(), BasicAuth(user, password), middleware)
