@@ -66,6 +66,7 @@ class BrokerActor(Actor):
         self.bus_up = False
         self.bus_heard_ms = 0
         self.inflight: dict[int, int] = {}  # seq -> sent_ms, publishes awaiting the bus
+        self.traces: dict[int, list] = {}  # seq -> request ids, for log lines
         self.acked_own: set[int] = set()  # seqs storage merged; skip them in the stream
         self.buffer: list = []  # live records held while a fetch is running
         self.fetch_id = 0
@@ -102,6 +103,8 @@ class BrokerActor(Actor):
             if now - sent < PUBLISH_TIMEOUT_MS:
                 break
             del self.inflight[seq]
+            self.log.warning("batch %d not confirmed by the bus in time; requests %s", seq,
+                             self.traces.pop(seq, []))
             self._send_storage(protocol.Failed([seq], ErrorCode.UNKNOWN_OUTCOME,
                                                "the bus did not confirm the write in time"))
         if self.fetch_id and now - self.fetch_sent_ms > FETCH_TIMEOUT_MS:
@@ -125,9 +128,12 @@ class BrokerActor(Actor):
         self.log.warning("bus silent for %d ms: unreachable; sets answer 503 until it is back",
                          now - self.bus_heard_ms)
         if self.inflight:
+            self.log.warning("%d batches unconfirmed when the bus went away; requests %s",
+                             len(self.inflight), sum(self.traces.values(), []))
             self._send_storage(protocol.Failed(list(self.inflight), ErrorCode.UNKNOWN_OUTCOME,
                                                "the bus went away before confirming the write"))
             self.inflight.clear()
+            self.traces.clear()
         # Lazy pirate: drop whatever is queued for the dead connection.
         self.bus = self.replace_socket(self.bus, zmq.DEALER)
         self.bus.immediate = True
@@ -165,8 +171,11 @@ class BrokerActor(Actor):
                         protocol.BusPublish(self.stream, self.origin, message.seq, message.data),
                         message.seq):
                     self.inflight[message.seq] = monotonic_ms()
+                    self.traces[message.seq] = message.traces
                 else:
                     refused.append(message.seq)
+                    self.log.warning("batch %d refused, bus unreachable; requests %s",
+                                     message.seq, message.traces)
             elif isinstance(message, protocol.CatchUp):
                 self._catch_up(message)
             else:
@@ -182,6 +191,7 @@ class BrokerActor(Actor):
         self.next_position = message.from_position
         self.expect_log_id = message.log_id
         self.inflight.clear()  # their acks would now be misleading; the log has them
+        self.traces.clear()
         self.acked_own.clear()
         self.buffer.clear()
         self.fetch_id = 0
@@ -203,6 +213,7 @@ class BrokerActor(Actor):
         for request_id, message in self._drain(self.bus):
             if request_id in self.inflight:
                 del self.inflight[request_id]
+                self.traces.pop(request_id, None)
                 if isinstance(message, protocol.Ok):
                     acked.append(request_id)
                 else:
@@ -296,6 +307,7 @@ class BrokerActor(Actor):
             if origin == self.origin:
                 if seq in self.inflight:  # seen in the stream before its ack
                     del self.inflight[seq]
+                    self.traces.pop(seq, None)
                     acked.append(seq)
                     continue
                 if seq in self.acked_own:

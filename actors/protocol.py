@@ -137,6 +137,8 @@ class Set(NamedTuple):
     """The four integer fields in records.FIELDS order; None means absent (kept)."""
     deadline_ms: int
     """Wall-clock ms after which the caller has given up: the actor drops it unapplied."""
+    trace: str = ""
+    """The HTTP request id, named in every log line about this write."""
 
 
 class Get(NamedTuple):
@@ -208,6 +210,8 @@ class Publish(NamedTuple):
     """Storage-chosen, unique across its restarts; echoed in Acked/Failed."""
     data: bytes
     """Encoded payload, opaque to broker and bus."""
+    traces: list = []
+    """Request ids of the sets in the batch, for log lines (not stored in the log)."""
 
 
 class Acked(NamedTuple):

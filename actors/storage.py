@@ -214,7 +214,8 @@ class StorageActor(Actor):
             self._reply(ident, request_id,
                         Error(ErrorCode.UNAVAILABLE, self._unavailable, RETRY_AFTER_S))
         else:
-            self._batch.append((ident, request_id, message.key, message.values, self.hlc.now()))
+            self._batch.append((ident, request_id, message.key, message.values,
+                                self.hlc.now(), message.trace))
 
     def _flush_sets(self) -> None:
         batch, self._batch = self._batch, []
@@ -222,14 +223,17 @@ class StorageActor(Actor):
             self._complete(batch)
             return
         seq = next(self._seqs)
-        changes = [[key, stamp, values] for _, _, key, values, stamp in batch]
+        changes = [[key, stamp, values] for _, _, key, values, stamp, _ in batch]
+        traces = [trace for *_, trace in batch if trace]
         self.pending[seq] = (monotonic_ms(), batch)
-        self._send_broker(protocol.Publish(seq, msgpack.packb([self.rid, changes])))
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("batch %d: %d sets, requests %s", seq, len(batch), traces)
+        self._send_broker(protocol.Publish(seq, msgpack.packb([self.rid, changes]), traces))
 
     def _complete(self, items: list) -> None:
         """Merge a durable batch and answer each caller with its merged record."""
         merge, rid = self.table.merge, self.rid
-        for ident, request_id, key, values, stamp in items:
+        for ident, request_id, key, values, stamp, _trace in items:
             row = merge(key, stamp, rid, values)
             self._reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
         self.sets_applied += len(items)
@@ -245,7 +249,8 @@ class StorageActor(Actor):
             if now - created < PUBLISH_TIMEOUT_MS:
                 break
             del self.pending[seq]
-            self.log.warning("batch of %d sets not acknowledged in time", len(items))
+            self.log.warning("batch %d of %d sets not acknowledged in time (requests %s)",
+                             seq, len(items), [item[5] for item in items])
             self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
                        "the bus did not confirm the write in time; it may still be applied")
 
@@ -405,6 +410,8 @@ class StorageActor(Actor):
         for seq in message.seqs:
             entry = self.pending.pop(seq, None)
             if entry is not None:
+                self.log.warning("batch %d failed (%s: %s); requests %s", seq, message.code,
+                                 message.reason, [item[5] for item in entry[1]])
                 self._fail(entry[1], message.code, message.reason)
 
     def handle_apply(self, _ident: bytes, _request_id: int, message: protocol.Apply) -> None:

@@ -12,6 +12,7 @@ import falcon.asgi
 
 from actors.backup import BackupEncoder, backup_filename
 from actors.client import AsyncClient, RemoteError
+from actors.logs import setup_logging
 from actors.protocol import Get, SnapshotNext, SnapshotOpen, Status
 from openapi import GETTER_SPEC, SpecResource
 from service import (bus_from_env, create_base_app, json_body, raise_for, record_json,
@@ -109,5 +110,6 @@ def create_app(store: AsyncClient, bus: AsyncClient | None = None,
 
 
 def get_app() -> falcon.asgi.App:
+    setup_logging("getter")
     middleware = [RequestMetrics("getter")] if metrics_enabled() else []
     return create_app(store_from_env(), bus_from_env(), middleware)

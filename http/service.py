@@ -8,6 +8,8 @@ Retry-After, UNKNOWN_OUTCOME -> 504).
 from __future__ import annotations
 
 import os
+import re
+import secrets
 
 import falcon
 import falcon.asgi
@@ -17,7 +19,7 @@ from actors.client import AsyncClient, RemoteError
 from actors.protocol import ErrorCode
 from actors.records import FIELDS
 
-__all__ = ["create_base_app", "raise_for", "store_from_env", "bus_from_env", "record_json", "json_body"]
+__all__ = ["create_base_app", "raise_for", "store_from_env", "bus_from_env", "request_id_for", "record_json", "json_body"]
 
 STORE_TIMEOUT_S = 5.0
 """Longer than the storage actor's own publish timeout, so it answers first."""
@@ -96,6 +98,17 @@ def bus_from_env() -> AsyncClient | None:
     """A client of the bus (for its stats), or None for a standalone replica."""
     url = os.environ.get("BUS_URL", "tcp://127.0.0.1:5555").strip()
     return None if url.lower() in ("", "none", "off") else AsyncClient(url, STORE_TIMEOUT_S)
+
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_for(req, resp) -> str:
+    """The client's X-Request-Id if it is sane, else a fresh one; echoed in the response."""
+    given = req.get_header("X-Request-Id")
+    request_id = given if given and _CLIENT_REQUEST_ID.match(given) else secrets.token_hex(8)
+    resp.set_header("X-Request-Id", request_id)
+    return request_id
 
 
 def store_from_env() -> AsyncClient:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import os
 import time
 
@@ -17,9 +18,11 @@ import falcon
 import falcon.asgi
 
 from actors.client import AsyncClient, RemoteError
-from actors.protocol import Set
+from actors.logs import setup_logging
+from actors.protocol import ErrorCode, Set
 from openapi import SpecResource, setter_spec
-from service import create_base_app, raise_for, record_json, store_from_env, STORE_TIMEOUT_S
+from service import (STORE_TIMEOUT_S, create_base_app, raise_for, record_json, request_id_for,
+                     store_from_env)
 from metrics import RequestMetrics, metrics_enabled
 from validation import InvalidBody, parse_set_body
 
@@ -28,6 +31,7 @@ __all__ = ["BasicAuth", "SetResource", "create_app", "get_app", "MAX_BODY_BYTES"
 MAX_BODY_BYTES = 4096
 """A record is a few hundred bytes; anything larger is refused with 413."""
 REALM = 'Basic realm="grades", charset="UTF-8"'
+log = logging.getLogger("setter")
 
 
 class BasicAuth:
@@ -74,10 +78,13 @@ class SetResource:
             user_id, values = parse_set_body(body)
         except InvalidBody as exc:
             raise falcon.HTTPBadRequest(description=str(exc)) from None
+        request_id = request_id_for(req, resp)
         deadline_ms = int((time.time() + STORE_TIMEOUT_S) * 1000)
         try:
-            row = await self.store.call(Set(user_id, values, deadline_ms))
+            row = await self.store.call(Set(user_id, values, deadline_ms, request_id))
         except RemoteError as exc:
+            if exc.code != ErrorCode.UNAVAILABLE:
+                log.warning("set %s of user %r: %s", request_id, user_id, exc)
             raise_for(exc)
         resp.data = record_json(row)
         resp.content_type = falcon.MEDIA_JSON
@@ -92,6 +99,7 @@ def create_app(store: AsyncClient, auth: BasicAuth,
 
 
 def get_app() -> falcon.asgi.App:
+    setup_logging("setter")
     user, password = os.environ.get("GRADES_USER"), os.environ.get("GRADES_PASSWORD")
     if not user or not password:
         raise RuntimeError("GRADES_USER and GRADES_PASSWORD must be set for the setter port")

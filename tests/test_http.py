@@ -267,3 +267,24 @@ def test_set_without_a_bus_is_503_with_retry_after(cluster):
     [response] = wait_until(lambda: _503(replica.set("nobus", spp=1)), 20, "a 503 from /set")
     assert int(response.headers["Retry-After"]) >= 1
     assert psutil.pid_exists(replica.process.pid)
+
+
+def test_every_set_answers_with_a_request_id(replica):
+    fresh = replica.set("rid", spp=1)
+    assert len(fresh.headers["X-Request-Id"]) == 16
+    given = requests.post(replica.set_url, json={"user_id": "rid"}, auth=AUTH, timeout=5,
+                          headers={"X-Request-Id": "client-42"})
+    assert given.headers["X-Request-Id"] == "client-42"
+    odd = requests.post(replica.set_url, json={"user_id": "rid"}, auth=AUTH, timeout=5,
+                        headers={"X-Request-Id": "bad id\twith junk"})
+    assert odd.headers["X-Request-Id"] != "bad id\twith junk"
+
+
+def test_json_logs_are_one_object_per_line(cluster):
+    import json
+    replica = cluster.replica(1, bus=None, LOG_FORMAT="json")
+    lines = [line for line in replica.output().splitlines() if line.strip()]
+    ours = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(entry["logger"] == "storage[1]" and "ready" in entry["msg"] for entry in ours)
+    assert all({"ts", "level", "logger", "msg"} <= set(entry) for entry in ours)
+    assert not [line for line in lines if "storage[1]" in line and not line.startswith("{")]

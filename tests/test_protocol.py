@@ -120,7 +120,7 @@ MALFORMED_BODIES = {
     "error with four fields": frame(VERSION, "error", 0, "internal", "x", 1, 2),
     "status with a field": frame(VERSION, "status", 0, 1),
     "set with two fields": frame(VERSION, "set", 0, "u", [1, None, None, None]),
-    "set with four fields": frame(VERSION, "set", 0, "u", [1, None, None, None], 5, 6),
+    "set with five fields": frame(VERSION, "set", 0, "u", [1, None, None, None], 5, "t", 6),
 }
 
 
