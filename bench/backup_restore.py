@@ -18,7 +18,6 @@ import zlib
 
 import psutil
 import requests
-
 import zmqload
 from procs import BenchError, Stack, wait_until
 

@@ -36,7 +36,7 @@ class Deps:
 
 def _installed(package: str) -> bool:
     result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
-                            capture_output=True, text=True)
+                            check=False, capture_output=True, text=True)
     return result.returncode == 0 and "install ok installed" in result.stdout
 
 
@@ -52,7 +52,7 @@ def _apt_install(packages: list[str], notes: list[str]) -> None:
     try:
         for argv in (["apt-get", "update", "-qq"],
                      ["apt-get", "install", "-y", "-qq", *missing]):
-            result = subprocess.run(argv, env=env, capture_output=True, text=True,
+            result = subprocess.run(argv, check=False, env=env, capture_output=True, text=True,
                                     timeout=APT_TIMEOUT_S)
             if result.returncode != 0:
                 tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -68,7 +68,8 @@ def _pip_install(module: str, package: str, notes: list[str]) -> bool:
     print(f"[deps] pip install {package} ...", flush=True)
     try:
         result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", package],
-                                capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+                                check=False, capture_output=True, text=True,
+                                timeout=PIP_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         notes.append(f"pip install {package} failed: {exc}")
         return False

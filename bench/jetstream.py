@@ -59,7 +59,7 @@ async def _api(url: str, duration_s: float, in_flight: int, payload_bytes: int) 
                 try:
                     await js.publish("bench.api", payload, timeout=10)
                     counts["acked"] += 1
-                except Exception as exc:  # a nats error: count it, keep going
+                except Exception as exc:  # noqa: BLE001 - any nats error: count it, go on
                     counts["errors"] += 1
                     counts["first"] = counts["first"] or repr(exc)
 
@@ -72,11 +72,10 @@ async def _api(url: str, duration_s: float, in_flight: int, payload_bytes: int) 
 
 
 async def _raw(url: str, duration_s: float, in_flight: int, payload_bytes: int) -> dict:
-    nc, js = await _connect(url, "BENCHRAW", "bench.raw")
+    nc, _js = await _connect(url, "BENCHRAW", "bench.raw")
     payload = os.urandom(payload_bytes)
-    counts = {"acked": 0, "errors": 0, "first": ""}
-    window = asyncio.Semaphore(in_flight)
-    drained = asyncio.Event()
+    counts = {"acked": 0, "errors": 0, "first": "", "sent": 0}
+    room = asyncio.Event()  # set when a reply frees a slot of the window
 
     async def on_reply(msg) -> None:
         if b'"error"' in msg.data or b'"seq"' not in msg.data:
@@ -84,23 +83,26 @@ async def _raw(url: str, duration_s: float, in_flight: int, payload_bytes: int) 
             counts["first"] = counts["first"] or msg.data.decode(errors="replace")[:200]
         else:
             counts["acked"] += 1
-        window.release()
-        if counts["acked"] + counts["errors"] == sent:
-            drained.set()
+        room.set()
 
-    sent = 0
+    def outstanding() -> int:
+        return counts["sent"] - counts["acked"] - counts["errors"]
+
     inbox = nc.new_inbox()
     try:
         await nc.subscribe(f"{inbox}.*", cb=on_reply)
         started = time.perf_counter()
         deadline = started + duration_s
         while time.perf_counter() < deadline:
-            await asyncio.wait_for(window.acquire(), timeout=10)
-            sent += 1
-            await nc.publish("bench.raw", payload, reply=f"{inbox}.{sent}")
-        if counts["acked"] + counts["errors"] < sent:
-            await nc.flush()
-            await asyncio.wait_for(drained.wait(), timeout=30)
+            while outstanding() < in_flight:  # refill every free slot, then wait for room
+                counts["sent"] += 1
+                await nc.publish("bench.raw", payload, reply=f"{inbox}.{counts['sent']}")
+            room.clear()
+            await asyncio.wait_for(room.wait(), timeout=10)
+        drain_deadline = time.perf_counter() + 30
+        while outstanding() and time.perf_counter() < drain_deadline:
+            room.clear()
+            await asyncio.wait_for(room.wait(), timeout=10)
         elapsed = time.perf_counter() - started
     finally:
         await nc.close()
@@ -115,5 +117,5 @@ def publishes(url: str, duration_s: float, way: str = "api", in_flight: int = 25
     try:
         return asyncio.run(asyncio.wait_for(run(url, duration_s, in_flight, payload_bytes),
                                             timeout=duration_s + 60))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise BenchError(f"JetStream publishes ({way}) overran their deadline") from None

@@ -15,7 +15,6 @@ import statistics
 import time
 
 import requests
-
 import wrk
 from procs import AUTH, BenchError
 

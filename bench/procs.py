@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 import psutil
 import requests
@@ -29,6 +30,8 @@ AUTH = ("test", "test")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 PEERS_START_TIMEOUT_S = 240.0  # the first run builds nats.go from source
+LOGS = {"dir": None, "always": False}
+"""Where stacks copy their process logs (run.py sets it): on failure, or always if asked."""
 PEER_PORTS = {"plain": {"set": 18080, "get": 18081},
               "js1": {"set": 18181, "get": 18180},
               "js2": {"set": 18383, "get": 18282},
@@ -78,7 +81,7 @@ class Proc:
         self.ok_codes = {0, -signal.SIGTERM, 128 + signal.SIGTERM}
 
     def start(self) -> None:
-        self._out = open(self.log_path, "ab")
+        self._out = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=self._out,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
@@ -288,12 +291,19 @@ class Stack:
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix=f"grades-bench-{name}-"))
         self.procs: list[Proc] = []
+        self.keep_logs = False  # set by a measurement that found a fault
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.stop_all(show_logs=exc_type is not None and exc_type is not BenchError)
+        if LOGS["dir"] and (LOGS["always"] or self.keep_logs or exc_type is not None):
+            kept = Path(LOGS["dir"]) / self.name
+            kept.mkdir(parents=True, exist_ok=True)
+            for log in self.dir.glob("*.log"):
+                shutil.copy(log, kept / log.name)
+            print(f"  [procs] logs of {self.name} kept in {kept}", flush=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def add(self, proc: Proc) -> Proc:
@@ -340,6 +350,6 @@ class Stack:
                 print(f"--- {proc.name} ---\n{proc.output(30)}", file=sys.stderr, flush=True)
             try:
                 self.stop(proc)
-            except Exception as exc:  # keep stopping the others
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
                 print(f"[procs] stopping {proc.name}: {exc}", file=sys.stderr, flush=True)
         self.procs.clear()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import requests
+from procs import BenchError
 
 from actors.backup import read_backup
-from procs import BenchError
 
 BACKUP_TIMEOUT_S = 120.0
 

@@ -24,7 +24,7 @@ SCRIPTS = PEERS_DIR / "wrk"
 SET_LUA = SCRIPTS / "set.lua"
 GET_LUA = SCRIPTS / "get.lua"
 PACED_SET_LUA = Path(__file__).resolve().parent / "lua" / "paced_set.lua"
-RESULT = re.compile(r"^RESULT (.*)$", re.M)
+RESULT = re.compile(r"^RESULT (.*)$", re.MULTILINE)
 GRACE_S = 20.0  # beyond the run's duration: thread start-up (set.lua builds its pool), exit
 
 
@@ -70,7 +70,7 @@ def run(url: str, script: Path, connections: int, duration_s: float, threads: in
     """One wrk run to its end; BenchError if it fails or overruns its deadline."""
     argv = _argv(url, script, connections, threads, duration_s, timeout_s)
     try:
-        done = subprocess.run(argv, env=_env(env), capture_output=True, text=True,
+        done = subprocess.run(argv, check=False, env=_env(env), capture_output=True, text=True,
                               timeout=duration_s + GRACE_S)
     except subprocess.TimeoutExpired:
         raise BenchError(f"wrk overran {duration_s + GRACE_S:.0f} s: {' '.join(argv)}") from None
@@ -98,7 +98,7 @@ class Background:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            out, err = self.process.communicate(timeout=GRACE_S)
+            out, _err = self.process.communicate(timeout=GRACE_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.communicate()

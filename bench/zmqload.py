@@ -12,10 +12,10 @@ import random
 import time
 
 import zmq
+from procs import BenchError
 
 from actors import protocol
 from actors.client import Client, RemoteError
-from procs import BenchError
 
 DEADLINE_S = 60.0  # Set.deadline_ms: far enough that the actor never drops a bench write
 
