@@ -156,7 +156,7 @@ class SnapshotOpen(NamedTuple):
 
 
 class SnapshotNext(NamedTuple):
-    """Next chunk of a snapshot; Ok(rows), an empty list once it is done."""
+    """Next chunk of a snapshot; Ok([user_ids, rows of 8 ints]), both empty once done."""
 
     TAG = "snapshot_next"
     snapshot_id: int
