@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench soak clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ test: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Fault soak, not part of the tests: SOAK_MINUTES of kill -9 under writes, 0 writes lost.
+SOAK_MINUTES ?= 10
+soak: install
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) data bench/results/*.json
