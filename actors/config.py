@@ -92,7 +92,7 @@ class ReplicaConfig:
             run_dir=run_dir,
             storage_endpoint=endpoint,
             setter_workers=_int("SETTER_WORKERS", 2, 1, 64),
-            getter_workers=_int("GETTER_WORKERS", 1, 1, 64),
+            getter_workers=_int("GETTER_WORKERS", 2, 1, 64),
             clock_skew_ms=_int("GRADES_CLOCK_SKEW_MS", 0, -(10**9), 10**9),
         )
 
