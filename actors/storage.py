@@ -120,8 +120,9 @@ class StorageActor(Actor):
     def teardown(self) -> None:
         if self._download is not None:
             self._download.cancel()
-        for _, items in self.pending.values():
-            self._fail(items, ErrorCode.UNAVAILABLE, "storage actor is stopping")
+        for _, items in self.pending.values():  # sent on already: they may still land
+            self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
+                       "the replica stopped before the bus confirmed the write")
         self._flush_replies()
 
     def poll_timeout_ms(self) -> int:
