@@ -41,6 +41,7 @@ class RequestMetrics:
                                 ["port", "route", "method", "status"])
         self.latency = Histogram("grades_http_request_seconds", "HTTP request latency",
                                  ["port", "route"], buckets=LATENCY_BUCKETS_S)
+        self._children: dict[tuple, tuple] = {}  # (route, method, status) -> (count, time)
 
     async def process_request(self, req, resp):
         req.context.started = time.perf_counter()
@@ -49,9 +50,15 @@ class RequestMetrics:
         started = getattr(req.context, "started", None)
         if started is None:
             return
-        route = req.uri_template or "unmatched"
-        self.requests.labels(self.role, route, req.method, str(resp.status_code)).inc()
-        self.latency.labels(self.role, route).observe(time.perf_counter() - started)
+        key = (req.uri_template or "unmatched", req.method, resp.status_code)
+        children = self._children.get(key)
+        if children is None:
+            route, method, status = key
+            children = self._children[key] = (
+                self.requests.labels(self.role, route, method, str(status)),
+                self.latency.labels(self.role, route))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
 
 class _Snapshot:
