@@ -15,7 +15,6 @@ subscribers notice both a dead bus and records they missed.
 from __future__ import annotations
 
 import bisect
-import logging
 import os
 import re
 import sys

@@ -161,7 +161,7 @@ def tiny_filesystem(path, size: str):
 
 def _publish_until_refused(client: Client, limit: int = 5000) -> tuple[int, RemoteError]:
     acked = 0
-    for i in range(limit):
+    for _ in range(limit):
         result = publish_all(client, [b"z" * 2000])[0]
         if isinstance(result, RemoteError):
             return acked, result
