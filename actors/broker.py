@@ -36,6 +36,8 @@ BUS_DEAD_AFTER_MS = 1500
 PUBLISH_TIMEOUT_MS = 2500
 FETCH_TIMEOUT_MS = 3000
 FETCH_MAX_RECORDS = 1000
+SUB_QUEUE_MAX = 100_000
+"""Records ZMQ may queue for us; beyond, PUB drops them and the gap is fetched from the log."""
 LIVE_BUFFER_MAX = 100_000
 """Records kept while a fetch runs; beyond this they are fetched from the log instead."""
 
@@ -82,7 +84,7 @@ class BrokerActor(Actor):
         self.storage.connect(self.config.storage_endpoint)
         self.bus = self._bus_socket()
         self.sub = self.client_socket(zmq.SUB, self._on_sub)
-        self.sub.rcvhwm = 0  # gaps are refetched, but why provoke them
+        self.sub.rcvhwm = SUB_QUEUE_MAX
         self.sub.setsockopt(zmq.SUBSCRIBE, protocol.topic_for(self.stream))
         self.sub.connect(self.config.bus_pub_url)
         self.log.info("bridging %s to bus %s / %s (stream %r)", self.config.storage_endpoint,
@@ -141,7 +143,10 @@ class BrokerActor(Actor):
         self.fetch_id = 0
 
     def _send_storage(self, message) -> None:
-        self.storage.send(protocol.encode(message), zmq.NOBLOCK)
+        try:
+            self.storage.send(protocol.encode(message), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # storage is gone and its queue full: a new one resyncs with CatchUp
 
     def _send_bus(self, message, request_id: int) -> bool:
         try:
