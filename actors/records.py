@@ -110,7 +110,3 @@ class GradeTable:
             if row[4 + i] > mine[4 + i]:
                 mine[i] = row[i]
                 mine[4 + i] = row[4 + i]
-
-    def max_stamp(self, row: list[int]) -> int:
-        """The newest hybrid-clock stamp among a record's versions."""
-        return max(row[4:]) >> REPLICA_BITS

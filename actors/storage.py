@@ -197,9 +197,12 @@ class StorageActor(Actor):
 
     # --- requests from HTTP workers ----------------------------------------
 
+    def _phase_reason(self) -> str:
+        return f"replica is {self.phase.replace('_', ' ')}"
+
     def _set_unavailable_reason(self) -> str | None:
         if self.phase != READY:
-            return f"replica is {self.phase.replace('_', ' ')}"
+            return self._phase_reason()
         if not self.config.replicated:
             return None
         if self.broker_ident is None or monotonic_ms() - self.broker_seen_ms > BROKER_STALE_MS:
@@ -263,8 +266,8 @@ class StorageActor(Actor):
     def _unavailable_reply(self, ident: bytes, request_id: int) -> bool:
         if self.phase == READY:
             return False
-        self._reply(ident, request_id, Error(
-            ErrorCode.UNAVAILABLE, f"replica is {self.phase.replace('_', ' ')}", RETRY_AFTER_S))
+        self._reply(ident, request_id,
+                    Error(ErrorCode.UNAVAILABLE, self._phase_reason(), RETRY_AFTER_S))
         return True
 
     def handle_get(self, ident: bytes, request_id: int, message: protocol.Get) -> None:

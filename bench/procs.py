@@ -117,22 +117,12 @@ class Proc:
         return BenchError(f"{self.name}: {why}\n--- last lines of {self.log_path.name} ---\n"
                           f"{self.output(40)}")
 
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-        """SIGTERM, wait, then SIGKILL the group and every descendant. Returns the exit code
-        (None if it had to be killed)."""
-        if self.process is None:
-            return 0
-        code = self.process.poll()
-        victims = self.descendants()
-        if code is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                code = self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                print(f"[procs] {self.name} ignored SIGTERM for {timeout_s:.0f} s; killing it",
-                      file=sys.stderr, flush=True)
-                code = None
-        # whatever is left (the group, orphans that left it) gets SIGKILL
+    def kill9(self) -> None:
+        """SIGKILL the process and everything it started at once, as a crash would."""
+        if self.process is not None:
+            self._kill_all(self.descendants())
+
+    def _kill_all(self, victims: list[psutil.Process]) -> None:
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -148,6 +138,23 @@ class Proc:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, wait, then SIGKILL the group and every descendant. Returns the exit code
+        (None if it had to be killed)."""
+        if self.process is None:
+            return 0
+        code = self.process.poll()
+        victims = self.descendants()
+        if code is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                code = self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                print(f"[procs] {self.name} ignored SIGTERM for {timeout_s:.0f} s; killing it",
+                      file=sys.stderr, flush=True)
+                code = None
+        self._kill_all(victims)  # whatever is left (the group, orphans that left it)
         return code
 
 

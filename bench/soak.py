@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
-import os
 import random
-import signal
 import sys
 import threading
 import time
 
-import psutil
 import requests
 from procs import AUTH, BenchError, Stack
 
@@ -92,31 +89,17 @@ def healthy(replicas) -> bool:
     return True
 
 
-def crash(proc) -> None:
-    """SIGKILL a process and everything it started, at once, as a machine crash would."""
-    victims = proc.descendants()
-    os.killpg(proc.process.pid, signal.SIGKILL)
-    for victim in victims:
-        try:
-            victim.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.process.wait(timeout=10)
-    psutil.wait_procs(victims, timeout=10)
-    proc._out.close()
-
-
 def kill(bus, replicas, victim: str, rng: random.Random) -> str:
     """SIGKILL one process (or a whole replica) and start again what no one else will."""
     replica = rng.choice(replicas)
     if victim == "bus":
-        crash(bus)
+        bus.kill9()
         time.sleep(rng.uniform(0, 2))
         bus.start()
         bus.wait_listening()
         return "bus"
     if victim == "replica":
-        crash(replica)
+        replica.kill9()
         time.sleep(rng.uniform(0, 2))
         replica.start()
         return f"replica{replica.replica_id}"

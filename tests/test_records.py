@@ -11,7 +11,6 @@ from actors.records import (
     INT64_MAX,
     INT64_MIN,
     MAX_KEY_BYTES,
-    MAX_REPLICA_ID,
     REPLICA_BITS,
     GradeTable,
     check_change,
@@ -140,17 +139,6 @@ def test_keys_are_independent():
 
     assert len(table) == 2
     assert table.get("a")[:4] == [1, 1, 1, 1]
-
-
-def test_max_stamp_is_the_newest_field_stamp():
-    table = GradeTable()
-    table.merge("u", 100, 5, [1, 1, 1, 1])
-    row = table.merge("u", 300, MAX_REPLICA_ID, only("return_fee", 2))
-
-    assert table.max_stamp(row) == 300
-
-
-# --- merge_row -----------------------------------------------------------------
 
 
 def test_merge_row_inserts_a_row_for_a_new_key():
