@@ -1,0 +1,71 @@
+"""PostgreSQL fixtures: one private server per test session, a fresh database per module.
+
+A pytest plugin module (`pytest_plugins = ["tests.fixtures_pg"]`, or a conftest's
+`from tests.fixtures_pg import *`). The server runs on a free 127.0.0.1 port from a
+directory under the system temp dir (world-traversable, so the server's unprivileged
+user can reach it when the tests run as root), and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from actors.runtime.pgserver import PostgresError, PostgresServer
+
+__all__ = ["free_pg_port", "pg_dsn", "pg_server"]
+
+START_ATTEMPTS = 3  # a free port can be taken between the probe and the bind
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def free_pg_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A started PostgresServer; stopped (fast shutdown, exit 0 asserted) at the end."""
+    root = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    server, errors = None, []
+    for _ in range(START_ATTEMPTS):
+        candidate = PostgresServer(root / "data", free_pg_port())
+        try:
+            candidate.init()
+            candidate.start(timeout_s=START_TIMEOUT_S)
+        except PostgresError as exc:
+            errors.append(str(exc))
+            candidate.stop()
+            continue
+        server = candidate
+        break
+    if server is None:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail("PostgreSQL did not start:\n" + "\n---\n".join(errors), pytrace=False)
+    try:
+        yield server
+    finally:
+        code = server.stop(timeout_s=STOP_TIMEOUT_S)
+        log = server.log_tail()
+        shutil.rmtree(root, ignore_errors=True)
+        if code != 0:
+            pytest.fail(f"PostgreSQL stopped with exit code {code}:\n{log}", pytrace=False)
+
+
+_created: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module")
+def pg_dsn(pg_server, request) -> str:
+    """The DSN of a new, empty database for the requesting test module."""
+    base = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.lower())[-50:]
+    _created[base] = _created.get(base, 0) + 1
+    return pg_server.create_database(f"t_{base}_{_created[base]}")
