@@ -1,0 +1,377 @@
+"""Every SQL statement of segments: named async functions, typed results, typed errors.
+
+Tables (schema/001_init.sql): `segment` (soft-deleted, a live slug is unique),
+`segment_user` (known users), `segment_member` (user, segment, optional expiry) and
+`segment_history` (add/remove rows, stamped with the time the change took effect).
+
+Concurrency, settled by the database:
+- Changes of one user serialize on the user's row (`FOR UPDATE`), so they apply in some
+  serial order and the history of each (user, segment) alternates add/remove.
+- A change holds the rows of the segments it names `FOR SHARE`; deleting a segment
+  updates that row, so it waits for those changes, and a change after it sees no such
+  segment (404).
+- A user seen for the first time takes a shared advisory lock, creating a percent segment
+  the exclusive one: either the creation's bulk INSERT ... SELECT sees the user, or the
+  user's first transaction sees the segment. Never neither, never both.
+- Each transaction reads `clock_timestamp()` after it holds its locks and stamps its
+  history rows with it, so timestamps follow the serial order. A removal by TTL is stamped
+  with its expiry time; the reaper and the changes lock membership rows, so exactly one
+  of them writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+import asyncpg
+
+__all__ = [
+    "SCHEMA_DIR",
+    "AddItem",
+    "Created",
+    "ExpiryInPast",
+    "HistoryRow",
+    "SegmentExists",
+    "SegmentInfo",
+    "SegmentsError",
+    "UnknownSegments",
+    "change_user_segments",
+    "create_segment",
+    "delete_segment",
+    "history",
+    "list_segments",
+    "next_expiry",
+    "ping",
+    "reap_expired",
+    "user_segments",
+]
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+BULK_TIMEOUT_S = 600.0  # creating or deleting a segment of millions of members
+HISTORY_PREFETCH_ROWS = 1000  # rows per round trip of the history cursor
+HISTORY_FETCH_TIMEOUT_S = 60.0
+REAP_BATCH_ROWS = 10_000  # expired memberships moved to history per transaction
+# Shared by a user's first transaction, exclusive while a percent segment is created.
+ROLLOUT_LOCK_KEY = 0x5E6_0001
+
+
+class SegmentsError(Exception):
+    """Base of the store's errors."""
+
+
+class SegmentExists(SegmentsError):
+    """A live segment has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"segment {slug} exists")
+        self.slug = slug
+
+
+class UnknownSegments(SegmentsError):
+    """No live segment has these slugs (sorted)."""
+
+    def __init__(self, slugs: Sequence[str]):
+        self.slugs = sorted(slugs)
+        noun = "segment" if len(self.slugs) == 1 else "segments"
+        super().__init__(f"unknown {noun}: {', '.join(self.slugs)}")
+
+
+class ExpiryInPast(SegmentsError):
+    """An `expires_at` is not after the time of the change."""
+
+    def __init__(self, slug: str, expires_at: datetime):
+        super().__init__(f"expires_at of {slug} ({expires_at.isoformat()}) is not in the future")
+        self.slug = slug
+
+
+class AddItem(NamedTuple):
+    """One segment to add to a user."""
+
+    slug: str
+    """The segment."""
+    expires_at: datetime | None = None
+    """Absolute expiry (aware), or None."""
+    ttl_seconds: int | None = None
+    """Expiry relative to the time of the change, or None."""
+
+
+class Created(NamedTuple):
+    slug: str
+    percent: Decimal | None
+    users_assigned: int
+
+
+class SegmentInfo(NamedTuple):
+    slug: str
+    percent: Decimal | None
+    users: int
+
+
+class HistoryRow(NamedTuple):
+    user_id: int
+    slug: str
+    operation: str  # 'add' or 'remove'
+    at: datetime
+
+
+_ACTIVE_SLUGS = """
+SELECT coalesce(array_agg(s.slug ORDER BY s.slug COLLATE "C"), '{}')
+FROM segment_member m JOIN segment s ON s.id = m.segment_id
+WHERE m.user_id = $1 AND (m.expires_at IS NULL OR m.expires_at > coalesce($2, now()))"""
+
+_WRITE_HISTORY = """
+INSERT INTO segment_history (user_id, slug, operation, at)
+SELECT $1, slug, operation, at
+FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS t(slug, operation, at)"""
+
+
+async def ping(pool) -> None:
+    """One round trip; raises when the database does not answer."""
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
+
+
+async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
+    """Create a segment; with a percent, assign it to the known users it selects.
+
+    Raises:
+        SegmentExists: a live segment has this slug.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        if percent is not None:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLOUT_LOCK_KEY)
+        try:
+            segment_id = await conn.fetchval(
+                "INSERT INTO segment (slug, percent) VALUES ($1, $2) RETURNING id",
+                slug, percent)
+        except asyncpg.UniqueViolationError:
+            raise SegmentExists(slug) from None
+        assigned = 0
+        if percent is not None and percent > 0:
+            assigned = await conn.fetchval("""
+                WITH t AS (SELECT clock_timestamp() AS at),
+                ins AS (
+                    INSERT INTO segment_member (user_id, segment_id)
+                    SELECT u.id, $1 FROM segment_user u
+                    WHERE segment_bucket($2, u.id) < $3
+                    RETURNING user_id),
+                hist AS (
+                    INSERT INTO segment_history (user_id, slug, operation, at)
+                    SELECT ins.user_id, $2, 'add', t.at FROM ins, t)
+                SELECT count(*) FROM ins""",
+                segment_id, slug, int(percent * 100), timeout=BULK_TIMEOUT_S)
+    return Created(slug, percent, assigned)
+
+
+async def delete_segment(pool, slug: str) -> int:
+    """Delete a live segment; every member leaves it now (history 'remove' rows).
+
+    Returns:
+        How many users left it.
+
+    Raises:
+        UnknownSegments: no live segment has this slug.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        segment_id = await conn.fetchval(
+            "UPDATE segment SET deleted_at = clock_timestamp() "
+            "WHERE slug = $1 AND deleted_at IS NULL RETURNING id", slug)
+        if segment_id is None:
+            raise UnknownSegments([slug])
+        # NOTE: a membership that expired but was not reaped yet left at its expiry.
+        return await conn.fetchval("""
+            WITH t AS (SELECT clock_timestamp() AS at),
+            gone AS (
+                DELETE FROM segment_member WHERE segment_id = $1
+                RETURNING user_id, expires_at),
+            hist AS (
+                INSERT INTO segment_history (user_id, slug, operation, at)
+                SELECT gone.user_id, $2, 'remove', least(coalesce(gone.expires_at, t.at), t.at)
+                FROM gone, t)
+            SELECT count(*) FROM gone""", segment_id, slug, timeout=BULK_TIMEOUT_S)
+
+
+async def list_segments(pool) -> list[SegmentInfo]:
+    """Live segments by slug, each with its count of active members."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("""
+            SELECT s.slug, s.percent, count(m.user_id) AS users
+            FROM segment s LEFT JOIN segment_member m
+              ON m.segment_id = s.id AND (m.expires_at IS NULL OR m.expires_at > now())
+            WHERE s.deleted_at IS NULL
+            GROUP BY s.id ORDER BY s.slug COLLATE "C" """, timeout=BULK_TIMEOUT_S)
+    return [SegmentInfo(*row) for row in rows]
+
+
+async def user_segments(pool, user_id: int) -> list[str]:
+    """The user's active slugs, sorted; a user seen for the first time becomes known."""
+    async with pool.acquire() as conn:
+        known, slugs = await conn.fetchrow(
+            f"SELECT EXISTS (SELECT 1 FROM segment_user WHERE id = $1), ({_ACTIVE_SLUGS})",
+            user_id, None)
+        if known:
+            return list(slugs)
+        async with conn.transaction():
+            now = await _lock_user(conn, user_id)
+            return list(await conn.fetchval(_ACTIVE_SLUGS, user_id, now))
+
+
+async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
+                               remove: Sequence[str]) -> list[str]:
+    """Add and remove segments of one user, all or nothing.
+
+    Adding a held segment keeps it and replaces its expiry (no history row); removing one
+    not held does nothing. A held membership already expired counts as not held: its
+    removal is recorded at its expiry time first.
+
+    Returns:
+        The user's active slugs after the change, sorted.
+
+    Raises:
+        UnknownSegments: a slug names no live segment (nothing changed).
+        ExpiryInPast: an absolute expiry is not after the time of the change.
+    """
+    slugs = sorted({item.slug for item in add} | set(remove))
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_user(conn, user_id)
+        ids = dict(await conn.fetch(
+            "SELECT slug, id FROM segment WHERE slug = ANY($1::text[]) AND deleted_at IS NULL "
+            "FOR SHARE", slugs))
+        if len(ids) < len(slugs):
+            raise UnknownSegments(set(slugs) - ids.keys())
+        held = dict(await conn.fetch(
+            "SELECT segment_id, expires_at FROM segment_member "
+            "WHERE user_id = $1 AND segment_id = ANY($2::bigint[]) FOR UPDATE",
+            user_id, list(ids.values())))
+        now = await conn.fetchval("SELECT clock_timestamp()")
+        await _apply_change(conn, user_id, now, ids, held, add, remove)
+        return list(await conn.fetchval(_ACTIVE_SLUGS, user_id, now))
+
+
+async def _apply_change(conn: asyncpg.Connection, user_id: int, now: datetime,
+                        ids: dict[str, int], held: dict[int, datetime | None],
+                        add: Sequence[AddItem], remove: Sequence[str]) -> None:
+    slug_of = {segment_id: slug for slug, segment_id in ids.items()}
+    live = {sid for sid, expires in held.items() if expires is None or expires > now}
+    gone: list[int] = []
+    hist: list[tuple[str, str, datetime]] = []
+    for segment_id, expires in held.items():
+        if segment_id not in live:
+            gone.append(segment_id)
+            hist.append((slug_of[segment_id], "remove", expires))
+    for slug in sorted(set(remove)):
+        if ids[slug] in live:
+            gone.append(ids[slug])
+            hist.append((slug, "remove", now))
+    upsert: list[tuple[int, datetime | None]] = []
+    for item in add:
+        expires = _expiry(item, now)
+        upsert.append((ids[item.slug], expires))
+        if ids[item.slug] not in live:
+            hist.append((item.slug, "add", now))
+    if gone:
+        await conn.execute(
+            "DELETE FROM segment_member WHERE user_id = $1 AND segment_id = ANY($2::bigint[])",
+            user_id, gone)
+    if upsert:
+        await conn.execute("""
+            INSERT INTO segment_member (user_id, segment_id, expires_at)
+            SELECT $1, segment_id, expires_at
+            FROM unnest($2::bigint[], $3::timestamptz[]) AS t(segment_id, expires_at)
+            ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at""",
+            user_id, [sid for sid, _ in upsert], [expires for _, expires in upsert])
+    if hist:
+        await conn.execute(_WRITE_HISTORY, user_id, *map(list, zip(*hist)))
+
+
+def _expiry(item: AddItem, now: datetime) -> datetime | None:
+    if item.ttl_seconds is not None:
+        return now + timedelta(seconds=item.ttl_seconds)
+    if item.expires_at is not None and item.expires_at <= now:
+        raise ExpiryInPast(item.slug, item.expires_at)
+    return item.expires_at
+
+
+async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime:
+    """Lock the user's row, making the user known (and assigning percent segments) first
+    when new. Returns the time after the lock is held."""
+    if await conn.fetchval("SELECT true FROM segment_user WHERE id = $1 FOR UPDATE", user_id):
+        return await conn.fetchval("SELECT clock_timestamp()")
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
+    now = await conn.fetchval(
+        "INSERT INTO segment_user (id) VALUES ($1) ON CONFLICT DO NOTHING "
+        "RETURNING first_seen", user_id)
+    if now is None:  # another transaction made the user known first: wait for it
+        await conn.execute("SELECT 1 FROM segment_user WHERE id = $1 FOR UPDATE", user_id)
+        return await conn.fetchval("SELECT clock_timestamp()")
+    await conn.execute("""
+        WITH picked AS (
+            SELECT id, slug FROM segment
+            WHERE deleted_at IS NULL AND percent > 0 AND segment_bucket(slug, $1) < percent * 100
+            FOR SHARE),
+        ins AS (
+            INSERT INTO segment_member (user_id, segment_id) SELECT $1, id FROM picked)
+        INSERT INTO segment_history (user_id, slug, operation, at)
+        SELECT $1, slug, 'add', $2 FROM picked""", user_id, now)
+    return now
+
+
+async def next_expiry(pool) -> datetime | None:
+    """The earliest expiry of any membership, or None."""
+    async with pool.acquire() as conn:
+        return await conn.fetchval(
+            "SELECT min(expires_at) FROM segment_member WHERE expires_at IS NOT NULL")
+
+
+async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
+    """Move up to `limit` expired memberships to history, stamped with their expiry.
+
+    Rows another transaction holds are skipped (that one handles them, or the next round
+    does), so reapers of several instances never write a removal twice.
+
+    Returns:
+        How many memberships were moved.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        return await conn.fetchval("""
+            WITH due AS (
+                SELECT user_id, segment_id FROM segment_member
+                WHERE expires_at <= now()
+                ORDER BY expires_at LIMIT $1
+                FOR UPDATE SKIP LOCKED),
+            gone AS (
+                DELETE FROM segment_member m USING due
+                WHERE m.user_id = due.user_id AND m.segment_id = due.segment_id
+                RETURNING m.user_id, m.segment_id, m.expires_at),
+            hist AS (
+                INSERT INTO segment_history (user_id, slug, operation, at)
+                SELECT gone.user_id, s.slug, 'remove', gone.expires_at
+                FROM gone JOIN segment s ON s.id = gone.segment_id)
+            SELECT count(*) FROM gone""", limit, timeout=BULK_TIMEOUT_S)
+
+
+async def history(pool, start: datetime, end: datetime, user_id: int | None = None,
+                  batch_rows: int = HISTORY_PREFETCH_ROWS) -> AsyncIterator[list[HistoryRow]]:
+    """History rows with start <= at < end, in time order, in batches of `batch_rows`.
+
+    Reads through a server-side cursor inside one transaction: memory stays flat however
+    many rows the period holds. The connection is held until the iterator is exhausted
+    or closed.
+    """
+    query = ("SELECT user_id, slug, operation, at FROM segment_history "
+             "WHERE at >= $1 AND at < $2 ORDER BY at, id")
+    args: tuple = (start, end)
+    if user_id is not None:
+        query = query.replace("WHERE", "WHERE user_id = $3 AND")
+        args += (user_id,)
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(query, *args, timeout=HISTORY_FETCH_TIMEOUT_S)
+        while True:
+            rows = await cursor.fetch(batch_rows, timeout=HISTORY_FETCH_TIMEOUT_S)
+            if not rows:
+                return
+            yield [HistoryRow(*row) for row in rows]

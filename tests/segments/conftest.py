@@ -1,0 +1,50 @@
+"""Fixtures of the segments tests: a migrated database per module, an event loop with a pool."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from actors.runtime.pg import migrate
+from actors.segments.store import SCHEMA_DIR
+from tests.fixtures_pg import pg_dsn, pg_server  # noqa: F401 - fixtures
+
+POOL_SIZE = 8
+
+
+@pytest.fixture(scope="module")
+def segments_dsn(pg_dsn):  # noqa: F811 - the fixture imported above
+    """A database of the module with the segments schema applied."""
+    asyncio.run(migrate(pg_dsn, "segments", SCHEMA_DIR))
+    return pg_dsn
+
+
+class Db:
+    """An event loop and an asyncpg pool on it; `db.run(coro)` runs one coroutine."""
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.loop = asyncio.new_event_loop()
+        self.pool = self.run(self._open())
+
+    async def _open(self):
+        return await asyncpg.create_pool(self.dsn, min_size=1, max_size=POOL_SIZE)
+
+    def run(self, coro, timeout_s: float = 60.0):
+        return self.loop.run_until_complete(asyncio.wait_for(coro, timeout_s))
+
+    def fetch(self, query: str, *args):
+        return self.run(self.pool.fetch(query, *args))
+
+    def close(self):
+        self.run(self.pool.close())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def db(segments_dsn):
+    database = Db(segments_dsn)
+    yield database
+    database.close()
