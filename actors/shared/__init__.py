@@ -1,0 +1,1 @@
+"""Domain code two services need: one job a module (luhn.py, money.py)."""
