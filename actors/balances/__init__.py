@@ -1,0 +1,1 @@
+"""balances (seed 002): users, amount tasks applied in order by sharded worker actors."""

@@ -1,0 +1,30 @@
+"""Fixtures for balances: PostgreSQL (pg_server, pg_dsn), an event loop per module, the
+migrated store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from actors.balances.testing import SCHEMA_DIR
+from actors.runtime.pg import LazyPool, migrate
+from tests.fixtures_pg import pg_dsn, pg_server
+
+__all__ = ["db", "loop", "pg_dsn", "pg_server"]
+
+
+@pytest.fixture(scope="module")
+def loop():
+    """One event loop per module (`loop.run(coro)`), so a pool outlives a test."""
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def db(pg_dsn, loop):
+    """A LazyPool on the module's database, balances schema applied."""
+    loop.run(migrate(pg_dsn, "balances", SCHEMA_DIR))
+    pool = LazyPool(pg_dsn, max_size=8)
+    yield pool
+    loop.run(pool.close())
