@@ -164,7 +164,7 @@ class Bus(Proc):
         self.pub_url = f"tcp://127.0.0.1:{free_port()}"
         env = {**os.environ, "BUS_URL": self.url, "BUS_PUB_URL": self.pub_url,
                "GRADES_DATA_DIR": str(work_dir / "data"), "PYTHONUNBUFFERED": "1"}
-        super().__init__(name, [sys.executable, "-m", "actors.bus"], env, work_dir)
+        super().__init__(name, [sys.executable, "-m", "actors.bus.server"], env, work_dir)
 
     def wait_listening(self, timeout_s: float = START_TIMEOUT_S) -> None:
         wait_until(lambda: "bus listening" in self.output() or not self.running(),
@@ -192,7 +192,7 @@ class Replica(Proc):
             "NEXT_REPLICA_URL": next_url, "GRADES_USER": AUTH[0], "GRADES_PASSWORD": AUTH[1],
             "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
-        super().__init__(f"replica{replica_id}", [sys.executable, "-m", "actors.supervisor"],
+        super().__init__(f"replica{replica_id}", [sys.executable, "-m", "actors.grades.replica"],
                          env, work_dir)
 
     def readyz(self) -> tuple[int, dict]:

@@ -24,12 +24,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.append(str(BENCH.parent))  # `actors` if the project is not installed in the venv
 
-import deps
-import machine
-import measures
-import procs
-import report
-from procs import BenchError
+from bench import deps
+from bench import machine
+from bench.grades import measures
+from bench import procs
+from bench import report
+from bench.procs import BenchError
 
 RESULTS = BENCH / "results"
 

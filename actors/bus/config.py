@@ -1,0 +1,45 @@
+"""The bus process's settings: where it listens and where its log lives.
+
+BUS_URL and BUS_PUB_URL are shared with the replicas that connect to it; the
+log lives in BUS_LOG_DIR, by default ``<GRADES_DATA_DIR>/bus`` (the bus was
+grades' first, and a checkout's cluster keeps all its files in one place).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors.runtime.config import ConfigError, env_str
+
+__all__ = ["BusConfig", "DEFAULT_BUS_URL", "DEFAULT_BUS_PUB_URL", "NO_BUS"]
+
+DEFAULT_BUS_URL = "tcp://127.0.0.1:5555"
+DEFAULT_BUS_PUB_URL = "tcp://127.0.0.1:5556"
+NO_BUS = ("", "none", "off")
+PROGRAM = "grades bus"
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """The bus process: where it listens and where its logs live."""
+
+    bus_url: str
+    bus_pub_url: str
+    log_dir: Path
+    curve_dir: str
+    """CurveZMQ keys (GRADES_CURVE_DIR), or "" for none."""
+
+    @classmethod
+    def from_env(cls) -> "BusConfig":
+        bus_url = env_str(os.environ, "BUS_URL", DEFAULT_BUS_URL)
+        if bus_url.lower() in NO_BUS:
+            raise ConfigError("BUS_URL=none makes no sense for the bus itself", PROGRAM)
+        data_dir = Path(env_str(os.environ, "GRADES_DATA_DIR", "data"))
+        return cls(
+            bus_url=bus_url,
+            bus_pub_url=env_str(os.environ, "BUS_PUB_URL", DEFAULT_BUS_PUB_URL),
+            log_dir=Path(env_str(os.environ, "BUS_LOG_DIR", str(data_dir / "bus"))).resolve(),
+            curve_dir=env_str(os.environ, "GRADES_CURVE_DIR", ""),
+        )

@@ -1,0 +1,339 @@
+"""The broker actor: bridges a replica's storage actor to the bus.
+
+Outbound, it forwards storage's Publish to the bus and reports Acked once the
+bus has the record fsynced (Failed if the bus is down or silent). Inbound, it
+subscribes to the stream and delivers records to storage strictly in log
+order: a record that arrives ahead of the next expected position means some
+were lost on the way (PUB drops under load, the bus restarted), so it fetches
+the gap from the log. The same fetch replays history when storage asks to
+CatchUp from a position (after a restore, a restart, or a new broker).
+
+Storage's own records are not delivered again once storage has merged them
+(their ack came first); an own record whose ack never arrived (bus crash,
+broker restart) is delivered like any other, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+import zmq
+
+from actors.runtime import protocol
+from actors.grades import messages
+from actors.bus import messages as bus_messages
+from actors.runtime.base import DRAIN_MAX, Actor, monotonic_ms, run_actor, setup_logging
+from actors.grades.config import ReplicaConfig
+from actors.runtime.security import Curve
+from actors.runtime.protocol import ErrorCode
+
+__all__ = ["BrokerActor", "main"]
+
+IDLE, CATCHING_UP, LIVE = "idle", "catching_up", "live"
+
+STATUS_EVERY_MS = 250
+BUS_DEAD_AFTER_MS = 1500
+"""No heartbeat from the bus for this long: it is down."""
+PUBLISH_TIMEOUT_MS = 2500
+FETCH_TIMEOUT_MS = 3000
+FETCH_MAX_RECORDS = 1000
+SUB_QUEUE_MAX = 100_000
+"""Records ZMQ may queue for us; beyond, PUB drops them and the gap is fetched from the log."""
+LIVE_BUFFER_MAX = 100_000
+"""Records kept while a fetch runs; beyond this they are fetched from the log instead."""
+
+
+def _well_formed(record) -> bool:
+    """A log record as [position, time_ms, origin, seq, data] with the right types."""
+    return (len(record) == 5 and type(record[0]) is int and record[0] >= 0
+            and isinstance(record[2], str) and type(record[3]) is int
+            and isinstance(record[4], bytes))
+
+
+class BrokerActor(Actor):
+    name = "broker"
+
+    def __init__(self, config: ReplicaConfig):
+        super().__init__(Curve.load(config.curve_dir))
+        self.log = logging.getLogger(f"broker[{config.replica_id}]")
+        self.config = config
+        self.stream = config.stream
+        self.origin = str(config.replica_id)
+        self.session = secrets.token_hex(6)
+        self.mode = IDLE
+        self.catchup_id = 0
+        self.next_position = -1
+        self.expect_log_id = ""
+        self.log_id = ""
+        self.bus_end = -1
+        self.bus_up = False
+        self.bus_heard_ms = 0
+        self.inflight: dict[int, int] = {}  # seq -> sent_ms, publishes awaiting the bus
+        self.traces: dict[int, list] = {}  # seq -> request ids, for log lines
+        self.acked_own: set[int] = set()  # seqs storage merged; skip them in the stream
+        self.buffer: list = []  # live records held while a fetch is running
+        self.fetch_id = 0
+        self.fetch_sent_ms = 0
+        self._fetch_ids = iter(range(1, 1 << 31))
+        self._status_ms = 0
+        self._probe_id = 0
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def setup(self) -> None:
+        self.storage = self.client_socket(zmq.DEALER, self._on_storage)
+        self.storage.connect(self.config.storage_endpoint)
+        self.bus = self._bus_socket()
+        self.sub = self.client_socket(zmq.SUB, self._on_sub)
+        self.sub.rcvhwm = SUB_QUEUE_MAX
+        self.sub.setsockopt(zmq.SUBSCRIBE, bus_messages.topic_for(self.stream))
+        self.sub.connect(self.config.bus_pub_url)
+        self.log.info("bridging %s to bus %s / %s (stream %r)", self.config.storage_endpoint,
+                      self.config.bus_url, self.config.bus_pub_url, self.stream)
+
+    def _bus_socket(self) -> zmq.Socket:
+        sock = self.client_socket(zmq.DEALER, self._on_bus)
+        sock.immediate = True
+        sock.connect(self.config.bus_url)
+        return sock
+
+    def on_tick(self) -> None:
+        now = monotonic_ms()
+        if self.bus_up and now - self.bus_heard_ms > BUS_DEAD_AFTER_MS:
+            self._bus_lost(now)
+        while self.inflight:
+            seq, sent = next(iter(self.inflight.items()))
+            if now - sent < PUBLISH_TIMEOUT_MS:
+                break
+            del self.inflight[seq]
+            self.log.warning("batch %d not confirmed by the bus in time; requests %s", seq,
+                             self.traces.pop(seq, []))
+            self._send_storage(messages.Failed([seq], ErrorCode.UNKNOWN_OUTCOME,
+                                               "the bus did not confirm the write in time"))
+        if self.fetch_id and now - self.fetch_sent_ms > FETCH_TIMEOUT_MS:
+            self.fetch_id = 0
+            self._fetch()
+        if now - self._status_ms >= STATUS_EVERY_MS:
+            self._status_ms = now
+            if not self.bus_up:
+                self._probe()
+            self._send_storage(messages.BrokerStatus(
+                self.session, self.bus_up, self.log_id, self.bus_end,
+                self.next_position if self.mode != IDLE else -1))
+
+    def _probe(self) -> None:
+        """Ask the bus about our stream: it creates the stream and starts heartbeating it."""
+        self._probe_id = next(self._fetch_ids)
+        self._send_bus(bus_messages.BusInfo(self.stream), self._probe_id)
+
+    def _bus_lost(self, now: int) -> None:
+        self.bus_up = False
+        self.log.warning("bus silent for %d ms: unreachable; sets answer 503 until it is back",
+                         now - self.bus_heard_ms)
+        if self.inflight:
+            self.log.warning("%d batches unconfirmed when the bus went away; requests %s",
+                             len(self.inflight), sum(self.traces.values(), []))
+            self._send_storage(messages.Failed(list(self.inflight), ErrorCode.UNKNOWN_OUTCOME,
+                                               "the bus went away before confirming the write"))
+            self.inflight.clear()
+            self.traces.clear()
+        # Lazy pirate: drop whatever is queued for the dead connection.
+        self.bus = self.replace_socket(self.bus, zmq.DEALER)
+        self.bus.immediate = True
+        self.bus.connect(self.config.bus_url)
+        self.fetch_id = 0
+
+    def _send_storage(self, message) -> None:
+        try:
+            self.storage.send(protocol.encode(message), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # storage is gone and its queue full: a new one resyncs with CatchUp
+
+    def _send_bus(self, message, request_id: int) -> bool:
+        try:
+            self.bus.send(protocol.encode(message, request_id), zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def _drain(self, sock: zmq.Socket):
+        for _ in range(DRAIN_MAX):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                yield protocol.decode(frames[-1])
+            except protocol.ProtocolError as exc:
+                self.log.warning("dropped a malformed message: %s", exc)
+
+    # --- from storage ------------------------------------------------------
+
+    def _on_storage(self) -> None:
+        refused = []
+        for _, message in self._drain(self.storage):
+            if isinstance(message, messages.Publish):
+                if self.bus_up and self._send_bus(
+                        bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
+                        message.seq):
+                    self.inflight[message.seq] = monotonic_ms()
+                    self.traces[message.seq] = message.traces
+                else:
+                    refused.append(message.seq)
+                    self.log.warning("batch %d refused, bus unreachable; requests %s",
+                                     message.seq, message.traces)
+            elif isinstance(message, messages.CatchUp):
+                self._catch_up(message)
+            else:
+                self.log.warning("storage sent an unexpected %s", message.TAG)
+        if refused:
+            self._send_storage(messages.Failed(refused, ErrorCode.UNAVAILABLE,
+                                               "the bus is unreachable"))
+
+    def _catch_up(self, message: messages.CatchUp) -> None:
+        self.log.info("storage asks for the log from position %d", message.from_position)
+        self.mode = CATCHING_UP
+        self.catchup_id = message.catchup_id
+        self.next_position = message.from_position
+        self.expect_log_id = message.log_id
+        self.inflight.clear()  # their acks would now be misleading; the log has them
+        self.traces.clear()
+        self.acked_own.clear()
+        self.buffer.clear()
+        self.fetch_id = 0
+        self._fetch()
+
+    # --- from the bus ------------------------------------------------------
+
+    def _fetch(self) -> None:
+        if self.fetch_id or self.mode == IDLE or not self.bus_up:
+            return
+        self.fetch_id = next(self._fetch_ids)
+        self.fetch_sent_ms = monotonic_ms()
+        if not self._send_bus(bus_messages.BusFetch(self.stream, self.next_position,
+                                                FETCH_MAX_RECORDS), self.fetch_id):
+            self.fetch_id = 0
+
+    def _on_bus(self) -> None:
+        acked, failed = [], []
+        for request_id, message in self._drain(self.bus):
+            if request_id in self.inflight:
+                del self.inflight[request_id]
+                self.traces.pop(request_id, None)
+                if isinstance(message, protocol.Ok):
+                    acked.append(request_id)
+                else:
+                    self.log.warning("bus refused a publish: %s", message)
+                    failed.append(request_id)
+            elif request_id and request_id == self._probe_id:
+                if isinstance(message, protocol.Ok):
+                    self._heartbeat(bus_messages.BusHeartbeat(*message.result))
+            elif request_id and request_id == self.fetch_id:
+                self.fetch_id = 0
+                result = message.result if isinstance(message, protocol.Ok) else None
+                if (isinstance(result, list) and len(result) == 3
+                        and isinstance(result[0], str) and type(result[1]) is int
+                        and isinstance(result[2], list)
+                        and all(isinstance(r, list) and _well_formed(r) for r in result[2])):
+                    self._fetched(*result)
+                else:
+                    self.log.warning("bus refused or garbled a fetch: %.200r", message)
+        if acked:
+            self.acked_own.update(acked)
+            self._send_storage(messages.Acked(acked))
+        if failed:
+            self._send_storage(messages.Failed(failed, ErrorCode.UNAVAILABLE,
+                                               "the bus refused the write"))
+
+    def _fetched(self, log_id: str, end: int, records: list) -> None:
+        if self.expect_log_id and log_id != self.expect_log_id:
+            self.log.error("the bus log is %s, not %s: replaying it from the start",
+                           log_id, self.expect_log_id)
+            self.next_position = 0
+        self.expect_log_id = ""
+        self.log_id = log_id
+        self._deliver(records)
+        if self.next_position < end:
+            self._fetch()
+            return
+        held, self.buffer = self.buffer, []
+        held.sort(key=lambda record: record[0])
+        if not self._deliver(held):
+            self._fetch()
+            return
+        if self.mode == CATCHING_UP:
+            self.mode = LIVE
+            self.log.info("live at log position %d", self.next_position)
+            self._send_storage(messages.Live(self.catchup_id, self.next_position, self.log_id))
+
+    def _on_sub(self) -> None:
+        records = []
+        for _, message in self._drain(self.sub):
+            if isinstance(message, bus_messages.BusRecord):
+                if _well_formed(message):
+                    records.append(message)
+                else:
+                    self.log.warning("dropped a malformed record: %.200r", message)
+            elif (isinstance(message, bus_messages.BusHeartbeat) and isinstance(message.log_id, str)
+                  and type(message.end) is int):
+                self._heartbeat(message)
+        if not records or self.mode == IDLE:
+            return
+        if self.mode == CATCHING_UP or self.fetch_id:
+            if len(self.buffer) < LIVE_BUFFER_MAX:
+                self.buffer.extend(records)
+        elif not self._deliver(records):
+            self._fetch()
+
+    def _heartbeat(self, beat: bus_messages.BusHeartbeat) -> None:
+        self.bus_heard_ms = monotonic_ms()
+        if not self.bus_up:
+            self.bus_up = True
+            self.log.info("bus is up (log %s, end %d)", beat.log_id, beat.end)
+        if self.log_id and beat.log_id != self.log_id and self.mode != IDLE:
+            self.log.error("the bus log changed (%s -> %s): replaying it from the start",
+                           self.log_id, beat.log_id)
+            self.next_position = 0
+            self.fetch_id = 0
+        self.log_id, self.bus_end = beat.log_id, beat.end
+        if self.mode == CATCHING_UP or (self.mode == LIVE and beat.end > self.next_position):
+            self._fetch()  # a catch-up waiting for the bus, or records we never saw
+
+    def _deliver(self, records: list) -> bool:
+        """Hand records at next_position onwards to storage; False at a gap."""
+        out, acked, contiguous = [], [], True
+        for position, _time_ms, origin, seq, data in records:
+            if position < self.next_position:
+                continue
+            if position > self.next_position:
+                contiguous = False
+                self.buffer.append((position, _time_ms, origin, seq, data))
+                continue
+            self.next_position = position + 1
+            if origin == self.origin:
+                if seq in self.inflight:  # seen in the stream before its ack
+                    del self.inflight[seq]
+                    self.traces.pop(seq, None)
+                    acked.append(seq)
+                    continue
+                if seq in self.acked_own:
+                    self.acked_own.discard(seq)
+                    continue
+            out.append([position, seq, data])
+        if acked:
+            self._send_storage(messages.Acked(acked))
+        if out or records:
+            self._send_storage(messages.Apply(self.catchup_id, out, self.next_position))
+        return contiguous
+
+
+def main() -> int:
+    setup_logging("broker")
+    config = ReplicaConfig.from_env()
+    return run_actor(BrokerActor(config), f"grades: broker replica={config.replica_id}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""grades' messages: HTTP workers -> storage actor, and broker <-> storage.
+
+Framed by actors.runtime.protocol (``[VERSION, tag, request_id, *fields]``);
+request/reply from the HTTP workers' DEALER to the storage actor's ROUTER,
+one-way (request_id 0) between the broker and the storage actor.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from actors.runtime import protocol
+
+__all__ = ["Set", "Get", "SnapshotOpen", "SnapshotNext", "Status", "BrokerStatus", "CatchUp",
+           "Publish", "Acked", "Failed", "Apply", "Live"]
+
+
+# --- HTTP workers -> storage actor -------------------------------------------
+
+
+class Set(NamedTuple):
+    """Merge the present fields into a user's record (grades)."""
+
+    TAG = "set"
+    key: str
+    """user_id: non-empty, at most 128 UTF-8 bytes."""
+    values: list
+    """The four integer fields in records.FIELDS order; None means absent (kept)."""
+    deadline_ms: int
+    """Wall-clock ms after which the caller has given up: the actor drops it unapplied."""
+    trace: str = ""
+    """The HTTP request id, named in every log line about this write."""
+
+
+class Get(NamedTuple):
+    """Read one record; Ok(row) or Error(NOT_FOUND)."""
+
+    TAG = "get"
+    key: str
+    """user_id."""
+
+
+class SnapshotOpen(NamedTuple):
+    """Start a consistent-enough snapshot for a backup; Ok([snapshot_id, meta])."""
+
+    TAG = "snapshot_open"
+
+
+class SnapshotNext(NamedTuple):
+    """Next chunk of a snapshot; Ok([user_ids, rows of 8 ints]), both empty once done."""
+
+    TAG = "snapshot_next"
+    snapshot_id: int
+    """From SnapshotOpen's reply."""
+    max_rows: int
+    """Upper bound on the rows in this chunk."""
+
+
+class Status(NamedTuple):
+    """Actor state for health checks and `grades status`; Ok(dict)."""
+
+    TAG = "status"
+
+
+# --- broker <-> storage (one-way, request_id 0) -------------------------------
+
+
+class BrokerStatus(NamedTuple):
+    """Broker -> storage heartbeat; a new session means a restarted broker."""
+
+    TAG = "broker_status"
+    session: str
+    """Random per broker process."""
+    bus_up: bool
+    """The bus answered heartbeats recently: publishing may succeed."""
+    log_id: str
+    """Identity of the bus log ("" until known)."""
+    bus_end: int
+    """Next position the bus will assign (-1 until known)."""
+    next_position: int
+    """Next position the broker will deliver to storage (-1 when idle)."""
+
+
+class CatchUp(NamedTuple):
+    """Storage -> broker: deliver the log from a position on, then go live."""
+
+    TAG = "catch_up"
+    catchup_id: int
+    """Tags the Apply/Live replies so stale ones from an earlier session are ignored."""
+    from_position: int
+    """First log position storage has not applied."""
+    log_id: str
+    """The log the position refers to ("" for any); another log means replay from 0."""
+
+
+class Publish(NamedTuple):
+    """Storage -> broker: append this batch of changes to the bus log durably."""
+
+    TAG = "publish"
+    seq: int
+    """Storage-chosen, unique across its restarts; echoed in Acked/Failed."""
+    data: bytes
+    """Encoded payload, opaque to broker and bus."""
+    traces: list = []
+    """Request ids of the sets in the batch, for log lines (not stored in the log)."""
+
+
+class Acked(NamedTuple):
+    """Broker -> storage: these batches are durable in the log."""
+
+    TAG = "acked"
+    seqs: list
+    """Publish.seq values."""
+
+
+class Failed(NamedTuple):
+    """Broker -> storage: these batches did not make it (or may not have)."""
+
+    TAG = "failed"
+    seqs: list
+    """Publish.seq values."""
+    code: str
+    """UNAVAILABLE (certainly not logged) or UNKNOWN_OUTCOME."""
+    reason: str
+    """For the log and the HTTP error body."""
+
+
+class Apply(NamedTuple):
+    """Broker -> storage: log records to apply, in log order."""
+
+    TAG = "apply"
+    catchup_id: int
+    """From the CatchUp this answers."""
+    records: list
+    """[position, seq, data] per record; the broker leaves out storage's own acked ones."""
+    next_position: int
+    """Every position below this has been delivered (or deliberately left out)."""
+
+
+class Live(NamedTuple):
+    """Broker -> storage: caught up with the log; records now follow live."""
+
+    TAG = "live"
+    catchup_id: int
+    """From the CatchUp this answers."""
+    next_position: int
+    """Next position that will be delivered."""
+    log_id: str
+    """Identity of the log the positions refer to."""
+
+
+protocol.register(Set, Get, SnapshotOpen, SnapshotNext, Status, BrokerStatus, CatchUp, Publish,
+                  Acked, Failed, Apply, Live)

@@ -1,0 +1,75 @@
+"""Downloading a peer's backup in a thread, so the storage loop keeps answering.
+
+The storage actor starts a BackupDownload and, on every loop turn, takes what
+it produced from its queue: ("meta", dict), then ("rows", batch) many times,
+then ("done", rows) or ("failed", reason). The queue is bounded, so a fast
+peer cannot fill memory ahead of the loop.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from actors.grades.backup import BackupError, read_backup
+
+__all__ = ["BackupDownload"]
+
+CONNECT_ATTEMPTS = 3
+"""A peer that is starting too gets a few chances before we fall back to the log."""
+RETRY_PAUSE_S = 1.0
+READ_TIMEOUT_S = 15.0
+QUEUE_BATCHES = 8
+
+
+class BackupDownload(threading.Thread):
+    """Streams ``{peer_url}/backup`` into parsed row batches."""
+
+    def __init__(self, peer_url: str):
+        super().__init__(name="backup-download", daemon=True)
+        self.url = f"{peer_url}/backup"
+        self.events: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def _put(self, event: tuple) -> bool:
+        while not self._cancelled.is_set():
+            try:
+                self.events.put(event, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _open(self):
+        last_error = ""
+        for attempt in range(CONNECT_ATTEMPTS):
+            if attempt:
+                time.sleep(RETRY_PAUSE_S)
+            try:
+                return urllib.request.urlopen(self.url, timeout=READ_TIMEOUT_S)
+            except urllib.error.HTTPError as exc:
+                last_error = f"peer answered {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                last_error = f"peer unreachable: {getattr(exc, 'reason', exc)}"
+        raise ConnectionError(f"{self.url}: {last_error}")
+
+    def run(self) -> None:
+        try:
+            with self._open() as response:
+                meta, batches = read_backup(response)
+                if not self._put(("meta", meta)):
+                    return
+                rows = 0
+                for batch in batches:
+                    rows += len(batch)
+                    if not self._put(("rows", batch)):
+                        return
+            self._put(("done", rows))
+        except (ConnectionError, BackupError, OSError) as exc:
+            self._put(("failed", str(exc)))

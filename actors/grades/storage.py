@@ -1,0 +1,478 @@
+"""The storage actor: the one process that owns a replica's UserGrade map.
+
+HTTP workers send it Set/Get/Snapshot requests over its ROUTER; its broker
+sends it what the bus log delivers. Sets are handled in batches: every Set
+taken from the socket in one loop turn is stamped with the hybrid clock and
+published as one log record; when the broker reports the record durable the
+batch is merged and every caller gets its merged record. A rejected set
+changes nothing. Without a bus (BUS_URL=none) sets are merged at once.
+
+Phases: RESTORING (loading a peer's backup) -> CATCHING_UP (the broker replays
+the log from the backup's position) -> READY. Until READY every request but
+Status is answered UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import secrets
+import sys
+
+import msgpack
+import zmq
+
+from actors.runtime import protocol
+from actors.grades import messages
+from actors.runtime.base import DRAIN_MAX, Actor, monotonic_ms, now_ms, run_actor, setup_logging
+from actors.grades.config import ReplicaConfig
+from actors.runtime.security import Curve
+from actors.grades.hlc import HybridClock, stamp_ms
+from actors.runtime.protocol import Error, ErrorCode, Ok
+from actors.grades.records import GradeTable, check_change
+from actors.grades.restore import BackupDownload
+
+__all__ = ["StorageActor", "main"]
+
+RESTORING, CATCHING_UP, READY = "restoring", "catching_up", "ready"
+
+PUBLISH_TIMEOUT_MS = 3000
+"""A batch not acknowledged by then is answered UNKNOWN_OUTCOME (it may yet land)."""
+BROKER_STALE_MS = 1500
+"""No BrokerStatus for this long: treat the bus as unreachable."""
+SNAPSHOT_IDLE_MS = 60_000
+"""A backup reader that stops pulling for this long loses its snapshot."""
+SNAPSHOT_MAX_ROWS = 20_000
+RESTORE_SLICE_MS = 50
+"""Longest a loop turn spends loading backup rows before it looks at the sockets."""
+PROGRESS_EVERY_MS = 2000
+RETRY_AFTER_S = 1
+
+
+class _Snapshot:
+    """Keys listed when the backup began; rows are read as the reader pulls."""
+
+    def __init__(self, keys: list[str], meta: dict):
+        self.keys = keys
+        self.meta = meta
+        self.offset = 0
+        self.touched_ms = monotonic_ms()
+
+
+class StorageActor(Actor):
+    name = "storage"
+
+    def __init__(self, config: ReplicaConfig):
+        super().__init__(Curve.load(config.curve_dir))
+        self.log = logging.getLogger(f"storage[{config.replica_id}]")
+        self.config = config
+        self.rid = config.replica_id
+        self.table = GradeTable()
+        self.hlc = HybridClock(config.clock_skew_ms)
+        self.phase = RESTORING if config.replicated else READY
+        self.position = 0  # next log position not yet applied
+        self.log_id = ""
+        # broker link
+        self.broker_ident: bytes | None = None
+        self.broker_session = ""
+        self.broker_seen_ms = 0
+        self.bus_up = False
+        self.broker_live = False
+        self.catchup_id = 0
+        # sets in flight to the bus: seq -> (created_ms, [(ident, req_id, key, values, stamp)])
+        self.pending: dict[int, tuple[int, list]] = {}
+        self._seqs = itertools.count(secrets.randbits(31) << 32)
+        self._batch: list = []
+        self._replies: dict[bytes, list] = {}  # ident -> [(message, request_id)], sent per turn
+        self._snapshots: dict[int, _Snapshot] = {}
+        self._snapshot_ids = itertools.count(1)
+        self._download: BackupDownload | None = None
+        self._restored_rows = 0
+        self.sets_applied = 0  # this replica's own writes, merged
+        self.remote_applied = 0  # other replicas' writes, merged from the log
+        self.lag_ms = 0  # age of the last remote write when it was merged here
+        self._restore_started_ms = 0
+        self._progress_ms = 0
+        self._dispatch = {
+            tag[len("handle_"):]: getattr(self, tag)
+            for tag in dir(self) if tag.startswith("handle_")
+        }
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def setup(self) -> None:
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        self.router = self.server_socket(zmq.ROUTER, self._on_router)
+        self.router.bind(self.config.storage_endpoint)
+        self.log.info("replica %d listening on %s", self.rid, self.config.storage_endpoint)
+        if not self.config.replicated:
+            self.log.warning("BUS_URL=none: standalone, writes are neither durable nor replicated")
+            self.log.info("ready (standalone)")
+            return
+        # NOTE: loading millions of row lists with the cyclic GC on spends ~40% of the
+        # time rescanning them; rows hold only ints, so they can form no cycles.
+        gc.disable()
+        if self.config.next_replica_url:
+            self._start_restore()
+        else:
+            self.log.info("no NEXT_REPLICA_URL: rebuilding from the bus log")
+            self._begin_catch_up(0)
+
+    def teardown(self) -> None:
+        if self._download is not None:
+            self._download.cancel()
+        for _, items in self.pending.values():  # sent on already: they may still land
+            self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
+                       "the replica stopped before the bus confirmed the write")
+        self._flush_replies()
+
+    def poll_timeout_ms(self) -> int:
+        return 5 if self._download is not None else super().poll_timeout_ms()
+
+    def on_tick(self) -> None:
+        now = monotonic_ms()
+        if self._download is not None:
+            self._load_backup_slice(now)
+        self._expire_pending(now)
+        self._expire_snapshots(now)
+        self._flush_replies()
+
+    # --- the socket --------------------------------------------------------
+
+    def _reply(self, ident: bytes, request_id: int, message) -> None:
+        """Queue a reply; _flush_replies sends each caller's replies as one frame."""
+        replies = self._replies.get(ident)
+        if replies is None:
+            self._replies[ident] = [(message, request_id)]
+        else:
+            replies.append((message, request_id))
+
+    def _flush_replies(self) -> None:
+        if not self._replies:
+            return
+        for ident, replies in self._replies.items():
+            body = (protocol.encode(*replies[0]) if len(replies) == 1
+                    else protocol.encode_batch(replies))
+            self.router.send_multipart([ident, body])
+        self._replies = {}
+
+    def _send_broker(self, message) -> None:
+        if self.broker_ident is not None:
+            self.router.send_multipart([self.broker_ident, protocol.encode(message)])
+
+    def _on_router(self) -> None:
+        self._unavailable = self._set_unavailable_reason()
+        self._now_ms = now_ms()
+        for _ in range(DRAIN_MAX):
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) != 2:
+                self.log.warning("dropped a message of %d frames", len(frames))
+                continue
+            ident, body = frames
+            try:
+                pairs = protocol.unbatch(*protocol.decode(body))
+            except protocol.ProtocolError as exc:
+                self.log.warning("malformed message: %s", exc)
+                self._reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)))
+                continue
+            for request_id, message in pairs:
+                self._handle(ident, request_id, message)
+        if self._batch:
+            self._flush_sets()
+        self._flush_replies()
+
+    def _handle(self, ident: bytes, request_id: int, message) -> None:
+        handler = self._dispatch.get(message.TAG)
+        if handler is None:
+            self._reply(ident, request_id,
+                        Error(ErrorCode.PROTOCOL, f"storage does not handle {message.TAG}"))
+            return
+        try:
+            handler(ident, request_id, message)
+        except Exception as exc:
+            self.log.exception("%s failed", message.TAG)
+            self._reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)))
+
+    # --- requests from HTTP workers ----------------------------------------
+
+    def _phase_reason(self) -> str:
+        return f"replica is {self.phase.replace('_', ' ')}"
+
+    def _set_unavailable_reason(self) -> str | None:
+        if self.phase != READY:
+            return self._phase_reason()
+        if not self.config.replicated:
+            return None
+        if self.broker_ident is None or monotonic_ms() - self.broker_seen_ms > BROKER_STALE_MS:
+            return "broker is not connected"
+        if not self.bus_up:
+            return "bus is unreachable"
+        if not self.broker_live:
+            return "replica is catching up with the bus"
+        return None
+
+    def handle_set(self, ident: bytes, request_id: int, message: messages.Set) -> None:
+        if message.deadline_ms and message.deadline_ms < self._now_ms:
+            return  # the caller gave up already: applying it now would surprise it
+        problem = check_change(message.key, message.values)
+        if problem:
+            self._reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
+        elif self._unavailable:
+            self._reply(ident, request_id,
+                        Error(ErrorCode.UNAVAILABLE, self._unavailable, RETRY_AFTER_S))
+        else:
+            self._batch.append((ident, request_id, message.key, message.values,
+                                self.hlc.now(), message.trace))
+
+    def _flush_sets(self) -> None:
+        batch, self._batch = self._batch, []
+        if not self.config.replicated:
+            self._complete(batch)
+            return
+        seq = next(self._seqs)
+        changes = [[key, stamp, values] for _, _, key, values, stamp, _ in batch]
+        traces = [trace for *_, trace in batch if trace]
+        self.pending[seq] = (monotonic_ms(), batch)
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("batch %d: %d sets, requests %s", seq, len(batch), traces)
+        self._send_broker(messages.Publish(seq, msgpack.packb([self.rid, changes]), traces))
+
+    def _complete(self, items: list) -> None:
+        """Merge a durable batch and answer each caller with its merged record."""
+        merge, rid = self.table.merge, self.rid
+        for ident, request_id, key, values, stamp, _trace in items:
+            row = merge(key, stamp, rid, values)
+            self._reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
+        self.sets_applied += len(items)
+
+    def _fail(self, items: list, code: str, reason: str) -> None:
+        retry = RETRY_AFTER_S if code == ErrorCode.UNAVAILABLE else 0
+        for ident, request_id, *_ in items:
+            self._reply(ident, request_id, Error(code, reason, retry))
+
+    def _expire_pending(self, now: int) -> None:
+        while self.pending:
+            seq, (created, items) = next(iter(self.pending.items()))
+            if now - created < PUBLISH_TIMEOUT_MS:
+                break
+            del self.pending[seq]
+            self.log.warning("batch %d of %d sets not acknowledged in time (requests %s)",
+                             seq, len(items), [item[5] for item in items])
+            self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
+                       "the bus did not confirm the write in time; it may still be applied")
+
+    def _unavailable_reply(self, ident: bytes, request_id: int) -> bool:
+        if self.phase == READY:
+            return False
+        self._reply(ident, request_id,
+                    Error(ErrorCode.UNAVAILABLE, self._phase_reason(), RETRY_AFTER_S))
+        return True
+
+    def handle_get(self, ident: bytes, request_id: int, message: messages.Get) -> None:
+        if self._unavailable_reply(ident, request_id):
+            return
+        row = self.table.get(message.key) if isinstance(message.key, str) else None
+        if row is None:
+            self._reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "user_id: not found"))
+        else:
+            self._reply(ident, request_id, Ok([message.key, row[0], row[1], row[2], row[3]]))
+
+    def handle_snapshot_open(self, ident: bytes, request_id: int, _message) -> None:
+        if self._unavailable_reply(ident, request_id):
+            return
+        meta = {
+            "generated_at_ms": now_ms(),
+            "position": self.position,
+            "log_id": self.log_id,
+            "replica_id": self.rid,
+            "hlc": self.hlc.last,
+            "rows": len(self.table),
+        }
+        snapshot_id = next(self._snapshot_ids)
+        self._snapshots[snapshot_id] = _Snapshot(list(self.table.rows), meta)
+        self._reply(ident, request_id, Ok([snapshot_id, meta]))
+
+    def handle_snapshot_next(self, ident: bytes, request_id: int,
+                             message: messages.SnapshotNext) -> None:
+        snapshot = self._snapshots.get(message.snapshot_id)
+        if snapshot is None:
+            self._reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "snapshot expired"))
+            return
+        start = snapshot.offset
+        keys = snapshot.keys[start:start + max(1, min(message.max_rows, SNAPSHOT_MAX_ROWS))]
+        rows = self.table.rows
+        snapshot.offset += len(keys)
+        snapshot.touched_ms = monotonic_ms()
+        if not keys:
+            del self._snapshots[message.snapshot_id]
+        # NOTE: the live row lists go out as they are: encoded right here, before any
+        # other message can change them, and no per-row copy is made.
+        self._reply(ident, request_id, Ok([keys, [rows[key] for key in keys]]))
+
+    def _expire_snapshots(self, now: int) -> None:
+        for snapshot_id, snapshot in list(self._snapshots.items()):
+            if now - snapshot.touched_ms > SNAPSHOT_IDLE_MS:
+                del self._snapshots[snapshot_id]
+
+    def handle_status(self, ident: bytes, request_id: int, _message) -> None:
+        self._reply(ident, request_id, Ok({
+            "replica_id": self.rid,
+            "phase": self.phase,
+            "rows": len(self.table),
+            "position": self.position,
+            "log_id": self.log_id,
+            "replicated": self.config.replicated,
+            "bus_up": self.bus_up,
+            "broker_live": self.broker_live,
+            "pending_batches": len(self.pending),
+            "restored_rows": self._restored_rows,
+            "writable": self._set_unavailable_reason() is None,
+            "sets_applied": self.sets_applied,
+            "remote_applied": self.remote_applied,
+            "replication_lag_ms": self.lag_ms,
+        }))
+
+    # --- restore -----------------------------------------------------------
+
+    def _start_restore(self) -> None:
+        self.log.info("restoring from %s/backup", self.config.next_replica_url)
+        self._restore_started_ms = self._progress_ms = monotonic_ms()
+        self._download = BackupDownload(self.config.next_replica_url)
+        self._download.start()
+
+    def _load_backup_slice(self, now: int) -> None:
+        events = self._download.events
+        while monotonic_ms() - now < RESTORE_SLICE_MS and not events.empty():
+            kind, value = events.get_nowait()
+            if kind == "rows":
+                # NOTE: no per-row clock update: the backup's hlc covers every row as of
+                # its position, and replaying the log from there covers the rest.
+                rows, batch = self.table.rows, dict(value)
+                if rows.keys().isdisjoint(batch):
+                    rows.update(batch)
+                else:
+                    for key, row in value:
+                        self.table.merge_row(key, row)
+                self._restored_rows += len(value)
+            elif kind == "meta":
+                self._backup_meta = value
+                self.log.info("backup of %s rows taken at position %s (%s)",
+                              value["rows"], value["position"], value["generated_at"])
+            elif kind == "done":
+                self._finish_restore(self._backup_meta)
+                return
+            elif kind == "failed":
+                self.log.warning("restore from peer failed (%s); rebuilding from the bus log",
+                                 value)
+                self._download = None
+                self._begin_catch_up(0)
+                return
+        if self._restored_rows and monotonic_ms() - self._progress_ms >= PROGRESS_EVERY_MS:
+            self._progress_ms = monotonic_ms()
+            self.log.info("restore: %d rows loaded (%.0f rows/s)", self._restored_rows,
+                          self._rate(self._restored_rows))
+
+    def _rate(self, rows: int) -> float:
+        return rows * 1000 / max(1, monotonic_ms() - self._restore_started_ms)
+
+    def _finish_restore(self, meta: dict) -> None:
+        self._download = None
+        self.hlc.observe(meta["hlc"])
+        self.log.info("restore: %d rows loaded in %.1f s (%.0f rows/s); replaying the log "
+                      "from position %d", self._restored_rows,
+                      (monotonic_ms() - self._restore_started_ms) / 1000,
+                      self._rate(self._restored_rows), meta["position"])
+        self.log_id = meta["log_id"]
+        self._begin_catch_up(meta["position"])
+
+    def _begin_catch_up(self, position: int) -> None:
+        self.phase = CATCHING_UP
+        self.position = position
+        self._request_catch_up()
+
+    def _request_catch_up(self) -> None:
+        """Ask the (current) broker to replay the log from our position, then go live."""
+        self.broker_live = False
+        self.catchup_id = secrets.randbits(62)
+        self._send_broker(messages.CatchUp(self.catchup_id, self.position, self.log_id))
+
+    # --- messages from the broker ------------------------------------------
+
+    def handle_broker_status(self, ident: bytes, _request_id: int,
+                             message: messages.BrokerStatus) -> None:
+        self.broker_seen_ms = monotonic_ms()
+        self.bus_up = bool(message.bus_up)
+        if message.session != self.broker_session or ident != self.broker_ident:
+            if self.broker_session:
+                self.log.warning("broker restarted; catching up from position %d", self.position)
+            self.broker_ident, self.broker_session = ident, message.session
+            if self.phase != RESTORING:
+                self._request_catch_up()
+        elif (self.phase != RESTORING and not self.broker_live
+              and message.next_position == -1):
+            self._request_catch_up()  # the broker lost our CatchUp (it was restarting)
+
+    def handle_acked(self, _ident: bytes, _request_id: int, message: messages.Acked) -> None:
+        for seq in message.seqs:
+            entry = self.pending.pop(seq, None)
+            if entry is not None:
+                self._complete(entry[1])
+
+    def handle_failed(self, _ident: bytes, _request_id: int, message: messages.Failed) -> None:
+        for seq in message.seqs:
+            entry = self.pending.pop(seq, None)
+            if entry is not None:
+                self.log.warning("batch %d failed (%s: %s); requests %s", seq, message.code,
+                                 message.reason, [item[5] for item in entry[1]])
+                self._fail(entry[1], message.code, message.reason)
+
+    def handle_apply(self, _ident: bytes, _request_id: int, message: messages.Apply) -> None:
+        if message.catchup_id != self.catchup_id:
+            return
+        merge, observe = self.table.merge, self.hlc.observe
+        for position, seq, data in message.records:
+            try:
+                rid, changes = msgpack.unpackb(data)
+            except Exception:
+                self.log.error("log record %d is not a grades batch; skipped", position)
+                continue
+            if rid == self.rid:
+                entry = self.pending.pop(seq, None)
+                if entry is not None:  # our own batch, seen in the log before its ack
+                    self._complete(entry[1])
+                    continue
+            for key, stamp, values in changes:
+                merge(key, stamp, rid, values)
+                observe(stamp)
+            if changes and self.broker_live:
+                self.lag_ms = max(0, now_ms() - stamp_ms(changes[-1][1]))
+            self.remote_applied += len(changes)
+        self.position = message.next_position
+
+    def handle_live(self, _ident: bytes, _request_id: int, message: messages.Live) -> None:
+        if message.catchup_id != self.catchup_id:
+            return
+        self.position = message.next_position
+        self.log_id = message.log_id
+        self.broker_live = True
+        if self.phase == CATCHING_UP:
+            self.phase = READY
+            gc.freeze()  # the loaded map leaves the GC's generations for good
+            gc.enable()
+            self.log.info("ready: %d rows, log position %d", len(self.table), self.position)
+        else:
+            self.log.info("live with the bus again at log position %d", self.position)
+
+
+def main() -> int:
+    setup_logging("storage")
+    config = ReplicaConfig.from_env()
+    return run_actor(StorageActor(config), f"grades: storage replica={config.replica_id}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

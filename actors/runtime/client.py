@@ -1,0 +1,250 @@
+"""Clients that send requests to an actor's ROUTER and wait for the reply.
+
+``AsyncClient`` is what an HTTP worker uses: one DEALER per worker process,
+created lazily inside the worker's event loop (never in gunicorn's master, so
+no ZMQ context crosses a fork), many requests in flight, each matched to its
+reply by request id and bounded by a timeout. ``Client`` is the blocking twin
+for tools, tests and benchmarks.
+
+Both set ZMQ_IMMEDIATE: while the actor is not connected a request fails at
+once with UNAVAILABLE instead of queueing and being applied long after its
+caller gave up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+
+import zmq
+
+from actors.runtime import protocol
+from actors.runtime.protocol import ErrorCode
+from actors.runtime.security import Curve
+
+__all__ = ["RemoteError", "AsyncClient", "Client"]
+
+log = logging.getLogger("client")
+
+DEFAULT_TIMEOUT_S = 5.0
+CONNECT_WAIT_S = 1.0
+"""A fresh socket connects asynchronously: wait this long for it before saying UNAVAILABLE."""
+
+
+class RemoteError(Exception):
+    """An Error reply, or a failure to get one (code UNAVAILABLE / UNKNOWN_OUTCOME)."""
+
+    def __init__(self, code: str, reason: str, retry_after_s: int = 0):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def _result(message) -> object:
+    if isinstance(message, protocol.Ok):
+        return message.result
+    if isinstance(message, protocol.Error):
+        raise RemoteError(message.code, message.reason, message.retry_after_s)
+    raise RemoteError(ErrorCode.PROTOCOL, f"unexpected reply {message.TAG}")
+
+
+def _dealer(ctx: zmq.Context, endpoint: str, curve: Curve | None) -> zmq.Socket:
+    sock = ctx.socket(zmq.DEALER)
+    if curve is not None:
+        curve.connect_as_client(sock)
+    sock.linger = 0
+    sock.immediate = True
+    sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
+    sock.connect(endpoint)
+    return sock
+
+
+class AsyncClient:
+    """asyncio client; create it anywhere, it connects on first use in a loop.
+
+    Requests made in one event-loop turn leave as one frame (a Batch), and the
+    socket is a plain ZMQ socket watched with ``loop.add_reader``: per request
+    this costs a dict entry and a timer, not a ZMQ send and a task.
+    """
+
+    def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 curve: Curve | None = None, peer: str = "actor"):
+        self.endpoint = endpoint
+        self.curve = curve
+        self.peer = peer
+        """Names the actor in errors, e.g. "storage actor is not running"."""
+        self.timeout_s = timeout_s
+        self._ctx: zmq.Context | None = None
+        self._sock: zmq.Socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._outbox: list = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._blocked_since = 0.0
+        self._ids = itertools.count(1)
+
+    def _connect(self) -> None:
+        if self._sock is None:
+            self._loop = asyncio.get_running_loop()
+            self._ctx = zmq.Context()
+            self._sock = _dealer(self._ctx, self.endpoint, self.curve)
+            self._loop.add_reader(self._sock.getsockopt(zmq.FD), self._read_replies)
+
+    def _read_replies(self) -> None:
+        sock, pending = self._sock, self._pending
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            body = sock.recv(zmq.NOBLOCK)
+            try:
+                pairs = protocol.unbatch(*protocol.decode(body))
+            except protocol.ProtocolError as exc:
+                log.warning("dropped a malformed reply from %s: %s", self.endpoint, exc)
+                continue
+            for request_id, message in pairs:
+                future = pending.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if not self._outbox:
+            return
+        out = self._outbox
+        body = protocol.encode(*out[0]) if len(out) == 1 else protocol.encode_batch(out)
+        try:
+            self._sock.send(body, zmq.NOBLOCK)
+        except zmq.Again:
+            # Not connected (yet): a fresh socket connects asynchronously.
+            now = self._loop.time()
+            self._blocked_since = self._blocked_since or now
+            if now - self._blocked_since < CONNECT_WAIT_S:
+                self._flush_handle = self._loop.call_later(0.01, self._flush)
+                return
+            self._fail_outbox(RemoteError(ErrorCode.UNAVAILABLE, f"{self.peer} is not running", 1))
+            return
+        self._blocked_since = 0.0
+        self._outbox = []
+        # NOTE: a send can swallow the edge the FD signals replies with; look now.
+        self._loop.call_soon(self._read_replies)
+
+    def _fail_outbox(self, error: RemoteError) -> None:
+        out, self._outbox = self._outbox, []
+        self._blocked_since = 0.0
+        for _, request_id in out:
+            future = self._pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    def _expire(self, request_id: int) -> None:
+        future = self._pending.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_exception(RemoteError(
+                ErrorCode.UNKNOWN_OUTCOME, f"{self.peer} did not answer in time"))
+
+    def tell(self, message) -> None:
+        """Send a one-way message (request_id 0): no reply and no wait.
+
+        For nudges whose loss a periodic poll covers: if the actor stays
+        unreachable for CONNECT_WAIT_S the message is dropped. Call it from
+        inside the running event loop.
+        """
+        self._connect()
+        self._outbox.append((message, 0))
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    async def call(self, message, timeout_s: float | None = None):
+        """Send a request and wait for its result.
+
+        Raises:
+            RemoteError: an Error reply; UNAVAILABLE if the actor is not connected,
+                UNKNOWN_OUTCOME if no reply came within the timeout.
+        """
+        self._connect()
+        request_id = next(self._ids)
+        future = self._loop.create_future()
+        self._pending[request_id] = future
+        self._outbox.append((message, request_id))
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+        timer = self._loop.call_later(timeout_s or self.timeout_s, self._expire, request_id)
+        try:
+            reply = await future
+        finally:
+            timer.cancel()
+            self._pending.pop(request_id, None)
+        return _result(reply)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
+            self._sock.close(linger=0)
+            self._ctx.term()
+        self._sock = self._ctx = None
+
+
+class Client:
+    """Blocking client; on a timeout it closes and reopens its socket (lazy pirate)."""
+
+    def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 ctx: zmq.Context | None = None, curve: Curve | None = None):
+        self.endpoint = endpoint
+        self.curve = curve
+        self.timeout_s = timeout_s
+        self._own_ctx = ctx is None
+        self._ctx = ctx or zmq.Context()
+        self._sock = _dealer(self._ctx, endpoint, curve)
+        self._ids = itertools.count(1)
+        self._inbox: collections.deque = collections.deque()
+
+    def send(self, message) -> int:
+        """Send without waiting (for pipelining); returns the request id."""
+        request_id = next(self._ids)
+        body = protocol.encode(message, request_id)
+        try:
+            self._sock.send(body, zmq.NOBLOCK)
+        except zmq.Again:
+            if not self._sock.poll(int(CONNECT_WAIT_S * 1000), zmq.POLLOUT):
+                raise RemoteError(ErrorCode.UNAVAILABLE,
+                                  f"{self.endpoint} is not connected", 1) from None
+            self._sock.send(body, zmq.NOBLOCK)
+        return request_id
+
+    def receive(self, timeout_s: float | None = None) -> tuple[int, object]:
+        """Next reply as (request_id, message); RemoteError(UNKNOWN_OUTCOME) on timeout."""
+        if not self._inbox:
+            if not self._sock.poll(int((timeout_s or self.timeout_s) * 1000), zmq.POLLIN):
+                self._reopen()
+                raise RemoteError(ErrorCode.UNKNOWN_OUTCOME, f"{self.endpoint} did not answer")
+            self._inbox.extend(protocol.unbatch(*protocol.decode(self._sock.recv())))
+        return self._inbox.popleft()
+
+    def call(self, message, timeout_s: float | None = None):
+        """Send a request and return its result (raises RemoteError)."""
+        request_id = self.send(message)
+        while True:
+            reply_id, reply = self.receive(timeout_s)
+            if reply_id == request_id:
+                return _result(reply)
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Poll until the DEALER has a live connection (ZMQ_IMMEDIATE lets sends through)."""
+        return bool(self._sock.poll(int(timeout_s * 1000), zmq.POLLOUT))
+
+    def _reopen(self) -> None:
+        self._inbox.clear()
+        self._sock.close(linger=0)
+        self._sock = _dealer(self._ctx, self.endpoint, self.curve)
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,48 @@
+"""The one place that knows how an HTTP child is started: gunicorn on http/.
+
+``http/`` is not a package (it shares its name with the standard library's):
+gunicorn gets it with ``--pythonpath`` and imports ``web.<service>.app``
+from there, so nothing else ever puts it on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from actors.runtime.supervisor import Child
+
+__all__ = ["HTTP_DIR", "WORKER_CLASS", "gunicorn_child"]
+
+HTTP_DIR = Path(__file__).resolve().parents[2] / "http"
+WORKER_CLASS = "web.common.worker.Worker"
+GRACEFUL_TIMEOUT_S = 3
+"""honcho SIGKILLs after 5 s; the supervisor allows its children 4 s."""
+
+
+def gunicorn_child(name: str, app: str, bind: str, workers: int, env: dict[str, str],
+                   title: str, backlog: int = 2048, metrics_dir: Path | None = None) -> Child:
+    """A supervised gunicorn serving ``app`` (e.g. ``web.segments.app:get_app()``).
+
+    With ``metrics_dir``, the workers count HTTP metrics into prometheus_client's
+    multiprocess files there (wiped now: a previous run's files would lie).
+
+    Raises:
+        SystemExit: http/ is missing (a broken checkout), said in one line.
+    """
+    module = app.split(":", 1)[0]
+    if not (HTTP_DIR / Path(*module.split("."))).with_suffix(".py").exists():
+        raise SystemExit(f"cannot find the HTTP app {module} under {HTTP_DIR}")
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        Path(metrics_dir).mkdir(parents=True)
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    argv = [
+        sys.executable, "-m", "gunicorn", "--worker-class", WORKER_CLASS,
+        "--pythonpath", str(HTTP_DIR), "--workers", str(workers), "--bind", bind,
+        "--graceful-timeout", str(GRACEFUL_TIMEOUT_S), "--timeout", "30",
+        "--keep-alive", "5", "--backlog", str(backlog), "--log-level", "warning",
+        "--no-control-socket", "--name", title, app,
+    ]
+    return Child(name, argv, env)

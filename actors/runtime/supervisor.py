@@ -1,0 +1,158 @@
+"""A supervisor process: starts a list of children and keeps them running.
+
+A child that dies is restarted with backoff, and the cause is printed; the
+others keep running. A child that keeps dying right after it starts means
+something is wrong that a restart will not fix (a port in use, a bad
+setting): the supervisor then stops everything and exits 1. SIGTERM/SIGINT
+stop all children (SIGTERM in reverse start order, then SIGKILL after
+STOP_WAIT_S) and exit 0.
+
+The supervisor knows no service: a service lists its children and may pass
+``on_tick``, called every CHECK_EVERY_S while running (e.g. to announce
+readiness once).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
+
+STOP_WAIT_S = 4.0
+"""honcho SIGKILLs after 5 s: children get a little less."""
+CHECK_EVERY_S = 0.2
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+QUICK_DEATH_S = 3.0
+"""A child that dies sooner than this after starting counts as failing to start."""
+MAX_QUICK_DEATHS = 5
+
+
+def _exit_cause(returncode: int) -> str:
+    if returncode < 0:
+        return f"killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
+
+
+class Child:
+    """One supervised process: its command, its current Popen and its history."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.quick_deaths = 0
+        self.restart_at = 0.0
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, env=self.env)
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Supervisor:
+    """Runs ``children`` until a signal or a child that cannot start."""
+
+    def __init__(self, name: str, children: list[Child],
+                 on_tick: Callable[[], None] | None = None):
+        self.log = logging.getLogger(name)
+        self.children = children
+        self.on_tick = on_tick
+        self._stopping = False
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for child in self.children:
+            self.log.info("starting %s", child.name)
+            child.start()
+        try:
+            status = self._watch()
+        finally:
+            self._stop_all()
+        return status
+
+    def _watch(self) -> int:
+        while not self._stopping:
+            time.sleep(CHECK_EVERY_S)
+            if self._stopping:
+                break
+            for child in self.children:
+                if self._check(child) == "give up":
+                    return 1
+            if self.on_tick is not None:
+                self.on_tick()
+        return 0
+
+    def _check(self, child: Child) -> str:
+        now = time.monotonic()
+        if child.process is None:
+            if now >= child.restart_at:
+                self.log.info("restarting %s (restart #%d)", child.name, child.restarts)
+                child.start()
+            return "waiting"
+        code = child.process.poll()
+        if code is None:
+            if now - child.started_at > QUICK_DEATH_S:
+                child.quick_deaths = 0
+            return "running"
+        lived = now - child.started_at
+        child.quick_deaths = child.quick_deaths + 1 if lived < QUICK_DEATH_S else 0
+        if child.quick_deaths >= MAX_QUICK_DEATHS:
+            self.log.error("%s %s %d times right after starting; giving up (see its output "
+                           "above: a port in use or a bad setting?)", child.name,
+                           _exit_cause(code), child.quick_deaths)
+            return "give up"
+        delay = BACKOFF_S[min(child.quick_deaths, len(BACKOFF_S) - 1)]
+        self.log.warning("%s (pid %d) %s after %.1f s; restarting in %.1f s", child.name,
+                         child.process.pid, _exit_cause(code), lived, delay)
+        child.process = None
+        child.restarts += 1
+        child.restart_at = now + delay
+        return "dead"
+
+    def _stop_all(self) -> None:
+        running = [c for c in self.children if c.alive()]
+        for child in reversed(running):
+            child.process.terminate()
+        deadline = time.monotonic() + STOP_WAIT_S
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.log.warning("%s did not stop in %.0f s; killing it", child.name, STOP_WAIT_S)
+                child.process.kill()
+                child.process.wait()
+        self.log.info("stopped")
+
+
+def exclusive_lock(path: Path, refusal: str):
+    """Hold an flock on ``path`` for the process's life; SystemExit(refusal) if taken.
+
+    Returns the open file (keep it referenced). ``refusal`` may contain ``{pid}``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        raise SystemExit(refusal.format(pid=handle.read().strip() or "?")) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -1,0 +1,191 @@
+"""The one process harness of tests and benchmarks: real processes on free ports.
+
+Every process runs in its own session with its output in a log file; every
+wait has a monotonic deadline; stopping is SIGTERM, a deadline, then SIGKILL
+of the whole process group and every descendant. ``ProcGroup`` owns a
+directory and the processes started in it, and stops them in reverse order.
+
+Service launchers (``actors/<service>/testing.py``) subclass ``Proc``; pytest
+conftests wrap them in fixtures and benches use them directly. A failed wait
+raises ``HarnessError``, an AssertionError, so pytest shows it as a failure
+with the process's output.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+__all__ = ["HarnessError", "free_port", "port_open", "wait_until", "Proc", "ProcGroup",
+           "ROOT", "START_TIMEOUT_S", "STOP_TIMEOUT_S"]
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout: processes start here so relative paths mean what they say."""
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 8.0
+
+
+class HarnessError(AssertionError):
+    """A process did not do what the test or benchmark needs; the message shows its output."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
+    """Poll predicate until it returns a truthy value (returned); HarnessError at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise HarnessError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class Proc:
+    """One child process (and its descendants) with its output in ``<log_dir>/<name>.log``."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+        self._out = None
+        self.ok_codes = {0}
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(self.log_path, "ab")  # noqa: SIM115 - closed when it stops
+        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=self._out,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+
+    def output(self, tail_lines: int = 0) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-tail_lines:]) if tail_lines else text
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def find(self, marker: str) -> list[psutil.Process]:
+        """Descendants whose command line (process title) contains marker."""
+        found = []
+        for proc in self.descendants():
+            try:
+                if marker in " ".join(proc.cmdline()):
+                    found.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
+
+    def fail(self, why: str) -> HarnessError:
+        return HarnessError(f"{self.name}: {why}\n--- last lines of {self.log_path.name} ---\n"
+                            f"{self.output(60)}")
+
+    def wait_output(self, text: str, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Wait until the process has printed ``text``; fail if it exits first."""
+        wait_until(lambda: text in self.output() or not self.running(), timeout_s,
+                   f"{self.name} to print {text!r}")
+        if text not in self.output():
+            raise self.fail(f"exited before printing {text!r}")
+
+    def kill9(self) -> None:
+        """SIGKILL the process and everything it started at once, as a crash would."""
+        if self.process is not None:
+            self._kill_all(self.descendants())
+
+    def _kill_all(self, victims: list[psutil.Process]) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for victim in victims:
+            try:
+                victim.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(victims, timeout=STOP_TIMEOUT_S)
+        if self.process.poll() is None:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, wait, then SIGKILL the group and every descendant.
+
+        Returns:
+            The exit code, or None if it ignored SIGTERM and had to be killed.
+        """
+        if self.process is None:
+            return 0
+        code = self.process.poll()
+        victims = self.descendants()
+        if code is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                code = self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                code = None
+        self._kill_all(victims)  # whatever is left (the group, orphans that left it)
+        return code
+
+
+class ProcGroup:
+    """The processes of one test or measurement, stopped in reverse order at the end."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.procs: list[Proc] = []
+
+    def add(self, proc: Proc) -> Proc:
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> str | None:
+        """Stop one process; a problem report if it was running and did not exit cleanly."""
+        if proc in self.procs:
+            self.procs.remove(proc)
+        was_running = proc.running()
+        code = proc.stop()
+        if was_running and code not in proc.ok_codes:
+            how = "ignored SIGTERM and was killed" if code is None else f"exited {code}"
+            return f"{proc.name} {how}:\n{proc.output(60)}"
+        return None
+
+    def stop_all(self) -> list[str]:
+        """Stop everything; the problems found (empty when all stopped cleanly)."""
+        problems = []
+        for proc in list(reversed(self.procs)):
+            problem = self.stop(proc)
+            if problem:
+                problems.append(problem)
+        return problems

@@ -1,0 +1,139 @@
+"""Backup and restore of a large replica, with memory sampled while they run.
+
+1. Prefill: bus + replica 1 (replicated), N records through pipelined Set
+   messages to its storage actor.
+2. Backup: GET /backup read to the end (gunzipped on the fly to count its
+   lines, no CSV parsing), while the getter worker's RSS is sampled.
+3. Restore: replica 2 starts with NEXT_REPLICA_URL = replica 1's getter; the
+   time from its launch until /readyz is 200, while its storage actor's RSS is
+   sampled.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import zlib
+
+import psutil
+import requests
+from bench.grades import zmqload
+from bench.procs import BenchError, Stack, wait_until
+
+MB = 1024 * 1024
+RESTORE_TIMEOUT_S = 180.0
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of what `find()` returns every `every_s`, keeps the peak."""
+
+    def __init__(self, find, every_s: float = 0.02):
+        super().__init__(daemon=True)
+        self.find = find
+        self.every_s = every_s
+        self.peak = 0
+        self.first = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            total = 0
+            try:
+                for proc in self.find():
+                    total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+            if total:
+                self.samples += 1
+                self.first = self.first or total
+                self.peak = max(self.peak, total)
+            self._halt.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
+def _rss(procs) -> int:
+    return sum(p.memory_info().rss for p in procs)
+
+
+def _read_backup(get_base: str) -> dict:
+    """Download /backup to its end; count its lines while gunzipping."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    lines = compressed = 0
+    header = b""
+    started = time.perf_counter()
+    with requests.get(f"{get_base}/backup", stream=True, timeout=60) as response:
+        if response.status_code != 200:
+            raise BenchError(f"/backup answered {response.status_code}: {response.text[:200]}")
+        for chunk in response.raw.stream(1 << 16, decode_content=False):
+            compressed += len(chunk)
+            text = inflate.decompress(chunk)
+            if len(header) < 4096:
+                header += text[:4096]
+            lines += text.count(b"\n")
+        lines += inflate.flush().count(b"\n")
+    elapsed = time.perf_counter() - started
+    meta = dict(pair.split("=", 1) for pair in header.split(b"\n", 1)[0].decode().split(","))
+    return {"seconds": elapsed, "rows": lines - 2, "meta_rows": int(meta["rows"]),
+            "gzip_bytes": compressed}
+
+
+def measure(stack: Stack, rows: int) -> dict:
+    bus = stack.bus()
+    replica1 = stack.replica(1, bus)
+    fill = zmqload.pipelined_sets(replica1.storage_endpoint,
+                                  (str(i) for i in range(1, rows + 1)), window=1000)
+    if fill["errors"]:
+        raise BenchError(f"prefill: {fill['errors']} Sets failed: {fill['first_error']}")
+    wait_until(lambda: replica1.readyz()[1].get("rows") == rows, 30,
+               f"replica 1 to hold {rows} rows")
+
+    # --- backup ------------------------------------------------------------
+    getters = replica1.workers("getter")
+    if not getters:
+        raise replica1.fail("no getter worker process found")
+    time.sleep(0.5)
+    getter_before = _rss(getters)
+    sampler = RssSampler(lambda: replica1.workers("getter"))
+    sampler.start()
+    try:
+        backup = _read_backup(replica1.get_base)
+    finally:
+        sampler.stop()
+    if backup["rows"] != rows or backup["meta_rows"] != rows:
+        raise BenchError(f"the backup holds {backup['rows']} rows "
+                         f"(header says {backup['meta_rows']}), expected {rows}")
+    getter_after = _rss(replica1.workers("getter"))
+
+    # --- restore -----------------------------------------------------------
+    started = time.monotonic()
+    replica2 = stack.replica(2, bus, next_url=replica1.get_base, wait=False)
+    storage_sampler = RssSampler(lambda: replica2.role("storage"))
+    storage_sampler.start()
+    try:
+        replica2.wait_ready(timeout_s=RESTORE_TIMEOUT_S)
+        restore_s = time.monotonic() - started
+    finally:
+        storage_sampler.stop()
+    status = replica2.readyz()[1]
+    if status.get("rows") != rows:
+        raise BenchError(f"replica 2 restored {status.get('rows')} rows, expected {rows}")
+    logged = re.search(r"restore: (\d+) rows loaded in ([\d.]+) s", replica2.output())
+    return {
+        "rows": rows,
+        "prefill": fill,
+        "backup_s": backup["seconds"], "backup_rows_per_s": rows / backup["seconds"],
+        "backup_gzip_mb": backup["gzip_bytes"] / MB,
+        "getter_rss_before_mb": getter_before / MB, "getter_rss_peak_mb": sampler.peak / MB,
+        "getter_rss_after_mb": getter_after / MB,
+        "getter_rss_growth_mb": max(0, sampler.peak - getter_before) / MB,
+        "getter_rss_samples": sampler.samples,
+        "restore_s": restore_s, "restore_rows_per_s": rows / restore_s,
+        "restore_load_s_logged": float(logged.group(2)) if logged else None,
+        "storage2_rss_peak_mb": storage_sampler.peak / MB,
+        "storage2_rss_samples": storage_sampler.samples,
+    }

@@ -1,0 +1,64 @@
+"""The gunicorn worker class of every HTTP server: uvicorn, tuned.
+
+uvloop and httptools are pinned (not "auto", so a missing one fails loudly);
+the per-request access log line and the proxy-headers middleware are off: they
+cost a LogRecord and a header scan per request and nothing here reads them.
+
+httptools itself puts no bound on a request's head, so a client could send an
+endless header and grow the worker's memory; BoundedHeadProtocol counts the
+bytes of each request head as they arrive and answers 431 past MAX_HEAD_BYTES.
+"""
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+__all__ = ["Worker", "BoundedHeadProtocol", "MAX_HEAD_BYTES"]
+
+MAX_HEAD_BYTES = 32 * 1024
+"""Request line plus headers; nginx's default buffers allow about as much."""
+
+_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+              b"content-type: application/json\r\n"
+              b"connection: close\r\n"
+              b"content-length: 52\r\n\r\n"
+              b'{"error": "headers: larger than 32768 bytes in all"}')
+
+
+class BoundedHeadProtocol(HttpToolsProtocol):
+    """httptools protocol that refuses request heads over MAX_HEAD_BYTES."""
+
+    _in_head = True
+    _head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head:
+            super().data_received(data)
+            return
+        self._head_bytes += len(data)
+        # NOTE: parse first: a chunk that ends the head may carry a large body with it,
+        # and the body's bytes are the body limit's business (413), not the head's (431).
+        super().data_received(data)
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._in_head = False
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+
+class Worker(UvicornWorker):
+    """uvicorn under gunicorn with uvloop, httptools and a bounded request head."""
+
+    CONFIG_KWARGS = {
+        "loop": "uvloop",
+        "http": BoundedHeadProtocol,
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }

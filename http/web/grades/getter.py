@@ -1,0 +1,114 @@
+"""The getter port: GET /get?user_id=, GET /backup, /healthz and /readyz.
+
+/backup streams a gzip'd CSV (format in actors/backup.py) pulled from the
+storage actor chunk by chunk: neither side holds the whole dump, and the
+storage actor serves sets between chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import falcon
+import falcon.asgi
+
+from actors.grades.backup import BackupEncoder, backup_filename
+from actors.runtime.client import AsyncClient, RemoteError
+from actors.runtime.logs import setup_logging
+from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
+from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
+from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
+from web.grades.metrics import GradesCollector
+from web.grades.openapi import GETTER_SPEC
+from web.grades.store import bus_from_env, record_json, store_from_env
+from web.grades.validation import InvalidBody, check_user_id
+
+__all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]
+
+BACKUP_CHUNK_ROWS = 20_000
+
+
+class GetResource:
+    def __init__(self, store: AsyncClient):
+        self.store = store
+
+    async def on_get(self, req, resp):
+        user_id = req.get_param("user_id")
+        if user_id is None:
+            raise falcon.HTTPBadRequest(description="user_id: required query parameter")
+        try:
+            check_user_id(user_id)
+        except InvalidBody as exc:
+            raise falcon.HTTPBadRequest(description=str(exc)) from None
+        row = await self.store.call(Get(user_id))
+        resp.data = record_json(row)
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class BackupResource:
+    def __init__(self, store: AsyncClient):
+        self.store = store
+
+    async def on_get(self, req, resp):
+        snapshot_id, meta = await self.store.call(SnapshotOpen())
+        resp.content_type = "application/gzip"
+        resp.downloadable_as = backup_filename(meta)
+        resp.set_header("X-Backup-Generated-At-Ms", str(meta["generated_at_ms"]))
+        resp.set_header("X-Backup-Position", str(meta["position"]))
+        resp.stream = self._chunks(snapshot_id, meta)
+
+    async def _chunks(self, snapshot_id: int, meta: dict):
+        encoder = BackupEncoder()
+        yield encoder.header(meta)
+        # NOTE: the next chunk is asked for before this one is encoded, so the storage
+        # actor reads rows on one core while this worker formats them on the other.
+        # Compression runs in a thread (zlib releases the GIL) while the next chunk is
+        # formatted here: three stages on two cores.
+        ask = functools.partial(self.store.call, SnapshotNext(snapshot_id, BACKUP_CHUNK_ROWS))
+        loop = asyncio.get_running_loop()
+        upcoming, compressing = asyncio.ensure_future(ask()), None
+        try:
+            while True:
+                keys, rows = await upcoming
+                if not keys:
+                    break
+                upcoming = asyncio.ensure_future(ask())
+                text = encoder.format(keys, rows)
+                if compressing is not None:
+                    yield await compressing
+                compressing = loop.run_in_executor(None, encoder.compress, text)
+            if compressing is not None:
+                yield await compressing
+        finally:
+            upcoming.cancel()
+        yield encoder.finish()
+
+
+async def _readiness(store: AsyncClient) -> tuple[bool, dict]:
+    """Ready once restored and (if replicated) live with the bus."""
+    try:
+        status = await store.call(Status(), timeout_s=2.0)
+    except RemoteError as exc:
+        status = {"phase": "down", "reason": exc.reason}
+    ready = status.get("phase") == "ready" and (
+        not status.get("replicated") or status.get("writable"))
+    return ready, status
+
+
+def create_app(store: AsyncClient, bus: AsyncClient | None = None,
+               middleware: list | None = None) -> falcon.asgi.App:
+    app = base_app(middleware)
+    app.add_route("/get", GetResource(store))
+    app.add_route("/backup", BackupResource(store))
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(functools.partial(_readiness, store)))
+    app.add_route("/openapi.json", SpecResource(GETTER_SPEC))
+    app.add_route("/metrics", MetricsResource(GradesCollector(store, bus)))
+    return app
+
+
+def get_app() -> falcon.asgi.App:
+    setup_logging("getter")
+    middleware = [RequestMetrics("grades", "getter")] if metrics_enabled() else []
+    return create_app(store_from_env(), bus_from_env(), middleware)

@@ -1,0 +1,198 @@
+"""Checking segments requests: every rejection is an InvalidInput naming the field.
+
+Bodies are strict JSON objects without unknown fields. A slug matches SLUG; a user id is
+a positive signed 64-bit integer written in decimal digits; a period is YYYY-MM.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+import msgspec
+
+from actors.segments.store import AddItem
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_ITEMS",
+    "MAX_TTL_S",
+    "InvalidInput",
+    "Period",
+    "SegmentBody",
+    "UserChange",
+    "parse_change",
+    "parse_period",
+    "parse_segment",
+    "parse_slug",
+    "parse_user_id",
+]
+
+MAX_BODY_BYTES = 64 * 1024  # a change of MAX_ITEMS slugs of 100 bytes fits, with room
+MAX_ITEMS = 100  # segments per list in one change: a change is one user's, in one transaction
+MAX_TTL_S = 10 * 365 * 24 * 3600  # ten years; beyond that, leave expires_at out
+INT64_MAX = 2**63 - 1
+SLUG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+SLUG_TEXT = "1 to 100 characters of A-Z a-z 0-9 _ . -"
+_USER_ID = re.compile(r"^[0-9]{1,19}$")
+_PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+_FIRST_YEAR, _LAST_YEAR = 1970, 9998  # the month after the period must exist
+
+
+class InvalidInput(ValueError):
+    """A 400: the message names the field and says what is wrong."""
+
+
+class SegmentBody(NamedTuple):
+    slug: str
+    percent: Decimal | None
+
+
+class UserChange(NamedTuple):
+    add: list[AddItem]
+    remove: list[str]
+
+
+class Period(NamedTuple):
+    text: str  # YYYY-MM
+    start: datetime  # first instant of the month, UTC
+    end: datetime  # first instant of the next month
+
+
+def _object(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:  # the resource checks Content-Length first; this is a guard
+        raise InvalidInput(f"body: longer than {MAX_BODY_BYTES} bytes")
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"body: malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body: expected a JSON object")
+    for key in data:
+        if key not in allowed:
+            raise InvalidInput(f"{key}: unknown field (allowed: {', '.join(allowed)})")
+    return data
+
+
+def parse_slug(value: Any, field: str = "slug") -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected a string")
+    if not SLUG.match(value):
+        raise InvalidInput(f"{field}: must be {SLUG_TEXT}")
+    return value
+
+
+def parse_percent(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput("percent: expected a number from 0 to 100")
+    try:
+        percent = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise InvalidInput("percent: expected a number from 0 to 100") from None
+    if not percent.is_finite() or not 0 <= percent <= 100:
+        raise InvalidInput("percent: expected a number from 0 to 100")
+    if percent != percent.quantize(Decimal("0.01")):
+        raise InvalidInput("percent: at most two decimals (0.01 % resolution)")
+    return percent.quantize(Decimal("0.01")).normalize() + 0  # 30.00 -> 30, not 3E+1
+
+
+def parse_segment(body: bytes) -> SegmentBody:
+    """POST /api/segments: {"slug": "...", "percent": 30} (percent optional)."""
+    data = _object(body, ("slug", "percent"))
+    if "slug" not in data:
+        raise InvalidInput("slug: required")
+    return SegmentBody(parse_slug(data["slug"]), parse_percent(data.get("percent")))
+
+
+def _list(data: dict, field: str) -> list:
+    value = data.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{field}: expected a list")
+    if len(value) > MAX_ITEMS:
+        raise InvalidInput(f"{field}: at most {MAX_ITEMS} items")
+    return value
+
+
+def _timestamp(value: Any, field: str) -> datetime:
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise InvalidInput(f"{field}: expected an RFC 3339 timestamp with offset, "
+                           "e.g. 2030-01-31T12:00:00Z")
+    text = value.upper().replace(" ", "T")
+    date_time, dot, rest = text.partition(".")
+    if dot:  # at most microseconds
+        digits = re.match(r"[0-9]+", rest).group(0)
+        text = f"{date_time}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field}: not a valid date and time") from None
+
+
+def _add_item(value: Any, field: str) -> AddItem:
+    if isinstance(value, str):
+        return AddItem(parse_slug(value, field))
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field}: expected a slug or an object with slug")
+    for key in value:
+        if key not in ("slug", "expires_at", "ttl_seconds"):
+            raise InvalidInput(f"{field}.{key}: unknown field "
+                               "(allowed: slug, expires_at, ttl_seconds)")
+    if "slug" not in value:
+        raise InvalidInput(f"{field}.slug: required")
+    slug = parse_slug(value["slug"], f"{field}.slug")
+    expires, ttl = value.get("expires_at"), value.get("ttl_seconds")
+    if expires is not None and ttl is not None:
+        raise InvalidInput(f"{field}: give expires_at or ttl_seconds, not both")
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL_S:
+            raise InvalidInput(f"{field}.ttl_seconds: expected an integer from 1 to {MAX_TTL_S}")
+        return AddItem(slug, ttl_seconds=ttl)
+    if expires is not None:
+        return AddItem(slug, expires_at=_timestamp(expires, f"{field}.expires_at"))
+    return AddItem(slug)
+
+
+def parse_change(body: bytes) -> UserChange:
+    """POST /api/users/{user_id}/segments: {"add": [...], "remove": [...]} (both optional)."""
+    data = _object(body, ("add", "remove"))
+    add = [_add_item(v, f"add[{i}]") for i, v in enumerate(_list(data, "add"))]
+    remove = [parse_slug(v, f"remove[{i}]") for i, v in enumerate(_list(data, "remove"))]
+    seen: set[str] = set()
+    for i, item in enumerate(add):
+        if item.slug in seen:
+            raise InvalidInput(f"add[{i}]: {item.slug} is listed twice")
+        seen.add(item.slug)
+    both = sorted(seen.intersection(remove))
+    if both:
+        raise InvalidInput(f"remove: {', '.join(both)} also in add")
+    return UserChange(add, sorted(set(remove)))
+
+
+def parse_user_id(value: Any, field: str = "user_id") -> int:
+    """A positive signed 64-bit integer in decimal digits (path or query string)."""
+    if not isinstance(value, str) or not _USER_ID.match(value) or not \
+            0 < int(value) <= INT64_MAX:
+        raise InvalidInput(f"{field}: expected a positive 64-bit integer "
+                           f"(1 to {INT64_MAX})")
+    return int(value)
+
+
+def parse_period(value: Any) -> Period:
+    """YYYY-MM, a month in UTC."""
+    match = _PERIOD.match(value) if isinstance(value, str) else None
+    if not match or not _FIRST_YEAR <= int(match[1]) <= _LAST_YEAR or not \
+            1 <= int(match[2]) <= 12:
+        raise InvalidInput(f"period: expected YYYY-MM, a month from {_FIRST_YEAR}-01 "
+                           f"to {_LAST_YEAR}-12")
+    year, month = int(match[1]), int(match[2])
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return Period(value, start, end)

@@ -1,0 +1,20 @@
+"""grades fixtures: a Cluster of real buses and replicas on free 127.0.0.1 ports.
+
+A process that had to be killed at teardown (or exited non-zero) fails the
+test with its output.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.grades.testing import Cluster
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    cluster = Cluster(tmp_path)
+    yield cluster
+    problems = cluster.stop_all()
+    if problems:
+        pytest.fail("\n".join(problems))
