@@ -143,7 +143,10 @@ class AccrualClient:
             except HTTPError:
                 if not reused:
                     raise
-            return await self._attempt(path)  # the kept-alive connection had gone
+            # The kept-alive connection had gone (an idle timeout, a restarted server):
+            # the other idle ones likely too. Start afresh.
+            await self.close()
+            return await self._attempt(path)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

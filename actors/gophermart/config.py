@@ -34,6 +34,7 @@ from actors.runtime.config import (
     parse_service_args,
     service_parser,
 )
+from actors.runtime.endpoints import ipc_endpoint
 
 __all__ = ["PROGRAM", "Config", "from_env", "parse_accrual_url"]
 
@@ -60,7 +61,7 @@ class Config:
     def poller_endpoint(self) -> str:
         """The poller's private ZMQ endpoint: one per RUN_ADDRESS, so two instances on one
         machine never share it."""
-        return f"ipc://{self.run_dir / 'poller.sock'}"
+        return ipc_endpoint(self.run_dir, "poller")
 
     @property
     def lease_owner(self) -> str:

@@ -239,12 +239,15 @@ async def release_leases(db, owner: str) -> int:
     return int(status.split()[-1])
 
 
-async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[str]:
+async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[tuple[str, int]]:
     """Lease up to `limit` due NEW/PROCESSING orders for `lease_s` seconds.
 
     Rows another poller is claiming at this moment are skipped (SKIP LOCKED), and
     leased rows are not due until their lease ends, so no order is asked about by two
     pollers at once. Oldest due first.
+
+    Returns:
+        (number, attempts so far) per claimed order.
     """
     async with db.acquire() as conn:
         rows = await conn.fetch(
@@ -254,8 +257,8 @@ async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[str]:
             "   WHERE status IN ('NEW', 'PROCESSING') AND next_poll_at <= clock_timestamp()"
             "   AND (lease_until IS NULL OR lease_until < clock_timestamp())"
             "   ORDER BY next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " RETURNING number", owner, limit, float(lease_s))
-    return [row["number"] for row in rows]
+            " RETURNING number, attempts", owner, limit, float(lease_s))
+    return [(row["number"], row["attempts"]) for row in rows]
 
 
 _FINISH = """

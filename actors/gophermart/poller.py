@@ -1,0 +1,221 @@
+"""The accrual poller: asks the accrual system about every NEW/PROCESSING order.
+
+One actor process per gophermart instance, a child of its supervisor. Its loop:
+
+    release this instance's old leases (a restart after kill -9)
+    loop:
+        wait out the accrual pause (this instance's, and the one shared in the database)
+        claim up to BATCH due orders (FOR UPDATE SKIP LOCKED lease, see store)
+        ask about each, at most `inflight` requests at once (keep-alive connections)
+        one statement: final answers -> status + credit; the rest -> ask again later
+        nothing due: sleep until a nudge (an upload, over ZMQ) or IDLE_S
+
+A 429 stops every request of this instance for its Retry-After and is written to the
+database, where the other instances' pollers read it before they claim. 5xx, timeouts
+and garbage back off per order and, growing with consecutive failures, for the whole
+instance. Exactly once: a credit happens in the statement that makes the order final,
+guarded by its status, so a repeated answer or a second poller cannot credit twice, and
+a crash before that statement leaves the order to be asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from actors.gophermart import store
+from actors.gophermart.accrual_client import AccrualClient, Answer
+from actors.gophermart.config import Config, from_env
+from actors.gophermart.messages import GmNudge
+from actors.gophermart.store import Final, Retry
+from actors.runtime.async_actor import AsyncActor, run_async_actor
+from actors.runtime.logs import setup_logging
+from actors.runtime.pg import LazyPool
+
+__all__ = ["Poller", "PollerActor", "main"]
+
+BATCH_PER_INFLIGHT = 4
+"""Orders claimed per round, per request in flight: enough to keep the pipe full."""
+IDLE_S = 0.5
+"""Longest sleep with nothing due: a lost nudge or a due retry waits at most this."""
+PENDING_FIRST_S, PENDING_MAX_S = 0.25, 5.0
+"""REGISTERED/PROCESSING: ask again soon, then less often."""
+UNKNOWN_FIRST_S, UNKNOWN_MAX_S = 0.5, 30.0
+"""204 (the accrual system does not know the order yet): it may never; back off more."""
+FAILED_FIRST_S, FAILED_MAX_S = 1.0, 60.0
+"""5xx, timeout, garbage: per order."""
+BREAKER_FIRST_S, BREAKER_MAX_S = 0.5, 10.0
+"""Consecutive failed rounds pause the whole instance this long, doubling."""
+ERROR_PAUSE_S = 1.0
+"""After the loop itself fails (the database is down), try again after this."""
+
+
+def _backoff(first: float, most: float, attempts: int) -> float:
+    delay = min(first * (2 ** min(attempts, 16)), most)
+    return delay * random.uniform(0.9, 1.1)
+
+
+class Poller:
+    """The poll loop, independent of ZMQ (tests drive it directly).
+
+    Args:
+        db: a LazyPool.
+        client: the accrual HTTP client.
+        owner: this instance's lease owner name (its RUN_ADDRESS).
+        inflight: requests to the accrual system at once, at most.
+        lease_s: how long claimed orders stay ours.
+    """
+
+    def __init__(self, db, client: AccrualClient, owner: str, *, inflight: int = 8,
+                 lease_s: float = 30.0, log: logging.Logger | None = None):
+        self.db = db
+        self.client = client
+        self.owner = owner
+        self.batch = inflight * BATCH_PER_INFLIGHT
+        self.lease_s = lease_s
+        self.log = log or logging.getLogger("gophermart.poller")
+        self._slots = asyncio.Semaphore(inflight)
+        self._wake = asyncio.Event()
+        self._paused_until = 0.0  # time.monotonic()
+        self._failed_rounds = 0
+        self.credited = 0
+        self.requests = 0
+
+    def nudge(self) -> None:
+        """Wake the loop now (an order was uploaded)."""
+        self._wake.set()
+
+    def pause_left(self) -> float:
+        return max(0.0, self._paused_until - time.monotonic())
+
+    def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def run(self) -> None:
+        """Poll until cancelled; a failing round is logged and retried."""
+        while True:
+            try:
+                released = await store.release_leases(self.db, self.owner)
+                if released:
+                    self.log.info("released %d leases of a previous run", released)
+                break
+            except Exception as exc:  # the database is not there yet
+                self.log.warning("cannot release old leases yet: %s", exc)
+                await asyncio.sleep(ERROR_PAUSE_S)
+        while True:
+            try:
+                await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("poll round failed; trying again")
+                await asyncio.sleep(ERROR_PAUSE_S)
+
+    async def round(self) -> int:
+        """Wait out pauses, claim, ask, apply; returns how many orders were asked."""
+        shared = await store.accrual_pause_s(self.db)
+        if shared > 0:
+            self._pause(shared)
+        if self.pause_left() > 0:
+            await asyncio.sleep(self.pause_left())
+            return 0
+        self._wake.clear()  # a nudge from now on wakes the idle wait below
+        claimed = await store.claim_orders(self.db, self.owner, self.batch, self.lease_s)
+        if not claimed:
+            try:
+                await asyncio.wait_for(self._wake.wait(), IDLE_S)
+            except TimeoutError:
+                pass
+            return 0
+        outcomes = await asyncio.gather(*(self._ask(n, a) for n, a in claimed))
+        finals = [o for o in outcomes if isinstance(o, Final)]
+        retries = [o for o in outcomes if isinstance(o, Retry)]
+        # NOTE: finals first: a crash between the two statements leaves the retries
+        # leased until lease_s, never an answered order unapplied.
+        changed = await store.finish_orders(self.db, finals)
+        await store.reschedule_orders(self.db, retries)
+        self.credited += changed
+        return len(claimed)
+
+    async def _ask(self, number: str, attempts: int) -> Final | Retry:
+        async with self._slots:
+            left = self.pause_left()
+            if left > 0:  # a 429 arrived while this one waited for a slot
+                return Retry(number, left)
+            self.requests += 1
+            answer = await self.client.ask(number)
+        return await self._outcome(number, attempts, answer)
+
+    async def _outcome(self, number: str, attempts: int, answer: Answer) -> Final | Retry:
+        if answer.kind != "failed":
+            self._failed_rounds = 0
+        if answer.kind == "final":
+            return Final(number, answer.status, answer.accrual_kop)
+        if answer.kind == "pending":
+            return Retry(number, _backoff(PENDING_FIRST_S, PENDING_MAX_S, attempts),
+                         "PROCESSING")
+        if answer.kind == "unknown":
+            return Retry(number, _backoff(UNKNOWN_FIRST_S, UNKNOWN_MAX_S, attempts))
+        if answer.kind == "limited":
+            first = self.pause_left() == 0
+            self._pause(answer.retry_after_s)
+            if first:
+                self.log.warning("accrual system said 429: no requests for %.0f s",
+                                 answer.retry_after_s)
+            await store.pause_accrual(self.db, answer.retry_after_s)
+            return Retry(number, answer.retry_after_s)
+        self._failed_rounds += 1
+        breaker = _backoff(BREAKER_FIRST_S, BREAKER_MAX_S, self._failed_rounds - 1)
+        if self.pause_left() < breaker:
+            self.log.warning("accrual system failed (%s): pausing %.1f s", answer.reason,
+                             breaker)
+        self._pause(breaker)
+        return Retry(number, _backoff(FAILED_FIRST_S, FAILED_MAX_S, attempts))
+
+
+class PollerActor(AsyncActor):
+    """The poller as a supervised actor: its ROUTER hears GmNudge from HTTP workers."""
+
+    name = "gophermart.poller"
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.pool: LazyPool | None = None
+        self.client: AccrualClient | None = None
+        self.poller: Poller | None = None
+
+    async def setup(self) -> None:
+        cfg = self.config
+        self.pool = LazyPool(cfg.database_uri, min_size=1, max_size=4,
+                             application_name="gophermart: poller")
+        self.client = AccrualClient(cfg.accrual_url, max_connections=cfg.poll_inflight)
+        self.poller = Poller(self.pool, self.client, cfg.lease_owner,
+                             inflight=cfg.poll_inflight, lease_s=cfg.lease_s, log=self.log)
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        self.serve(cfg.poller_endpoint)
+        self.spawn(self.poller.run(), "poll loop")
+        self.log.info("polling %s, %d in flight, nudges at %s", cfg.accrual_url,
+                      cfg.poll_inflight, cfg.poller_endpoint)
+
+    async def teardown(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    def handle_gm_nudge(self, message: GmNudge) -> None:
+        self.poller.nudge()
+
+
+def main() -> int:
+    """`python -m actors.gophermart.poller`: run by the gophermart supervisor."""
+    config = from_env(argv=[])
+    setup_logging("gophermart.poller")
+    return run_async_actor(PollerActor(config), "gophermart: poller")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
