@@ -44,9 +44,9 @@ __all__ = [
     "delete_segment",
     "history",
     "list_segments",
-    "next_expiry",
     "ping",
     "reap_expired",
+    "seconds_to_next_expiry",
     "user_segments",
 ]
 
@@ -285,7 +285,7 @@ async def _apply_change(conn: asyncpg.Connection, user_id: int, now: datetime,
             ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at""",
             user_id, [sid for sid, _ in upsert], [expires for _, expires in upsert])
     if hist:
-        await conn.execute(_WRITE_HISTORY, user_id, *map(list, zip(*hist)))
+        await conn.execute(_WRITE_HISTORY, user_id, *map(list, zip(*hist, strict=True)))
 
 
 def _expiry(item: AddItem, now: datetime) -> datetime | None:
@@ -320,11 +320,15 @@ async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime:
     return now
 
 
-async def next_expiry(pool) -> datetime | None:
-    """The earliest expiry of any membership, or None."""
+async def seconds_to_next_expiry(pool) -> float | None:
+    """Seconds from now (the database's clock) to the earliest expiry; None when none.
+
+    Negative when an expired membership waits for the reaper.
+    """
     async with pool.acquire() as conn:
         return await conn.fetchval(
-            "SELECT min(expires_at) FROM segment_member WHERE expires_at IS NOT NULL")
+            "SELECT extract(epoch FROM min(expires_at) - clock_timestamp())::float8 "
+            "FROM segment_member WHERE expires_at IS NOT NULL")
 
 
 async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:

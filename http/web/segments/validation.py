@@ -38,8 +38,8 @@ SLUG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SLUG_TEXT = "1 to 100 characters of A-Z a-z 0-9 _ . -"
 _USER_ID = re.compile(r"^[0-9]{1,19}$")
 _PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
-_RFC3339 = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+_RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                      r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 _FIRST_YEAR, _LAST_YEAR = 1970, 9998  # the month after the period must exist
 
 
