@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_MONEY",
     "QUEUED",
     "REPLENISHMENT",
+    "SCHEMA_DIR",
     "SHARDS",
     "TASK_TYPES",
     "WRITE_OFF",
@@ -49,6 +51,7 @@ __all__ = [
     "enqueue_task",
     "get_task",
     "get_user",
+    "ping",
     "list_tasks",
     "list_users",
     "queued_count",
@@ -57,6 +60,8 @@ __all__ = [
     "shard_of",
 ]
 
+SCHEMA_DIR = Path(__file__).parent / "schema"
+"""The numbered migrations, applied at start by actors.runtime.pg.migrate."""
 SHARDS = 64
 """Fixed number of shards (rows of balances.shard_leases, see 001_init.sql)."""
 MAX_MONEY = 2**63 - 1
@@ -532,3 +537,8 @@ async def shard_endpoints(db: Any) -> dict[int, str]:
         " JOIN balances.lease_owners o ON o.owner = l.owner WHERE l.lease_until > now()",
     )
     return {r["shard"]: r["endpoint"] for r in rows}
+
+
+async def ping(db: Any) -> None:
+    """One round trip: the database answers (readiness)."""
+    await _fetchval(db, "SELECT 1")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
-from actors.balances.store import MAX_MONEY, WRITE_OFF
+from actors.balances.store import MAX_MONEY, SCHEMA_DIR, WRITE_OFF
 
 __all__ = ["SCHEMA_DIR", "Replayed", "replay"]
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
 
 
 class Replayed(NamedTuple):

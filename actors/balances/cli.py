@@ -1,0 +1,79 @@
+"""`balances`: the console command. Waits for the database, migrates, supervises.
+
+Children, in start order: BALANCES_WORKERS worker actors (actors.balances.worker),
+then gunicorn serving web.balances.app on RUN_ADDRESS. The supervisor restarts a
+child that dies; SIGTERM/SIGINT stop them all and exit 0.
+
+Exit status 2 with one line naming the variable or flag for a malformed setting,
+1 with one line naming DATABASE_URI when the database stays unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from actors.balances.config import PROGRAM, BalancesConfig, load
+from actors.balances.store import SCHEMA_DIR
+from actors.runtime.base import set_title
+from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.logs import setup_logging
+from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
+from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
+
+__all__ = ["children", "main"]
+
+
+def children(config: BalancesConfig) -> list[Child]:
+    """The worker actors, then the HTTP server; they read the resolved settings."""
+    env = {
+        **os.environ,
+        "RUN_ADDRESS": str(config.address),
+        "DATABASE_URI": config.database_uri,
+        "BALANCES_RUN_DIR": str(config.run_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    python = sys.executable
+    workers = [
+        Child(f"worker-{i}", [python, "-m", "actors.balances.worker", str(i)], env)
+        for i in range(config.workers)
+    ]
+    http = gunicorn_child(
+        "http", "web.balances.app:get_app()", str(config.address), config.http_workers, env,
+        f"{PROGRAM}: http {config.address}", metrics_dir=config.run_dir / "metrics")
+    return [*workers, http]
+
+
+async def _prepare(config: BalancesConfig, log) -> list[str]:
+    await wait_for_database(config.database_uri, timeout_s=config.db_wait_s, log=log)
+    return await migrate(config.database_uri, PROGRAM, SCHEMA_DIR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = load(sys.argv[1:] if argv is None else argv, os.environ)
+    log = setup_logging(PROGRAM)
+    set_title(f"{PROGRAM}: supervisor {config.address}")
+    try:
+        applied = asyncio.run(_prepare(config, log))
+    except DatabaseUnavailable as exc:
+        print(f"{PROGRAM}: DATABASE_URI: {exc}", file=sys.stderr)
+        return 1
+    except MigrationError as exc:
+        print(f"{PROGRAM}: schema migration failed: {exc}", file=sys.stderr)
+        return 1
+    if applied:
+        log.info("schema: applied %s", ", ".join(applied))
+    lock = exclusive_lock(config.run_dir / "supervisor.lock",
+                          f"{PROGRAM}: an instance on {config.address} is already running "
+                          f"(pid {{pid}}); give it another RUN_ADDRESS")
+    try:
+        log.info("%d worker actors, %d HTTP workers on http://%s", config.workers,
+                 config.http_workers, config.address)
+        return Supervisor(PROGRAM, children(config)).run()
+    finally:
+        lock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

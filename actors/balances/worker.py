@@ -1,0 +1,140 @@
+"""The worker actor: applies the queued tasks of the shards it holds a lease on.
+
+The `balances` supervisor runs BALANCES_WORKERS of these (`python -m
+actors.balances.worker <index>`). Each one:
+- renews its shard leases every third of the lease (`store.claim_shards`), so the
+  live workers of every instance split the 64 shards evenly, and a restarted worker
+  (same owner name) gets its shards back at once;
+- binds a ROUTER at an ipc endpoint private to its instance and recorded with its
+  leases, where HTTP workers send a `Nudge` after committing a task;
+- drains its shards on a nudge, on a new lease, and every BALANCES_POLL_MS anyway:
+  `store.apply_queued` in a loop, many tasks per transaction (group commit), until
+  nothing is left.
+kill -9 at any moment is safe: a batch is one transaction, and the restarted worker
+finds every task it did not commit still queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+
+from actors.balances import store
+from actors.balances.config import BalancesConfig, load
+from actors.balances.messages import Nudge
+from actors.runtime.async_actor import AsyncActor, run_async_actor
+from actors.runtime.endpoints import ipc_endpoint
+from actors.runtime.logs import setup_logging
+from actors.runtime.pg import LazyPool
+
+__all__ = ["BalancesWorker", "main", "worker_endpoint"]
+
+ERROR_PAUSE_S = 1.0
+"""After a failed batch (database away), wait this long before trying again."""
+RELEASE_TIMEOUT_S = 1.0
+"""At a clean stop, give the lease release this long (the lease expires anyway)."""
+
+
+def worker_endpoint(config: BalancesConfig, index: int) -> str:
+    return ipc_endpoint(config.run_dir, f"worker-{index}")
+
+
+class BalancesWorker(AsyncActor):
+    name = "balances-worker"
+
+    def __init__(self, config: BalancesConfig, index: int):
+        super().__init__()
+        self.config = config
+        self.index = index
+        self.owner = config.owner(index)
+        self.endpoint = worker_endpoint(config, index)
+        self.log = logging.getLogger(f"balances-worker[{index}]")
+        self.pool: LazyPool | None = None
+        self.shards: list[int] = []
+        self.wake: asyncio.Event | None = None
+        self.applied = 0
+
+    async def setup(self) -> None:
+        self.pool = LazyPool(self.config.database_uri, min_size=1, max_size=2,
+                             application_name=f"balances worker-{self.index}")
+        self.wake = asyncio.Event()
+        self.serve(self.endpoint)
+        self.every(self.config.lease_ms / 3000, self.renew, "lease renewal")
+        self.spawn(self.apply_loop(), "apply loop")
+        self.log.info("worker %s serving %s", self.owner, self.endpoint)
+
+    async def teardown(self) -> None:
+        if self.pool is None:
+            return
+        try:
+            await asyncio.wait_for(store.release_shards(self.pool, self.owner),
+                                   RELEASE_TIMEOUT_S)
+        except Exception as exc:  # the lease expires by itself
+            self.log.warning("could not release shards: %s", exc)
+        await self.pool.close()
+
+    def handle_balances_nudge(self, message: Nudge) -> None:
+        self.wake.set()
+
+    async def renew(self) -> None:
+        shards = await store.claim_shards(self.pool, self.owner, self.endpoint,
+                                          self.config.lease_ms / 1000)
+        if shards != self.shards:
+            gained = sorted(set(shards) - set(self.shards))
+            self.log.info("holds %d shards (%d new)", len(shards), len(gained))
+            self.shards = shards
+            if gained:
+                self.wake.set()
+
+    async def apply_loop(self) -> None:
+        poll_s = self.config.poll_ms / 1000
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), poll_s)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            if not self.shards:
+                continue
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.log.warning("apply failed, retrying: %s", exc)
+                await asyncio.sleep(ERROR_PAUSE_S)
+                self.wake.set()
+
+    async def drain(self) -> None:
+        """apply_queued until the owned shards hold nothing queued."""
+        after = 0
+        while True:
+            started = time.monotonic()
+            result = await store.apply_queued(
+                self.pool, self.owner, after_user=after,
+                max_users=self.config.batch_users, per_user=self.config.batch_per_user)
+            if result.tasks:
+                self.applied += result.tasks
+                self.log.debug("applied %d tasks of %d users in %.1f ms", result.tasks,
+                               result.users, (time.monotonic() - started) * 1000)
+            if not result.more:
+                return
+            after = result.next_after
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m actors.balances.worker <index>", file=sys.stderr)
+        return 2
+    index = int(argv[0])
+    config = load([], os.environ)
+    setup_logging(f"balances-worker[{index}]")
+    return run_async_actor(BalancesWorker(config, index), f"balances: worker {index}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""balances' HTTP resources: users, amount tasks, task status.
+
+Resources parse (web.balances.validation), call actors.balances.store, and shape the
+JSON; the store's typed errors are mapped to statuses once, in app.py. Ids are JSON
+strings, as in the seed's examples (`"id": "5"`); amounts and balances are integers in
+minor units.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from actors.balances import store
+from actors.balances.nudger import Nudger
+from web.balances.validation import NewTask, NewUser, idempotency_key, page, path_id, read_body
+from web.common.errors import json_body
+
+__all__ = [
+    "AmountResource",
+    "TaskResource",
+    "UserResource",
+    "UserTasksResource",
+    "UsersResource",
+    "task_json",
+    "user_json",
+]
+
+
+def user_json(user: store.User) -> dict:
+    return {"id": str(user.id), "username": user.username, "balance": user.balance}
+
+
+def task_json(task: store.Task) -> dict:
+    out: dict[str, Any] = {
+        "task_id": str(task.id),
+        "user_id": str(task.user_id),
+        "type": task.type,
+        "amount": task.amount,
+        "status": task.status,
+        "created_at": task.created_at.isoformat(),
+    }
+    if task.status == store.DONE:
+        out["balance_after"] = task.balance_after
+    if task.status == store.CANCELLED:
+        out["reason"] = task.reason
+    if task.applied_at is not None:
+        out["applied_at"] = task.applied_at.isoformat()
+    return out
+
+
+def _json(resp, value, status: str = falcon.HTTP_200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = json_body(value)
+
+
+def _next_link(req, resp, items: list, limit: int, last_id: int) -> None:
+    if len(items) == limit:
+        resp.append_link(f"{req.path}?after={last_id}&limit={limit}", "next")
+
+
+class UsersResource:
+    """/api/v1/user/: POST creates a user (201), GET lists users by id (paged)."""
+
+    def __init__(self, db: Any):
+        self.db = db
+
+    async def on_post(self, req, resp):
+        body: NewUser = await read_body(req, NewUser)
+        user = await store.create_user(self.db, body.username, body.balance)
+        resp.location = f"/api/v1/user/{user.id}"
+        _json(resp, user_json(user), falcon.HTTP_201)
+
+    async def on_get(self, req, resp):
+        after, limit = page(req)
+        users = await store.list_users(self.db, after=after, limit=limit)
+        if users:
+            _next_link(req, resp, users, limit, users[-1].id)
+        _json(resp, [user_json(u) for u in users])
+
+
+class UserResource:
+    """/api/v1/user/{user_id}: GET one user."""
+
+    def __init__(self, db: Any):
+        self.db = db
+
+    async def on_get(self, req, resp, user_id: str):
+        user = await store.get_user(self.db, path_id(user_id, "id"))
+        _json(resp, user_json(user))
+
+
+class AmountResource:
+    """/api/v1/user/{user_id}/amount/: POST queues a task (202 once committed)."""
+
+    def __init__(self, db: Any, nudger: Nudger):
+        self.db = db
+        self.nudger = nudger
+
+    async def on_post(self, req, resp, user_id: str):
+        uid = path_id(user_id, "id")
+        key = idempotency_key(req)
+        body: NewTask = await read_body(req, NewTask)
+        task, created = await store.enqueue_task(self.db, uid, body.type, body.amount, key)
+        if created:
+            await self.nudger.nudge(uid)
+        else:
+            resp.set_header("Idempotent-Replayed", "true")
+        resp.location = f"/api/v1/task/{task.id}"
+        _json(resp, task_json(task), falcon.HTTP_202)
+
+
+class UserTasksResource:
+    """/api/v1/user/{user_id}/tasks/: GET a user's tasks in acceptance order (paged)."""
+
+    def __init__(self, db: Any):
+        self.db = db
+
+    async def on_get(self, req, resp, user_id: str):
+        uid = path_id(user_id, "id")
+        after, limit = page(req)
+        tasks = await store.list_tasks(self.db, uid, after=after, limit=limit)
+        if tasks:
+            _next_link(req, resp, tasks, limit, tasks[-1].id)
+        _json(resp, [task_json(t) for t in tasks])
+
+
+class TaskResource:
+    """/api/v1/task/{task_id}: GET one task."""
+
+    def __init__(self, db: Any):
+        self.db = db
+
+    async def on_get(self, req, resp, task_id: str):
+        task = await store.get_task(self.db, path_id(task_id, "task_id"))
+        _json(resp, task_json(task))
