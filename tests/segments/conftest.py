@@ -48,3 +48,43 @@ def db(segments_dsn):
     database = Db(segments_dsn)
     yield database
     database.close()
+
+
+class AppClient:
+    """The segments app in process (falcon ASGIConductor) over the module's pool.
+
+    Requests run on the Db fixture's event loop, the loop the pool belongs to.
+    """
+
+    def __init__(self, db: Db):
+        from web.segments.app import create_app
+        self.db = db
+        self.nudges = 0
+        self.app = create_app(db.pool, self._nudge)
+
+    def _nudge(self):
+        self.nudges += 1
+
+    def request(self, method: str, path: str, **kwargs):
+        from falcon import testing
+
+        async def go():
+            async with testing.ASGIConductor(self.app) as conductor:
+                return await conductor.simulate_request(method, path, **kwargs)
+        return self.db.run(go())
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, document=None, **kwargs):
+        if document is not None:
+            kwargs["json"] = document
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def client(db):
+    return AppClient(db)
