@@ -25,6 +25,7 @@ __all__ = [
     "add_rule",
     "count_request",
     "get_order",
+    "ping",
     "register_order",
 ]
 
@@ -46,6 +47,12 @@ class OrderInfo:
     number: str
     status: str  # REGISTERED, PROCESSING, PROCESSED, INVALID
     accrual_kop: int | None
+
+
+async def ping(db) -> None:
+    """One round trip (readiness)."""
+    async with db.acquire() as conn:
+        await conn.fetchval("SELECT 1")
 
 
 async def add_rule(db, rule: Rule) -> None:

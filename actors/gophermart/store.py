@@ -39,6 +39,7 @@ __all__ = [
     "list_orders",
     "list_withdrawals",
     "pause_accrual",
+    "ping",
     "release_leases",
     "reschedule_orders",
     "upload_order",
@@ -112,6 +113,12 @@ class Retry:
     number: str
     delay_s: float
     status: str | None = None
+
+
+async def ping(db) -> None:
+    """One round trip (readiness)."""
+    async with db.acquire() as conn:
+        await conn.fetchval("SELECT 1")
 
 
 # --- users -----------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""The gophermart Falcon app: `create_app(pool, ...)` wires it, `get_app()` reads the
+environment.
+
+Errors map to statuses once, here: bad input 400, a number failing Luhn 422, a taken
+login or order number 409, too little money 402, an unreachable database 503 with
+Retry-After. An upload nudges this instance's poller over ZMQ (fire and forget).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+import falcon
+import falcon.asgi
+
+from actors.gophermart import store
+from actors.gophermart.config import from_env
+from actors.gophermart.messages import GmNudge
+from actors.runtime.client import AsyncClient
+from actors.runtime.pg import DatabaseUnavailable, LazyPool
+from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
+from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
+from web.gophermart.openapi import SPEC
+from web.gophermart.resources import (
+    Auth,
+    BalanceResource,
+    LoginResource,
+    OrdersResource,
+    RegisterResource,
+    WithdrawalsResource,
+    WithdrawResource,
+)
+from web.gophermart.validation import BadOrderNumber, InvalidInput
+
+__all__ = ["create_app", "get_app"]
+
+RETRY_AFTER_S = 1
+POOL_MAX_SIZE = 10
+_DATABASE_ERRORS = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                    asyncpg.TransactionRollbackError, asyncpg.QueryCanceledError,
+                    asyncpg.CannotConnectNowError, asyncio.TimeoutError, OSError)
+
+# (exception, HTTP error, description; None: the exception's own message)
+_ERRORS = (
+    (InvalidInput, falcon.HTTPBadRequest, None),
+    (BadOrderNumber, falcon.HTTPUnprocessableEntity, None),
+    (store.LoginTaken, falcon.HTTPConflict, "login: taken by another user"),
+    (store.OrderOwnedByAnother, falcon.HTTPConflict,
+     "order number: uploaded by another user"),
+    (store.OrderAlreadyWithdrawn, falcon.HTTPConflict,
+     "order: a withdrawal against this order number exists"),
+    (store.InsufficientFunds, lambda description: falcon.HTTPError(
+        falcon.HTTP_402, description=description), "sum: more than the current balance"),
+)
+
+
+def _handler(make: Callable[..., falcon.HTTPError], description: str | None):
+    async def handler(req, resp, exc, params):
+        raise make(description=description or str(exc))
+    return handler
+
+
+async def _database_unavailable(req, resp, exc, params):
+    raise falcon.HTTPServiceUnavailable(description=f"database unavailable: {exc}",
+                                        retry_after=RETRY_AFTER_S)
+
+
+def create_app(pool, secret: str, token_ttl_s: int,
+               on_upload: Callable[[str], None] | None = None,
+               middleware: list | None = None) -> falcon.asgi.App:
+    """The app over a pool (LazyPool or asyncpg.Pool).
+
+    Args:
+        pool: where the store runs its queries.
+        secret: the JWT signing secret; token_ttl_s: token lifetime.
+        on_upload: called (without waiting) with a newly uploaded order number.
+        middleware: falcon middleware (metrics).
+    """
+    app = base_app(middleware)
+    for exception, make, description in _ERRORS:
+        app.add_error_handler(exception, _handler(make, description))
+    for error in _DATABASE_ERRORS:
+        app.add_error_handler(error, _database_unavailable)
+
+    async def ready():
+        try:
+            await store.ping(pool)
+        except _DATABASE_ERRORS as exc:
+            return False, {"database": str(exc) or type(exc).__name__}
+        return True, {"database": "ok"}
+
+    auth = Auth(secret, token_ttl_s)
+    app.add_route("/api/user/register", RegisterResource(pool, auth))
+    app.add_route("/api/user/login", LoginResource(pool, auth))
+    app.add_route("/api/user/orders", OrdersResource(pool, auth, on_upload))
+    app.add_route("/api/user/balance", BalanceResource(pool, auth))
+    app.add_route("/api/user/balance/withdraw", WithdrawResource(pool, auth))
+    app.add_route("/api/user/withdrawals", WithdrawalsResource(pool, auth))
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(ready))
+    app.add_route("/metrics", MetricsResource())
+    app.add_route("/openapi.json", SpecResource(SPEC))
+    return app
+
+
+def get_app() -> falcon.asgi.App:
+    """The app of a gunicorn worker, configured from the environment (set by the cli)."""
+    config = from_env(argv=[])
+    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
+                    application_name="gophermart: http")
+    middleware = [RequestMetrics("gophermart", "http")] if metrics_enabled() else []
+    poller = AsyncClient(config.poller_endpoint, peer="gophermart poller")
+    return create_app(pool, config.secret, config.token_ttl_s,
+                      lambda number: poller.tell(GmNudge(number)), middleware)
