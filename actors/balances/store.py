@@ -48,6 +48,7 @@ __all__ = [
     "apply_queued",
     "claim_shards",
     "create_user",
+    "enqueue_many",
     "enqueue_task",
     "get_task",
     "get_user",
@@ -274,6 +275,41 @@ async def enqueue_task(
     if (first.type, first.amount) != (type_, amount):
         raise IdempotencyMismatch(first)
     return first, False
+
+
+async def enqueue_many(db: Any, tasks: list[tuple[int, str, int]]) -> list[int]:
+    """Queue many (user_id, type, amount) tasks in one transaction, in list order (for
+    loading a backlog at once: benches, tests). Nothing is queued if a user is unknown.
+
+    Returns:
+        The task ids, in list order.
+
+    Raises:
+        UnknownUser: some user does not exist (its id is not said).
+    """
+    users = sorted({u for u, _, _ in tasks})
+    async with _connection(db) as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($2, (u % 2147483647)::int)"
+            " FROM unnest($1::bigint[]) AS u ORDER BY u",
+            users,
+            ENQUEUE_LOCK_CLASS,
+            timeout=QUERY_TIMEOUT_S,
+        )
+        try:
+            rows = await conn.fetch(
+                "INSERT INTO balances.tasks (user_id, type, amount)"
+                " SELECT u, t, a FROM unnest($1::bigint[], $2::text[], $3::bigint[])"
+                "   WITH ORDINALITY AS v(u, t, a, n) ORDER BY n"
+                " RETURNING id",
+                [u for u, _, _ in tasks],
+                [t for _, t, _ in tasks],
+                [a for _, _, a in tasks],
+                timeout=QUERY_TIMEOUT_S * 6,
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise UnknownUser(0) from None
+    return sorted(r["id"] for r in rows)
 
 
 async def get_task(db: Any, task_id: int) -> Task:

@@ -1,13 +1,27 @@
-"""Test and bench helpers for balances: the in-order replay, launchers (later)."""
+"""Launchers and checks of balances for tests and benchmarks.
+
+Built on actors.runtime.testing (free ports, deadlines, SIGTERM-then-SIGKILL).
+`Balances` runs the `balances` console command as a real process tree against a
+DSN; `replay` is what applying tasks strictly in order must give, the yardstick of
+every ordering and exactly-once check.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from pathlib import Path
 from typing import NamedTuple
 
+import requests
+
 from actors.balances.store import MAX_MONEY, SCHEMA_DIR, WRITE_OFF
+from actors.runtime.testing import START_TIMEOUT_S, Proc, ProcGroup, free_port, wait_until
 
-__all__ = ["SCHEMA_DIR", "Replayed", "replay"]
+__all__ = ["SCHEMA_DIR", "Balances", "Replayed", "check_user", "launch", "replay"]
 
+FINAL_TIMEOUT_S = 60.0
 
 
 class Replayed(NamedTuple):
@@ -28,3 +42,108 @@ def replay(balance: int, tasks: list[tuple[str, int]]) -> Replayed:
         else:
             outcomes.append(("cancelled", None))
     return Replayed(balance, outcomes)
+
+
+class Balances(Proc):
+    """One `balances` instance (supervisor, worker actors, gunicorn) on a free port."""
+
+    def __init__(self, dsn: str, log_dir: Path, *, port: int | None = None, workers: int = 2,
+                 http_workers: int = 1, name: str = "balances", **extra_env):
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.http = requests.Session()
+        env = {
+            **os.environ,
+            "RUN_ADDRESS": f"127.0.0.1:{self.port}",
+            "DATABASE_URI": dsn,
+            "BALANCES_DATA_DIR": str(Path(log_dir) / "data"),
+            "BALANCES_WORKERS": str(workers),
+            "BALANCES_HTTP_WORKERS": str(http_workers),
+            "PYTHONUNBUFFERED": "1",
+            **{k: str(v) for k, v in extra_env.items()},
+        }
+        super().__init__(name, [sys.executable, "-m", "actors.balances.cli"], env, log_dir)
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def ready(self) -> bool:
+        try:
+            return self.http.get(self.url("/readyz"), timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> float:
+        """Seconds until GET /readyz answered 200; fails with the output if it exits."""
+        started = time.monotonic()
+        wait_until(lambda: self.ready() or not self.running(), timeout_s,
+                   f"{self.name} to answer /readyz")
+        if not self.running():
+            raise self.fail("exited while starting")
+        return time.monotonic() - started
+
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self.find("balances: worker")]
+
+    # --- the API ---------------------------------------------------------------------
+
+    def create_user(self, username: str, balance: int) -> dict:
+        response = self.http.post(self.url("/api/v1/user/"),
+                                  json={"username": username, "balance": balance}, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def post_task(self, user_id: str, type_: str, amount: int, key: str | None = None,
+                  timeout_s: float = 10) -> requests.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        return self.http.post(self.url(f"/api/v1/user/{user_id}/amount/"),
+                              json={"type": type_, "amount": amount}, headers=headers,
+                              timeout=timeout_s)
+
+    def tasks(self, user_id: str) -> list[dict]:
+        out: list[dict] = []
+        while True:
+            response = self.http.get(self.url(f"/api/v1/user/{user_id}/tasks/"),
+                                     params={"after": out[-1]["task_id"] if out else 0,
+                                             "limit": 1000}, timeout=10)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            out += page
+            if len(page) < 1000:
+                return out
+
+    def balance(self, user_id: str) -> int:
+        response = self.http.get(self.url(f"/api/v1/user/{user_id}"), timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["balance"]
+
+    def wait_final(self, user_id: str, timeout_s: float = FINAL_TIMEOUT_S) -> list[dict]:
+        """The user's tasks once none is queued."""
+
+        def final() -> list[dict] | None:
+            tasks = self.tasks(user_id)
+            return tasks if all(t["status"] != "queued" for t in tasks) else None
+
+        return wait_until(final, timeout_s, f"user {user_id}'s tasks to be applied",
+                          interval_s=0.1)
+
+
+def launch(group: ProcGroup, dsn: str, name: str = "balances", **options) -> Balances:
+    """Start an instance in the group's directory and wait until it answers /readyz."""
+    service = group.add(Balances(dsn, group.dir, name=name, **options))
+    service.start()
+    service.wait_ready()
+    return service
+
+
+def check_user(service: Balances, user_id: str, opening: int) -> list[dict]:
+    """Every task of the user final, each outcome and the balance equal to the replay
+    of the user's tasks in acceptance order (a task applied twice, skipped or out of
+    order would show). Returns the tasks."""
+    tasks = service.wait_final(user_id)
+    expected = replay(opening, [(t["type"], t["amount"]) for t in tasks])
+    got = [(t["status"], t.get("balance_after")) for t in tasks]
+    assert got == expected.outcomes, f"user {user_id}: outcomes differ from the replay"
+    assert all(("reason" in t) == (t["status"] == "cancelled") for t in tasks)
+    assert service.balance(user_id) == expected.balance
+    return tasks

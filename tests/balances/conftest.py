@@ -9,9 +9,10 @@ import pytest
 
 from actors.balances.testing import SCHEMA_DIR
 from actors.runtime.pg import LazyPool, migrate
+from actors.runtime.testing import ProcGroup
 from tests.fixtures_pg import pg_dsn, pg_server
 
-__all__ = ["db", "loop", "pg_dsn", "pg_server"]
+__all__ = ["db", "loop", "pg_dsn", "pg_server", "procs"]
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +29,13 @@ def db(pg_dsn, loop):
     pool = LazyPool(pg_dsn, max_size=8)
     yield pool
     loop.run(pool.close())
+
+
+@pytest.fixture(scope="module")
+def procs(tmp_path_factory):
+    """The module's processes; each must stop cleanly (exit 0) at the end."""
+    group = ProcGroup(tmp_path_factory.mktemp("balances"))
+    yield group
+    problems = group.stop_all()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
