@@ -1,0 +1,65 @@
+"""The `accrual` command: wait for the database, migrate, run the HTTP server.
+
+    accrual [-a HOST:PORT] [-d postgresql://...]
+
+RUN_ADDRESS and DATABASE_URI win over the flags. Exit statuses: 0 after SIGTERM/SIGINT;
+1 the database stayed unreachable (one line naming DATABASE_URI), a migration failed,
+or the server kept dying at start; 2 a malformed setting (one line naming it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from actors.accrual.config import PROGRAM, Config, from_env
+from actors.accrual.store import SCHEMA_DIR
+from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.logs import setup_logging
+from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
+from actors.runtime.supervisor import Child, Supervisor
+
+__all__ = ["children", "main"]
+
+log = logging.getLogger(PROGRAM)
+
+
+def children(config: Config, environ: dict[str, str]) -> list[Child]:
+    """gunicorn, with the settled settings in its environment (no actor: an order's
+    outcome is computed when it is registered and revealed by the clock)."""
+    env = {**environ, **config.child_env()}
+    return [gunicorn_child("http", app="web.accrual.app:get_app()", bind=str(config.address),
+                           workers=config.workers, env=env, title="accrual: http",
+                           metrics_dir=config.run_dir / "metrics")]
+
+
+async def _prepare(config: Config) -> list[str]:
+    await wait_for_database(config.database_uri, timeout_s=config.db_wait_s, log=log)
+    return await migrate(config.database_uri, PROGRAM, SCHEMA_DIR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = from_env(os.environ, argv)  # ConfigError: exit 2 with one line
+    setup_logging(PROGRAM)
+    try:
+        applied = asyncio.run(_prepare(config))
+    except DatabaseUnavailable as exc:
+        print(f"{PROGRAM}: DATABASE_URI: {exc}", file=sys.stderr)
+        return 1
+    except MigrationError as exc:
+        print(f"{PROGRAM}: migration failed: {exc}", file=sys.stderr)
+        return 1
+    if applied:
+        log.info("schema migrated: %s", ", ".join(applied))
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
+    log.info("serving on http://%s (%s, orders final after %.1f s)", config.address, limit,
+             config.delay_s)
+    return Supervisor(PROGRAM, children(config, dict(os.environ))).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
