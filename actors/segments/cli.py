@@ -19,7 +19,7 @@ from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
 from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
 from actors.runtime.supervisor import Child, Supervisor
-from actors.segments.config import PROGRAM, Config
+from actors.segments.config import PROGRAM, Config, ConfigError
 from actors.segments.store import SCHEMA_DIR
 
 __all__ = ["children", "main"]
@@ -44,7 +44,11 @@ async def _prepare(config: Config) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = Config.from_env(os.environ, argv)  # ConfigError: exit 2 with one line
+    try:
+        config = Config.from_env(os.environ, argv)
+    except ConfigError as exc:  # NOTE: SystemExit with code 2 would print nothing
+        print(exc.args[0], file=sys.stderr)
+        return 2
     setup_logging("segments")
     try:
         applied = asyncio.run(_prepare(config))

@@ -88,3 +88,14 @@ class AppClient:
 @pytest.fixture(scope="module")
 def client(db):
     return AppClient(db)
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """A ProcGroup for the test's processes; a process that did not stop cleanly fails it."""
+    from actors.runtime.testing import ProcGroup
+    group = ProcGroup(tmp_path / "logs")
+    yield group
+    problems = group.stop_all()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
