@@ -64,7 +64,8 @@ async def add_rule(db, rule: Rule) -> None:
     async with db.acquire() as conn:
         try:
             await conn.execute(
-                "INSERT INTO rules (match, reward_hundredths, reward_type) VALUES ($1, $2, $3)",
+                "INSERT INTO accrual.rules (match, reward_hundredths, reward_type)"
+                " VALUES ($1, $2, $3)",
                 rule.match, rule.reward_hundredths, rule.reward_type)
         except asyncpg.UniqueViolationError:
             raise RuleExists(rule.match) from None
@@ -89,10 +90,10 @@ async def register_order(db, number: str, goods: list[Good], delay_s: float) -> 
         rows = await conn.fetch(
             "SELECT DISTINCT r.match, r.reward_hundredths, r.reward_type"
             " FROM unnest($1::text[]) AS g(description)"
-            " JOIN rules r ON strpos(g.description, r.match) > 0", descriptions)
+            " JOIN accrual.rules r ON strpos(g.description, r.match) > 0", descriptions)
         accrual = order_accrual(goods, [Rule(*row) for row in rows])
         inserted = await conn.fetchval(
-            "INSERT INTO orders (number, goods, outcome, accrual_kop, ready_at)"
+            "INSERT INTO accrual.orders (number, goods, outcome, accrual_kop, ready_at)"
             " VALUES ($1, $2::jsonb, $3, $4, clock_timestamp() + make_interval(secs => $5))"
             " ON CONFLICT (number) DO NOTHING RETURNING true",
             number, _goods_json(goods), "INVALID" if accrual is None else "PROCESSED",
@@ -110,7 +111,7 @@ async def get_order(db, number: str) -> OrderInfo | None:
             "  WHEN clock_timestamp() >= registered_at + (ready_at - registered_at) / 2"
             "  THEN 'PROCESSING' ELSE 'REGISTERED' END AS status,"
             " CASE WHEN clock_timestamp() >= ready_at THEN accrual_kop END AS accrual_kop"
-            " FROM orders WHERE number = $1", number)
+            " FROM accrual.orders WHERE number = $1", number)
     return None if row is None else OrderInfo(number, row["status"], row["accrual_kop"])
 
 
@@ -124,13 +125,13 @@ async def count_request(db) -> tuple[int, float]:
         # NOTE: a lost count after a crash is harmless; no need to wait for the WAL flush.
         await conn.execute("SET LOCAL synchronous_commit = off")
         row = await conn.fetchrow(
-            "INSERT INTO rate_windows (window_start, requests)"
+            "INSERT INTO accrual.rate_windows (window_start, requests)"
             " VALUES (date_trunc('minute', clock_timestamp()), 1)"
             " ON CONFLICT (window_start) DO UPDATE SET requests = rate_windows.requests + 1"
             " RETURNING requests, extract(epoch FROM window_start + interval '1 minute'"
             " - clock_timestamp())::float8 AS left_s")
         if row["requests"] == 1:
             await conn.execute(
-                "DELETE FROM rate_windows"
+                "DELETE FROM accrual.rate_windows"
                 " WHERE window_start < clock_timestamp() - interval '1 hour'")
     return row["requests"], max(0.0, row["left_s"])

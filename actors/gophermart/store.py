@@ -132,11 +132,11 @@ async def create_user(db, login: str, password_hash: str) -> int:
     """
     async with db.acquire() as conn, conn.transaction():
         user_id = await conn.fetchval(
-            "INSERT INTO users (login, password_hash) VALUES ($1, $2)"
+            "INSERT INTO gophermart.users (login, password_hash) VALUES ($1, $2)"
             " ON CONFLICT (login) DO NOTHING RETURNING id", login, password_hash)
         if user_id is None:
             raise LoginTaken(login)
-        await conn.execute("INSERT INTO balances (user_id) VALUES ($1)", user_id)
+        await conn.execute("INSERT INTO gophermart.balances (user_id) VALUES ($1)", user_id)
     return user_id
 
 
@@ -144,7 +144,7 @@ async def find_user(db, login: str) -> tuple[int, str] | None:
     """(user id, password hash) for a login, or None."""
     async with db.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT id, password_hash FROM users WHERE login = $1", login)
+            "SELECT id, password_hash FROM gophermart.users WHERE login = $1", login)
     return None if row is None else (row["id"], row["password_hash"])
 
 
@@ -162,14 +162,15 @@ async def upload_order(db, user_id: int, number: str) -> bool:
     """
     async with db.acquire() as conn:
         owner = await conn.fetchval(
-            "WITH ins AS (INSERT INTO orders (number, user_id) VALUES ($1, $2)"
+            "WITH ins AS (INSERT INTO gophermart.orders (number, user_id) VALUES ($1, $2)"
             " ON CONFLICT (number) DO NOTHING RETURNING user_id)"
-            " SELECT -1 FROM ins UNION ALL SELECT user_id FROM orders WHERE number = $1",
+            " SELECT -1 FROM ins UNION ALL SELECT user_id FROM gophermart.orders WHERE number = $1",
             number, user_id)
         if owner is None:
             # NOTE: a racing upload of the same number committed after this statement's
             # snapshot was taken: ON CONFLICT saw it, the SELECT did not. Look again.
-            owner = await conn.fetchval("SELECT user_id FROM orders WHERE number = $1", number)
+            owner = await conn.fetchval(
+                "SELECT user_id FROM gophermart.orders WHERE number = $1", number)
     if owner == -1:
         return True
     if owner != user_id:
@@ -181,7 +182,7 @@ async def list_orders(db, user_id: int) -> list[Order]:
     """A user's orders, oldest upload first."""
     async with db.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT number, status, accrual_kop, uploaded_at FROM orders"
+            "SELECT number, status, accrual_kop, uploaded_at FROM gophermart.orders"
             " WHERE user_id = $1 ORDER BY uploaded_at, number", user_id)
     return [Order(*row) for row in rows]
 
@@ -192,7 +193,8 @@ async def list_orders(db, user_id: int) -> list[Order]:
 async def get_balance(db, user_id: int) -> Balance:
     async with db.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT current_kop, withdrawn_kop FROM balances WHERE user_id = $1", user_id)
+            "SELECT current_kop, withdrawn_kop FROM gophermart.balances WHERE user_id = $1",
+            user_id)
     return Balance(0, 0) if row is None else Balance(*row)
 
 
@@ -211,12 +213,13 @@ async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
     """
     async with db.acquire() as conn, conn.transaction():
         inserted = await conn.fetchval(
-            "INSERT INTO withdrawals (order_number, user_id, sum_kop) VALUES ($1, $2, $3)"
+            "INSERT INTO gophermart.withdrawals (order_number, user_id, sum_kop)"
+            " VALUES ($1, $2, $3)"
             " ON CONFLICT (order_number) DO NOTHING RETURNING true", order, user_id, sum_kop)
         if not inserted:
             raise OrderAlreadyWithdrawn(order)
         row = await conn.fetchrow(
-            "UPDATE balances SET current_kop = current_kop - $2,"
+            "UPDATE gophermart.balances SET current_kop = current_kop - $2,"
             " withdrawn_kop = withdrawn_kop + $2"
             " WHERE user_id = $1 AND current_kop >= $2"
             " RETURNING current_kop, withdrawn_kop", user_id, sum_kop)
@@ -229,7 +232,7 @@ async def list_withdrawals(db, user_id: int) -> list[Withdrawal]:
     """A user's withdrawals, oldest first."""
     async with db.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT order_number, sum_kop, processed_at FROM withdrawals"
+            "SELECT order_number, sum_kop, processed_at FROM gophermart.withdrawals"
             " WHERE user_id = $1 ORDER BY processed_at, order_number", user_id)
     return [Withdrawal(*row) for row in rows]
 
@@ -241,7 +244,7 @@ async def release_leases(db, owner: str) -> int:
     """Free the leases a previous run of this instance held (after a crash)."""
     async with db.acquire() as conn:
         status = await conn.execute(
-            "UPDATE orders SET lease_owner = NULL, lease_until = NULL"
+            "UPDATE gophermart.orders SET lease_owner = NULL, lease_until = NULL"
             " WHERE lease_owner = $1 AND status IN ('NEW', 'PROCESSING')", owner)
     return int(status.split()[-1])
 
@@ -258,9 +261,9 @@ async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[tuple
     """
     async with db.acquire() as conn:
         rows = await conn.fetch(
-            "UPDATE orders SET lease_owner = $1,"
+            "UPDATE gophermart.orders SET lease_owner = $1,"
             " lease_until = clock_timestamp() + make_interval(secs => $3)"
-            " WHERE number IN (SELECT number FROM orders"
+            " WHERE number IN (SELECT number FROM gophermart.orders"
             "   WHERE status IN ('NEW', 'PROCESSING') AND next_poll_at <= clock_timestamp()"
             "   AND (lease_until IS NULL OR lease_until < clock_timestamp())"
             "   ORDER BY next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
@@ -272,13 +275,13 @@ _FINISH = """
 WITH r AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS r(number, status, kop)
 ), o AS (
-    UPDATE orders SET status = r.status, accrual_kop = r.kop,
+    UPDATE gophermart.orders SET status = r.status, accrual_kop = r.kop,
                       lease_owner = NULL, lease_until = NULL
     FROM r
     WHERE orders.number = r.number AND orders.status IN ('NEW', 'PROCESSING')
     RETURNING orders.user_id, orders.accrual_kop
 ), c AS (
-    UPDATE balances SET current_kop = balances.current_kop + s.total
+    UPDATE gophermart.balances SET current_kop = balances.current_kop + s.total
     FROM (SELECT user_id, sum(accrual_kop) AS total FROM o
           WHERE accrual_kop > 0 GROUP BY user_id) AS s
     WHERE balances.user_id = s.user_id
@@ -320,7 +323,7 @@ async def reschedule_orders(db, retries: Iterable[Retry]) -> None:
         return
     async with db.acquire() as conn:
         await conn.execute(
-            "UPDATE orders SET status = coalesce(r.status, orders.status),"
+            "UPDATE gophermart.orders SET status = coalesce(r.status, orders.status),"
             " next_poll_at = clock_timestamp() + make_interval(secs => r.delay),"
             " attempts = attempts + 1, lease_owner = NULL, lease_until = NULL"
             " FROM unnest($1::text[], $2::text[], $3::float8[]) AS r(number, status, delay)"
@@ -333,7 +336,7 @@ async def pause_accrual(db, seconds: float) -> None:
     """Nobody asks the accrual system for `seconds` from now (a 429's Retry-After)."""
     async with db.acquire() as conn:
         await conn.execute(
-            "UPDATE accrual_pause SET until = greatest(until,"
+            "UPDATE gophermart.accrual_pause SET until = greatest(until,"
             " clock_timestamp() + make_interval(secs => $1)) WHERE id = 1", float(seconds))
 
 
@@ -342,6 +345,6 @@ async def accrual_pause_s(db) -> float:
     async with db.acquire() as conn:
         left = await conn.fetchval(
             "SELECT greatest(0, extract(epoch FROM until - clock_timestamp()))::float8"
-            " FROM accrual_pause WHERE id = 1")
+            " FROM gophermart.accrual_pause WHERE id = 1")
     return left or 0.0
 
