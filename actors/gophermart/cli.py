@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from actors.gophermart.config import PROGRAM, Config, from_env
 from actors.gophermart.store import SCHEMA_DIR
+from actors.runtime.config import ConfigError
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
 from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
@@ -45,7 +46,11 @@ async def _prepare(config: Config) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = from_env(os.environ, argv)  # ConfigError: exit 2 with one line
+    try:
+        config = from_env(os.environ, argv)
+    except ConfigError as exc:  # NOTE: its SystemExit code is 2, so Python prints nothing
+        print(exc.args[0] if exc.args else "configuration error", file=sys.stderr)
+        return 2
     setup_logging(PROGRAM)
     try:
         applied = asyncio.run(_prepare(config))
