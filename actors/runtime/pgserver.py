@@ -117,7 +117,8 @@ def _version_key(path: Path) -> tuple[int, str]:
 
 def port_in_use(host: str, port: int) -> bool:
     """True when something already listens on host:port (bind test, no connection)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -219,8 +220,8 @@ class PostgresServer:
                 "-c", f"listen_addresses={self.host}",
                 "-c", f"unix_socket_directories={sock_dir}"]
         with open(self.log_path, "ab") as log:
-            # NOTE: its own session, so kill9() can SIGKILL every backend at once (a
-            # crash) and a terminal's Ctrl-C reaches the parent only, which forwards it.
+            # NOTE: its own session, so a terminal's Ctrl-C reaches our process only,
+            # which turns it into a fast shutdown.
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, cwd=self.data_dir,
                                             start_new_session=True, **self._popen_user())
@@ -243,7 +244,7 @@ class PostgresServer:
                     and lines[7].strip() == "ready":
                 return
             if time.monotonic() > deadline:
-                self._kill_group()
+                self._kill_all()
                 raise self._failure(f"postgres not ready after {timeout_s:.0f} s")
             time.sleep(POLL_INTERVAL_S)
 
@@ -264,19 +265,23 @@ class PostgresServer:
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                self._kill_group()
+                self._kill_all()
         return self.process.returncode
 
     def kill9(self) -> None:
         """SIGKILL the postmaster and every backend at once, as a crash would."""
         if self.running():
-            self._kill_group()
+            self._kill_all()
 
-    def _kill_group(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    def _kill_all(self) -> None:
+        # NOTE: every postgres child calls setsid(), so killpg() would reach the
+        # postmaster alone; its children are found by parent pid instead.
+        victims = [self.process.pid, *_children(self.process.pid)]
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait(timeout=STOP_TIMEOUT_S)
 
     def _failure(self, what: str) -> PostgresError:
@@ -365,6 +370,19 @@ def _unprivileged_user() -> pwd.struct_passwd:
             continue
     raise PostgresError("running as root, and neither a `postgres` nor a `nobody` user "
                         "exists to run PostgreSQL as")
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is pid (Linux /proc; empty elsewhere)."""
+    found = []
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_path.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat_path.parent.name))
+    return found
 
 
 def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:

@@ -179,6 +179,38 @@ def test_lazy_pool_opens_on_first_acquire(pg_dsn):
     asyncio.run(scenario())
 
 
+def test_lazy_pool_rolls_back_what_a_caller_left_open(db):
+    pool = LazyPool(db, max_size=1)
+
+    async def scenario():
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TABLE left_open (x int)")
+            await conn.execute("BEGIN; INSERT INTO left_open VALUES (1)")  # never committed
+        async with pool.acquire() as conn:  # the same connection (max_size=1)
+            assert await conn.fetchval("SELECT count(*) FROM left_open") == 0
+            assert not conn.is_in_transaction()
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_lazy_pool_bounds_the_wait_for_a_free_connection(pg_dsn):
+    pool = LazyPool(pg_dsn, min_size=1, max_size=1)
+
+    async def scenario():
+        async with pool.acquire():
+            started = time.monotonic()
+            with pytest.raises(DatabaseUnavailable, match="no free pooled connection"):
+                async with pool.acquire(timeout_s=0.2):
+                    pass
+            assert time.monotonic() - started < 2.0
+        async with pool.acquire() as conn:  # the pool still works
+            assert await conn.fetchval("SELECT 1") == 1
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
 def test_lazy_pool_reports_an_unreachable_database():
     pool = LazyPool(f"postgresql://postgres@127.0.0.1:{free_pg_port()}/x")
 
@@ -189,6 +221,20 @@ def test_lazy_pool_reports_an_unreachable_database():
         await pool.close()
 
     asyncio.run(scenario())
+
+
+def wait_dead(pid: int, timeout_s: float) -> bool:
+    """True once pid has exited (gone, or a zombie nobody reaped)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_kill9_and_restart_keeps_committed_data():
@@ -205,10 +251,13 @@ def test_kill9_and_restart_keeps_committed_data():
             await conn.executemany("INSERT INTO t VALUES ($1)", [(i,) for i in range(100)])
             # An open transaction at the crash must vanish.
             await conn.execute("BEGIN; INSERT INTO t VALUES (-1)")
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
             server.kill9()
             conn.terminate()
+            return backend
 
-        asyncio.run(commit_rows_then_crash())
+        backend = asyncio.run(commit_rows_then_crash())
+        assert wait_dead(backend, timeout_s=5.0), "kill9 left a backend running"
         assert not server.running()
         server.start()
         rows = asyncio.run(fetch(dsn, "SELECT count(*), min(x), max(x) FROM t"))
