@@ -11,7 +11,7 @@ from web.accrual.validation import MAX_BODY_BYTES, MAX_GOODS
 __all__ = ["SPEC"]
 
 _NUMBER = {"type": "string", "pattern": "^[0-9]{1,64}$", "example": "12345678903"}
-_AMOUNT = {"type": "number", "minimum": 0, "multipleOf": 0.01, "example": 729.98}
+_AMOUNT = {"type": "number", "minimum": 0, "example": 729.98}
 
 
 def _ref(name: str) -> dict:

@@ -12,7 +12,7 @@ __all__ = ["SPEC"]
 
 _NUMBER = {"type": "string", "pattern": "^[0-9]{1,64}$", "example": "12345678903",
            "description": "Order number: digits passing the Luhn check."}
-_AMOUNT = {"type": "number", "minimum": 0, "multipleOf": 0.01, "example": 729.98,
+_AMOUNT = {"type": "number", "minimum": 0, "example": 729.98,
            "description": "Loyalty points: a JSON number with at most two decimals."}
 _TIME = {"type": "string", "format": "date-time", "example": "2020-12-10T15:15:45+00:00"}
 
