@@ -17,6 +17,7 @@ import sys
 from actors.balances.config import PROGRAM, BalancesConfig, load
 from actors.balances.store import SCHEMA_DIR
 from actors.runtime.base import set_title
+from actors.runtime.config import ConfigError
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
 from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
@@ -51,7 +52,11 @@ async def _prepare(config: BalancesConfig, log) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = load(sys.argv[1:] if argv is None else argv, os.environ)
+    try:
+        config = load(sys.argv[1:] if argv is None else argv, os.environ)
+    except ConfigError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return exc.code
     log = setup_logging(PROGRAM)
     set_title(f"{PROGRAM}: supervisor {config.address}")
     try:

@@ -108,7 +108,9 @@ def test_ids_that_are_not_numbers_are_400_and_unknown_ids_404(call):
         result = call("GET", path)
         assert result.status_code == 400 and "id" in result.json["error"], path
     assert call("GET", "/api/v1/task/x").json["error"].startswith("task_id")
-    assert call("GET", "/api/v1/user/999999999").status_code == 404
+    for path in ("/api/v1/user/999999999", "/api/v1/user/0", "/api/v1/user/9999999999999999999",
+                 "/api/v1/task/0"):
+        assert call("GET", path).status_code == 404, path
     assert call("GET", "/api/v1/user/999999999/tasks/").status_code == 404
     assert call("GET", "/api/v1/task/999999999").status_code == 404
     result = call("POST", "/api/v1/user/999999999/amount/",
@@ -172,7 +174,7 @@ def test_idempotency_key(call):
     assert again.headers["idempotent-replayed"] == "true"
     other = call("POST", path, json={"type": "write-off", "amount": 10},
                  headers={"Idempotency-Key": "abc-1"})
-    assert other.status_code == 422 and "Idempotency-Key" in other.json["error"]
+    assert other.status_code == 409 and "Idempotency-Key" in other.json["error"]
     for bad in ("x" * 256, "cl\xe9", "a\tb"):
         result = call("POST", path, json=body, headers={"Idempotency-Key": bad})
         assert result.status_code == 400 and "Idempotency-Key" in result.json["error"]

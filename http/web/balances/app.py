@@ -1,7 +1,7 @@
 """The balances Falcon app: `create_app(pool, nudger)` wires it, `get_app()` reads env.
 
 Store errors map to statuses once, here: UsernameTaken 409, UnknownUser and
-UnknownTask 404, IdempotencyMismatch 422, an unreachable database 503 with
+UnknownTask 404, IdempotencyMismatch 409, an unreachable database 503 with
 Retry-After (for a POST whose outcome is unknown: retry with the same
 Idempotency-Key).
 """
@@ -59,7 +59,7 @@ def _messages(app) -> None:
     app.add_error_handler(store.UsernameTaken, taken)
     app.add_error_handler(store.UnknownUser, unknown_user)
     app.add_error_handler(store.UnknownTask, unknown_task)
-    map_error(app, store.IdempotencyMismatch, falcon.HTTPUnprocessableEntity)
+    map_error(app, store.IdempotencyMismatch, falcon.HTTPConflict)
     for error in _DATABASE_ERRORS:
         app.add_error_handler(error, _database_unavailable)
 

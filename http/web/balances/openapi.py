@@ -103,7 +103,7 @@ SPEC = {
                 "responses": {"202": _json(_TASK, "Queued (committed)"), "400": _BAD,
                               "404": _error("No such user"),
                               "413": _error("Body too large"),
-                              "422": _error("Idempotency-Key reused with another body")},
+                              "409": _error("Idempotency-Key reused with another type or amount")},
             },
         },
         "/api/v1/user/{id}/tasks/": {

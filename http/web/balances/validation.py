@@ -38,6 +38,7 @@ MAX_LIMIT = 1000
 
 _KEY = re.compile(rf"^[\x20-\x7e]{{1,{MAX_KEY_CHARS}}}$")
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
+_NOUNS = {"id": "user", "task_id": "task"}
 
 Money = Annotated[int, msgspec.Meta(ge=0, le=MAX_MONEY)]
 
@@ -45,8 +46,10 @@ Money = Annotated[int, msgspec.Meta(ge=0, le=MAX_MONEY)]
 class NewUser(msgspec.Struct):
     """POST /api/v1/user/ body."""
 
-    username: Annotated[str, msgspec.Meta(min_length=1)]
-    """Non-empty, at most 128 UTF-8 bytes, unique."""
+    username: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=MAX_USERNAME_BYTES, pattern="^[^\x00]*$",
+        description="Non-empty, at most 128 UTF-8 bytes, no NUL; unique.")]
+    """Non-empty, at most 128 UTF-8 bytes (the schema can only say characters), unique."""
     balance: Money
     """Opening balance in minor units, >= 0."""
 
@@ -56,7 +59,7 @@ class NewTask(msgspec.Struct):
 
     type: Literal["replenishment", "write-off"]
     """replenishment adds amount; write-off subtracts it, or is cancelled."""
-    amount: Annotated[int, msgspec.Meta(gt=0, le=MAX_MONEY)]
+    amount: Annotated[int, msgspec.Meta(ge=1, le=MAX_MONEY)]
     """Minor units, > 0."""
 
 
@@ -100,16 +103,19 @@ def _check_username(username: str) -> None:
 
 
 def path_id(value: str, name: str) -> int:
-    """A positive integer id from the path (at most bigint)."""
-    if not _DIGITS.match(value) or not 0 < int(value) <= MAX_MONEY:
+    """An id from the path: 400 unless digits; 404 for 0 or beyond bigint (no such row)."""
+    if not _DIGITS.match(value):
         raise falcon.HTTPBadRequest(
             description=f"{name}: {value[:40]!r} is not a positive integer id")
-    return int(value)
+    number = int(value)
+    if not 0 < number <= MAX_MONEY:
+        raise falcon.HTTPNotFound(description=f"{name}: no {_NOUNS[name]} {number}")
+    return number
 
 
 def _int_param(req, name: str, default: int, low: int, high: int) -> int:
-    raw = req.get_param(name)
-    if raw is None or raw == "":
+    raw = req.get_param(name, default=None)
+    if raw is None:
         return default
     if not _DIGITS.match(raw) or not low <= int(raw) <= high:
         raise falcon.HTTPBadRequest(
