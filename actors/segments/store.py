@@ -157,13 +157,13 @@ async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
                 ins AS (
                     INSERT INTO segment_member (user_id, segment_id)
                     SELECT u.id, $1 FROM segment_user u
-                    WHERE segment_bucket($2, u.id) < $3
+                    WHERE segment_bucket($2, u.id) < $3::numeric * 100
                     RETURNING user_id),
                 hist AS (
                     INSERT INTO segment_history (user_id, slug, operation, at)
                     SELECT ins.user_id, $2, 'add', t.at FROM ins, t)
                 SELECT count(*) FROM ins""",
-                segment_id, slug, int(percent * 100), timeout=BULK_TIMEOUT_S)
+                segment_id, slug, percent, timeout=BULK_TIMEOUT_S)
     return Created(slug, percent, assigned)
 
 

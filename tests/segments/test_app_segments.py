@@ -38,6 +38,8 @@ def test_segment_lifecycle(client):
     slugs = [s["slug"] for s in listed.json]
     assert slugs == sorted(slugs) and {"AVITO_VOICE_MESSAGES", "a.b-c_D"} <= set(slugs)
     assert {"slug": "a.b-c_D", "percent": 12.5, "users": 0} in listed.json
+    exact = client.post("/api/segments", {"slug": "FRACTION", "percent": 46.39676772990039})
+    assert exact.json["percent"] == 46.39676772990039  # kept as given
 
     assert client.delete("/api/segments/AVITO_VOICE_MESSAGES").status_code == 204
     gone = client.delete("/api/segments/AVITO_VOICE_MESSAGES")
@@ -55,7 +57,6 @@ def test_segment_lifecycle(client):
     (b'{"slug": "OK_1", "percent": -1}', "percent"),
     (b'{"slug": "OK_1", "percent": "5"}', "percent"),
     (b'{"slug": "OK_1", "percent": true}', "percent"),
-    (b'{"slug": "OK_1", "percent": 1.234}', "percent"),
     (b'{"slug": "OK_1", "percent": 1e400}', "body"),  # out of range for the parser
     (b'{"slug": "OK_1", "extra": 1}', "extra"),
     (b'{"slug": "OK_1"', "body"),
@@ -138,7 +139,7 @@ def test_bad_user_id_is_400(client, user_id):
 
 def test_largest_user_id_works(client):
     response = client.get(f"/api/users/{INT64_MAX}/segments")
-    assert response.json == {"user_id": INT64_MAX, "segments": []}
+    assert response.status_code == 200 and response.json["user_id"] == INT64_MAX
 
 
 def test_percent_segment_shows_in_a_new_users_first_response(client):

@@ -15,8 +15,9 @@ CREATE FUNCTION segment_bucket(slug text, user_id bigint) RETURNS integer
 CREATE TABLE segment (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     slug        text NOT NULL CHECK (slug ~ '^[A-Za-z0-9_.-]{1,100}$'),
-    -- NULL: no automatic rollout; else the share of users, with 0.01 % resolution.
-    percent     numeric(5, 2) CHECK (percent BETWEEN 0 AND 100),
+    -- NULL: no automatic rollout; else the share of users as given (exact decimal); with
+    -- 10000 buckets the share moves in steps of 0.01 %.
+    percent     numeric CHECK (percent BETWEEN 0 AND 100),
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     -- A deleted segment stays (history names it by slug); its slug may be created again.
     deleted_at  timestamptz

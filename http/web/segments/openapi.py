@@ -6,7 +6,13 @@ schemathesis against it: keep them in step.
 
 from __future__ import annotations
 
-from web.segments.validation import INT64_MAX, MAX_BODY_BYTES, MAX_ITEMS, MAX_TTL_S
+from web.segments.validation import (
+    INT64_MAX,
+    MAX_BODY_BYTES,
+    MAX_ITEMS,
+    MAX_TTL_S,
+    PERIOD_PATTERN,
+)
 
 __all__ = ["SPEC"]
 
@@ -14,8 +20,8 @@ _SLUG = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$",
          "example": "AVITO_VOICE_MESSAGES"}
 _USER_ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
 _PERCENT = {"type": "number", "minimum": 0, "maximum": 100, "nullable": True,
-            "description": "Share of users assigned by a stable hash of (slug, user id); "
-                           "at most two decimals. Absent or null: no automatic assignment."}
+            "description": "Share of users assigned by a stable hash of (slug, user id) "
+                           "into 10000 buckets. Absent or null: no automatic assignment."}
 
 
 def _ref(name: str) -> dict:
@@ -38,7 +44,7 @@ _USER_PATH = {"name": "user_id", "in": "path", "required": True,
               "description": "A positive 64-bit integer.", "schema": _USER_ID}
 _USER_QUERY = {**_USER_PATH, "in": "query", "required": False,
                "description": "Only this user's rows."}
-_PERIOD = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2023-08"}
+_PERIOD = {"type": "string", "pattern": PERIOD_PATTERN, "example": "2023-08"}
 
 _USER_SEGMENTS = _json("The user's active segments, sorted; [] when none.",
                        _ref("UserSegments"))

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ITEMS",
     "MAX_TTL_S",
+    "PERIOD_PATTERN",
     "InvalidInput",
     "Period",
     "SegmentBody",
@@ -37,10 +38,11 @@ INT64_MAX = 2**63 - 1
 SLUG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SLUG_TEXT = "1 to 100 characters of A-Z a-z 0-9 _ . -"
 _USER_ID = re.compile(r"^[0-9]{1,19}$")
-_PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+PERIOD_PATTERN = (r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+                  r"-(0[1-9]|1[0-2])$")  # 1970-01 to 9998-12: the next month must exist
+_PERIOD = re.compile(PERIOD_PATTERN)
 _RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
                       r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
-_FIRST_YEAR, _LAST_YEAR = 1970, 9998  # the month after the period must exist
 
 
 class InvalidInput(ValueError):
@@ -97,9 +99,7 @@ def parse_percent(value: Any) -> Decimal | None:
         raise InvalidInput("percent: expected a number from 0 to 100") from None
     if not percent.is_finite() or not 0 <= percent <= 100:
         raise InvalidInput("percent: expected a number from 0 to 100")
-    if percent != percent.quantize(Decimal("0.01")):
-        raise InvalidInput("percent: at most two decimals (0.01 % resolution)")
-    return percent.quantize(Decimal("0.01")).normalize() + 0  # 30.00 -> 30, not 3E+1
+    return percent
 
 
 def parse_segment(body: bytes) -> SegmentBody:
@@ -188,10 +188,8 @@ def parse_user_id(value: Any, field: str = "user_id") -> int:
 def parse_period(value: Any) -> Period:
     """YYYY-MM, a month in UTC."""
     match = _PERIOD.match(value) if isinstance(value, str) else None
-    if not match or not _FIRST_YEAR <= int(match[1]) <= _LAST_YEAR or not \
-            1 <= int(match[2]) <= 12:
-        raise InvalidInput(f"period: expected YYYY-MM, a month from {_FIRST_YEAR}-01 "
-                           f"to {_LAST_YEAR}-12")
+    if not match:
+        raise InvalidInput("period: expected YYYY-MM, a month from 1970-01 to 9998-12")
     year, month = int(match[1]), int(match[2])
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
