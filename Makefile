@@ -22,12 +22,12 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # Fault soak, not part of the tests: SOAK_MINUTES of kill -9 under writes, 0 writes lost.
 SOAK_MINUTES ?= 10
 soak: install
-	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
+	$(BIN)/python -m bench.grades.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) data bench/results/*.json

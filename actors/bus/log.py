@@ -6,17 +6,7 @@ This module owns one log directory: its ``meta.json`` (the log's identity,
 buffer and ``commit`` makes the whole buffer durable with one write and one
 fdatasync per segment touched. Readers only ever see committed records.
 
-Record layout (little endian), records packed back to back in a segment::
-
-    +----------+----------+------------------------------------------------+
-    | length   | crc32    | body (length bytes)                            |
-    | u32      | u32      |                                                |
-    +----------+----------+------------------------------------------------+
-    body = +----------+---------+---------+------------+--------+--------+
-           | position | time_ms | seq     | origin_len | origin | data   |
-           | u64      | u64     | u64     | u16        | utf-8  | bytes  |
-           +----------+---------+---------+------------+--------+--------+
-    crc32 = zlib.crc32(body)
+The record layout is actors.bus.segment's.
 
 Recovery (``Log.open``) keeps exactly the intact prefix of the log: the first
 record that is torn, fails its checksum or does not carry the expected next
@@ -35,8 +25,11 @@ import secrets
 import struct
 import time
 from pathlib import Path
-from typing import NamedTuple
 from zlib import crc32
+
+from actors.bus.segment import (BODY, BODY_BYTES, HEADER, HEADER_BYTES, INDEX_EVERY_RECORDS,
+                                MAX_ORIGIN_BYTES, MAX_RECORD_BYTES, LogCorruption, Record,
+                                RecoveryReport, Segment, fsync_path, scan, write_all)
 
 __all__ = ["INDEX_EVERY_RECORDS", "MAX_ORIGIN_BYTES", "MAX_RECORD_BYTES", "SEGMENT_BYTES"]
 __all__ += ["Log", "LogCorruption", "Record", "RecoveryReport"]
@@ -44,119 +37,10 @@ __all__ += ["Log", "LogCorruption", "Record", "RecoveryReport"]
 logger = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 64 * 1024 * 1024  # roll to a new segment file past this size
-INDEX_EVERY_RECORDS = 256  # sparse index stride, in records, within a segment
-MAX_RECORD_BYTES = 64 * 1024 * 1024  # cap on a record body; larger lengths are corruption
-MAX_ORIGIN_BYTES = 0xFFFF  # origin_len is a u16
 HINT_SLOTS = 64  # remembered (next position -> byte offset) pairs of recent reads
 META_NAME = "meta.json"
 SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
-
-_HEADER = struct.Struct("<II")  # length, crc32
-_BODY = struct.Struct("<QQQH")  # position, time_ms, seq, origin_len
-_HEADER_BYTES = _HEADER.size  # 8
-_BODY_BYTES = _BODY.size  # 26
 _PARTS = 4  # pending parts per record: header, body head, origin, data
-
-
-class Record(NamedTuple):
-    """One log entry as handed back to readers."""
-
-    position: int
-    time_ms: int
-    origin: str
-    seq: int
-    data: bytes
-
-
-class RecoveryReport(NamedTuple):
-    """What ``Log.open`` found and cut; ``reason`` is empty for a clean log."""
-
-    records: int
-    segments: int
-    truncated_bytes: int
-    removed_segments: int
-    reason: str
-
-
-class LogCorruption(Exception):
-    """Unrecoverable misuse (lost identity, files changed under an open log)."""
-
-
-class _Segment:
-    """One segment file, its committed extent and its sparse in-memory index."""
-
-    __slots__ = ("base", "count", "fd", "idx_off", "idx_pos", "idx_time", "path", "size")
-
-    def __init__(self, base: int, path: Path, fd: int = -1) -> None:
-        self.base, self.path, self.fd, self.size, self.count = base, path, fd, 0, 0
-        self.idx_pos: list[int] = []  # every INDEX_EVERY_RECORDS-th position, from base
-        self.idx_off: list[int] = []  # its byte offset in the file
-        self.idx_time: list[int] = []  # its time_ms
-
-    def add_index(self, position: int, offset: int, time_ms: int) -> None:
-        self.idx_pos.append(position)
-        self.idx_off.append(offset)
-        self.idx_time.append(time_ms)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file, or a directory's creations, renames and deletions, to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _check(buf: bytes, i: int, p: int, last_time: int) -> tuple[int, int, str]:
-    """Validate the record at ``buf[i:]`` that should carry position ``p``.
-
-    Returns:
-        (its end offset, its time_ms, "") or (0, 0, why it is not intact).
-    """
-    if len(buf) - i < _HEADER_BYTES:
-        return 0, 0, "torn record header"
-    length, crc = _HEADER.unpack_from(buf, i)
-    if not _BODY_BYTES <= length <= MAX_RECORD_BYTES:
-        return 0, 0, f"bad record length {length}"
-    end = i + _HEADER_BYTES + length
-    if end > len(buf):
-        return 0, 0, "torn record body"
-    if crc32(memoryview(buf)[i + _HEADER_BYTES : end]) != crc:
-        return 0, 0, "checksum mismatch"
-    position, time_ms, _, origin_len = _BODY.unpack_from(buf, i + _HEADER_BYTES)
-    if position != p:
-        return 0, 0, f"position {position} where {p} was expected"
-    if _BODY_BYTES + origin_len > length or time_ms < last_time:
-        return 0, 0, "inconsistent record fields"
-    return end, time_ms, ""
-
-
-def _scan(buf: bytes, seg: _Segment, last_time: int) -> tuple[int, int, str]:
-    """Validate ``buf`` record by record, filling ``seg``'s index and count.
-
-    Returns:
-        (last time_ms seen, offset past the last intact record, why the scan
-        stopped early or "").
-    """
-    i, p = 0, seg.base
-    while i < len(buf):
-        end, time_ms, reason = _check(buf, i, p, last_time)
-        if reason:
-            break
-        if (p - seg.base) % INDEX_EVERY_RECORDS == 0:
-            seg.add_index(p, i, time_ms)
-        last_time, i, p = time_ms, end, p + 1
-    else:
-        reason = ""
-    seg.count = p - seg.base
-    return last_time, i, reason
 
 
 class Log:
@@ -168,7 +52,7 @@ class Log:
         self._segment_bytes = segment_bytes
         self._log_id: str | None = None
         self._open = False
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._bases: list[int] = []  # segment first positions, for bisect
         self._first_times: list[int] = []  # first time_ms of each non-empty segment
         self._hints: dict[int, tuple[int, int]] = {}  # position -> (segment index, offset)
@@ -242,25 +126,25 @@ class Log:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync(self._dir)
+        fsync_path(self._dir)
         return log_id
 
     def _recover(self, found: list[tuple[int, Path]]) -> RecoveryReport:
         """Keep the intact prefix of ``found``; cut the first bad record and all after it."""
         expected, cut_bytes, removed, reason = 0, 0, 0, ""
         for k, (base, path) in enumerate(found):
-            seg = _Segment(base, path)
+            seg = Segment(base, path)
             buf = path.read_bytes()
             if base != expected:
                 reason, good = f"segment starts at {base} where {expected} was expected", 0
             else:
-                self._last_time, good, reason = _scan(buf, seg, self._last_time)
+                self._last_time, good, reason = scan(buf, seg, self._last_time)
             if reason:
                 reason = f"{path.name} offset {good}: {reason}"
                 cut_bytes += len(buf) - good
                 if good:
                     os.truncate(path, good)
-                    _fsync(path)
+                    fsync_path(path)
                     self._adopt(seg)
                 else:
                     removed += 1
@@ -269,13 +153,13 @@ class Log:
                     cut_bytes += later.stat().st_size
                     removed += 1
                     later.unlink()
-                _fsync(self._dir)
+                fsync_path(self._dir)
                 break
             self._adopt(seg)
             expected = base + seg.count
         return RecoveryReport(self._committed_end, len(self._segments), cut_bytes, removed, reason)
 
-    def _adopt(self, seg: _Segment) -> None:
+    def _adopt(self, seg: Segment) -> None:
         """Open a recovered segment and add it to the in-memory log."""
         seg.fd = os.open(seg.path, os.O_RDWR | os.O_APPEND)
         seg.size = os.fstat(seg.fd).st_size
@@ -285,11 +169,11 @@ class Log:
             self._first_times.append(seg.idx_time[0])
         self._committed_end = seg.base + seg.count
 
-    def _new_segment(self, base: int) -> _Segment:
+    def _new_segment(self, base: int) -> Segment:
         path = self._dir / f"{base:020d}.log"
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
-        _fsync(self._dir)
-        seg = _Segment(base, path, fd)
+        fsync_path(self._dir)
+        seg = Segment(base, path, fd)
         self._segments.append(seg)
         self._bases.append(base)
         logger.debug("log %s: new segment %s", self._dir, path.name)
@@ -315,19 +199,19 @@ class Log:
         stamp = max(self._last_time, now)
         origin_b = origin.encode("utf-8")
         data = bytes(data)
-        length = _BODY_BYTES + len(origin_b) + len(data)
+        length = BODY_BYTES + len(origin_b) + len(data)
         if length > MAX_RECORD_BYTES or len(origin_b) > MAX_ORIGIN_BYTES:
             raise ValueError(f"record too large: body {length} bytes, origin {len(origin_b)}")
         position = self._committed_end + len(self._sizes)
         try:
-            head = _BODY.pack(position, stamp, seq, len(origin_b))
+            head = BODY.pack(position, stamp, seq, len(origin_b))
         except struct.error as exc:
             raise ValueError(f"seq/time_ms out of range: {exc}") from exc
         crc = crc32(data, crc32(origin_b, crc32(head)))
-        self._parts += (_HEADER.pack(length, crc), head, origin_b, data)
-        self._sizes.append(_HEADER_BYTES + length)
+        self._parts += (HEADER.pack(length, crc), head, origin_b, data)
+        self._sizes.append(HEADER_BYTES + length)
         self._times.append(stamp)
-        self._pending_bytes += _HEADER_BYTES + length
+        self._pending_bytes += HEADER_BYTES + length
         self._last_time = stamp
         return Record(position, stamp, origin, seq, data)
 
@@ -347,7 +231,7 @@ class Log:
             else:
                 plan = self._plan_rolls(active)
             for seg, a, b in plan:
-                _write_all(seg.fd, b"".join(self._parts[a * _PARTS : b * _PARTS]))
+                write_all(seg.fd, b"".join(self._parts[a * _PARTS : b * _PARTS]))
             for seg, _, _ in plan:
                 os.fdatasync(seg.fd)
         except BaseException:
@@ -359,7 +243,7 @@ class Log:
         self._parts, self._sizes, self._times, self._pending_bytes = [], [], [], 0
         return self._committed_end
 
-    def _plan_rolls(self, active: _Segment) -> list[tuple[_Segment, int, int]]:
+    def _plan_rolls(self, active: Segment) -> list[tuple[Segment, int, int]]:
         """Split the buffer over segments so no record spans two files."""
         plan, seg, start, size = [], active, 0, active.size
         for k, rec_bytes in enumerate(self._sizes):
@@ -381,7 +265,7 @@ class Log:
         self._parts, self._sizes, self._times, self._pending_bytes = [], [], [], 0
         return dropped
 
-    def _rollback(self, active: _Segment, known: int) -> None:
+    def _rollback(self, active: Segment, known: int) -> None:
         """Undo a failed commit on disk; the buffer stays for a retry."""
         logger.warning("log %s: commit failed, rolling back", self._dir)
         for seg in self._segments[known:]:
@@ -390,7 +274,7 @@ class Log:
         del self._segments[known:], self._bases[known:]
         os.ftruncate(active.fd, active.size)
 
-    def _index(self, seg: _Segment, a: int, b: int) -> None:
+    def _index(self, seg: Segment, a: int, b: int) -> None:
         """Account records ``a:b`` of the buffer as committed into ``seg``."""
         sizes, times, pos0 = self._sizes, self._times, self._committed_end
         if seg.count == 0:
@@ -462,12 +346,12 @@ class Log:
         i = 0
         while p < stop and len(out) < limit:
             avail = len(buf) - i
-            size = _HEADER_BYTES + _HEADER.unpack_from(buf, i)[0] if avail >= _HEADER_BYTES else 0
+            size = HEADER_BYTES + HEADER.unpack_from(buf, i)[0] if avail >= HEADER_BYTES else 0
             if not size or size > avail:  # only the first record may exceed the budget
                 if out:
                     break
                 off, i = off + i, 0
-                size = _HEADER_BYTES + _HEADER.unpack(os.pread(seg.fd, _HEADER_BYTES, off))[0]
+                size = HEADER_BYTES + HEADER.unpack(os.pread(seg.fd, HEADER_BYTES, off))[0]
                 buf = os.pread(seg.fd, size, off)
             if p >= pos:
                 if out and used + size > budget:
@@ -483,10 +367,10 @@ class Log:
 
     @staticmethod
     def _decode(buf: bytes, i: int, size: int, expected: int) -> Record:
-        position, time_ms, seq, origin_len = _BODY.unpack_from(buf, i + _HEADER_BYTES)
+        position, time_ms, seq, origin_len = BODY.unpack_from(buf, i + HEADER_BYTES)
         if position != expected:
             raise LogCorruption(f"read position {position} where {expected} was expected")
-        o = i + _HEADER_BYTES + _BODY_BYTES
+        o = i + HEADER_BYTES + BODY_BYTES
         origin = buf[o : o + origin_len].decode("utf-8")
         return Record(position, time_ms, origin, seq, buf[o + origin_len : i + size])
 
@@ -509,9 +393,9 @@ class Log:
         end_off = seg.idx_off[j] if j < len(seg.idx_off) else seg.size
         buf, i = os.pread(seg.fd, end_off - off, off), 0
         while i < len(buf):
-            if _BODY.unpack_from(buf, i + _HEADER_BYTES)[1] >= time_ms:
+            if BODY.unpack_from(buf, i + HEADER_BYTES)[1] >= time_ms:
                 return p
-            i, p = i + _HEADER_BYTES + _HEADER.unpack_from(buf, i)[0], p + 1
+            i, p = i + HEADER_BYTES + HEADER.unpack_from(buf, i)[0], p + 1
         return p
 
     # -- closing ----------------------------------------------------------------

@@ -24,7 +24,7 @@ import zmq
 
 from actors.runtime import protocol
 from actors.bus import messages as bus_messages
-from actors.runtime.base import DRAIN_MAX, Actor, monotonic_ms, run_actor, setup_logging
+from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.bus.config import BusConfig
 from actors.bus.log import Log
 from actors.runtime.security import Curve
@@ -57,13 +57,16 @@ class BusActor(Actor):
         self.fsyncs = 0
         self.fsync_ms_total = 0.0
         self.fsync_buckets = [0] * (len(FSYNC_BUCKETS_MS) + 1)  # the last one is +Inf
+        self._appended: list = []  # publishes buffered in this drain, committed after it
+        self._reads: list = []  # (ident, request_id, read function, message), after the commit
 
     def setup(self) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.config.log_dir.iterdir()):
             if path.is_dir() and STREAM_NAME.match(path.name):
                 self._log(path.name)
-        self.router = self.server_socket(zmq.ROUTER, self._on_router)
+        self.router = self.server_socket(zmq.ROUTER)
+        self.serve(self.router)
         self.router.bind(self.config.bus_url)
         self.pub = self.server_socket(zmq.PUB)
         self.pub.sndhwm = PUB_HWM
@@ -100,55 +103,56 @@ class BusActor(Actor):
 
     # --- requests ------------------------------------------------------------
 
-    def _on_router(self) -> None:
-        appended, reads = [], []
-        for _ in range(DRAIN_MAX):
+    def before_drain(self, sock) -> None:
+        self._appended, self._reads = [], []
+
+    def after_drain(self, sock) -> None:
+        """Group commit of the drain's publishes, then the reads (which see them)."""
+        if self._appended:
+            self._commit(self._appended)
+        for ident, request_id, read, message in self._reads:
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            ident, body = frames[0], frames[-1]
-            try:
-                request_id, message = protocol.decode(body)
-                if len(frames) != 2:
-                    raise protocol.ProtocolError(f"{len(frames) - 1} body frames, expected 1")
-                if isinstance(message, bus_messages.BusStats):
-                    self._reply(ident, request_id, Ok(self._stats()))
-                    continue
-                if not isinstance(message.stream, str) or not STREAM_NAME.match(message.stream):
-                    raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
-            except (protocol.ProtocolError, AttributeError) as exc:
-                self.log.warning("malformed request: %s", exc)
-                self._reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)))
-                continue
-            try:
-                if isinstance(message, bus_messages.BusPublish):
-                    entry = self._append(ident, request_id, message)
-                    if entry is not None:
-                        appended.append(entry)
-                else:
-                    reads.append((ident, request_id, message))
-            except Exception as exc:
-                self.log.exception("%s failed", message.TAG)
-                self._reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)))
-        if appended:
-            self._commit(appended)
-        for ident, request_id, message in reads:
-            try:
-                reply = self._read(message)
+                reply = read(message) if self._usable(message.stream) else Error(
+                    ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
             except Exception as exc:
                 self.log.exception("%s failed", message.TAG)
                 reply = Error(ErrorCode.INTERNAL, repr(exc))
-            self._reply(ident, request_id, reply)
+            self.reply(ident, request_id, reply)
+
+    @staticmethod
+    def _check_stream(message) -> None:
+        if not isinstance(message.stream, str) or not STREAM_NAME.match(message.stream):
+            raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
+
+    def handle_bus_stats(self, ident: bytes, request_id: int, _message) -> None:
+        self.reply(ident, request_id, Ok(self._stats()))
+
+    def handle_bus_publish(self, ident: bytes, request_id: int, message) -> None:
+        self._check_stream(message)
+        entry = self._append(ident, request_id, message)
+        if entry is not None:
+            self._appended.append(entry)
+
+    def handle_bus_fetch(self, ident: bytes, request_id: int, message) -> None:
+        self._check_stream(message)
+        self._reads.append((ident, request_id, self._fetch, message))
+
+    def handle_bus_seek(self, ident: bytes, request_id: int, message) -> None:
+        self._check_stream(message)
+        self._reads.append((ident, request_id, self._seek, message))
+
+    def handle_bus_info(self, ident: bytes, request_id: int, message) -> None:
+        self._check_stream(message)
+        self._reads.append((ident, request_id, self._info, message))
 
     def _append(self, ident: bytes, request_id: int, message: bus_messages.BusPublish):
         """Buffer a publish in its log; None if it was answered with an error instead."""
         problem = self._check_publish(message)
         if problem:
-            self._reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
+            self.reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
             return None
         if not self._usable(message.stream):
-            self._reply(ident, request_id, Error(
+            self.reply(ident, request_id, Error(
                 ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1))
             return None
         record = self._log(message.stream).append(message.origin, message.seq, message.data)
@@ -189,10 +193,10 @@ class BusActor(Actor):
                 self.log.warning("stream %r: group commit took %.0f ms", stream, elapsed_ms)
         for ident, request_id, stream, record in appended:
             if stream in failed:
-                self._reply(ident, request_id, Error(
+                self.reply(ident, request_id, Error(
                     ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1))
                 continue
-            self._reply(ident, request_id, Ok([record.position, record.time_ms]))
+            self.reply(ident, request_id, Ok([record.position, record.time_ms]))
             self.pub.send_multipart([bus_messages.topic_for(stream), protocol.encode(
                 bus_messages.BusRecord(*record))])
 
@@ -237,27 +241,23 @@ class BusActor(Actor):
                          log.committed_end, report.reason or "clean")
         return True
 
-    def _read(self, message):
-        if not self._usable(message.stream):
-            return Error(ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
+    def _fetch(self, message: bus_messages.BusFetch):
+        if type(message.from_position) is not int or message.from_position < 0:
+            return Error(ErrorCode.BAD_REQUEST, "from_position: must be a non-negative int")
         log = self._log(message.stream)
-        if isinstance(message, bus_messages.BusFetch):
-            if type(message.from_position) is not int or message.from_position < 0:
-                return Error(ErrorCode.BAD_REQUEST, "from_position: must be a non-negative int")
-            limit = message.max_records if type(message.max_records) is int else 1
-            records = log.read(message.from_position, max(1, min(limit, FETCH_MAX_RECORDS)),
-                               FETCH_MAX_BYTES)
-            return Ok([log.log_id, log.committed_end, [list(r) for r in records]])
-        if isinstance(message, bus_messages.BusSeek):
-            if type(message.time_ms) is not int:
-                return Error(ErrorCode.BAD_REQUEST, "time_ms: must be an integer")
-            return Ok(log.position_at_time(message.time_ms))
-        if isinstance(message, bus_messages.BusInfo):
-            return Ok([log.log_id, log.committed_end])
-        return Error(ErrorCode.PROTOCOL, f"the bus does not handle {message.TAG}")
+        limit = message.max_records if type(message.max_records) is int else 1
+        records = log.read(message.from_position, max(1, min(limit, FETCH_MAX_RECORDS)),
+                           FETCH_MAX_BYTES)
+        return Ok([log.log_id, log.committed_end, [list(r) for r in records]])
 
-    def _reply(self, ident: bytes, request_id: int, message) -> None:
-        self.router.send_multipart([ident, protocol.encode(message, request_id)])
+    def _seek(self, message: bus_messages.BusSeek):
+        if type(message.time_ms) is not int:
+            return Error(ErrorCode.BAD_REQUEST, "time_ms: must be an integer")
+        return Ok(self._log(message.stream).position_at_time(message.time_ms))
+
+    def _info(self, message: bus_messages.BusInfo):
+        log = self._log(message.stream)
+        return Ok([log.log_id, log.committed_end])
 
 
 def main() -> int:

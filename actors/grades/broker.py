@@ -24,7 +24,7 @@ import zmq
 from actors.runtime import protocol
 from actors.grades import messages
 from actors.bus import messages as bus_messages
-from actors.runtime.base import DRAIN_MAX, Actor, monotonic_ms, run_actor, setup_logging
+from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.grades.config import ReplicaConfig
 from actors.runtime.security import Curve
 from actors.runtime.protocol import ErrorCode
@@ -79,14 +79,21 @@ class BrokerActor(Actor):
         self._fetch_ids = iter(range(1, 1 << 31))
         self._status_ms = 0
         self._probe_id = 0
+        # What one drain of a socket gathered, sent on in after_drain:
+        self._refused: list[int] = []  # publishes storage asked for that the bus cannot take
+        self._acked: list[int] = []
+        self._failed: list[int] = []
+        self._records: list = []  # live records from the SUB socket
 
     # --- lifecycle ---------------------------------------------------------
 
     def setup(self) -> None:
-        self.storage = self.client_socket(zmq.DEALER, self._on_storage)
+        self.storage = self.client_socket(zmq.DEALER)
+        self.serve(self.storage, prefix="storage_")
         self.storage.connect(self.config.storage_endpoint)
         self.bus = self._bus_socket()
-        self.sub = self.client_socket(zmq.SUB, self._on_sub)
+        self.sub = self.client_socket(zmq.SUB)
+        self.serve(self.sub, prefix="sub_")
         self.sub.rcvhwm = SUB_QUEUE_MAX
         self.sub.setsockopt(zmq.SUBSCRIBE, bus_messages.topic_for(self.stream))
         self.sub.connect(self.config.bus_pub_url)
@@ -94,7 +101,8 @@ class BrokerActor(Actor):
                       self.config.bus_url, self.config.bus_pub_url, self.stream)
 
     def _bus_socket(self) -> zmq.Socket:
-        sock = self.client_socket(zmq.DEALER, self._on_bus)
+        sock = self.client_socket(zmq.DEALER)
+        self.serve(sock, prefix="bus_")
         sock.immediate = True
         sock.connect(self.config.bus_url)
         return sock
@@ -158,39 +166,32 @@ class BrokerActor(Actor):
         except zmq.Again:
             return False
 
-    def _drain(self, sock: zmq.Socket):
-        for _ in range(DRAIN_MAX):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                yield protocol.decode(frames[-1])
-            except protocol.ProtocolError as exc:
-                self.log.warning("dropped a malformed message: %s", exc)
-
     # --- from storage ------------------------------------------------------
 
-    def _on_storage(self) -> None:
-        refused = []
-        for _, message in self._drain(self.storage):
-            if isinstance(message, messages.Publish):
-                if self.bus_up and self._send_bus(
-                        bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
-                        message.seq):
-                    self.inflight[message.seq] = monotonic_ms()
-                    self.traces[message.seq] = message.traces
-                else:
-                    refused.append(message.seq)
-                    self.log.warning("batch %d refused, bus unreachable; requests %s",
-                                     message.seq, message.traces)
-            elif isinstance(message, messages.CatchUp):
-                self._catch_up(message)
-            else:
-                self.log.warning("storage sent an unexpected %s", message.TAG)
-        if refused:
+    def after_drain(self, sock: zmq.Socket) -> None:
+        if sock is self.storage and self._refused:
+            refused, self._refused = self._refused, []
             self._send_storage(messages.Failed(refused, ErrorCode.UNAVAILABLE,
                                                "the bus is unreachable"))
+        elif sock is self.sub and self._records:
+            records, self._records = self._records, []
+            self._live(records)
+        elif sock is self.bus:
+            self._report_publishes()
+
+    def storage_publish(self, _ident, _request_id: int, message: messages.Publish) -> None:
+        if self.bus_up and self._send_bus(
+                bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
+                message.seq):
+            self.inflight[message.seq] = monotonic_ms()
+            self.traces[message.seq] = message.traces
+        else:
+            self._refused.append(message.seq)
+            self.log.warning("batch %d refused, bus unreachable; requests %s",
+                             message.seq, message.traces)
+
+    def storage_catch_up(self, _ident, _request_id: int, message: messages.CatchUp) -> None:
+        self._catch_up(message)
 
     def _catch_up(self, message: messages.CatchUp) -> None:
         self.log.info("storage asks for the log from position %d", message.from_position)
@@ -216,34 +217,43 @@ class BrokerActor(Actor):
                                                 FETCH_MAX_RECORDS), self.fetch_id):
             self.fetch_id = 0
 
-    def _on_bus(self) -> None:
-        acked, failed = [], []
-        for request_id, message in self._drain(self.bus):
-            if request_id in self.inflight:
-                del self.inflight[request_id]
-                self.traces.pop(request_id, None)
-                if isinstance(message, protocol.Ok):
-                    acked.append(request_id)
-                else:
-                    self.log.warning("bus refused a publish: %s", message)
-                    failed.append(request_id)
-            elif request_id and request_id == self._probe_id:
-                if isinstance(message, protocol.Ok):
-                    self._heartbeat(bus_messages.BusHeartbeat(*message.result))
-            elif request_id and request_id == self.fetch_id:
-                self.fetch_id = 0
-                result = message.result if isinstance(message, protocol.Ok) else None
-                if (isinstance(result, list) and len(result) == 3
-                        and isinstance(result[0], str) and type(result[1]) is int
-                        and isinstance(result[2], list)
-                        and all(isinstance(r, list) and _well_formed(r) for r in result[2])):
-                    self._fetched(*result)
-                else:
-                    self.log.warning("bus refused or garbled a fetch: %.200r", message)
-        if acked:
+    def bus_ok(self, _ident, request_id: int, message: protocol.Ok) -> None:
+        self._bus_reply(request_id, message, ok=True)
+
+    def bus_error(self, _ident, request_id: int, message: protocol.Error) -> None:
+        self._bus_reply(request_id, message, ok=False)
+
+    def _bus_reply(self, request_id: int, message, ok: bool) -> None:
+        """Match a bus reply to what it answers: a publish, the probe or the fetch."""
+        if request_id in self.inflight:
+            del self.inflight[request_id]
+            self.traces.pop(request_id, None)
+            if ok:
+                self._acked.append(request_id)
+            else:
+                self.log.warning("bus refused a publish: %s", message)
+                self._failed.append(request_id)
+        elif request_id and request_id == self._probe_id:
+            if ok:
+                self._heartbeat(bus_messages.BusHeartbeat(*message.result))
+        elif request_id and request_id == self.fetch_id:
+            self.fetch_id = 0
+            result = message.result if ok else None
+            if (isinstance(result, list) and len(result) == 3
+                    and isinstance(result[0], str) and type(result[1]) is int
+                    and isinstance(result[2], list)
+                    and all(isinstance(r, list) and _well_formed(r) for r in result[2])):
+                self._fetched(*result)
+            else:
+                self.log.warning("bus refused or garbled a fetch: %.200r", message)
+
+    def _report_publishes(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, []
             self.acked_own.update(acked)
             self._send_storage(messages.Acked(acked))
-        if failed:
+        if self._failed:
+            failed, self._failed = self._failed, []
             self._send_storage(messages.Failed(failed, ErrorCode.UNAVAILABLE,
                                                "the bus refused the write"))
 
@@ -268,18 +278,18 @@ class BrokerActor(Actor):
             self.log.info("live at log position %d", self.next_position)
             self._send_storage(messages.Live(self.catchup_id, self.next_position, self.log_id))
 
-    def _on_sub(self) -> None:
-        records = []
-        for _, message in self._drain(self.sub):
-            if isinstance(message, bus_messages.BusRecord):
-                if _well_formed(message):
-                    records.append(message)
-                else:
-                    self.log.warning("dropped a malformed record: %.200r", message)
-            elif (isinstance(message, bus_messages.BusHeartbeat) and isinstance(message.log_id, str)
-                  and type(message.end) is int):
-                self._heartbeat(message)
-        if not records or self.mode == IDLE:
+    def sub_bus_record(self, _ident, _request_id: int, message) -> None:
+        if _well_formed(message):
+            self._records.append(message)
+        else:
+            self.log.warning("dropped a malformed record: %.200r", message)
+
+    def sub_bus_heartbeat(self, _ident, _request_id: int, message) -> None:
+        if isinstance(message.log_id, str) and type(message.end) is int:
+            self._heartbeat(message)
+
+    def _live(self, records: list) -> None:
+        if self.mode == IDLE:
             return
         if self.mode == CATCHING_UP or self.fetch_id:
             if len(self.buffer) < LIVE_BUFFER_MAX:

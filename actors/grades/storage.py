@@ -25,7 +25,7 @@ import zmq
 
 from actors.runtime import protocol
 from actors.grades import messages
-from actors.runtime.base import DRAIN_MAX, Actor, monotonic_ms, now_ms, run_actor, setup_logging
+from actors.runtime.base import Actor, monotonic_ms, now_ms, run_actor, setup_logging
 from actors.grades.config import ReplicaConfig
 from actors.runtime.security import Curve
 from actors.grades.hlc import HybridClock, stamp_ms
@@ -84,7 +84,6 @@ class StorageActor(Actor):
         self.pending: dict[int, tuple[int, list]] = {}
         self._seqs = itertools.count(secrets.randbits(31) << 32)
         self._batch: list = []
-        self._replies: dict[bytes, list] = {}  # ident -> [(message, request_id)], sent per turn
         self._snapshots: dict[int, _Snapshot] = {}
         self._snapshot_ids = itertools.count(1)
         self._download: BackupDownload | None = None
@@ -94,16 +93,13 @@ class StorageActor(Actor):
         self.lag_ms = 0  # age of the last remote write when it was merged here
         self._restore_started_ms = 0
         self._progress_ms = 0
-        self._dispatch = {
-            tag[len("handle_"):]: getattr(self, tag)
-            for tag in dir(self) if tag.startswith("handle_")
-        }
 
     # --- lifecycle ---------------------------------------------------------
 
     def setup(self) -> None:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
-        self.router = self.server_socket(zmq.ROUTER, self._on_router)
+        self.router = self.server_socket(zmq.ROUTER)
+        self.serve(self.router)
         self.router.bind(self.config.storage_endpoint)
         self.log.info("replica %d listening on %s", self.rid, self.config.storage_endpoint)
         if not self.config.replicated:
@@ -125,7 +121,7 @@ class StorageActor(Actor):
         for _, items in self.pending.values():  # sent on already: they may still land
             self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
                        "the replica stopped before the bus confirmed the write")
-        self._flush_replies()
+        self.flush_replies()
 
     def poll_timeout_ms(self) -> int:
         return 5 if self._download is not None else super().poll_timeout_ms()
@@ -136,66 +132,21 @@ class StorageActor(Actor):
             self._load_backup_slice(now)
         self._expire_pending(now)
         self._expire_snapshots(now)
-        self._flush_replies()
+        self.flush_replies()
 
     # --- the socket --------------------------------------------------------
-
-    def _reply(self, ident: bytes, request_id: int, message) -> None:
-        """Queue a reply; _flush_replies sends each caller's replies as one frame."""
-        replies = self._replies.get(ident)
-        if replies is None:
-            self._replies[ident] = [(message, request_id)]
-        else:
-            replies.append((message, request_id))
-
-    def _flush_replies(self) -> None:
-        if not self._replies:
-            return
-        for ident, replies in self._replies.items():
-            body = (protocol.encode(*replies[0]) if len(replies) == 1
-                    else protocol.encode_batch(replies))
-            self.router.send_multipart([ident, body])
-        self._replies = {}
 
     def _send_broker(self, message) -> None:
         if self.broker_ident is not None:
             self.router.send_multipart([self.broker_ident, protocol.encode(message)])
 
-    def _on_router(self) -> None:
+    def before_drain(self, sock) -> None:
         self._unavailable = self._set_unavailable_reason()
         self._now_ms = now_ms()
-        for _ in range(DRAIN_MAX):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            if len(frames) != 2:
-                self.log.warning("dropped a message of %d frames", len(frames))
-                continue
-            ident, body = frames
-            try:
-                pairs = protocol.unbatch(*protocol.decode(body))
-            except protocol.ProtocolError as exc:
-                self.log.warning("malformed message: %s", exc)
-                self._reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)))
-                continue
-            for request_id, message in pairs:
-                self._handle(ident, request_id, message)
+
+    def after_drain(self, sock) -> None:
         if self._batch:
             self._flush_sets()
-        self._flush_replies()
-
-    def _handle(self, ident: bytes, request_id: int, message) -> None:
-        handler = self._dispatch.get(message.TAG)
-        if handler is None:
-            self._reply(ident, request_id,
-                        Error(ErrorCode.PROTOCOL, f"storage does not handle {message.TAG}"))
-            return
-        try:
-            handler(ident, request_id, message)
-        except Exception as exc:
-            self.log.exception("%s failed", message.TAG)
-            self._reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)))
 
     # --- requests from HTTP workers ----------------------------------------
 
@@ -220,9 +171,9 @@ class StorageActor(Actor):
             return  # the caller gave up already: applying it now would surprise it
         problem = check_change(message.key, message.values)
         if problem:
-            self._reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
+            self.reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
         elif self._unavailable:
-            self._reply(ident, request_id,
+            self.reply(ident, request_id,
                         Error(ErrorCode.UNAVAILABLE, self._unavailable, RETRY_AFTER_S))
         else:
             self._batch.append((ident, request_id, message.key, message.values,
@@ -246,13 +197,13 @@ class StorageActor(Actor):
         merge, rid = self.table.merge, self.rid
         for ident, request_id, key, values, stamp, _trace in items:
             row = merge(key, stamp, rid, values)
-            self._reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
+            self.reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
         self.sets_applied += len(items)
 
     def _fail(self, items: list, code: str, reason: str) -> None:
         retry = RETRY_AFTER_S if code == ErrorCode.UNAVAILABLE else 0
         for ident, request_id, *_ in items:
-            self._reply(ident, request_id, Error(code, reason, retry))
+            self.reply(ident, request_id, Error(code, reason, retry))
 
     def _expire_pending(self, now: int) -> None:
         while self.pending:
@@ -268,7 +219,7 @@ class StorageActor(Actor):
     def _unavailable_reply(self, ident: bytes, request_id: int) -> bool:
         if self.phase == READY:
             return False
-        self._reply(ident, request_id,
+        self.reply(ident, request_id,
                     Error(ErrorCode.UNAVAILABLE, self._phase_reason(), RETRY_AFTER_S))
         return True
 
@@ -277,9 +228,9 @@ class StorageActor(Actor):
             return
         row = self.table.get(message.key) if isinstance(message.key, str) else None
         if row is None:
-            self._reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "user_id: not found"))
+            self.reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "user_id: not found"))
         else:
-            self._reply(ident, request_id, Ok([message.key, row[0], row[1], row[2], row[3]]))
+            self.reply(ident, request_id, Ok([message.key, row[0], row[1], row[2], row[3]]))
 
     def handle_snapshot_open(self, ident: bytes, request_id: int, _message) -> None:
         if self._unavailable_reply(ident, request_id):
@@ -294,13 +245,13 @@ class StorageActor(Actor):
         }
         snapshot_id = next(self._snapshot_ids)
         self._snapshots[snapshot_id] = _Snapshot(list(self.table.rows), meta)
-        self._reply(ident, request_id, Ok([snapshot_id, meta]))
+        self.reply(ident, request_id, Ok([snapshot_id, meta]))
 
     def handle_snapshot_next(self, ident: bytes, request_id: int,
                              message: messages.SnapshotNext) -> None:
         snapshot = self._snapshots.get(message.snapshot_id)
         if snapshot is None:
-            self._reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "snapshot expired"))
+            self.reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "snapshot expired"))
             return
         start = snapshot.offset
         keys = snapshot.keys[start:start + max(1, min(message.max_rows, SNAPSHOT_MAX_ROWS))]
@@ -311,7 +262,7 @@ class StorageActor(Actor):
             del self._snapshots[message.snapshot_id]
         # NOTE: the live row lists go out as they are: encoded right here, before any
         # other message can change them, and no per-row copy is made.
-        self._reply(ident, request_id, Ok([keys, [rows[key] for key in keys]]))
+        self.reply(ident, request_id, Ok([keys, [rows[key] for key in keys]]))
 
     def _expire_snapshots(self, now: int) -> None:
         for snapshot_id, snapshot in list(self._snapshots.items()):
@@ -319,7 +270,7 @@ class StorageActor(Actor):
                 del self._snapshots[snapshot_id]
 
     def handle_status(self, ident: bytes, request_id: int, _message) -> None:
-        self._reply(ident, request_id, Ok({
+        self.reply(ident, request_id, Ok({
             "replica_id": self.rid,
             "phase": self.phase,
             "rows": len(self.table),

@@ -5,6 +5,16 @@ sockets in ``start()``, polls with a timeout in ``run()`` (never a blocking
 recv), and closes every socket with linger 0 and terminates the context in
 ``stop()``. SIGTERM and SIGINT only set a flag; the loop notices within
 POLL_MS and the process exits 0.
+
+``serve(sock)`` is the one receive loop of every actor: each time the socket
+is readable it takes up to DRAIN_MAX messages, decodes them (Batch frames
+included) and calls ``<prefix><tag>(ident, request_id, message)`` for each
+(``ident`` is the ZMQ routing identity on a ROUTER, else None). Replies queued
+with ``reply()`` leave once per drain, one frame per caller. A malformed
+frame, an unknown tag or a handler raising ProtocolError is answered with a
+PROTOCOL error; any other exception is logged and answered INTERNAL; the
+actor carries on. ``before_drain()`` and ``after_drain()`` bracket each drain
+(e.g. to group-commit what the handlers buffered).
 """
 
 from __future__ import annotations
@@ -12,11 +22,12 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import zmq
 
 from actors.runtime import protocol
+from actors.runtime.protocol import Error, ErrorCode
 from actors.runtime.logs import setup_logging
 from actors.runtime.security import Curve
 
@@ -38,7 +49,7 @@ def now_ms() -> int:
 
 
 def set_title(title: str) -> None:
-    """Name the process for ps/top, e.g. 'grades: storage replica=1'."""
+    """Name the process for ps/top, e.g. '<service>: <role>'."""
     try:
         import setproctitle
     except ImportError:  # pragma: no cover - installed with the project
@@ -61,6 +72,9 @@ class Actor:
         self.curve = curve
         self._curve_roles: dict[zmq.Socket, str] = {}
         self._authenticator = None
+        self._replies: dict[tuple[zmq.Socket, bytes], list] = {}
+        self._reply_socket: zmq.Socket | None = None
+        self._served: dict[zmq.Socket, str] = {}  # socket -> handler prefix
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -107,6 +121,7 @@ class Actor:
         """Close every socket with linger 0, then terminate the context."""
         try:
             self.teardown()
+            self.flush_replies()
         finally:
             for sock in self._sockets:
                 sock.close(linger=0)
@@ -123,6 +138,81 @@ class Actor:
 
     def _on_signal(self, signum, _frame) -> None:
         self._stopping = True
+
+    # --- the serve loop ------------------------------------------------------
+
+    def serve(self, sock: zmq.Socket, prefix: str = "handle_") -> None:
+        """Dispatch every message arriving on ``sock`` to ``<prefix><tag>``.
+
+        The first ROUTER served is where ``reply()`` sends by default.
+        """
+        routed = sock.type == zmq.ROUTER
+        self._served[sock] = prefix
+        if routed and self._reply_socket is None:
+            self._reply_socket = sock
+        self._poller.register(sock, zmq.POLLIN)
+        self._handlers.append((sock, lambda: self._drain(sock, prefix, routed)))
+
+    def before_drain(self, sock: zmq.Socket) -> None:
+        """Called before each drain of a served socket (subclass)."""
+
+    def after_drain(self, sock: zmq.Socket) -> None:
+        """Called after each drain, before replies are flushed (subclass)."""
+
+    def _drain(self, sock: zmq.Socket, prefix: str, routed: bool) -> None:
+        self.before_drain(sock)
+        for _ in range(DRAIN_MAX):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            ident = frames[0] if routed else None
+            try:
+                if routed and len(frames) != 2:
+                    raise protocol.ProtocolError(f"{len(frames) - 1} body frames, expected 1")
+                pairs = protocol.unbatch(*protocol.decode(frames[-1]))
+            except protocol.ProtocolError as exc:
+                self.log.warning("malformed message: %s", exc)
+                if routed:
+                    self.reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)), sock)
+                continue
+            for request_id, message in pairs:
+                self._dispatch(sock, prefix, ident, request_id, message)
+        self.after_drain(sock)
+        self.flush_replies()
+
+    def _dispatch(self, sock, prefix: str, ident, request_id: int, message) -> None:
+        handler = getattr(self, prefix + message.TAG, None)
+        try:
+            if handler is None:
+                raise protocol.ProtocolError(f"{self.name} does not handle {message.TAG}")
+            handler(ident, request_id, message)
+        except protocol.ProtocolError as exc:
+            self.log.warning("%s", exc)
+            if ident is not None:
+                self.reply(ident, request_id, Error(ErrorCode.PROTOCOL, str(exc)), sock)
+        except Exception as exc:
+            self.log.exception("%s failed", message.TAG)
+            if ident is not None:
+                self.reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)), sock)
+
+    def reply(self, ident: bytes, request_id: int, message, sock: zmq.Socket | None = None):
+        """Queue a reply; flush_replies() sends each caller's replies as one frame."""
+        key = (sock or self._reply_socket, ident)
+        queued = self._replies.get(key)
+        if queued is None:
+            self._replies[key] = [(message, request_id)]
+        else:
+            queued.append((message, request_id))
+
+    def flush_replies(self) -> None:
+        if not self._replies:
+            return
+        for (sock, ident), replies in self._replies.items():
+            body = (protocol.encode(*replies[0]) if len(replies) == 1
+                    else protocol.encode_batch(replies))
+            sock.send_multipart([ident, body])
+        self._replies = {}
 
     # --- sockets -----------------------------------------------------------
 
@@ -158,6 +248,7 @@ class Actor:
     def replace_socket(self, old: zmq.Socket, kind: int) -> zmq.Socket:
         """Close a socket and make a fresh one with the same handler and role (lazy pirate)."""
         role = self._curve_roles.pop(old, None)
+        prefix = self._served.pop(old, None)
         handler = None
         for i, (sock, h) in enumerate(self._handlers):
             if sock is old:
@@ -167,11 +258,17 @@ class Actor:
                 break
         self._sockets.remove(old)
         old.close(linger=0)
+        if prefix is not None:
+            handler = None  # served again below, draining the new socket
         if role == "server":
-            return self.server_socket(kind, handler)
-        if role == "client":
-            return self.client_socket(kind, handler)
-        return self.socket(kind, handler)
+            new = self.server_socket(kind, handler)
+        elif role == "client":
+            new = self.client_socket(kind, handler)
+        else:
+            new = self.socket(kind, handler)
+        if prefix is not None:
+            self.serve(new, prefix)
+        return new
 
 
 def run_actor(actor: Actor, title: str) -> int:

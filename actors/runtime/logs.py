@@ -1,4 +1,4 @@
-"""Log lines of every grades process: one line per event, plain or JSON.
+"""Log lines of every process: one line per event, plain or JSON.
 
 LOG_FORMAT=plain (default) prints ``time level name: message``; LOG_FORMAT=json
 prints one JSON object per line with ``ts``, ``level``, ``logger``, ``msg`` and

@@ -1,7 +1,6 @@
 """CurveZMQ for the bus and the actors: encryption, and who may connect.
 
-Off unless the service names a key directory (grades: GRADES_CURVE_DIR, made
-by ``grades keygen DIR``)::
+Off unless the service names a key directory, made by ``keygen(DIR)``::
 
     DIR/server.key, DIR/server.key_secret   keypair of every server socket
                                             (the bus's two, each storage actor's)
@@ -70,7 +69,7 @@ class Curve:
             client_public, client_secret = zmq.auth.load_certificate(root / "client.key_secret")
         except (OSError, ValueError) as exc:
             raise SystemExit(f"CurveZMQ keys in {value}: cannot load them ({exc}); "
-                             f"make them with `grades keygen {value}`") from None
+                             f"make them with the service's keygen command") from None
         return cls(root, server_public, server_secret, client_public, client_secret)
 
     def serve(self, sock: zmq.Socket) -> None:

@@ -19,7 +19,7 @@ import zlib
 import psutil
 import requests
 from bench.grades import zmqload
-from bench.procs import BenchError, Stack, wait_until
+from bench.grades.stack import BenchError, Stack, wait_until
 
 MB = 1024 * 1024
 RESTORE_TIMEOUT_S = 180.0

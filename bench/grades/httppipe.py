@@ -12,7 +12,7 @@ import json
 import socket
 import time
 
-from bench.procs import AUTH, BenchError
+from bench.grades.stack import AUTH, BenchError
 
 _AUTH = "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 

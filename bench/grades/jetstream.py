@@ -22,7 +22,7 @@ import asyncio
 import os
 import time
 
-from bench.procs import BenchError
+from bench.grades.stack import BenchError
 
 JETSTREAM_NOTE = ("JetStream acks before fsync (page cache; it fsyncs every 2 min by "
                   "default), our bus acks only after the group fdatasync")

@@ -16,7 +16,7 @@ import time
 
 import requests
 from bench.grades import wrk
-from bench.procs import AUTH, BenchError
+from bench.grades.stack import AUTH, BenchError
 
 PROBE_TIMEOUT_S = 5.0
 SETTLE_S = 1.0  # load runs this long before the first probe

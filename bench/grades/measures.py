@@ -17,7 +17,7 @@ from bench.grades import lag
 from bench.grades import verify
 from bench.grades import wrk
 from bench.grades import zmqload
-from bench.procs import PEER_PORTS, BenchError, Stack
+from bench.grades.stack import PEER_PORTS, BenchError, Stack
 from bench.report import Row, ms, rate, ratio_of, times, verdict
 
 GO = "go-grades"

@@ -22,7 +22,7 @@ import threading
 import time
 
 import requests
-from bench.procs import AUTH, BenchError, Stack
+from bench.grades.stack import AUTH, BenchError, Stack
 
 from actors.grades.backup import read_backup
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import requests
-from bench.procs import BenchError
+from bench.grades.stack import BenchError
 
 from actors.grades.backup import read_backup
 

@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.procs import PEERS_DIR, BenchError
+from bench.grades.stack import PEERS_DIR, BenchError
 
 SCRIPTS = PEERS_DIR / "wrk"
 SET_LUA = SCRIPTS / "set.lua"

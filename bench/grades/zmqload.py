@@ -12,7 +12,7 @@ import random
 import time
 
 import zmq
-from bench.procs import BenchError
+from bench.grades.stack import BenchError
 
 from actors.runtime import protocol
 from actors.grades import messages

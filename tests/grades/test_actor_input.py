@@ -71,8 +71,11 @@ def test_storage_survives_oversized_and_multipart_garbage(replica):
     try:
         oversized.send(b"x" * (protocol.MAX_FRAME_BYTES + 10))  # drops this connection
         multipart.send_multipart([b"a", b"b", b"c", b"d"])
-        wait_until(lambda: "dropped a message of" in replica.output(), 10,
-                   "the multipart message to be dropped with a log line")
+        assert multipart.poll(5000), "no answer to a multipart message"
+        _, reply = protocol.decode(multipart.recv())
+        assert isinstance(reply, protocol.Error) and reply.code == "protocol", reply
+        wait_until(lambda: "4 body frames, expected 1" in replica.output(), 10,
+                   "the multipart message to be refused with a log line")
     finally:
         oversized.close()
         multipart.close()

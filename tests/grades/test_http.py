@@ -148,6 +148,20 @@ def test_body_over_the_limit_is_413_with_or_without_length(replica):
     assert replica.record("big") is None
 
 
+def test_an_8_mib_body_is_413_not_431(replica):
+    """The head bound counts the request line and headers only, not body bytes that
+    arrive in the same read (issue 14: an 8 MiB body was answered 431)."""
+    body = b'{"user_id": "huge", "pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
+    try:
+        response = requests.post(replica.set_url, data=body, auth=AUTH, timeout=30,
+                                 headers={"Content-Type": "application/json"})
+    except requests.ConnectionError:
+        pytest.fail("the server dropped the connection instead of answering 413")
+    assert response.status_code == 413, response.text
+    assert "body" in response.json()["error"]
+    assert replica.record("huge") is None
+
+
 def test_a_non_json_content_type_is_415(replica):
     response = post(replica, '{"user_id": "ct"}', headers={"Content-Type": "text/plain"})
     assert response.status_code == 415

@@ -1,9 +1,9 @@
-"""The operator tools' progress line on stderr.
+"""The operator tools' progress line on stderr, drawn by rich.
 
-On a terminal the line is redrawn in place (carriage return) at most every
-REFRESH_INTERVAL_S; anywhere else (a pipe, a log file, a test) nothing is
-printed while the work runs and one summary line is printed at the end, so
-logs do not fill with carriage returns.
+On a terminal rich redraws the line in place (at most REFRESH_PER_S times a
+second) and removes it at the end; anywhere else (a pipe, a log file, a test)
+nothing is printed while the work runs and one summary line is printed at the
+end, so logs do not fill with redraws.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from rich.console import Console
+from rich.progress import Progress as RichProgress
+from rich.progress import TextColumn
+
 __all__ = ["Progress", "format_bytes", "format_rows"]
 
-REFRESH_INTERVAL_S = 0.25
+REFRESH_PER_S = 4
 BYTES_PER_MB = 1_000_000
-CLEAR_TO_END_OF_LINE = "\033[K"
 
 
 def format_bytes(count: int, seconds: float) -> str:
@@ -42,7 +45,7 @@ class Progress:
             label: what is being done, e.g. ``backup``.
             describe: formats (count, seconds), e.g. format_bytes.
             stream: where to write; stderr by default.
-            interactive: redraw in place; by default, whether stream is a TTY.
+            interactive: redraw in place; by default, whether stream is a terminal.
         """
         self.label = label
         self.describe = describe
@@ -51,7 +54,14 @@ class Progress:
         self.count = 0
         self.started = time.monotonic()
         self._stopped: float | None = None
-        self._drawn_at = 0.0
+        self._live: RichProgress | None = None
+        if self.interactive:
+            console = Console(file=self.stream, force_terminal=True, highlight=False)
+            self._live = RichProgress(TextColumn("{task.description}", markup=False),
+                                      console=console, transient=True,
+                                      refresh_per_second=REFRESH_PER_S)
+            self._task = self._live.add_task(self.line())
+            self._live.start()
 
     @property
     def elapsed_s(self) -> float:
@@ -63,25 +73,22 @@ class Progress:
         self._stopped = self._stopped or time.monotonic()
 
     def add(self, amount: int) -> None:
-        """Count ``amount`` more units; redraw if it is time to."""
+        """Count ``amount`` more units (rich redraws on its own clock)."""
         self.count += amount
-        if self.interactive:
-            now = time.monotonic()
-            if now - self._drawn_at >= REFRESH_INTERVAL_S:
-                self._drawn_at = now
-                self._write("\r" + self.line() + CLEAR_TO_END_OF_LINE)
+        if self._live is not None:
+            self._live.update(self._task, description=self.line())
 
     def line(self) -> str:
         """The current state, e.g. ``backup: 12.3 MB in 1.0 s (12.3 MB/s)``."""
         return f"{self.label}: {self.describe(self.count, self.elapsed_s)}"
 
     def finish(self, suffix: str = "") -> str:
-        """Print the final line (replacing the live one) and return it."""
+        """Remove the live line, print the final one and return it."""
         self.stop()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
         line = self.line() + suffix
-        self._write(("\r" + line + CLEAR_TO_END_OF_LINE if self.interactive else line) + "\n")
-        return line
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
+        self.stream.write(line + "\n")
         self.stream.flush()
+        return line

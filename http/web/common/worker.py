@@ -29,25 +29,40 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     _in_head = True
     _head_bytes = 0
+    _refused = False
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_head:
-            super().data_received(data)
+        if self._refused:
             return
-        self._head_bytes += len(data)
-        # NOTE: parse first: a chunk that ends the head may carry a large body with it,
-        # and the body's bytes are the body limit's business (413), not the head's (431).
+        if self._in_head:
+            self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
-            self._in_head = False
-            self.transport.write(_TOO_LARGE)
-            self.transport.close()
+        # NOTE: parsed first: a chunk that ends the head may carry a large body with it;
+        # the body is the body limit's business (413), the head is measured exactly below.
+        if self._refused or (self._in_head and self._head_bytes > MAX_HEAD_BYTES):
+            self._refuse()
+
+    def _refuse(self) -> None:
+        self._refused, self._in_head = True, False
+        self.transport.write(_TOO_LARGE)
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
+        head_bytes = len(self.url) + sum(len(name) + len(value) + 4
+                                         for name, value in self.headers)
+        if head_bytes > MAX_HEAD_BYTES:
+            self._refused = True  # answered by data_received once the parser returns
+            return
         self._in_head = False
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         super().on_message_complete()
         self._in_head, self._head_bytes = True, 0
 

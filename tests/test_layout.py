@@ -1,0 +1,140 @@
+"""The import contract of LAYOUT.md rule 1, and the runtime naming no service.
+
+Imports go one way: ``actors.runtime`` imports only the standard library and
+third-party packages; ``actors.bus`` and ``actors.shared`` import the
+runtime; a service imports the runtime, bus and shared, never another
+service; ``web.common`` imports the runtime; ``web.<svc>`` imports
+``web.common`` and its own service; nothing in ``actors/`` imports ``web``.
+Checked by parsing every module (imports inside functions included).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTORS = ROOT / "actors"
+WEB = ROOT / "http" / "web"
+SHARED_PACKAGES = {"runtime", "bus", "shared"}
+
+
+def _services() -> set[str]:
+    return {p.name for p in ACTORS.iterdir()
+            if p.is_dir() and (p / "__init__.py").exists()} - SHARED_PACKAGES
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, dotted module) of every absolute import in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+            found.extend((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
+    return found
+
+
+def _allowed(owner: tuple[str, str], module: str) -> bool:
+    """May code of ``owner`` (("actors"|"web", package)) import ``module``?"""
+    top, _, rest = module.partition(".")
+    if top not in ("actors", "web"):
+        return True  # standard library or third party
+    package = rest.partition(".")[0]
+    side, own = owner
+    if side == "actors":
+        if top == "web":
+            return False
+        if own == "runtime":
+            return package == "runtime" or not rest
+        if own in ("bus", "shared"):
+            return package in ("runtime", own) or not rest
+        return package in SHARED_PACKAGES | {own} or not rest
+    if top == "web":
+        return package in ("common", own) or not rest
+    if own == "common":
+        return package == "runtime"
+    return package in SHARED_PACKAGES | {own}
+
+
+def _modules():
+    for path in sorted(ACTORS.rglob("*.py")):
+        parts = path.relative_to(ACTORS).parts
+        if len(parts) > 1:
+            yield ("actors", parts[0]), path
+    for path in sorted(WEB.rglob("*.py")):
+        parts = path.relative_to(WEB).parts
+        if len(parts) > 1:
+            yield ("web", parts[0]), path
+
+
+def violations(modules=None) -> list[str]:
+    found = []
+    for owner, path in modules or _modules():
+        for line, module in _imports(path):
+            if not _allowed(owner, module):
+                where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                found.append(f"{where}:{line}: {'.'.join(owner)} "
+                             f"must not import {module}")
+    return found
+
+
+def test_imports_go_one_way():
+    assert not violations(), "\n".join(violations())
+
+
+@pytest.mark.parametrize("owner, module, allowed", [
+    (("actors", "runtime"), "actors.grades.storage", False),
+    (("actors", "runtime"), "web.common.app", False),
+    (("actors", "bus"), "actors.grades.config", False),
+    (("actors", "segments"), "actors.balances.store", False),
+    (("actors", "segments"), "actors.runtime.pg", True),
+    (("actors", "segments"), "actors.shared.luhn", True),
+    (("web", "common"), "actors.grades.records", False),
+    (("web", "common"), "actors.runtime.client", True),
+    (("web", "segments"), "web.balances.app", False),
+    (("web", "segments"), "actors.segments.store", True),
+    (("web", "segments"), "actors.gophermart.store", False),
+])
+def test_the_contract_itself(owner, module, allowed):
+    assert _allowed(owner, module) is allowed
+
+
+def test_a_runtime_module_importing_a_service_is_caught(tmp_path):
+    rogue = tmp_path / "rogue.py"
+    rogue.write_text("import actors.grades\nfrom actors.grades.storage import StorageActor\n")
+    found = violations([(("actors", "runtime"), rogue)])
+    assert len(found) == 3 and "must not import actors.grades" in found[0]
+
+
+def _code_words(path: Path) -> str:
+    """A file's names and strings, without comments and docstrings."""
+    words = []
+    previous = tokenize.INDENT
+    for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+        docstring = token.type == tokenize.STRING and previous in (
+            tokenize.INDENT, tokenize.NEWLINE, tokenize.NL, tokenize.DEDENT)
+        if token.type in (tokenize.NAME, tokenize.STRING) and not docstring:
+            words.append(token.string)
+        if token.type not in (tokenize.COMMENT, tokenize.NL):
+            previous = token.type
+    return " ".join(words)
+
+
+@pytest.mark.parametrize("service", sorted(_services()))
+def test_the_runtime_and_web_common_name_no_service(service):
+    shared = [*(ACTORS / "runtime").rglob("*.py"), *(WEB / "common").rglob("*.py")]
+    named = [str(p.relative_to(ROOT)) for p in shared
+             if service in _code_words(p).lower()]
+    assert not named, f"{service} is named in {named}"
+
+
+def test_http_exposes_only_web():
+    http = ROOT / "http"
+    assert not (http / "__init__.py").exists(), "http/ must never be a package"
+    assert sorted(p.name for p in http.iterdir() if p.name != "__pycache__") == ["web"]
