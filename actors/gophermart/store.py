@@ -29,6 +29,7 @@ __all__ = [
     "OrderOwnedByAnother",
     "Retry",
     "StoreError",
+    "UnknownUser",
     "Withdrawal",
     "accrual_pause_s",
     "claim_orders",
@@ -70,6 +71,10 @@ class OrderOwnedByAnother(StoreError):
 
 class OrderAlreadyWithdrawn(StoreError):
     """A withdrawal against this order number exists already (409)."""
+
+
+class UnknownUser(StoreError):
+    """A valid token names a user this database does not have (it was reset): 401."""
 
 
 class InsufficientFunds(StoreError):
@@ -159,13 +164,17 @@ async def upload_order(db, user_id: int, number: str) -> bool:
 
     Raises:
         OrderOwnedByAnother: another user uploaded it.
+        UnknownUser: no such user.
     """
     async with db.acquire() as conn:
-        owner = await conn.fetchval(
-            "WITH ins AS (INSERT INTO gophermart.orders (number, user_id) VALUES ($1, $2)"
-            " ON CONFLICT (number) DO NOTHING RETURNING user_id)"
-            " SELECT -1 FROM ins UNION ALL SELECT user_id FROM gophermart.orders WHERE number = $1",
-            number, user_id)
+        try:
+            owner = await conn.fetchval(
+                "WITH ins AS (INSERT INTO gophermart.orders (number, user_id) VALUES ($1, $2)"
+                " ON CONFLICT (number) DO NOTHING RETURNING user_id)"
+                " SELECT -1 FROM ins UNION ALL"
+                " SELECT user_id FROM gophermart.orders WHERE number = $1", number, user_id)
+        except asyncpg.ForeignKeyViolationError:
+            raise UnknownUser(user_id) from None
         if owner is None:
             # NOTE: a racing upload of the same number committed after this statement's
             # snapshot was taken: ON CONFLICT saw it, the SELECT did not. Look again.
@@ -191,11 +200,14 @@ async def list_orders(db, user_id: int) -> list[Order]:
 
 
 async def get_balance(db, user_id: int) -> Balance:
+    """The user's balance. Raises UnknownUser when there is no such user."""
     async with db.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT current_kop, withdrawn_kop FROM gophermart.balances WHERE user_id = $1",
             user_id)
-    return Balance(0, 0) if row is None else Balance(*row)
+    if row is None:
+        raise UnknownUser(user_id)
+    return Balance(*row)
 
 
 async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
@@ -209,13 +221,18 @@ async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
 
     Raises:
         OrderAlreadyWithdrawn: the order number was used for a withdrawal before.
+        UnknownUser: no such user.
         InsufficientFunds: the current balance is below `sum_kop`.
     """
     async with db.acquire() as conn, conn.transaction():
-        inserted = await conn.fetchval(
-            "INSERT INTO gophermart.withdrawals (order_number, user_id, sum_kop)"
-            " VALUES ($1, $2, $3)"
-            " ON CONFLICT (order_number) DO NOTHING RETURNING true", order, user_id, sum_kop)
+        try:
+            inserted = await conn.fetchval(
+                "INSERT INTO gophermart.withdrawals (order_number, user_id, sum_kop)"
+                " VALUES ($1, $2, $3)"
+                " ON CONFLICT (order_number) DO NOTHING RETURNING true",
+                order, user_id, sum_kop)
+        except asyncpg.ForeignKeyViolationError:
+            raise UnknownUser(user_id) from None
         if not inserted:
             raise OrderAlreadyWithdrawn(order)
         row = await conn.fetchrow(

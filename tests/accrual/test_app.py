@@ -112,3 +112,15 @@ def test_delay_reveals_registered_then_processing(db, loop):
         {"description": "x", "price": 1}]})
     assert slow.request("GET", f"/api/orders/{number}").json == {
         "order": number, "status": "REGISTERED"}
+
+
+def test_oversized_and_wrongly_encoded_bodies(client):
+    big = {"order": new_number(), "goods": [{"description": "x" * 1000, "price": 1}] * 300}
+    too_big = client.request("POST", "/api/orders", json=big)
+    assert too_big.status_code == 413 and error_of(too_big).startswith("body")
+    assert client.request("GET", f"/api/orders/{big['order']}").status_code == 204
+    latin1 = '{"match": "Café", "reward": 1, "reward_type": "pt"}'.encode("latin-1")
+    wrong = client.request("POST", "/api/goods", body=latin1)
+    assert wrong.status_code == 400 and error_of(wrong).startswith("body")
+    many = {"order": new_number(), "goods": [{"description": "x", "price": 1}] * 201}
+    assert error_of(client.request("POST", "/api/orders", json=many)).startswith("goods")

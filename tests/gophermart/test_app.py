@@ -75,6 +75,16 @@ def test_protected_routes_need_a_valid_token(client, headers, method, path):
     assert response.status_code == 401 and "token" in error_of(response)
 
 
+def test_a_token_of_an_unknown_user_is_401(client):
+    headers = {"Authorization": "Bearer " + auth.issue_token(client.SECRET, 10**12, 60)}
+    for method, path, body in [("POST", "/api/user/orders", b"12345678903"),
+                               ("GET", "/api/user/balance", b""),
+                               ("POST", "/api/user/balance/withdraw",
+                                b'{"order": "12345678903", "sum": 1}')]:
+        response = client.request(method, path, body=body, headers=headers)
+        assert response.status_code == 401 and "no user" in error_of(response)
+
+
 @pytest.mark.parametrize("body, field", [
     (b"", "body"), (b"{", "body"), (b"[]", "body"), (b"null", "body"),
     (b'{"login": "x"}', "password"), (b'{"password": "x"}', "login"),

@@ -47,6 +47,9 @@ _ERRORS = (
     (InvalidInput, falcon.HTTPBadRequest, None),
     (BadOrderNumber, falcon.HTTPUnprocessableEntity, None),
     (store.LoginTaken, falcon.HTTPConflict, "login: taken by another user"),
+    (store.UnknownUser, lambda description: falcon.HTTPUnauthorized(
+        description=description, challenges=["Bearer"]),
+     "not authenticated: the token names no user of this service; log in again"),
     (store.OrderOwnedByAnother, falcon.HTTPConflict,
      "order number: uploaded by another user"),
     (store.OrderAlreadyWithdrawn, falcon.HTTPConflict,
