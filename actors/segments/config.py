@@ -4,12 +4,13 @@
     DATABASE_URI / -d          PostgreSQL URI, postgres:// or postgresql:// (required)
     SEGMENTS_HTTP_WORKERS      gunicorn workers (default 2)
     SEGMENTS_RUN_DIR           this instance's private sockets (default
-                               <tmp>/segments-<host>-<port>, so two instances differ)
+                               <tmp>/segments-<uid>-<host>-<port>: two instances differ)
     SEGMENTS_DB_WAIT_S         how long to wait for the database at start (default 30)
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,8 @@ class Config:
         raw_uri, uri_from = env_wins(environ, "DATABASE_URI", args.database, "")
         database_uri = parse_database_uri(raw_uri, "-d" if uri_from == "flag" else
                                           "DATABASE_URI", PROGRAM)
-        default_run_dir = Path(tempfile.gettempdir()) / f"segments-{address.host}-{address.port}"
+        default_run_dir = (Path(tempfile.gettempdir())
+                           / f"segments-{os.getuid()}-{address.host}-{address.port}")
         return cls(
             address=address,
             database_uri=database_uri,

@@ -2,7 +2,7 @@
 
 A user belongs to a segment created with `percent` p when `bucket(slug, user_id)` is
 below p * 100 (exact decimal arithmetic, in SQL too). The schema's
-`segment_bucket(slug, user_id)` computes the bucket in PostgreSQL (bulk assignment at
+`segments.bucket(slug, user_id)` computes the bucket in PostgreSQL (bulk assignment at
 creation, assignment of a user seen for the first time); this module computes it in
 Python for tests and tools. The bucket depends on nothing but the slug and the user id,
 so every instance, every restart and a segment deleted and created again with the same

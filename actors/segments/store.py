@@ -1,8 +1,9 @@
 """Every SQL statement of segments: named async functions, typed results, typed errors.
 
-Tables (schema/001_init.sql): `segment` (soft-deleted, a live slug is unique),
-`segment_user` (known users), `segment_member` (user, segment, optional expiry) and
-`segment_history` (add/remove rows, stamped with the time the change took effect).
+Tables (schema/001_init.sql, schema `segments`): `segments.segments` (soft-deleted, a live
+slug is unique), `segments.users` (known users), `segments.memberships` (user, segment,
+optional expiry) and `segments.history` (add/remove rows, stamped with the time the change
+took effect).
 
 Concurrency, settled by the database:
 - Changes of one user serialize on the user's row (`FOR UPDATE`), so they apply in some
@@ -120,11 +121,11 @@ class HistoryRow(NamedTuple):
 
 _ACTIVE_SLUGS = """
 SELECT coalesce(array_agg(s.slug ORDER BY s.slug COLLATE "C"), '{}')
-FROM segment_member m JOIN segment s ON s.id = m.segment_id
+FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
 WHERE m.user_id = $1 AND (m.expires_at IS NULL OR m.expires_at > coalesce($2, now()))"""
 
 _WRITE_HISTORY = """
-INSERT INTO segment_history (user_id, slug, operation, at)
+INSERT INTO segments.history (user_id, slug, operation, at)
 SELECT $1, slug, operation, at
 FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS t(slug, operation, at)"""
 
@@ -146,7 +147,7 @@ async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", ROLLOUT_LOCK_KEY)
         try:
             segment_id = await conn.fetchval(
-                "INSERT INTO segment (slug, percent) VALUES ($1, $2) RETURNING id",
+                "INSERT INTO segments.segments (slug, percent) VALUES ($1, $2) RETURNING id",
                 slug, percent)
         except asyncpg.UniqueViolationError:
             raise SegmentExists(slug) from None
@@ -155,12 +156,12 @@ async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
             assigned = await conn.fetchval("""
                 WITH t AS (SELECT clock_timestamp() AS at),
                 ins AS (
-                    INSERT INTO segment_member (user_id, segment_id)
-                    SELECT u.id, $1 FROM segment_user u
-                    WHERE segment_bucket($2, u.id) < $3::numeric * 100
+                    INSERT INTO segments.memberships (user_id, segment_id)
+                    SELECT u.id, $1 FROM segments.users u
+                    WHERE segments.bucket($2, u.id) < $3::numeric * 100
                     RETURNING user_id),
                 hist AS (
-                    INSERT INTO segment_history (user_id, slug, operation, at)
+                    INSERT INTO segments.history (user_id, slug, operation, at)
                     SELECT ins.user_id, $2, 'add', t.at FROM ins, t)
                 SELECT count(*) FROM ins""",
                 segment_id, slug, percent, timeout=BULK_TIMEOUT_S)
@@ -178,7 +179,7 @@ async def delete_segment(pool, slug: str) -> int:
     """
     async with pool.acquire() as conn, conn.transaction():
         segment_id = await conn.fetchval(
-            "UPDATE segment SET deleted_at = clock_timestamp() "
+            "UPDATE segments.segments SET deleted_at = clock_timestamp() "
             "WHERE slug = $1 AND deleted_at IS NULL RETURNING id", slug)
         if segment_id is None:
             raise UnknownSegments([slug])
@@ -186,10 +187,10 @@ async def delete_segment(pool, slug: str) -> int:
         return await conn.fetchval("""
             WITH t AS (SELECT clock_timestamp() AS at),
             gone AS (
-                DELETE FROM segment_member WHERE segment_id = $1
+                DELETE FROM segments.memberships WHERE segment_id = $1
                 RETURNING user_id, expires_at),
             hist AS (
-                INSERT INTO segment_history (user_id, slug, operation, at)
+                INSERT INTO segments.history (user_id, slug, operation, at)
                 SELECT gone.user_id, $2, 'remove', least(coalesce(gone.expires_at, t.at), t.at)
                 FROM gone, t)
             SELECT count(*) FROM gone""", segment_id, slug, timeout=BULK_TIMEOUT_S)
@@ -200,7 +201,7 @@ async def list_segments(pool) -> list[SegmentInfo]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("""
             SELECT s.slug, s.percent, count(m.user_id) AS users
-            FROM segment s LEFT JOIN segment_member m
+            FROM segments.segments s LEFT JOIN segments.memberships m
               ON m.segment_id = s.id AND (m.expires_at IS NULL OR m.expires_at > now())
             WHERE s.deleted_at IS NULL
             GROUP BY s.id ORDER BY s.slug COLLATE "C" """, timeout=BULK_TIMEOUT_S)
@@ -211,7 +212,7 @@ async def user_segments(pool, user_id: int) -> list[str]:
     """The user's active slugs, sorted; a user seen for the first time becomes known."""
     async with pool.acquire() as conn:
         known, slugs = await conn.fetchrow(
-            f"SELECT EXISTS (SELECT 1 FROM segment_user WHERE id = $1), ({_ACTIVE_SLUGS})",
+            f"SELECT EXISTS (SELECT 1 FROM segments.users WHERE id = $1), ({_ACTIVE_SLUGS})",
             user_id, None)
         if known:
             return list(slugs)
@@ -239,12 +240,12 @@ async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
     async with pool.acquire() as conn, conn.transaction():
         await _lock_user(conn, user_id)
         ids = dict(await conn.fetch(
-            "SELECT slug, id FROM segment WHERE slug = ANY($1::text[]) AND deleted_at IS NULL "
-            "FOR SHARE", slugs))
+            "SELECT slug, id FROM segments.segments "
+            "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE", slugs))
         if len(ids) < len(slugs):
             raise UnknownSegments(set(slugs) - ids.keys())
         held = dict(await conn.fetch(
-            "SELECT segment_id, expires_at FROM segment_member "
+            "SELECT segment_id, expires_at FROM segments.memberships "
             "WHERE user_id = $1 AND segment_id = ANY($2::bigint[]) FOR UPDATE",
             user_id, list(ids.values())))
         now = await conn.fetchval("SELECT clock_timestamp()")
@@ -275,11 +276,11 @@ async def _apply_change(conn: asyncpg.Connection, user_id: int, now: datetime,
             hist.append((item.slug, "add", now))
     if gone:
         await conn.execute(
-            "DELETE FROM segment_member WHERE user_id = $1 AND segment_id = ANY($2::bigint[])",
-            user_id, gone)
+            "DELETE FROM segments.memberships "
+            "WHERE user_id = $1 AND segment_id = ANY($2::bigint[])", user_id, gone)
     if upsert:
         await conn.execute("""
-            INSERT INTO segment_member (user_id, segment_id, expires_at)
+            INSERT INTO segments.memberships (user_id, segment_id, expires_at)
             SELECT $1, segment_id, expires_at
             FROM unnest($2::bigint[], $3::timestamptz[]) AS t(segment_id, expires_at)
             ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at""",
@@ -299,23 +300,23 @@ def _expiry(item: AddItem, now: datetime) -> datetime | None:
 async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime:
     """Lock the user's row, making the user known (and assigning percent segments) first
     when new. Returns the time after the lock is held."""
-    if await conn.fetchval("SELECT true FROM segment_user WHERE id = $1 FOR UPDATE", user_id):
+    if await conn.fetchval("SELECT true FROM segments.users WHERE id = $1 FOR UPDATE", user_id):
         return await conn.fetchval("SELECT clock_timestamp()")
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
     now = await conn.fetchval(
-        "INSERT INTO segment_user (id) VALUES ($1) ON CONFLICT DO NOTHING "
+        "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING "
         "RETURNING first_seen", user_id)
     if now is None:  # another transaction made the user known first: wait for it
-        await conn.execute("SELECT 1 FROM segment_user WHERE id = $1 FOR UPDATE", user_id)
+        await conn.execute("SELECT 1 FROM segments.users WHERE id = $1 FOR UPDATE", user_id)
         return await conn.fetchval("SELECT clock_timestamp()")
     await conn.execute("""
         WITH picked AS (
-            SELECT id, slug FROM segment
-            WHERE deleted_at IS NULL AND percent > 0 AND segment_bucket(slug, $1) < percent * 100
+            SELECT id, slug FROM segments.segments
+            WHERE deleted_at IS NULL AND percent > 0 AND segments.bucket(slug, $1) < percent * 100
             FOR SHARE),
         ins AS (
-            INSERT INTO segment_member (user_id, segment_id) SELECT $1, id FROM picked)
-        INSERT INTO segment_history (user_id, slug, operation, at)
+            INSERT INTO segments.memberships (user_id, segment_id) SELECT $1, id FROM picked)
+        INSERT INTO segments.history (user_id, slug, operation, at)
         SELECT $1, slug, 'add', $2 FROM picked""", user_id, now)
     return now
 
@@ -328,7 +329,7 @@ async def seconds_to_next_expiry(pool) -> float | None:
     async with pool.acquire() as conn:
         return await conn.fetchval(
             "SELECT extract(epoch FROM min(expires_at) - clock_timestamp())::float8 "
-            "FROM segment_member WHERE expires_at IS NOT NULL")
+            "FROM segments.memberships WHERE expires_at IS NOT NULL")
 
 
 async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
@@ -343,18 +344,18 @@ async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
     async with pool.acquire() as conn, conn.transaction():
         return await conn.fetchval("""
             WITH due AS (
-                SELECT user_id, segment_id FROM segment_member
+                SELECT user_id, segment_id FROM segments.memberships
                 WHERE expires_at <= now()
                 ORDER BY expires_at LIMIT $1
                 FOR UPDATE SKIP LOCKED),
             gone AS (
-                DELETE FROM segment_member m USING due
+                DELETE FROM segments.memberships m USING due
                 WHERE m.user_id = due.user_id AND m.segment_id = due.segment_id
                 RETURNING m.user_id, m.segment_id, m.expires_at),
             hist AS (
-                INSERT INTO segment_history (user_id, slug, operation, at)
+                INSERT INTO segments.history (user_id, slug, operation, at)
                 SELECT gone.user_id, s.slug, 'remove', gone.expires_at
-                FROM gone JOIN segment s ON s.id = gone.segment_id)
+                FROM gone JOIN segments.segments s ON s.id = gone.segment_id)
             SELECT count(*) FROM gone""", limit, timeout=BULK_TIMEOUT_S)
 
 
@@ -366,7 +367,7 @@ async def history(pool, start: datetime, end: datetime, user_id: int | None = No
     many rows the period holds. The connection is held until the iterator is exhausted
     or closed.
     """
-    query = ("SELECT user_id, slug, operation, at FROM segment_history "
+    query = ("SELECT user_id, slug, operation, at FROM segments.history "
              "WHERE at >= $1 AND at < $2 ORDER BY at, id")
     args: tuple = (start, end)
     if user_id is not None:

@@ -17,7 +17,7 @@ def new_user() -> int:
 
 
 def history_count(db, user_id: int) -> int:
-    return db.fetch("SELECT count(*) FROM segment_history WHERE user_id = $1", user_id)[0][0]
+    return db.fetch("SELECT count(*) FROM segments.history WHERE user_id = $1", user_id)[0][0]
 
 
 def error_of(response) -> str:
@@ -91,7 +91,7 @@ def test_user_changes_and_reads(client, db):
                        {"add": ["U_A"], "remove": ["U_C", "U_C"]}).json["segments"] == [
         "U_A", "U_B"]
     assert client.get(f"/api/users/{user}/segments").json["segments"] == ["U_A", "U_B"]
-    expires = db.fetch("SELECT m.expires_at FROM segment_member m JOIN segment s "
+    expires = db.fetch("SELECT m.expires_at FROM segments.memberships m JOIN segments.segments s "
                        "ON s.id = m.segment_id WHERE m.user_id = $1 AND s.slug = 'U_A'", user)
     assert expires[0][0] is None  # adding a held segment replaced its expiry
     assert history_count(db, user) == 4  # three adds, one remove
@@ -127,7 +127,7 @@ def test_bad_change_is_rejected_naming_it_and_changes_nothing(client, db, docume
     assert response.status_code == status, response.text
     assert field in error_of(response)
     assert history_count(db, user) == 0
-    assert db.fetch("SELECT 1 FROM segment_user WHERE id = $1", user) == []
+    assert db.fetch("SELECT 1 FROM segments.users WHERE id = $1", user) == []
 
 
 @pytest.mark.parametrize("user_id", ["0", "-1", str(INT64_MAX + 1), "abc", "1.5", "１２"])

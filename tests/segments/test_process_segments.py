@@ -93,14 +93,14 @@ def test_ttl_expiry_is_invisible_at_once_and_in_history_at_its_time(procs, pg_ds
     response = service.post(f"/api/users/{user}/segments",
                             {"add": [{"slug": "P_TTL", "ttl_seconds": 1}]})
     assert response.json()["segments"] == ["P_TTL"]
-    expires = sql(pg_dsn, "SELECT expires_at FROM segment_member WHERE user_id = $1",
+    expires = sql(pg_dsn, "SELECT expires_at FROM segments.memberships WHERE user_id = $1",
                   user)[0][0]
     while datetime.now(UTC) < expires:
         time.sleep(0.01)
     assert service.user_segments(user) == []  # hidden by the read's time filter
 
     def reaped():  # by the reaper, not by the report (which would reap on its own)
-        return sql(pg_dsn, "SELECT at FROM segment_history WHERE user_id = $1 AND "
+        return sql(pg_dsn, "SELECT at FROM segments.history WHERE user_id = $1 AND "
                            "operation = 'remove'", user)
     rows = wait_until(reaped, 1.5, "the reaper to record the expiry")
     assert rows[0][0] == expires
@@ -141,19 +141,19 @@ def test_kill9_loses_no_acknowledged_change_and_the_reaper_catches_up(procs, pg_
     service = start(procs, pg_dsn, "restarted", port=service.port)
 
     adds = dict((r[0], r[1]) for r in sql(
-        pg_dsn, "SELECT user_id, count(*) FROM segment_history WHERE slug IN ('K_A', 'K_B') "
+        pg_dsn, "SELECT user_id, count(*) FROM segments.history WHERE slug IN ('K_A', 'K_B') "
                 "AND operation = 'add' GROUP BY user_id"))
     for user in acknowledged:
         assert {"K_A", "K_B"} <= set(service.user_segments(user))
         assert adds[user] == 2  # one add per segment: nothing applied twice
     assert set(adds.values()) == {2}  # unacknowledged ones are all or nothing too
-    rows = wait_until(lambda: sql(pg_dsn, "SELECT h.at, m.expires_at FROM segment_history h "
-                                          "LEFT JOIN segment_member m ON m.user_id = h.user_id "
-                                          "WHERE h.user_id = $1 AND h.operation = 'remove' "
-                                          "AND h.slug = 'K_TTL'",
-                                  ttl_user), 3, "the restarted reaper to catch up")
+    rows = wait_until(lambda: sql(
+        pg_dsn, "SELECT h.at, m.expires_at FROM segments.history h "
+                "LEFT JOIN segments.memberships m ON m.user_id = h.user_id "
+                "WHERE h.user_id = $1 AND h.operation = 'remove' AND h.slug = 'K_TTL'",
+        ttl_user), 3, "the restarted reaper to catch up")
     assert rows[0][1] is None  # the membership left, stamped with its expiry:
-    added = sql(pg_dsn, "SELECT at FROM segment_history WHERE user_id = $1 "
+    added = sql(pg_dsn, "SELECT at FROM segments.history WHERE user_id = $1 "
                         "AND operation = 'add' AND slug = 'K_TTL'", ttl_user)[0][0]
     assert (rows[0][0] - added).total_seconds() == 1.0
 
@@ -182,7 +182,7 @@ def test_concurrent_changes_of_one_user_on_two_instances_are_serial(procs, pg_ds
         seen = list(pool.map(send, range(len(changes))))
     final = first.user_segments(user)
     assert second.user_segments(user) == final
-    rows = sql(pg_dsn, "SELECT slug, operation FROM segment_history WHERE user_id = $1 "
+    rows = sql(pg_dsn, "SELECT slug, operation FROM segments.history WHERE user_id = $1 "
                        "ORDER BY at, id", user)
     for slug in slugs:
         ops = [r[1] for r in rows if r[0] == slug]

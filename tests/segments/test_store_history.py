@@ -18,7 +18,7 @@ def new_user() -> int:
 
 
 def rows_of(db, user_id: int) -> list[tuple[str, str, datetime]]:
-    rows = db.fetch("SELECT slug, operation, at FROM segment_history WHERE user_id = $1 "
+    rows = db.fetch("SELECT slug, operation, at FROM segments.history WHERE user_id = $1 "
                     "ORDER BY at, id", user_id)
     return [(r["slug"], r["operation"], r["at"]) for r in rows]
 
@@ -38,7 +38,7 @@ def test_expired_membership_is_not_read_and_is_reaped_at_its_expiry(db):
     user = new_user()
     assert db.run(store.change_user_segments(
         db.pool, user, [AddItem("T_TTL", ttl_seconds=1)], [])) == ["T_TTL"]
-    expires = db.fetch("SELECT expires_at FROM segment_member WHERE user_id = $1", user)[0][0]
+    expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     assert 0 < db.run(store.seconds_to_next_expiry(db.pool)) <= 1
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
     assert db.run(store.user_segments(db.pool, user)) == []  # read filter, before any reaper
@@ -52,7 +52,7 @@ def test_readding_an_expired_membership_records_its_removal_first(db):
     db.run(store.create_segment(db.pool, "T_READD", None))
     user = new_user()
     db.run(store.change_user_segments(db.pool, user, [AddItem("T_READD", ttl_seconds=1)], []))
-    expires = db.fetch("SELECT expires_at FROM segment_member WHERE user_id = $1", user)[0][0]
+    expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
     assert db.run(store.change_user_segments(db.pool, user, [AddItem("T_READD")], [])) == [
         "T_READD"]
@@ -78,7 +78,7 @@ def test_two_reapers_write_each_removal_once(db):
     reaped = sum(db.run(reap_twice()))
     while (more := db.run(store.reap_expired(db.pool, limit=50))):
         reaped += more
-    counts = db.fetch("SELECT user_id, count(*) FROM segment_history WHERE slug = 'T_REAP2' "
+    counts = db.fetch("SELECT user_id, count(*) FROM segments.history WHERE slug = 'T_REAP2' "
                       "AND operation = 'remove' GROUP BY user_id")
     assert reaped == len(users) == len(counts)
     assert {c for _, c in counts} == {1}
@@ -89,7 +89,8 @@ def test_deleting_a_segment_stamps_unreaped_expiries_with_their_expiry(db):
     short, long = new_user(), new_user()
     db.run(store.change_user_segments(db.pool, short, [AddItem("T_DEL_TTL", ttl_seconds=1)], []))
     db.run(store.change_user_segments(db.pool, long, [AddItem("T_DEL_TTL", ttl_seconds=99)], []))
-    expires = db.fetch("SELECT expires_at FROM segment_member WHERE user_id = $1", short)[0][0]
+    expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1",
+                       short)[0][0]
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
     db.run(store.delete_segment(db.pool, "T_DEL_TTL"))
     assert rows_of(db, short)[-1] == ("T_DEL_TTL", "remove", expires)

@@ -20,14 +20,15 @@ def new_user() -> int:
 
 
 def history_of(db, user_id: int, slug: str | None = None) -> list[tuple[str, str]]:
-    rows = db.fetch("SELECT slug, operation FROM segment_history WHERE user_id = $1 "
+    rows = db.fetch("SELECT slug, operation FROM segments.history WHERE user_id = $1 "
                     "ORDER BY at, id", user_id)
     return [(r["slug"], r["operation"]) for r in rows if slug is None or r["slug"] == slug]
 
 
 def members_of(db, slug: str) -> set[int]:
     return {r[0] for r in db.fetch(
-        "SELECT m.user_id FROM segment_member m JOIN segment s ON s.id = m.segment_id "
+        "SELECT m.user_id FROM segments.memberships m "
+        "JOIN segments.segments s ON s.id = m.segment_id "
         "WHERE s.slug = $1 AND s.deleted_at IS NULL", slug)}
 
 
@@ -61,7 +62,7 @@ def test_change_is_all_or_nothing(db):
                                           ["S_NOPE_2", "S_NOPE_1"]))
     assert caught.value.slugs == ["S_NOPE_1", "S_NOPE_2"]
     assert history_of(db, user) == []
-    assert db.fetch("SELECT 1 FROM segment_user WHERE id = $1", user) == []  # not even known
+    assert db.fetch("SELECT 1 FROM segments.users WHERE id = $1", user) == []  # not even known
 
 
 def test_add_held_replaces_expiry_and_remove_not_held_is_noop(db):
@@ -69,13 +70,14 @@ def test_add_held_replaces_expiry_and_remove_not_held_is_noop(db):
     db.run(store.create_segment(db.pool, "S_OTHER", None))
     user = new_user()
     db.run(store.change_user_segments(db.pool, user, [AddItem("S_IDEM", ttl_seconds=60)], []))
-    first = db.fetch("SELECT expires_at FROM segment_member WHERE user_id = $1", user)[0][0]
+    first = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     db.run(store.change_user_segments(db.pool, user, [AddItem("S_IDEM", ttl_seconds=3600)],
                                       ["S_OTHER"]))
-    second = db.fetch("SELECT expires_at FROM segment_member WHERE user_id = $1", user)[0][0]
+    second = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     assert (second - first).total_seconds() > 3000
     db.run(store.change_user_segments(db.pool, user, [AddItem("S_IDEM")], []))  # no expiry now
-    assert db.fetch("SELECT expires_at FROM segment_member WHERE user_id = $1", user)[0][0] is None
+    assert db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1",
+                    user)[0][0] is None
     assert history_of(db, user) == [("S_IDEM", "add")]
 
 
@@ -96,7 +98,7 @@ def test_percent_rollout_of_known_users_matches_the_python_hash(db):
 
     db.run(see_all())
     created = db.run(store.create_segment(db.pool, "S_PCT30", Decimal(30)))
-    known = [r[0] for r in db.fetch("SELECT id FROM segment_user")]  # earlier tests' too
+    known = [r[0] for r in db.fetch("SELECT id FROM segments.users")]  # earlier tests' too
     expected = {u for u in known if rollout.selected("S_PCT30", u, 30)}
     assert members_of(db, "S_PCT30") == expected
     assert created.users_assigned == len(expected)
@@ -187,7 +189,9 @@ def test_delete_racing_changes_leaves_no_member_of_a_deleted_segment(db):
         await asyncio.gather(*tasks)
 
     db.run(scenario())
-    assert db.fetch("SELECT 1 FROM segment_member m JOIN segment s ON s.id = m.segment_id "
+    assert members_of(db, "S_DEL_RACE") == set()
+    assert db.fetch("SELECT 1 FROM segments.memberships m "
+                    "JOIN segments.segments s ON s.id = m.segment_id "
                     "WHERE s.slug = 'S_DEL_RACE'") == []
     for user in users:
         assert history_of(db, user, "S_DEL_RACE") in ([], [("S_DEL_RACE", "add"),
