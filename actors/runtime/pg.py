@@ -261,9 +261,9 @@ class LazyPool:
     NOTE: by default a released connection only has its open transaction (if any)
     rolled back, which asyncpg always does. The full reset is one more round trip (four
     statements) per release: a pooled `SELECT $1` took 0.26 ms instead of 0.15 ms
-    (median, one client, 2-core dev box). So services keep no session state: `SET LOCAL`,
-    not `SET`;
-    `pg_advisory_xact_lock`, not `pg_advisory_lock`; no LISTEN on pooled connections.
+    (median, one client, 2-core dev box). So services keep no session state:
+    `SET LOCAL`, not `SET`; `pg_advisory_xact_lock`, not `pg_advisory_lock`; no LISTEN
+    on pooled connections.
     """
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
