@@ -36,6 +36,8 @@ ERROR_PAUSE_S = 1.0
 """After a failed batch (database away), wait this long before trying again."""
 RELEASE_TIMEOUT_S = 1.0
 """At a clean stop, give the lease release this long (the lease expires anyway)."""
+PARENT_CHECK_S = 1.0
+"""How often a worker checks that its supervisor is alive (it stops when orphaned)."""
 
 
 def worker_endpoint(config: BalancesConfig, index: int) -> str:
@@ -61,8 +63,10 @@ class BalancesWorker(AsyncActor):
         self.pool = LazyPool(self.config.database_uri, min_size=1, max_size=2,
                              application_name=f"balances worker-{self.index}")
         self.wake = asyncio.Event()
+        self.parent = os.getppid()
         self.serve(self.endpoint)
         self.every(self.config.lease_ms / 3000, self.renew, "lease renewal")
+        self.every(PARENT_CHECK_S, self.check_parent, "supervisor check")
         self.spawn(self.apply_loop(), "apply loop")
         self.log.info("worker %s serving %s", self.owner, self.endpoint)
 
@@ -75,6 +79,13 @@ class BalancesWorker(AsyncActor):
         except Exception as exc:  # the lease expires by itself
             self.log.warning("could not release shards: %s", exc)
         await self.pool.close()
+
+    async def check_parent(self) -> None:
+        # NOTE: a supervisor killed with -9 cannot stop its children; an orphaned worker
+        # would keep its leases (harmless, the row locks decide) and its ipc socket.
+        if os.getppid() != self.parent:
+            self.log.warning("supervisor (pid %d) is gone; stopping", self.parent)
+            self.request_stop()
 
     def handle_balances_nudge(self, message: Nudge) -> None:
         self.wake.set()
