@@ -135,7 +135,7 @@ class Poller:
         # NOTE: finals first: a crash between the two statements leaves the retries
         # leased until lease_s, never an answered order unapplied.
         changed = await store.finish_orders(self.db, finals)
-        await store.reschedule_orders(self.db, retries)
+        await store.reschedule_orders(self.db, self.owner, retries)
         self.credited += changed
         return len(claimed)
 

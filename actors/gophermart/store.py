@@ -332,9 +332,10 @@ async def finish_orders(db, finals: Iterable[Final]) -> int:
     return 0
 
 
-async def reschedule_orders(db, retries: Iterable[Retry]) -> None:
-    """Release leased orders to be asked again after their delay (status PROCESSING
-    when the accrual system said it is working on them; NEW stays NEW otherwise)."""
+async def reschedule_orders(db, owner: str, retries: Iterable[Retry]) -> None:
+    """Release `owner`'s leased orders to be asked again after their delay (status
+    PROCESSING when the accrual system said it is working on them; NEW stays NEW
+    otherwise). An order whose lease passed to another poller meanwhile is left alone."""
     retries = list(retries)
     if not retries:
         return
@@ -344,9 +345,10 @@ async def reschedule_orders(db, retries: Iterable[Retry]) -> None:
             " next_poll_at = clock_timestamp() + make_interval(secs => r.delay),"
             " attempts = attempts + 1, lease_owner = NULL, lease_until = NULL"
             " FROM unnest($1::text[], $2::text[], $3::float8[]) AS r(number, status, delay)"
-            " WHERE orders.number = r.number AND orders.status IN ('NEW', 'PROCESSING')",
+            " WHERE orders.number = r.number AND orders.status IN ('NEW', 'PROCESSING')"
+            " AND orders.lease_owner = $4",
             [r.number for r in retries], [r.status for r in retries],
-            [float(r.delay_s) for r in retries])
+            [float(r.delay_s) for r in retries], owner)
 
 
 async def pause_accrual(db, seconds: float) -> None:

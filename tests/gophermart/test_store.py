@@ -186,7 +186,10 @@ def test_reschedule_sets_processing_and_delay(db, loop):
     number = new_number()
     loop.run(store.upload_order(db, user, number))
     assert (number, 0) in loop.run(store.claim_orders(db, "a:1", 1000, 30))
-    loop.run(store.reschedule_orders(db, [Retry(number, 0.4, "PROCESSING")]))
+    loop.run(store.reschedule_orders(db, "b:2", [Retry(number, 0, "PROCESSING")]))
+    [order] = loop.run(store.list_orders(db, user))
+    assert order.status == "NEW"  # not b:2's lease: untouched
+    loop.run(store.reschedule_orders(db, "a:1", [Retry(number, 0.4, "PROCESSING")]))
     assert not [n for n, _ in loop.run(store.claim_orders(db, "a:1", 1000, 30)) if n == number]
     [order] = loop.run(store.list_orders(db, user))
     assert order.status == "PROCESSING"
