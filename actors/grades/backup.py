@@ -1,10 +1,11 @@
 """The backup file: a gzip'd CSV that a replica restores from.
 
-Lines end with CRLF (RFC 4180). Line 1 holds the metadata, ``key=value`` pairs separated by commas: when the
-backup was generated and the log position it was taken at, so a restoring
-replica knows where to replay the bus log from. Line 2 names the columns;
-then one row per user with each field's value and its last-writer-wins
-version (``stamp << 10 | replica_id``, see actors/records.py)::
+Lines end with CRLF (RFC 4180). Line 1 holds the metadata, ``key=value``
+pairs separated by commas: when the backup was generated and the log
+position it was taken at, so a restoring replica knows where to replay the bus
+log from. Line 2 names the columns; then one row per user with each field's
+value and its last-writer-wins version (``stamp << 10 | replica_id``, see
+actors/grades/records.py)::
 
     generated_at=2026-11-22T14:23:00.123Z,generated_at_ms=...,position=1234,log_id=ab12...,replica_id=1,hlc=...,rows=2,format=grades-backup/1
     user_id,postpaid_limit,spp,shipping_fee,return_fee,postpaid_limit_version,...
@@ -23,7 +24,8 @@ import io
 import itertools
 import re
 import zlib
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 from actors.grades.records import FIELDS, MAX_KEY_BYTES
 
@@ -45,7 +47,7 @@ class BackupError(ValueError):
 
 
 def _iso(ms: int) -> str:
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 

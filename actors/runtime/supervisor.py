@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
 

@@ -78,7 +78,8 @@ def _series_rows(id_: str, noun: str, ours: list[dict], peer: list[dict] | None,
                         "no peer" if r is None else verdict(r >= target and not errors)))
         p50 = ratio_of(mine["p50_ms"], theirs and theirs["p50_ms"])
         p99 = ratio_of(mine["p99_ms"], theirs and theirs["p99_ms"])
-        rows.append(Row(id_, f"  p50 / p99 ms c={c}", f"{ms(mine['p50_ms'])} / {ms(mine['p99_ms'])}",
+        rows.append(Row(id_, f"  p50 / p99 ms c={c}",
+                        f"{ms(mine['p50_ms'])} / {ms(mine['p99_ms'])}",
                         f"{ms(theirs['p50_ms'])} / {ms(theirs['p99_ms'])}" if theirs else "-",
                         f"{times(p50)} / {times(p99)}" if theirs else ""))
         if errors:

@@ -10,9 +10,8 @@ import pytest
 from actors.balances.testing import SCHEMA_DIR
 from actors.runtime.pg import LazyPool, migrate
 from actors.runtime.testing import ProcGroup
-from tests.fixtures_pg import pg_dsn, pg_server
 
-__all__ = ["db", "loop", "pg_dsn", "pg_server", "procs"]
+__all__ = ["db", "loop", "procs"]
 
 
 @pytest.fixture(scope="module")

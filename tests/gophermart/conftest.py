@@ -9,9 +9,8 @@ import pytest
 
 from actors.gophermart.store import SCHEMA_DIR
 from actors.runtime.pg import LazyPool, migrate
-from tests.fixtures_pg import pg_dsn, pg_server
 
-__all__ = ["db", "loop", "pg_dsn", "pg_server"]
+__all__ = ["db", "loop"]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ USERS = 200
 
 
 def verify(*urls: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "actors.grades.cli", "verify", "--versions", *urls],
+    return subprocess.run([sys.executable, "-m", "actors.grades.cli", "verify", "--versions",
+                           *urls],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           check=False, capture_output=True, text=True,
                           timeout=VERIFY_TIMEOUT_S)

@@ -9,7 +9,6 @@ import pytest
 
 from actors.runtime.pg import migrate
 from actors.segments.store import SCHEMA_DIR
-from tests.fixtures_pg import pg_dsn, pg_server  # noqa: F401 - fixtures
 
 POOL_SIZE = 8
 
