@@ -50,7 +50,7 @@ def test_course_flow(client):
 
 
 @pytest.mark.parametrize("body, field", [
-    (b"", "body"), (b"{", "body"), (b"[]", "body"),
+    (b"", "body"), (b"{", "body"), (b"[]", "body"), (b"[" * 5000, "body"),
     (b'{"match": "", "reward": 10, "reward_type": "%"}', "match"),
     (b'{"match": "Milka", "reward": -10, "reward_type": "%"}', "reward"),
     (b'{"match": "Milka", "reward": 0, "reward_type": "%"}', "reward"),

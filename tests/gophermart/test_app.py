@@ -94,6 +94,7 @@ def test_a_token_of_an_unknown_user_is_401(client):
     (b'{"login": "' + b"x" * 257 + b'", "password": "y"}', "login"),
     (b'{"login": "\\u0000", "password": "y"}', "login"),
     (b'{"login": "\xff", "password": "y"}', "body"),
+    (b"[" * 4000 + b"]" * 90, "body"),  # nesting deeper than the decoder recurses
 ])
 def test_bad_credentials_are_400_naming_the_field(client, body, field):
     for path in ("/api/user/register", "/api/user/login"):

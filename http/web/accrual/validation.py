@@ -64,7 +64,7 @@ def _decode(body: bytes) -> Any:
         raise InvalidInput("body: empty; expected a JSON object")
     try:
         return DECODER.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInput(f"body: malformed JSON or not UTF-8 ({exc})") from None
 
 

@@ -71,7 +71,7 @@ def _object(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
         raise InvalidInput("body: empty; expected a JSON object")
     try:
         data = DECODER.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInput(f"body: malformed JSON or not UTF-8 ({exc})") from None
     if not isinstance(data, dict):
         raise InvalidInput("body: expected a JSON object")
