@@ -59,4 +59,4 @@ def user_from_token(secret: str, token: str) -> int | None:
         user_id = int(claims["sub"])
     except (jwt.InvalidTokenError, ValueError, TypeError):
         return None
-    return user_id if user_id > 0 else None
+    return user_id if 0 < user_id < 2**63 else None  # a bigint id, or no user

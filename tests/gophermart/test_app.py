@@ -64,6 +64,8 @@ def test_register_login_and_the_token_in_header_and_cookie(client):
     {"Authorization": "Basic dXNlcjpwYXNz"}, {"Cookie": "token=garbage"},
     {"Authorization": "Bearer " + auth.issue_token("another-secret-of-32-bytes-long!", 1, 60)},
     {"Authorization": "Bearer " + auth.issue_token(
+        "test-secret-of-thirty-two-bytes!", 2**63, 60)},  # no bigint names it
+    {"Authorization": "Bearer " + auth.issue_token(
         "test-secret-of-thirty-two-bytes!", 1, 60, now=0)},  # expired in 1970
 ])
 @pytest.mark.parametrize("method, path", [
