@@ -55,6 +55,7 @@ __all__ = [
     "ping",
     "list_tasks",
     "list_users",
+    "queue_state",
     "queued_count",
     "release_shards",
     "shard_endpoints",
@@ -341,6 +342,17 @@ async def list_tasks(db: Any, user_id: int, *, after: int = 0, limit: int = 100)
     if not rows:
         await get_user(db, user_id)
     return [_task(r) for r in rows]
+
+
+async def queue_state(db: Any) -> tuple[int, float]:
+    """(tasks queued, seconds the oldest has waited; 0 when none), for /metrics."""
+    row = await _fetchrow(
+        db,
+        "SELECT count(*) AS n,"
+        " coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age"
+        " FROM balances.tasks WHERE status = 'queued'",
+    )
+    return row["n"], row["age"]
 
 
 async def queued_count(db: Any) -> int:

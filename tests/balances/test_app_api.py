@@ -197,4 +197,5 @@ def test_probes_and_openapi(call):
     spec = call("GET", "/openapi.json").json
     assert {"/api/v1/user/", "/api/v1/user/{id}", "/api/v1/user/{id}/amount/",
             "/api/v1/user/{id}/tasks/", "/api/v1/task/{task_id}"} <= set(spec["paths"])
-    assert call("GET", "/metrics").status_code == 200
+    metrics = call("GET", "/metrics")
+    assert metrics.status_code == 200 and "balances_tasks_queued" in metrics.text

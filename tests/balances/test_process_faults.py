@@ -6,6 +6,8 @@ order from the opening balance, give exactly the recorded outcomes and balance."
 from __future__ import annotations
 
 import collections
+import os
+import signal
 import random
 import threading
 import time
@@ -180,3 +182,13 @@ def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server,
     load.check_accepted(check_replays(db, loop, openings))
     assert len(load.accepted) > 50
     procs.stop(second)
+
+
+def test_workers_stop_when_their_supervisor_is_killed(procs, pg_dsn):
+    service = launch(procs, pg_dsn, name="balances-s", workers=2)
+    workers = [psutil.Process(pid) for pid in service.worker_pids()]
+    assert len(workers) == 2
+    os.kill(service.process.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, "orphaned worker actors kept running"
+    procs.stop(service)

@@ -104,7 +104,21 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
     app.add_route("/api/v1/task/{task_id}", TaskResource(pool))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
-    app.add_route("/metrics", MetricsResource())
+    async def queue_metrics() -> list:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            queued, age = await store.queue_state(pool)
+        except _DATABASE_ERRORS:
+            return []
+        return [
+            GaugeMetricFamily("balances_tasks_queued", "Tasks accepted, not yet applied",
+                              value=queued),
+            GaugeMetricFamily("balances_oldest_queued_seconds",
+                              "How long the oldest queued task has waited", value=age),
+        ]
+
+    app.add_route("/metrics", MetricsResource(queue_metrics))
     app.add_route("/openapi.json", SpecResource(SPEC))
     return app
 
