@@ -118,6 +118,8 @@ def test_course_flow(accrual, two):
     assert gophermart.get("/api/user/balance").json() == {"current": 29.48, "withdrawn": 700.5}
     [withdrawal] = gophermart.get("/api/user/withdrawals").json()
     assert (withdrawal["order"], withdrawal["sum"]) == (spend, 700.5)
+    assert "gophermart_http_requests_total" in gophermart.get("/metrics").text
+    assert "accrual_http_requests_total" in accrual.get("/metrics").text
 
 
 def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
