@@ -41,6 +41,7 @@ __all__ = [
     "list_withdrawals",
     "pause_accrual",
     "ping",
+    "poll_state",
     "release_leases",
     "reschedule_orders",
     "upload_order",
@@ -367,3 +368,16 @@ async def accrual_pause_s(db) -> float:
             " FROM gophermart.accrual_pause WHERE id = 1")
     return left or 0.0
 
+
+async def poll_state(db) -> tuple[int, float, float]:
+    """(orders waiting for a final answer, seconds the oldest has waited, seconds left of
+    the shared accrual pause), for /metrics."""
+    async with db.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS pending,"
+            " coalesce(extract(epoch FROM clock_timestamp() - min(uploaded_at)), 0)::float8"
+            "  AS oldest,"
+            " (SELECT greatest(0, extract(epoch FROM until - clock_timestamp()))::float8"
+            "  FROM gophermart.accrual_pause WHERE id = 1) AS pause"
+            " FROM gophermart.orders WHERE status IN ('NEW', 'PROCESSING')")
+    return row["pending"], row["oldest"], row["pause"] or 0.0

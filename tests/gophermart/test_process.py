@@ -118,7 +118,9 @@ def test_course_flow(accrual, two):
     assert gophermart.get("/api/user/balance").json() == {"current": 29.48, "withdrawn": 700.5}
     [withdrawal] = gophermart.get("/api/user/withdrawals").json()
     assert (withdrawal["order"], withdrawal["sum"]) == (spend, 700.5)
-    assert "gophermart_http_requests_total" in gophermart.get("/metrics").text
+    metrics = gophermart.get("/metrics").text
+    assert "gophermart_http_requests_total" in metrics
+    assert "gophermart_orders_pending 0.0" in metrics
     assert "accrual_http_requests_total" in accrual.get("/metrics").text
 
 

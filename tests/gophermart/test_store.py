@@ -203,6 +203,9 @@ def test_reschedule_sets_processing_and_delay(db, loop):
 
 def test_shared_pause(db, loop):
     assert loop.run(store.accrual_pause_s(db)) == 0
+    assert loop.run(store.poll_state(db))[2] == 0
     loop.run(store.pause_accrual(db, 2))
     loop.run(store.pause_accrual(db, 1))  # never shortens
     assert 1.5 < loop.run(store.accrual_pause_s(db)) <= 2
+    pending, oldest, pause = loop.run(store.poll_state(db))
+    assert pending >= 0 and oldest >= 0 and 1.5 < pause <= 2

@@ -103,7 +103,24 @@ def create_app(pool, secret: str, token_ttl_s: int,
     app.add_route("/api/user/withdrawals", WithdrawalsResource(pool, auth))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
-    app.add_route("/metrics", MetricsResource())
+    async def poll_metrics() -> list:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            pending, oldest, pause = await store.poll_state(pool)
+        except _DATABASE_ERRORS:
+            return []
+        return [
+            GaugeMetricFamily("gophermart_orders_pending",
+                              "Orders NEW or PROCESSING (waiting for a final accrual)",
+                              value=pending),
+            GaugeMetricFamily("gophermart_oldest_pending_seconds",
+                              "How long the oldest pending order has waited", value=oldest),
+            GaugeMetricFamily("gophermart_accrual_pause_seconds",
+                              "Seconds left of the pause a 429 imposed", value=pause),
+        ]
+
+    app.add_route("/metrics", MetricsResource(poll_metrics))
     app.add_route("/openapi.json", SpecResource(SPEC))
     return app
 
