@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from actors.segments import store
 from actors.segments.store import AddItem
@@ -23,14 +25,27 @@ def rows_of(db, user_id: int) -> list[tuple[str, str, datetime]]:
     return [(r["slug"], r["operation"], r["at"]) for r in rows]
 
 
-def collect(db, start, end, user_id=None, batch_rows=1000):
+class Line(NamedTuple):
+    user_id: int
+    slug: str
+    operation: str
+    at: datetime
+
+
+def collect(db, start, end, user_id=None, batch_rows=1000) -> list[Line]:
     async def go():
         out = []
-        async for batch in store.history(db.pool, start, end, user_id, batch_rows):
+        async for batch in store.history_lines(db.pool, start, end, user_id,
+                                               ("add", "remove"), batch_rows):
             assert len(batch) <= batch_rows
             out.extend(batch)
         return out
-    return db.run(go())
+    lines = []
+    for text in db.run(go()):
+        user, slug, operation, at = text.split(";")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", at), at
+        lines.append(Line(int(user), slug, operation, datetime.fromisoformat(at)))
+    return lines
 
 
 def test_expired_membership_is_not_read_and_is_reaped_at_its_expiry(db):
@@ -114,6 +129,8 @@ def test_history_streams_in_time_order_with_user_filter_and_period_bounds(db):
     assert ats == sorted(ats)
     mine = [r for r in everything if r.user_id == users[2]]
     assert collect(db, start, end, user_id=users[2], batch_rows=2) == mine
+    assert [(r.slug, r.operation, r.at) for r in mine] == [
+        row for row in rows_of(db, users[2]) if row[0].startswith("T_HIST")]
     assert [(r.slug, r.operation) for r in mine] == [
         ("T_HIST_B", "add"),  # removals of one change come before its additions
         ("T_HIST_B", "remove"), ("T_HIST_A", "add"),

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 CSV_HEADER = "user_id;segment;operation;timestamp\n"
-OPERATIONS = {"add": "добавление", "remove": "удаление"}  # the seed task's words
+OPERATIONS = ("добавление", "удаление")  # addition, removal: the seed task's words
 
 
 def percent_json(percent: Decimal | None) -> int | float | None:
@@ -143,7 +143,6 @@ class HistoryCsvResource:
 async def csv_lines(pool, month: Period, user_id: int | None) -> AsyncIterator[bytes]:
     """The header, then one chunk of lines per batch the store's cursor reads."""
     yield CSV_HEADER.encode()
-    async for batch in store.history(pool, month.start, month.end, user_id):
-        yield "".join([
-            f"{row.user_id};{row.slug};{OPERATIONS[row.operation]};"
-            f"{row.at.isoformat(timespec='microseconds')[:-6]}Z\n" for row in batch]).encode()
+    async for batch in store.history_lines(pool, month.start, month.end, user_id, OPERATIONS):
+        batch.append("")
+        yield "\n".join(batch).encode()
