@@ -10,6 +10,7 @@
 | GOPHERMART_WORKERS       |      | 2                | HTTP worker processes                    |
 | GOPHERMART_POLL_INFLIGHT |      | 8                | accrual requests in flight at most       |
 | GOPHERMART_LEASE_S       |      | 30               | how long a poller holds claimed orders   |
+| GOPHERMART_IDLE_MS       |      | 500              | poller's longest sleep with nothing due  |
 | GOPHERMART_DB_WAIT_S     |      | 30               | how long to wait for the database        |
 """
 
@@ -54,6 +55,7 @@ class Config:
     workers: int
     poll_inflight: int
     lease_s: int
+    idle_ms: int
     db_wait_s: int
     run_dir: Path
 
@@ -78,6 +80,7 @@ class Config:
             "GOPHERMART_TOKEN_TTL_S": str(self.token_ttl_s),
             "GOPHERMART_POLL_INFLIGHT": str(self.poll_inflight),
             "GOPHERMART_LEASE_S": str(self.lease_s),
+            "GOPHERMART_IDLE_MS": str(self.idle_ms),
             "GOPHERMART_RUN_DIR": str(self.run_dir),
         }
 
@@ -142,6 +145,7 @@ def from_env(environ: Mapping[str, str] | None = None,
         workers=env_int(environ, "GOPHERMART_WORKERS", 2, 1, 64, PROGRAM),
         poll_inflight=env_int(environ, "GOPHERMART_POLL_INFLIGHT", 8, 1, 256, PROGRAM),
         lease_s=env_int(environ, "GOPHERMART_LEASE_S", 30, 1, 3600, PROGRAM),
+        idle_ms=env_int(environ, "GOPHERMART_IDLE_MS", 500, 10, 600_000, PROGRAM),
         db_wait_s=env_int(environ, "GOPHERMART_DB_WAIT_S", 30, 0, 3600, PROGRAM),
         run_dir=_run_dir(environ, address),
     )

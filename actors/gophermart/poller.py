@@ -8,7 +8,7 @@ One actor process per gophermart instance, a child of its supervisor. Its loop:
         claim up to BATCH due orders (FOR UPDATE SKIP LOCKED lease, see store)
         ask about each, at most `inflight` requests at once (keep-alive connections)
         one statement: final answers -> status + credit; the rest -> ask again later
-        nothing due: sleep until a nudge (an upload, over ZMQ) or IDLE_S
+        nothing due: sleep until a nudge (an upload, over ZMQ) or idle_s
 
 A 429 stops every request of this instance for its Retry-After and is written to the
 database, where the other instances' pollers read it before they claim. 5xx, timeouts
@@ -39,7 +39,8 @@ __all__ = ["Poller", "PollerActor", "main"]
 BATCH_PER_INFLIGHT = 4
 """Orders claimed per round, per request in flight: enough to keep the pipe full."""
 IDLE_S = 0.5
-"""Longest sleep with nothing due: a lost nudge or a due retry waits at most this."""
+"""Longest sleep with nothing due (default): a lost nudge or a due retry waits at most
+this."""
 PENDING_FIRST_S, PENDING_MAX_S = 0.25, 5.0
 """REGISTERED/PROCESSING: ask again soon, then less often."""
 UNKNOWN_FIRST_S, UNKNOWN_MAX_S = 0.5, 30.0
@@ -66,15 +67,18 @@ class Poller:
         owner: this instance's lease owner name (its RUN_ADDRESS).
         inflight: requests to the accrual system at once, at most.
         lease_s: how long claimed orders stay ours.
+        idle_s: the longest sleep with nothing due.
     """
 
     def __init__(self, db, client: AccrualClient, owner: str, *, inflight: int = 8,
-                 lease_s: float = 30.0, log: logging.Logger | None = None):
+                 lease_s: float = 30.0, idle_s: float = IDLE_S,
+                 log: logging.Logger | None = None):
         self.db = db
         self.client = client
         self.owner = owner
         self.batch = inflight * BATCH_PER_INFLIGHT
         self.lease_s = lease_s
+        self.idle_s = idle_s
         self.log = log or logging.getLogger("gophermart.poller")
         self._slots = asyncio.Semaphore(inflight)
         self._wake = asyncio.Event()
@@ -125,7 +129,7 @@ class Poller:
         claimed = await store.claim_orders(self.db, self.owner, self.batch, self.lease_s)
         if not claimed:
             try:
-                await asyncio.wait_for(self._wake.wait(), IDLE_S)
+                await asyncio.wait_for(self._wake.wait(), self.idle_s)
             except TimeoutError:
                 pass
             return 0
@@ -143,7 +147,7 @@ class Poller:
         async with self._slots:
             left = self.pause_left()
             if left > 0:  # a 429 arrived while this one waited for a slot
-                return Retry(number, left)
+                return Retry(number, 0.0)  # due again; the pause gates the next claim
             self.requests += 1
             answer = await self.client.ask(number)
         return await self._outcome(number, attempts, answer)
@@ -165,7 +169,9 @@ class Poller:
                 self.log.warning("accrual system said 429: no requests for %.0f s",
                                  answer.retry_after_s)
             await store.pause_accrual(self.db, answer.retry_after_s)
-            return Retry(number, answer.retry_after_s)
+            # NOTE: due at once: no poller claims before the pause ends, and the order
+            # then goes first instead of waiting for its own clock after the pause.
+            return Retry(number, 0.0)
         self._failed_rounds += 1
         breaker = _backoff(BREAKER_FIRST_S, BREAKER_MAX_S, self._failed_rounds - 1)
         if self.pause_left() < breaker:
@@ -193,7 +199,8 @@ class PollerActor(AsyncActor):
                              application_name="gophermart: poller")
         self.client = AccrualClient(cfg.accrual_url, max_connections=cfg.poll_inflight)
         self.poller = Poller(self.pool, self.client, cfg.lease_owner,
-                             inflight=cfg.poll_inflight, lease_s=cfg.lease_s, log=self.log)
+                             inflight=cfg.poll_inflight, lease_s=cfg.lease_s,
+                             idle_s=cfg.idle_ms / 1000, log=self.log)
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         self.serve(cfg.poller_endpoint)
         self.spawn(self.poller.run(), "poll loop")

@@ -272,7 +272,7 @@ async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[tuple
 
     Rows another poller is claiming at this moment are skipped (SKIP LOCKED), and
     leased rows are not due until their lease ends, so no order is asked about by two
-    pollers at once. Oldest due first.
+    pollers at once. Nothing is claimed during the shared accrual pause. Oldest due first.
 
     Returns:
         (number, attempts so far) per claimed order.
@@ -284,6 +284,8 @@ async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[tuple
             " WHERE number IN (SELECT number FROM gophermart.orders"
             "   WHERE status IN ('NEW', 'PROCESSING') AND next_poll_at <= clock_timestamp()"
             "   AND (lease_until IS NULL OR lease_until < clock_timestamp())"
+            "   AND NOT EXISTS (SELECT 1 FROM gophermart.accrual_pause"
+            "                   WHERE until > clock_timestamp())"
             "   ORDER BY next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " RETURNING number, attempts", owner, limit, float(lease_s))
     return [(row["number"], row["attempts"]) for row in rows]

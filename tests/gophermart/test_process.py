@@ -76,8 +76,10 @@ def fake():
 def faked(group, pg_server, fake):
     """An instance whose accrual system is the scripted fake, on a database of its own."""
     dsn = pg_server.create_database(f"t_gm_fake_{uuid.uuid4().hex[:8]}")
+    # NOTE: a 10 s idle poll: an order answered within a second was asked on a nudge.
     instance = group.add(Gophermart(dsn, fake.url, group.dir, name="gophermart-fake",
-                                    GOPHERMART_LEASE_S=2, GOPHERMART_POLL_INFLIGHT=4))
+                                    GOPHERMART_LEASE_S=2, GOPHERMART_POLL_INFLIGHT=4,
+                                    GOPHERMART_IDLE_MS=10000))
     instance.start()
     instance.wait_ready()
     return instance
@@ -154,6 +156,20 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
     listed = requests.get(two[1].url("/api/user/withdrawals"), timeout=5,
                           headers={"Authorization": token}).json()
     assert len(listed) == 10 and sum(w["sum"] for w in listed) == 1000
+
+
+def test_an_upload_nudges_the_poller_over_zmq(fake, faked):
+    fake.script_box["reply"] = lambda number, index: processed(number, "0.5")
+    faked.register(new_login(), "pass-word-5")
+    time.sleep(0.5)  # the poller is in its idle wait
+    for _ in range(3):
+        number = new_number()
+        started = time.monotonic()
+        assert faked.upload(number).status_code == 202
+        wait_until(lambda: orders_of(faked)[-1]["status"] == "PROCESSED", 1.0,
+                   "PROCESSED within a second of the upload")
+        assert time.monotonic() - started < 1.0
+    assert faked.get("/api/user/balance").json()["current"] == 1.5
 
 
 def test_429_pauses_the_instance(fake, faked):

@@ -209,3 +209,12 @@ def test_shared_pause(db, loop):
     assert 1.5 < loop.run(store.accrual_pause_s(db)) <= 2
     pending, oldest, pause = loop.run(store.poll_state(db))
     assert pending >= 0 and oldest >= 0 and 1.5 < pause <= 2
+    user = make_user(db, loop)
+    number = new_number()
+    loop.run(store.upload_order(db, user, number))
+    assert loop.run(store.claim_orders(db, "p:1", 1000, 30)) == []  # paused
+    async def unpause():
+        async with db.acquire() as conn:
+            await conn.execute("UPDATE gophermart.accrual_pause SET until = 'epoch'")
+    loop.run(unpause())
+    assert (number, 0) in loop.run(store.claim_orders(db, "p:1", 1000, 30))
