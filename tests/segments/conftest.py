@@ -55,11 +55,11 @@ class AppClient:
     Requests run on the Db fixture's event loop, the loop the pool belongs to.
     """
 
-    def __init__(self, db: Db):
+    def __init__(self, db: Db, app=None):
         from web.segments.app import create_app
         self.db = db
         self.nudges = 0
-        self.app = create_app(db.pool, self._nudge)
+        self.app = app or create_app(db.pool, self._nudge)
 
     def _nudge(self):
         self.nudges += 1
@@ -87,6 +87,12 @@ class AppClient:
 @pytest.fixture(scope="module")
 def client(db):
     return AppClient(db)
+
+
+@pytest.fixture
+def client_of(db):
+    """`client_of(app)`: an AppClient of another app, on the module's event loop."""
+    return lambda app: AppClient(db, app)
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ import itertools
 
 import pytest
 
+from actors.runtime.pg import LazyPool
+from actors.runtime.testing import free_port
 from actors.segments import rollout
+from web.segments.app import create_app
 
 _ids = itertools.count(3_000_000)
 INT64_MAX = 2**63 - 1
@@ -156,3 +159,14 @@ def test_wrong_method_and_unknown_route_are_json(client):
     assert response.status_code == 404 and error_of(response)
     assert client.get("/openapi.json").json["info"]["title"] == "segments"
     assert client.get("/readyz").status_code == 200
+
+
+def test_an_unreachable_database_is_503_with_retry_after(client_of):
+    client = client_of(create_app(LazyPool(f"postgresql://postgres@127.0.0.1:{free_port()}/x")))
+    assert client.get("/readyz").status_code == 503
+    for response in (client.get("/api/segments"), client.get("/api/users/1/segments"),
+                     client.post("/api/segments", {"slug": "X"})):
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        assert error_of(response).startswith("database unavailable")
+    assert client.get("/healthz").status_code == 200
