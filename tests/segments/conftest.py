@@ -14,7 +14,7 @@ POOL_SIZE = 8
 
 
 @pytest.fixture(scope="module")
-def segments_dsn(pg_dsn):  # noqa: F811 - the fixture imported above
+def segments_dsn(pg_dsn):  # pg_dsn: tests/fixtures_pg.py, a plugin of tests/conftest.py
     """A database of the module with the segments schema applied."""
     asyncio.run(migrate(pg_dsn, "segments", SCHEMA_DIR))
     return pg_dsn
