@@ -8,6 +8,7 @@ peer cannot fill memory ahead of the loop.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -19,10 +20,19 @@ from actors.grades.backup import BackupError, read_backup
 __all__ = ["BackupDownload"]
 
 CONNECT_ATTEMPTS = 3
-"""A peer that is starting too gets a few chances before we fall back to the log."""
+"""A peer that fails in a way that may pass (a timeout, a 5xx) gets a few chances."""
 RETRY_PAUSE_S = 1.0
 READ_TIMEOUT_S = 15.0
 QUEUE_BATCHES = 8
+REASON_MAX_BYTES = 4096
+
+
+def _reason(error: urllib.error.HTTPError) -> str:
+    """The "error" of a JSON error body, or the status line."""
+    try:
+        return str(json.loads(error.read(REASON_MAX_BYTES))["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"HTTP {error.code}"
 
 
 class BackupDownload(threading.Thread):
@@ -51,12 +61,22 @@ class BackupDownload(threading.Thread):
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:
                 time.sleep(RETRY_PAUSE_S)
+            # NOTE: a peer that is not running, restoring or catching up holds nothing the
+            # bus log does not (an acknowledged write is in the log), so it is not waited
+            # for: the two replicas of a fresh cluster start at once and would otherwise
+            # wait on each other before both fall back to the log anyway.
             try:
                 return urllib.request.urlopen(self.url, timeout=READ_TIMEOUT_S)
             except urllib.error.HTTPError as exc:
+                if exc.code == 503:
+                    raise ConnectionError(f"{self.url}: the peer is not ready itself "
+                                          f"({_reason(exc)})") from None
                 last_error = f"peer answered {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
-                last_error = f"peer unreachable: {getattr(exc, 'reason', exc)}"
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, ConnectionRefusedError):
+                    raise ConnectionError(f"{self.url}: the peer is not running") from None
+                last_error = f"peer unreachable: {reason}"
         raise ConnectionError(f"{self.url}: {last_error}")
 
     def run(self) -> None:

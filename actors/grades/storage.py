@@ -32,6 +32,7 @@ from actors.grades.hlc import HybridClock, stamp_ms
 from actors.runtime.protocol import Error, ErrorCode, Ok
 from actors.grades.records import GradeTable, check_change
 from actors.grades.restore import BackupDownload
+from actors.grades import snapshots
 
 __all__ = ["StorageActor", "main"]
 
@@ -92,6 +93,7 @@ class StorageActor(Actor):
         self.remote_applied = 0  # other replicas' writes, merged from the log
         self.lag_ms = 0  # age of the last remote write when it was merged here
         self._restore_started_ms = 0
+        self._snapshot_tried = False  # this process tried its own snapshot file already
         self._progress_ms = 0
 
     # --- lifecycle ---------------------------------------------------------
@@ -113,7 +115,7 @@ class StorageActor(Actor):
             self._start_restore()
         else:
             self.log.info("no NEXT_REPLICA_URL: rebuilding from the bus log")
-            self._begin_catch_up(0)
+            self._rebuild_from_log()
 
     def teardown(self) -> None:
         if self._download is not None:
@@ -317,10 +319,10 @@ class StorageActor(Actor):
                 self._finish_restore(self._backup_meta)
                 return
             elif kind == "failed":
-                self.log.warning("restore from peer failed (%s); rebuilding from the bus log",
-                                 value)
+                self.log.warning("no restore from the peer: %s; rebuilding from the bus log "
+                                 "instead", value)
                 self._download = None
-                self._begin_catch_up(0)
+                self._rebuild_from_log()
                 return
         if self._restored_rows and monotonic_ms() - self._progress_ms >= PROGRESS_EVERY_MS:
             self._progress_ms = monotonic_ms()
@@ -339,6 +341,39 @@ class StorageActor(Actor):
                       self._rate(self._restored_rows), meta["position"])
         self.log_id = meta["log_id"]
         self._begin_catch_up(meta["position"])
+
+    def _rebuild_from_log(self) -> None:
+        """No peer: this replica's newest snapshot file and the log after it, else all the log.
+
+        The snapshot is tried once per process: if it fails to load, or the log no
+        longer reaches back to it, the log from position 0 (or a Gone) decides.
+        """
+        found = None if self._snapshot_tried else snapshots.newest(self.config.run_dir)
+        if found is None:
+            self._begin_catch_up(0)
+            return
+        self._snapshot_tried = True
+        path, meta = found
+        self.log.info("loading this replica's snapshot %s (%d rows at position %d)", path.name,
+                      meta["rows"], meta["position"])
+        self.phase = RESTORING
+        self._restore_started_ms = self._progress_ms = monotonic_ms()
+        self._download = snapshots.SnapshotLoad(path)
+        self._download.start()
+
+    def handle_gone(self, _ident: bytes, _request_id: int, message: messages.Gone) -> None:
+        """The log no longer holds our position: never replay from wherever it starts now."""
+        if message.catchup_id != self.catchup_id:
+            return
+        self.log.error("REFUSED: the log cannot replay from position %d: %s", self.position,
+                       message.reason)
+        if self.config.next_replica_url:
+            self.log.error("falling back to the peer's backup at %s", self.config.next_replica_url)
+            self.phase = RESTORING
+            self._start_restore()
+        else:
+            self.log.error("no NEXT_REPLICA_URL to restore from: this replica stays unavailable "
+                           "until it is started with a peer")
 
     def _begin_catch_up(self, position: int) -> None:
         self.phase = CATCHING_UP
