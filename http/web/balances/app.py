@@ -36,9 +36,20 @@ __all__ = ["create_app", "get_app"]
 RETRY_AFTER_S = 1
 POOL_MAX_SIZE = 10
 """Connections per HTTP worker process."""
-_DATABASE_ERRORS = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    asyncpg.TransactionRollbackError, asyncpg.QueryCanceledError,
-                    asyncpg.CannotConnectNowError, asyncio.TimeoutError, OSError)
+_DATABASE_ERRORS = (
+    DatabaseUnavailable,
+    asyncpg.PostgresConnectionError,  # 08xxx: the connection broke
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutdown, crash, starting up
+    asyncpg.InterfaceError,  # e.g. "the underlying connection is closed"
+    # NOTE: asyncpg raises this ("cannot switch to state 12; another operation is in
+    # progress") for a pooled connection whose server died mid-operation.
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.TransactionRollbackError,  # serialization failure, deadlock: retry
+    asyncio.TimeoutError,
+    OSError,
+)
+"""A request that fails with one of these is answered 503 + Retry-After: nothing it
+did is known to have committed (for a POST: retry with the same Idempotency-Key)."""
 
 
 async def _database_unavailable(req, resp, exc, params):
