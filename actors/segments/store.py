@@ -116,11 +116,6 @@ SELECT coalesce(array_agg(s.slug ORDER BY s.slug COLLATE "C"), '{}')
 FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
 WHERE m.user_id = $1 AND (m.expires_at IS NULL OR m.expires_at > coalesce($2, now()))"""
 
-_WRITE_HISTORY = """
-INSERT INTO segments.history (user_id, slug, operation, at)
-SELECT $1, slug, operation, at
-FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS t(slug, operation, at)"""
-
 
 async def ping(pool) -> None:
     """One round trip; raises when the database does not answer."""
@@ -231,54 +226,73 @@ async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
     slugs = sorted({item.slug for item in add} | set(remove))
     async with pool.acquire() as conn, conn.transaction():
         await _lock_user(conn, user_id)
-        ids = dict(await conn.fetch(
-            "SELECT slug, id FROM segments.segments "
-            "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE", slugs))
-        if len(ids) < len(slugs):
-            raise UnknownSegments(set(slugs) - ids.keys())
-        held = dict(await conn.fetch(
-            "SELECT segment_id, expires_at FROM segments.memberships "
-            "WHERE user_id = $1 AND segment_id = ANY($2::bigint[]) FOR UPDATE",
-            user_id, list(ids.values())))
+        ids: dict[str, int] = {}
+        if slugs:
+            ids = dict(await conn.fetch(
+                "SELECT slug, id FROM segments.segments "
+                "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE", slugs))
+            if len(ids) < len(slugs):
+                raise UnknownSegments(set(slugs) - ids.keys())
+        # NOTE: every membership of the user, locked: the reaper skips them, and the
+        # answer is computed from them without reading again.
+        held = {row[0]: (row[1], row[2]) for row in await conn.fetch(
+            "SELECT m.segment_id, s.slug, m.expires_at FROM segments.memberships m "
+            "JOIN segments.segments s ON s.id = m.segment_id WHERE m.user_id = $1 "
+            "FOR UPDATE OF m", user_id)}
         now = await conn.fetchval("SELECT clock_timestamp()")
-        await _apply_change(conn, user_id, now, ids, held, add, remove)
-        return list(await conn.fetchval(_ACTIVE_SLUGS, user_id, now))
+        change = _plan(now, ids, held, add, remove)
+        if change.delete or change.upsert:
+            history = list(zip(*change.history, strict=True)) or [(), (), ()]
+            await conn.execute(_WRITE_CHANGE, user_id, change.delete,
+                               [sid for sid, _ in change.upsert],
+                               [expires for _, expires in change.upsert],
+                               *map(list, history))
+        return change.active
 
 
-async def _apply_change(conn: asyncpg.Connection, user_id: int, now: datetime,
-                        ids: dict[str, int], held: dict[int, datetime | None],
-                        add: Sequence[AddItem], remove: Sequence[str]) -> None:
-    slug_of = {segment_id: slug for slug, segment_id in ids.items()}
-    live = {sid for sid, expires in held.items() if expires is None or expires > now}
-    gone: list[int] = []
-    hist: list[tuple[str, str, datetime]] = []
-    for segment_id, expires in held.items():
-        if segment_id not in live:
-            gone.append(segment_id)
-            hist.append((slug_of[segment_id], "remove", expires))
+class _Change(NamedTuple):
+    delete: list[int]  # segment ids
+    upsert: list[tuple[int, datetime | None]]  # (segment id, expiry)
+    history: list[tuple[str, str, datetime]]  # (slug, operation, at), in order
+    active: list[str]  # the user's active slugs afterwards, sorted
+
+
+_WRITE_CHANGE = """
+WITH gone AS (
+    DELETE FROM segments.memberships WHERE user_id = $1 AND segment_id = ANY($2::bigint[])),
+kept AS (
+    INSERT INTO segments.memberships (user_id, segment_id, expires_at)
+    SELECT $1, segment_id, expires_at
+    FROM unnest($3::bigint[], $4::timestamptz[]) AS t(segment_id, expires_at)
+    ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at)
+INSERT INTO segments.history (user_id, slug, operation, at)
+SELECT $1, slug, operation, at
+FROM unnest($5::text[], $6::text[], $7::timestamptz[]) AS t(slug, operation, at)"""
+
+
+def _plan(now: datetime, ids: dict[str, int], held: dict[int, tuple[str, datetime | None]],
+          add: Sequence[AddItem], remove: Sequence[str]) -> _Change:
+    """What a change does to the user's memberships (`held`: id -> (slug, expiry))."""
+    live = {sid for sid, (_, expires) in held.items() if expires is None or expires > now}
+    added = {ids[item.slug] for item in add}
+    change = _Change([], [], [], [])
+    for sid, (slug, expires) in held.items():
+        if sid not in live and ids.get(slug) == sid:  # expired and named: leaves at expiry
+            change.history.append((slug, "remove", expires))
+            if sid not in added:
+                change.delete.append(sid)
     for slug in sorted(set(remove)):
         if ids[slug] in live:
-            gone.append(ids[slug])
-            hist.append((slug, "remove", now))
-    upsert: list[tuple[int, datetime | None]] = []
+            change.delete.append(ids[slug])
+            change.history.append((slug, "remove", now))
     for item in add:
-        expires = _expiry(item, now)
-        upsert.append((ids[item.slug], expires))
-        if ids[item.slug] not in live:
-            hist.append((item.slug, "add", now))
-    if gone:
-        await conn.execute(
-            "DELETE FROM segments.memberships "
-            "WHERE user_id = $1 AND segment_id = ANY($2::bigint[])", user_id, gone)
-    if upsert:
-        await conn.execute("""
-            INSERT INTO segments.memberships (user_id, segment_id, expires_at)
-            SELECT $1, segment_id, expires_at
-            FROM unnest($2::bigint[], $3::timestamptz[]) AS t(segment_id, expires_at)
-            ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at""",
-            user_id, [sid for sid, _ in upsert], [expires for _, expires in upsert])
-    if hist:
-        await conn.execute(_WRITE_HISTORY, user_id, *map(list, zip(*hist, strict=True)))
+        sid = ids[item.slug]
+        change.upsert.append((sid, _expiry(item, now)))
+        if sid not in live:
+            change.history.append((item.slug, "add", now))
+    stay = {held[sid][0] for sid in live if sid not in change.delete}
+    change.active.extend(sorted(stay | {item.slug for item in add}))
+    return change
 
 
 def _expiry(item: AddItem, now: datetime) -> datetime | None:
@@ -289,18 +303,22 @@ def _expiry(item: AddItem, now: datetime) -> datetime | None:
     return item.expires_at
 
 
-async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime:
-    """Lock the user's row, making the user known (and assigning percent segments) first
-    when new. Returns the time after the lock is held."""
+async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
+    """Lock the user's row; a new user is made known first, with the percent segments that
+    select them.
+
+    Returns:
+        The time the user became known when this transaction made them known, else None.
+    """
     if await conn.fetchval("SELECT true FROM segments.users WHERE id = $1 FOR UPDATE", user_id):
-        return await conn.fetchval("SELECT clock_timestamp()")
+        return None
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
     now = await conn.fetchval(
         "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING "
         "RETURNING first_seen", user_id)
     if now is None:  # another transaction made the user known first: wait for it
         await conn.execute("SELECT 1 FROM segments.users WHERE id = $1 FOR UPDATE", user_id)
-        return await conn.fetchval("SELECT clock_timestamp()")
+        return None
     await conn.execute("""
         WITH picked AS (
             SELECT id, slug FROM segments.segments
