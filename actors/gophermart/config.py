@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,8 +68,9 @@ class Config:
 
     @property
     def lease_owner(self) -> str:
-        """Who holds a lease: this instance, the same name after a restart."""
-        return str(self.address)
+        """Who holds a lease: this instance (machine and address), the same name after a
+        restart, so a restarted instance frees what it held when it died."""
+        return f"{socket.gethostname()}/{self.address}"
 
     def child_env(self) -> dict[str, str]:
         """What the HTTP workers and the poller need (settled values, secret included)."""

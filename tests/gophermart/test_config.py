@@ -1,0 +1,65 @@
+"""gophermart and accrual settings: flags, environment (which wins), defaults, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.accrual import config as accrual_config
+from actors.gophermart.config import from_env
+from actors.runtime.config import ConfigError
+
+BASE = {"DATABASE_URI": "postgresql://u@db:5432/x", "ACCRUAL_SYSTEM_ADDRESS": "http://a:8091"}
+
+
+def test_defaults_and_flags():
+    config = from_env({}, ["-a", "127.0.0.1:9000", "-d", "postgres://u@h/d", "-r", "acc:81"])
+    assert str(config.address) == "127.0.0.1:9000"
+    assert config.database_uri == "postgres://u@h/d"
+    assert config.accrual_url == "http://acc:81"
+    assert config.secret_generated and len(config.secret) >= 32
+    assert str(from_env(BASE, []).address) == "localhost:8080"
+
+
+def test_environment_wins_over_flags():
+    config = from_env({**BASE, "RUN_ADDRESS": "0.0.0.0:7000"},
+                      ["-a", "127.0.0.1:9000", "-d", "postgres://other@h/d", "-r", "other:1"])
+    assert (str(config.address), config.database_uri, config.accrual_url) == (
+        "0.0.0.0:7000", BASE["DATABASE_URI"], "http://a:8091")
+
+
+def test_instances_differ_by_address_only():
+    one = from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
+    two = from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8092"}, [])
+    assert one.poller_endpoint != two.poller_endpoint
+    assert one.lease_owner != two.lease_owner
+    assert one.lease_owner == from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, []).lease_owner
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"RUN_ADDRESS": "no-port"}, "RUN_ADDRESS"),
+    ({"DATABASE_URI": "mysql://x"}, "DATABASE_URI"),
+    ({"ACCRUAL_SYSTEM_ADDRESS": "ftp://x"}, "ACCRUAL_SYSTEM_ADDRESS"),
+    ({"ACCRUAL_SYSTEM_ADDRESS": "http://x/path"}, "ACCRUAL_SYSTEM_ADDRESS"),
+    ({"ACCRUAL_SYSTEM_ADDRESS": "http://x:99999"}, "ACCRUAL_SYSTEM_ADDRESS"),
+    ({"GOPHERMART_SECRET": "short"}, "GOPHERMART_SECRET"),
+    ({"GOPHERMART_POLL_INFLIGHT": "0"}, "GOPHERMART_POLL_INFLIGHT"),
+    ({"GOPHERMART_LEASE_S": "x"}, "GOPHERMART_LEASE_S"),
+])
+def test_errors_name_the_variable(env, name):
+    with pytest.raises(ConfigError) as caught:
+        from_env({**BASE, **env}, [])
+    assert name in caught.value.args[0] and caught.value.code == 2
+
+
+def test_a_missing_accrual_address_is_an_error():
+    with pytest.raises(ConfigError, match="ACCRUAL_SYSTEM_ADDRESS"):
+        from_env({"DATABASE_URI": BASE["DATABASE_URI"]}, [])
+
+
+def test_accrual_settings():
+    config = accrual_config.from_env({"DATABASE_URI": BASE["DATABASE_URI"],
+                                      "ACCRUAL_RATE_LIMIT": "60", "ACCRUAL_DELAY_MS": "250"},
+                                     ["-a", "127.0.0.1:9100"])
+    assert (str(config.address), config.rate_limit, config.delay_s) == (
+        "127.0.0.1:9100", 60, 0.25)
+    assert accrual_config.from_env({"DATABASE_URI": BASE["DATABASE_URI"]}, []).rate_limit == 0
