@@ -36,9 +36,17 @@ __all__ = ["create_app", "get_app"]
 
 RETRY_AFTER_S = 1
 POOL_MAX_SIZE = 10  # per worker; the history stream holds one for its duration
-_DATABASE_ERRORS = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    asyncpg.TransactionRollbackError, asyncpg.QueryCanceledError,
-                    asyncpg.CannotConnectNowError, asyncio.TimeoutError, OSError)
+_DATABASE_ERRORS = (
+    DatabaseUnavailable,
+    asyncpg.PostgresConnectionError,  # 08xxx: the connection broke
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutdown, crash, starting up
+    asyncpg.InterfaceError,  # e.g. "the underlying connection is closed"
+    asyncpg.exceptions.InternalClientError,  # a pooled connection whose server died
+    asyncpg.TransactionRollbackError,  # serialization failure or deadlock: retry
+    asyncio.TimeoutError,
+    OSError,
+)
+"""Answered 503 + Retry-After: nothing the request did is known to have committed."""
 
 
 async def _database_unavailable(req, resp, exc, params):
@@ -83,11 +91,24 @@ def create_app(pool, on_expiry: Callable[[], None] | None = None,
     return app
 
 
+class _Lifespan:
+    """Closes the pool and the reaper's client when the worker stops."""
+
+    def __init__(self, pool: LazyPool, reaper: AsyncClient):
+        self.pool = pool
+        self.reaper = reaper
+
+    async def process_shutdown(self, scope, event):
+        self.reaper.close()
+        await self.pool.close()
+
+
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker, configured from the environment."""
     config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
                     application_name="segments: http")
-    middleware = [RequestMetrics("segments", "http")] if metrics_enabled() else []
     reaper = AsyncClient(config.reaper_endpoint, peer="segments reaper")
+    middleware = [RequestMetrics("segments", "http")] if metrics_enabled() else []
+    middleware.append(_Lifespan(pool, reaper))
     return create_app(pool, lambda: reaper.tell(ReaperNudge()), middleware)
