@@ -8,6 +8,7 @@
 | ACCRUAL_DELAY_MS      |      | 1000            | registration to final status                 |
 | ACCRUAL_WORKERS       |      | 2               | HTTP worker processes                        |
 | ACCRUAL_DB_WAIT_S     |      | 30              | how long to wait for the database            |
+| ACCRUAL_RUN_DIR       |      | /tmp/accrual-...  | this instance's files (metrics)              |
 """
 
 from __future__ import annotations
@@ -77,5 +78,6 @@ def from_env(environ: Mapping[str, str] | None = None,
         delay_s=env_int(environ, "ACCRUAL_DELAY_MS", 1000, 0, 3_600_000, PROGRAM) / 1000,
         workers=env_int(environ, "ACCRUAL_WORKERS", 2, 1, 64, PROGRAM),
         db_wait_s=env_int(environ, "ACCRUAL_DB_WAIT_S", 30, 0, 3600, PROGRAM),
-        run_dir=Path(tempfile.gettempdir()) / f"accrual-{os.getuid()}-{host}-{address.port}",
+        run_dir=Path(environ.get("ACCRUAL_RUN_DIR", "").strip() or Path(
+            tempfile.gettempdir()) / f"accrual-{os.getuid()}-{host}-{address.port}"),
     )

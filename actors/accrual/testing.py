@@ -30,6 +30,7 @@ class Accrual(Proc):
         self.base = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
         env = {**os.environ, "RUN_ADDRESS": f"127.0.0.1:{self.port}", "DATABASE_URI": dsn,
+               "ACCRUAL_RUN_DIR": str(Path(log_dir) / f"run-{name}-{self.port}"),
                "ACCRUAL_WORKERS": str(workers), "PYTHONUNBUFFERED": "1",
                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
                **{k: str(v) for k, v in extra_env.items()}}

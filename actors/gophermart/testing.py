@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import requests
@@ -34,7 +33,7 @@ class Gophermart(Proc):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
-        run_dir = Path(tempfile.mkdtemp(prefix=f"gm-{self.port}-"))
+        run_dir = Path(log_dir) / f"run-{name}-{self.port}"  # removed with the logs
         env = {**os.environ, "RUN_ADDRESS": f"127.0.0.1:{self.port}", "DATABASE_URI": dsn,
                "ACCRUAL_SYSTEM_ADDRESS": accrual_url, "GOPHERMART_SECRET": SECRET,
                "GOPHERMART_RUN_DIR": str(run_dir), "GOPHERMART_WORKERS": str(workers),

@@ -30,7 +30,7 @@ def test_environment_wins_over_flags():
 def test_instances_differ_by_address_only():
     one = from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
     two = from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8092"}, [])
-    assert one.poller_endpoint != two.poller_endpoint
+    assert one.run_dir != two.run_dir  # where the poller's ipc socket lives
     assert one.lease_owner != two.lease_owner
     assert one.lease_owner == from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, []).lease_owner
 
