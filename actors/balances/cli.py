@@ -11,7 +11,6 @@ Exit status 2 with one line naming the variable or flag for a malformed setting,
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 from actors.balances.config import PROGRAM, BalancesConfig, load
@@ -28,13 +27,7 @@ __all__ = ["children", "main"]
 
 def children(config: BalancesConfig) -> list[Child]:
     """The worker actors, then the HTTP server; they read the resolved settings."""
-    env = {
-        **os.environ,
-        "RUN_ADDRESS": str(config.address),
-        "DATABASE_URI": config.database_uri,
-        "BALANCES_RUN_DIR": str(config.run_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = config.child_environment()
     python = sys.executable
     workers = [
         Child(f"worker-{i}", [python, "-m", "actors.balances.worker", str(i)], env)
@@ -53,7 +46,7 @@ async def _prepare(config: BalancesConfig, log) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = load(sys.argv[1:] if argv is None else argv, os.environ)
+        config = load(sys.argv[1:] if argv is None else argv)
     except ConfigError as exc:
         print(exc.args[0], file=sys.stderr)
         return exc.code

@@ -1,7 +1,8 @@
 """balances' settings, from the command line and the environment (the environment wins).
 
-The only module of the service that reads os.environ (through `load`); the HTTP app's
-`get_app()` and the worker actors get theirs from `http_settings` / `load` too.
+The only module of the service that reads os.environ: the command, the worker actors
+and the HTTP app's `get_app()` all call `load`; the supervisor hands its children
+`child_environment()`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ class BalancesConfig:
     """BALANCES_BATCH_PER_USER: tasks of one user per apply transaction."""
     db_wait_s: int = 30
     """BALANCES_DB_WAIT_S: how long start waits for the database."""
+
+    def child_environment(self) -> dict[str, str]:
+        """The environment of the supervisor's children: this one, with the settings as
+        resolved (a flag becomes its variable), so every child sees the same values."""
+        return {
+            **os.environ,
+            "RUN_ADDRESS": str(self.address),
+            "DATABASE_URI": self.database_uri,
+            "BALANCES_RUN_DIR": str(self.run_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def owner(self, index: int) -> str:
         """The lease owner name of worker `index`: stable across its restarts."""

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m actors.balances.worker <index>", file=sys.stderr)
         return 2
     index = int(argv[0])
-    config = load([], os.environ)
+    config = load([])
     setup_logging(f"balances-worker[{index}]")
     return run_async_actor(BalancesWorker(config, index), f"balances: worker {index}")
 

@@ -9,7 +9,6 @@ Idempotency-Key).
 from __future__ import annotations
 
 import asyncio
-import os
 
 import asyncpg
 import falcon
@@ -136,7 +135,7 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
 
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker: settings from the environment."""
-    config = load([], os.environ)
+    config = load([])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
                     application_name="balances http")
     middleware = [RequestMetrics("balances", "http")] if metrics_enabled() else []
