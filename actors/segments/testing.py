@@ -1,6 +1,6 @@
 """Launchers of segments for tests and benchmarks: the console command as a real process.
 
-    service = Segments(dsn, log_dir)        # a free 127.0.0.1 port, its own run directory
+    service = Segments(dsn, log_dir)        # a free 127.0.0.1 port, a run directory in log_dir
     service.start(); service.wait_ready()
     service.post("/api/segments", {"slug": "X"}).status_code   # 201
     service.stop()                                          # SIGTERM; exit code
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import requests
@@ -30,7 +29,7 @@ class Segments(Proc):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
-        run_dir = Path(tempfile.mkdtemp(prefix=f"segments-{self.port}-"))
+        run_dir = Path(log_dir) / f"run-{name}-{self.port}"  # removed with the test's files
         env = {**os.environ, "RUN_ADDRESS": f"127.0.0.1:{self.port}", "DATABASE_URI": dsn,
                "SEGMENTS_RUN_DIR": str(run_dir), "SEGMENTS_HTTP_WORKERS": str(workers),
                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
