@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         applied = asyncio.run(_prepare(config, log))
     except DatabaseUnavailable as exc:
-        print(f"{PROGRAM}: DATABASE_URI: {exc}", file=sys.stderr)
+        print(f"{PROGRAM}: {config.database_source}: {exc}", file=sys.stderr)
         return 1
     except MigrationError as exc:
         print(f"{PROGRAM}: schema migration failed: {exc}", file=sys.stderr)

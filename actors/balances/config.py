@@ -39,6 +39,8 @@ class BalancesConfig:
     """RUN_ADDRESS / -a: where HTTP listens; also names this instance's private files."""
     database_uri: str
     """DATABASE_URI / -d."""
+    database_source: str = "DATABASE_URI"
+    """Where database_uri came from ("DATABASE_URI" or "-d"), for error messages."""
     workers: int = 2
     """BALANCES_WORKERS: worker actors (default: CPU cores)."""
     http_workers: int = 2
@@ -87,8 +89,8 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     address = parse_address(address_text, "RUN_ADDRESS" if source == "RUN_ADDRESS" else "-a",
                             PROGRAM)
     database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
-    database_uri = parse_database_uri(
-        database_text, "DATABASE_URI" if source != "flag" else "-d", PROGRAM)
+    database_source = "-d" if source == "flag" else "DATABASE_URI"
+    database_uri = parse_database_uri(database_text, database_source, PROGRAM)
     cores = os.cpu_count() or 1
     data_dir = env_str(environ, "BALANCES_DATA_DIR", DEFAULT_DATA_DIR)
     run_dir = Path(env_str(environ, "BALANCES_RUN_DIR",
@@ -97,6 +99,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return BalancesConfig(
         address=address,
         database_uri=database_uri,
+        database_source=database_source,
         workers=env_int(environ, "BALANCES_WORKERS", cores, 1, 64, PROGRAM),
         http_workers=env_int(environ, "BALANCES_HTTP_WORKERS", 2, 1, 64, PROGRAM),
         run_dir=run_dir,

@@ -13,10 +13,12 @@ import threading
 import time
 
 import psutil
+import pytest
 import requests
 
 from actors.balances import store
-from actors.balances.testing import launch, replay
+from actors.balances.testing import Balances, launch, replay
+from actors.runtime.pg import LazyPool
 from actors.runtime.testing import wait_until
 
 LEASE_MS = 1500  # takeover in seconds, not the default's 5
@@ -117,9 +119,24 @@ class Load:
             assert {t.id for t in by_user[user]} == acked[user], user
 
 
-def test_two_instances_split_the_shards_and_keep_each_user_in_order(procs, pg_dsn, db, loop):
-    a = launch(procs, pg_dsn, name="balances-a", workers=2, BALANCES_LEASE_MS=LEASE_MS)
-    b = launch(procs, pg_dsn, name="balances-b", workers=2, BALANCES_LEASE_MS=LEASE_MS)
+@pytest.fixture
+def fresh(pg_server, loop):
+    """(dsn, pool) of a new database, not migrated: the instances do it, at once."""
+    dsn = pg_server.create_database("t_balances_two_instances")
+    pool = LazyPool(dsn, max_size=4)
+    yield dsn, pool
+    loop.run(pool.close())
+
+
+def test_two_instances_split_the_shards_and_keep_each_user_in_order(procs, fresh, loop):
+    dsn, db = fresh
+    a, b = (procs.add(Balances(dsn, procs.dir, name=name, workers=2,
+                               BALANCES_LEASE_MS=LEASE_MS))
+            for name in ("balances-a", "balances-b"))
+    a.start()
+    b.start()  # both migrate the empty database at once
+    a.wait_ready()
+    b.wait_ready()
     wait_until(lambda: sorted(owners(db, loop).values()) == [16, 16, 16, 16], 20,
                "four workers of two instances to hold 16 shards each")
     openings = opening_users(db, loop, "two", 8, 200)

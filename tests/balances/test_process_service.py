@@ -135,3 +135,6 @@ def test_an_unreachable_database_exits_1_naming_the_variable():
                     "BALANCES_DB_WAIT_S": "1", "RUN_ADDRESS": f"127.0.0.1:{free_port()}"})
     assert done.returncode == 1 and "DATABASE_URI" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    done = run_cli({"BALANCES_DB_WAIT_S": "0", "RUN_ADDRESS": f"127.0.0.1:{free_port()}"},
+                   "-d", f"postgresql://postgres@127.0.0.1:{port}/x")
+    assert done.returncode == 1 and done.stderr.startswith("balances: -d: "), done.stderr
