@@ -109,7 +109,7 @@ class BrokerActor(Actor):
 
     def on_tick(self) -> None:
         now = monotonic_ms()
-        if self.bus_up and now - self.bus_heard_ms > BUS_DEAD_AFTER_MS:
+        if self.bus_up and now - self.bus_heard_ms > BUS_DEAD_AFTER_MS and not self._waiting(now):
             self._bus_lost(now)
         while self.inflight:
             seq, sent = next(iter(self.inflight.items()))
@@ -130,6 +130,17 @@ class BrokerActor(Actor):
             self._send_storage(messages.BrokerStatus(
                 self.session, self.bus_up, self.log_id, self.bus_end,
                 self.next_position if self.mode != IDLE else -1))
+
+    def _waiting(self, now: int) -> bool:
+        """A publish or fetch sent to the bus is still within its timeout.
+
+        NOTE: liveness is judged by the data path too: a bus busy in a long fsync
+        sends no heartbeat, but it is not gone while what we sent it may still be
+        answered; declaring it dead then would only turn those writes into 503/504s.
+        """
+        oldest = next(iter(self.inflight.values()), None)
+        return ((oldest is not None and now - oldest < PUBLISH_TIMEOUT_MS)
+                or (self.fetch_id != 0 and now - self.fetch_sent_ms < FETCH_TIMEOUT_MS))
 
     def _probe(self) -> None:
         """Ask the bus about our stream: it creates the stream and starts heartbeating it."""
@@ -225,6 +236,7 @@ class BrokerActor(Actor):
 
     def _bus_reply(self, request_id: int, message, ok: bool) -> None:
         """Match a bus reply to what it answers: a publish, the probe or the fetch."""
+        self.bus_heard_ms = monotonic_ms()
         if request_id in self.inflight:
             del self.inflight[request_id]
             self.traces.pop(request_id, None)
@@ -279,6 +291,7 @@ class BrokerActor(Actor):
             self._send_storage(messages.Live(self.catchup_id, self.next_position, self.log_id))
 
     def sub_bus_record(self, _ident, _request_id: int, message) -> None:
+        self.bus_heard_ms = monotonic_ms()
         if _well_formed(message):
             self._records.append(message)
         else:

@@ -78,6 +78,9 @@ class StorageActor(Actor):
         self.broker_ident: bytes | None = None
         self.broker_session = ""
         self.broker_seen_ms = 0
+        self._refusing: str | None = "replica is starting"  # logged on each change
+        self._refusing_since_ms = monotonic_ms()
+        self._accepted_once = False
         self.bus_up = False
         self.broker_live = False
         self.catchup_id = 0
@@ -130,6 +133,7 @@ class StorageActor(Actor):
 
     def on_tick(self) -> None:
         now = monotonic_ms()
+        self._refusal()  # notice (and log) a change even while no request comes
         if self._download is not None:
             self._load_backup_slice(now)
         self._expire_pending(now)
@@ -143,7 +147,7 @@ class StorageActor(Actor):
             self.router.send_multipart([self.broker_ident, protocol.encode(message)])
 
     def before_drain(self, sock) -> None:
-        self._unavailable = self._set_unavailable_reason()
+        self._unavailable = self._refusal()
         self._now_ms = now_ms()
 
     def after_drain(self, sock) -> None:
@@ -154,6 +158,21 @@ class StorageActor(Actor):
 
     def _phase_reason(self) -> str:
         return f"replica is {self.phase.replace('_', ' ')}"
+
+    def _refusal(self) -> str | None:
+        """Why writes are refused now (None: accepted); each change is logged once."""
+        reason = self._set_unavailable_reason()
+        if reason != self._refusing:
+            now = monotonic_ms()
+            if reason is None:
+                if self._accepted_once:
+                    self.log.info("accepting writes again (refused %.1f s: %s)",
+                                  (now - self._refusing_since_ms) / 1000, self._refusing)
+                self._accepted_once = True
+            elif self._accepted_once:  # not the steps of starting up
+                self.log.warning("refusing writes: %s", reason)
+            self._refusing, self._refusing_since_ms = reason, now
+        return reason
 
     def _set_unavailable_reason(self) -> str | None:
         if self.phase != READY:
@@ -283,7 +302,8 @@ class StorageActor(Actor):
             "broker_live": self.broker_live,
             "pending_batches": len(self.pending),
             "restored_rows": self._restored_rows,
-            "writable": self._set_unavailable_reason() is None,
+            "writable": self._refusal() is None,
+            "write_refusal": self._refusing or "",
             "sets_applied": self.sets_applied,
             "remote_applied": self.remote_applied,
             "replication_lag_ms": self.lag_ms,
@@ -402,13 +422,20 @@ class StorageActor(Actor):
               and message.next_position == -1):
             self._request_catch_up()  # the broker lost our CatchUp (it was restarting)
 
-    def handle_acked(self, _ident: bytes, _request_id: int, message: messages.Acked) -> None:
+    def _heard_broker(self, ident: bytes) -> None:
+        """Any message of the current broker shows it is alive, not only its status beats."""
+        if ident == self.broker_ident:
+            self.broker_seen_ms = monotonic_ms()
+
+    def handle_acked(self, ident: bytes, _request_id: int, message: messages.Acked) -> None:
+        self._heard_broker(ident)
         for seq in message.seqs:
             entry = self.pending.pop(seq, None)
             if entry is not None:
                 self._complete(entry[1])
 
-    def handle_failed(self, _ident: bytes, _request_id: int, message: messages.Failed) -> None:
+    def handle_failed(self, ident: bytes, _request_id: int, message: messages.Failed) -> None:
+        self._heard_broker(ident)
         for seq in message.seqs:
             entry = self.pending.pop(seq, None)
             if entry is not None:
@@ -416,7 +443,8 @@ class StorageActor(Actor):
                                  message.reason, [item[5] for item in entry[1]])
                 self._fail(entry[1], message.code, message.reason)
 
-    def handle_apply(self, _ident: bytes, _request_id: int, message: messages.Apply) -> None:
+    def handle_apply(self, ident: bytes, _request_id: int, message: messages.Apply) -> None:
+        self._heard_broker(ident)
         if message.catchup_id != self.catchup_id:
             return
         merge, observe = self.table.merge, self.hlc.observe

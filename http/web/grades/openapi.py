@@ -65,6 +65,8 @@ class Readiness(msgspec.Struct):
     pending_batches: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
     restored_rows: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
     writable: bool | UnsetType = UNSET
+    write_refusal: str | UnsetType = UNSET
+    """Why writes are refused now ("" when they are accepted)."""
 
 
 _UNAVAILABLE = error_response("The replica cannot honour the request now (restoring, catching "
