@@ -27,6 +27,7 @@ from actors.bus import messages as bus_messages
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.bus.config import BusConfig
 from actors.bus.log import Log
+from actors.runtime.config import reports_config_errors
 from actors.runtime.security import Curve
 from actors.runtime.protocol import Error, ErrorCode, Ok
 
@@ -260,6 +261,7 @@ class BusActor(Actor):
         return Ok([log.log_id, log.committed_end])
 
 
+@reports_config_errors
 def main() -> int:
     setup_logging("bus")
     return run_actor(BusActor(BusConfig.from_env()), "grades: bus")

@@ -7,6 +7,8 @@
     grades backup --from URL [-o FILE]           save a replica's backup
     grades load FILE --to URL                    POST /set every row of a backup or CSV
     grades verify URL1 URL2 [...]                compare replicas' data
+    grades nats-config --hosts H1,H2,H3          print JetStream node configs for real hosts
+    grades nats-node N                           run node N of a loopback JetStream cluster
 
 This module only parses arguments and maps outcomes to exit statuses; each
 tool lives in its own actors/tool_*.py module. Exit statuses: 0 success;
@@ -21,6 +23,7 @@ import argparse
 import os
 import sys
 
+from actors.runtime.config import reports_config_errors
 from actors.grades.tools.remote import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
 
 __all__ = ["main"]
@@ -80,6 +83,23 @@ def _add_verify(commands) -> None:
                         help="print the first N differences per replica (default: %(default)s)")
 
 
+def _add_nats(commands) -> None:
+    from actors.grades.natsnode import DEFAULT_SYNC
+    sync_help = (f"jetstream sync_interval: always = fsync before every ack, or a duration "
+                 f"such as 2m (default: $NATS_SYNC or {DEFAULT_SYNC})")
+    sync = os.environ.get("NATS_SYNC", DEFAULT_SYNC)
+    config = commands.add_parser("nats-config", help="print a nats-server config per host "
+                                 "of a JetStream cluster for grades")
+    config.add_argument("--hosts", required=True, help="comma-separated node addresses")
+    config.add_argument("--store", default="/var/lib/nats/jetstream",
+                        help="JetStream store directory on each host (default: %(default)s)")
+    config.add_argument("--sync", default=sync, help=sync_help)
+    node = commands.add_parser("nats-node", help="run node N (1-3) of a JetStream cluster on "
+                               "loopback, files under $GRADES_DATA_DIR/nats")
+    node.add_argument("index", type=int, metavar="N")
+    node.add_argument("--sync", default=sync, help=sync_help)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -101,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_backup(commands)
     _add_load(commands)
     _add_verify(commands)
+    _add_nats(commands)
     return parser
 
 
@@ -156,6 +177,7 @@ def _verify(args) -> int:
 _TOOLS = {"status": _status, "backup": _backup, "load": _load, "verify": _verify}
 
 
+@reports_config_errors
 def main(argv: list[str] | None = None) -> int:
     """Run one `grades` command; returns its exit status."""
     args = _parser().parse_args(argv)
@@ -165,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replica":
         from actors.grades import replica
         return replica.main()
+    if args.command in ("nats-config", "nats-node"):
+        from actors.grades import natsnode
+        if args.command == "nats-node":
+            from actors.grades.config import data_dir
+            return natsnode.run_loopback_node(args.index, data_dir(), args.sync)
+        hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
+        natsnode.print_configs(hosts, args.store, args.sync)
+        return EXIT_OK
     if args.command == "keygen":
         from actors.runtime import security
         print(f"GRADES_CURVE_DIR={security.keygen(args.directory).resolve()}")

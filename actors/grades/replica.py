@@ -1,9 +1,10 @@
 """`grades replica`: one replica's processes, kept running by the runtime's supervisor.
 
 Children, started in this order: the storage actor, the broker actor (unless
-BUS_URL=none), and the setter and getter gunicorn servers. A child that dies
-is restarted (the storage actor restores itself); see actors.runtime.supervisor.
-Once the storage actor reports ready, the replica says so once, with its URLs.
+BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), and the
+setter and getter gunicorn servers. A child that dies is restarted (the
+storage actor restores itself); see actors.runtime.supervisor. Once the
+storage actor reports ready, the replica says so once, with its URLs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from actors.grades.config import ReplicaConfig
 from actors.grades.messages import Status
 from actors.runtime.base import set_title, setup_logging
 from actors.runtime.client import Client, RemoteError
+from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
@@ -29,7 +31,8 @@ def replica_children(cfg: ReplicaConfig) -> list[Child]:
     python = sys.executable
     children = [Child("storage", [python, "-m", "actors.grades.storage"], env)]
     if cfg.replicated:
-        children.append(Child("broker", [python, "-m", "actors.grades.broker"], env))
+        broker = "actors.grades.jetstream_broker" if cfg.jetstream else "actors.grades.broker"
+        children.append(Child("broker", [python, "-m", broker], env))
     for role, port, workers in (("setter", cfg.setter_port, cfg.setter_workers),
                                 ("getter", cfg.getter_port, cfg.getter_workers)):
         children.append(gunicorn_child(
@@ -69,6 +72,7 @@ class ReadyAnnouncer:
         self.client = None
 
 
+@reports_config_errors
 def main() -> int:
     config = ReplicaConfig.from_env()
     log = setup_logging(f"replica[{config.replica_id}]")

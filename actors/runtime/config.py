@@ -12,21 +12,43 @@ DATABASE_URI, and when both are given the environment wins.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+import functools
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["ConfigError", "env_int", "env_str", "Address", "parse_address", "parse_database_uri",
-           "env_wins", "ServiceArgs", "service_parser", "parse_service_args"]
+__all__ = ["ConfigError", "reports_config_errors", "env_int", "env_str", "Address",
+           "parse_address", "parse_database_uri", "env_wins", "ServiceArgs", "service_parser",
+           "parse_service_args"]
 
 
 class ConfigError(SystemExit):
-    """A misconfiguration; exits with status 2 and ``<program>: configuration error: ...``."""
+    """A misconfiguration: exit status 2 and ``<program>: configuration error: ...``.
+
+    NOTE: Python prints a SystemExit's message only when its code is not an int, so
+    a main wraps itself in ``reports_config_errors`` to print the line; uncaught,
+    it still exits 2.
+    """
 
     def __init__(self, message: str, program: str = ""):
         prefix = f"{program}: " if program else ""
         super().__init__(f"{prefix}configuration error: {message}")
         self.code = 2
+
+
+def reports_config_errors(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a main: a ConfigError prints its one line to stderr and returns 2."""
+
+    @functools.wraps(main)
+    def guarded(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except ConfigError as exc:
+            print(exc.args[0], file=sys.stderr, flush=True)
+            return exc.code
+
+    return guarded
 
 
 def env_int(environ: Mapping[str, str], name: str, default: int, low: int, high: int,

@@ -375,3 +375,15 @@ def test_status_prints_an_aligned_table(procs):
     lines = result.stdout.splitlines()
     assert lines[2].split()[:3] == [down, "no", "unreachable"]
     assert lines[3].strip().startswith(f"{down}:")
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"REPLICA_ID": "abc"}, "REPLICA_ID='abc' is not an integer"),
+    ({"SETTER_PORT": "70000"}, "SETTER_PORT=70000 is outside 1..65535"),
+])
+def test_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path, env, says):
+    result = subprocess.run([sys.executable, "-m", "actors.grades.cli", "replica"],
+                            env={**os.environ, "GRADES_DATA_DIR": str(tmp_path), **env},
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"grades: configuration error: {says}"
