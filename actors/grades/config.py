@@ -17,6 +17,8 @@ from actors.runtime.config import ConfigError, env_int, env_str
 __all__ = ["ConfigError", "ReplicaConfig", "DEFAULT_STREAM", "data_dir"]
 
 DEFAULT_STREAM = "grades"
+DEFAULT_SNAPSHOT_EVERY_S = 60
+"""A replica writes its own snapshot file this often, so the bus may trim its log."""
 PROGRAM = "grades"
 
 
@@ -52,6 +54,15 @@ class ReplicaConfig:
     clock_skew_ms: int
     curve_dir: str
     """CurveZMQ keys (GRADES_CURVE_DIR, made by `grades keygen`), or "" for none."""
+    nats_replicas: int = 1
+    """JetStream stream replicas when this replica creates the stream (GRADES_NATS_REPLICAS)."""
+    snapshot_every_s: int = 0
+    """Seconds between this replica's own snapshot files (GRADES_SNAPSHOT_EVERY_S); 0: none."""
+
+    @property
+    def jetstream(self) -> bool:
+        """BUS_URL lists nats:// servers: the JetStream broker, not the built-in bus."""
+        return self.bus_url.lower().startswith("nats://")
 
     @property
     def replicated(self) -> bool:
@@ -81,4 +92,13 @@ class ReplicaConfig:
             getter_workers=_int("GETTER_WORKERS", 2, 1, 64),
             clock_skew_ms=_int("GRADES_CLOCK_SKEW_MS", 0, -(10**9), 10**9),
             curve_dir=_str("GRADES_CURVE_DIR", ""),
+            nats_replicas=_int("GRADES_NATS_REPLICAS", _default_nats_replicas(), 1, 5),
+            snapshot_every_s=_int("GRADES_SNAPSHOT_EVERY_S", DEFAULT_SNAPSHOT_EVERY_S, 0,
+                                  7 * 24 * 3600),
         )
+
+
+def _default_nats_replicas() -> int:
+    """One stream replica per listed NATS server, at most 3 (JetStream's usual R3)."""
+    urls = [url for url in _str("BUS_URL", "").split(",") if url.strip()]
+    return max(1, min(3, len(urls)))

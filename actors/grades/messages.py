@@ -12,7 +12,7 @@ from typing import NamedTuple
 from actors.runtime import protocol
 
 __all__ = ["Set", "Get", "SnapshotOpen", "SnapshotNext", "Status", "BrokerStatus", "CatchUp",
-           "Publish", "Acked", "Failed", "Apply", "Live"]
+           "Publish", "Acked", "Failed", "Apply", "Live", "Gone"]
 
 
 # --- HTTP workers -> storage actor -------------------------------------------
@@ -149,5 +149,21 @@ class Live(NamedTuple):
     """Identity of the log the positions refer to."""
 
 
+class Gone(NamedTuple):
+    """Broker -> storage: the log no longer holds the position asked for (retention, purge).
+
+    Refused loudly rather than replayed from wherever the log now starts, which
+    would silently lose the records in between; storage falls back to a backup.
+    """
+
+    TAG = "gone"
+    catchup_id: int
+    """From the CatchUp this answers."""
+    first_position: int
+    """The oldest position the log still holds (-1 if unknown)."""
+    reason: str
+    """For the log."""
+
+
 protocol.register(Set, Get, SnapshotOpen, SnapshotNext, Status, BrokerStatus, CatchUp, Publish,
-                  Acked, Failed, Apply, Live)
+                  Acked, Failed, Apply, Live, Gone)

@@ -18,8 +18,10 @@ import requests
 from actors.runtime.testing import (START_TIMEOUT_S, HarnessError, Proc, ProcGroup, free_port,
                                     port_open, wait_until)
 
-__all__ = ["AUTH", "Bus", "Replica", "Cluster"]
+__all__ = ["AUTH", "BACKENDS", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
 
+BACKENDS = ("builtin", "jetstream")
+"""Cluster.backend values: the grades bus, or a 3-node NATS JetStream cluster."""
 AUTH = ("test", "test")
 """The development credentials of the Procfile's .env."""
 
@@ -39,10 +41,100 @@ class Bus(Proc):
         self.wait_output("bus listening", timeout_s)
 
 
+class NatsNode(Proc):
+    """One nats-server of a JetStream cluster, its config and store under ``home``."""
+
+    def __init__(self, index: int, home: Path, log_dir: Path, sync: str):
+        from actors.grades.natsnode import nats_server_binary
+        self.index = index
+        self.home = home
+        self.sync = sync
+        self.port, self.cluster_port, self.monitor_port = free_port(), free_port(), free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.conf = home / f"node{index}.conf"
+        super().__init__(f"nats{index}", [nats_server_binary(), "-c", str(self.conf)],
+                         dict(os.environ), log_dir)
+        self.ok_codes.add(1)  # nats-server exits 1 after a clean shutdown on SIGTERM
+
+    def write_config(self, peers: list["NatsNode"]) -> None:
+        from actors.grades.natsnode import node_config
+        store = self.home / f"node{self.index}"
+        store.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(node_config(
+            self.index, ["127.0.0.1"] * len(peers), str(store), self.sync,
+            [p.port for p in peers], [p.cluster_port for p in peers], self.monitor_port,
+            listen_host="127.0.0.1"))
+
+    def healthy(self) -> bool:
+        """/healthz: the server is up and its JetStream is ready (meta leader known)."""
+        try:
+            return requests.get(f"http://127.0.0.1:{self.monitor_port}/healthz",
+                                timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def wait_up(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        wait_until(lambda: self.healthy() or not self.running(), timeout_s,
+                   f"{self.name} to be healthy")
+        if not self.running():
+            raise self.fail("exited at start")
+
+
+class NatsCluster:
+    """Three (or ``size``) nats-server nodes clustered on loopback; ``url`` lists them all."""
+
+    def __init__(self, nodes: list[NatsNode]):
+        self.nodes = nodes
+        self.url = ",".join(node.url for node in nodes)
+        self.pub_url = ""
+
+    def node(self, server_name: str) -> NatsNode:
+        """The node called ``grades-natsN``."""
+        return next(n for n in self.nodes if f"grades-nats{n.index}" == server_name)
+
+    def start(self, *nodes: NatsNode) -> None:
+        """Start the given nodes (default all) and wait until each is healthy."""
+        for node in nodes or self.nodes:
+            node.start()
+        for node in nodes or self.nodes:
+            node.wait_up()
+
+    # The built-in Bus's interface, so a test may take either: the whole cluster down/up.
+    def kill9(self) -> None:
+        for node in self.nodes:
+            node.kill9()
+
+    def wait_listening(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        for node in self.nodes:
+            node.wait_up(timeout_s)
+
+    def running(self) -> bool:
+        return any(node.running() for node in self.nodes)
+
+    def stream_leader(self, stream: str = "GRADES") -> NatsNode:
+        """The node leading the stream's raft group, asked over HTTP monitoring (/jsz)."""
+        def leader():
+            for node in self.nodes:
+                if not node.running():
+                    continue
+                try:
+                    info = requests.get(f"http://127.0.0.1:{node.monitor_port}/jsz",
+                                        params={"streams": "true"}, timeout=1).json()
+                except (requests.RequestException, ValueError):
+                    continue
+                for account in info.get("account_details") or []:
+                    for entry in account.get("stream_detail") or []:
+                        name = (entry.get("cluster") or {}).get("leader")
+                        if entry.get("name") == stream and name:
+                            return self.node(name)
+            return None
+        return wait_until(leader, START_TIMEOUT_S, f"stream {stream} to have a leader")
+
+
 class Replica(Proc):
     """One `grades replica` (supervisor, storage, broker, setter and getter servers)."""
 
-    def __init__(self, replica_id: int, data_dir: Path, log_dir: Path, bus: Bus | None,
+    def __init__(self, replica_id: int, data_dir: Path, log_dir: Path, bus,
                  next_url: str = "", workers: int | None = None, **extra_env):
         self.replica_id = replica_id
         self.setter_port, self.getter_port = free_port(), free_port()
@@ -153,20 +245,34 @@ class Replica(Proc):
 class Cluster(ProcGroup):
     """Buses and replicas sharing one data directory; logs beside it."""
 
-    def __init__(self, directory: Path, workers: int | None = 1):
+    def __init__(self, directory: Path, workers: int | None = 1, backend: str = "builtin"):
         super().__init__(directory)
+        self.backend = backend
+        """What bus() starts: "builtin" (grades bus) or "jetstream" (3 nats-server nodes)."""
         self.data_dir = self.dir / "data"
         self.log_dir = self.dir / "logs"
         self.workers = workers
 
     def bus(self, start: bool = True, **env) -> Bus:
+        if self.backend == "jetstream" and start:
+            return self.nats()
         bus = self.add(Bus(self.data_dir, self.log_dir, **env))
         if start:
             bus.start()
             bus.wait_listening()
         return bus
 
-    def replica(self, replica_id: int, bus: Bus | None, next_url: str = "",
+    def nats(self, size: int = 3, sync: str = "always") -> NatsCluster:
+        """A JetStream cluster of ``size`` nodes, started and healthy."""
+        home = self.data_dir / "nats"
+        nodes = [self.add(NatsNode(k, home, self.log_dir, sync)) for k in range(1, size + 1)]
+        for node in nodes:
+            node.write_config(nodes)
+        cluster = NatsCluster(nodes)
+        cluster.start()
+        return cluster
+
+    def replica(self, replica_id: int, bus, next_url: str = "",
                 start: bool = True, wait: bool = True, **env) -> Replica:
         replica = self.add(Replica(replica_id, self.data_dir, self.log_dir, bus, next_url,
                                    self.workers, **env))

@@ -1,7 +1,10 @@
 """grades fixtures: a Cluster of real buses and replicas on free 127.0.0.1 ports.
 
 A process that had to be killed at teardown (or exited non-zero) fails the
-test with its output.
+test with its output. ``cluster`` takes an indirect parameter naming the bus
+backend ("builtin", the default, or "jetstream": three nats-server nodes), so a
+test runs on both with
+``@pytest.mark.parametrize("cluster", BACKENDS, indirect=True)``.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from actors.grades.testing import Cluster
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    cluster = Cluster(tmp_path)
+def cluster(request, tmp_path):
+    cluster = Cluster(tmp_path, backend=getattr(request, "param", "builtin"))
     yield cluster
     problems = cluster.stop_all()
     if problems:

@@ -13,12 +13,16 @@ import itertools
 import threading
 import time
 
+import pytest
 import requests
 
+from actors.grades.testing import BACKENDS
 from actors.runtime.testing import wait_until
 
 FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
 CONVERGE_TIMEOUT_S = 60
+both_backends = pytest.mark.parametrize("cluster", BACKENDS, indirect=True)
+"""The built-in bus and a 3-node JetStream cluster (a fixture parameter, see conftest)."""
 
 
 class Writer(threading.Thread):
@@ -81,6 +85,7 @@ def assert_holds_acked_writes(rows: dict, *writers: Writer) -> None:
             assert stored >= value, f"{user}.{field}: acknowledged {value}, holds {stored}"
 
 
+@both_backends
 def test_a_set_on_either_replica_appears_on_the_other(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -94,6 +99,7 @@ def test_a_set_on_either_replica_appears_on_the_other(cluster):
     assert one.record("3333") == two.record("3333")
 
 
+@both_backends
 def test_concurrent_partial_sets_on_both_replicas_keep_every_field(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -128,6 +134,7 @@ def test_concurrent_writes_of_the_same_field_converge(cluster):
     assert len(rows) == len(users)
 
 
+@both_backends
 def test_kill9_of_replica2_under_writes_then_restart(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -171,6 +178,7 @@ def test_kill9_of_the_bus_under_load_loses_no_acknowledged_write(cluster):
     assert any(503 in w.statuses or 504 in w.statuses for w in writers)
 
 
+@both_backends
 def test_kill9_of_replica1_right_after_acknowledged_writes(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -191,6 +199,7 @@ def test_kill9_of_replica1_right_after_acknowledged_writes(cluster):
     assert all(rows[k][1] == v and rows[k][3] == -v for k, v in acked.items())
 
 
+@both_backends
 def test_bus_down_means_fast_503_working_gets_and_resume(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -212,6 +221,7 @@ def test_bus_down_means_fast_503_working_gets_and_resume(cluster):
     assert one.record("steady")["spp"] == 3
 
 
+@both_backends
 def test_cold_start_rebuilds_from_the_log(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -247,6 +257,7 @@ def test_a_late_replica_restores_from_a_peer_while_writes_continue(cluster):
     assert "backup of" in two.output()
 
 
+@both_backends
 def test_broker_killed_is_restarted_and_catches_up(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
@@ -264,6 +275,7 @@ def test_broker_killed_is_restarted_and_catches_up(cluster):
     assert two.child("broker").pid != broker.pid
 
 
+@both_backends
 def test_storage_killed_in_a_replicated_replica_restores_itself(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)

@@ -1,0 +1,455 @@
+"""The JetStream broker: the broker actor's job with a NATS JetStream stream as the log.
+
+replica.py runs it instead of actors.grades.broker when BUS_URL lists nats://
+servers. It speaks the same grades messages to the storage actor (Publish and
+CatchUp in; BrokerStatus, Acked, Failed, Apply, Live and Gone out), so storage
+and the HTTP contract do not know which log they use. nats-py is asyncio only,
+so this is an AsyncActor with a DEALER to storage instead of a zmq poll loop.
+
+Positions: JetStream numbers a stream's messages from 1; storage's position is
+"the next record not yet applied", from 0. Position p is stream sequence p + 1,
+so the position a backup records is the last stream sequence it applied. The
+log id is the stream's name and creation time: a recreated stream is another
+log, and a replica replays it from the start.
+
+Publishing: each batch goes to ``<stream>.<replica>`` with ``Nats-Msg-Id:
+<replica>:<seq>``. A publish whose ack does not come within an attempt is sent
+again with the same id until PUBLISH_DEADLINE_S; the stream's duplicate window
+drops the copy, so it is stored once. A refusal (no responders: no stream
+leader; a JetStream API error) that never got past a lost ack is UNAVAILABLE
+(503); an attempt that timed out without a later answer is UNKNOWN_OUTCOME (504).
+
+Reading: an ephemeral push consumer (no acks, idle heartbeats) on
+``<stream>.>`` from the sequence we need, created by us, not by nats-py's
+``js.subscribe`` (which overwrites filter_subject). The server silently starts
+a consumer elsewhere when the start sequence is below the first stored one or
+past the end, so positions are checked against the stream's state first and
+every delivered sequence against the next expected one; a gap, a silent
+consumer or a reconnect recreates the consumer from the next position. Own
+records are skipped once merged, as the built-in broker does, not filtered by
+the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+import time
+
+import nats
+import nats.errors
+import nats.js.errors
+import zmq
+import zmq.asyncio
+from nats.js import api
+
+from actors.grades import messages
+from actors.grades.config import ReplicaConfig
+from actors.runtime import protocol
+from actors.runtime.async_actor import AsyncActor, run_async_actor
+from actors.runtime.base import setup_logging
+from actors.runtime.protocol import ErrorCode
+
+__all__ = ["JetStreamBroker", "main", "stream_name", "position_of", "log_id_of"]
+
+STATUS_EVERY_S = 0.25
+PROBE_EVERY_S = 0.5
+"""How often the stream's state is asked for: liveness, its end, its identity."""
+PROBE_TIMEOUT_S = 1.0
+STREAM_DEAD_AFTER_S = 2.0
+"""No answer about the stream for this long: sets are refused (503) until one comes."""
+PUBLISH_ATTEMPT_S = 0.8
+PUBLISH_DEADLINE_S = 2.4
+"""Resends of one batch stop here; below storage's PUBLISH_TIMEOUT_MS (3 s)."""
+PING_INTERVAL_S = 1
+"""nats-py pings every 120 s by default; a dead node must be noticed within seconds."""
+MAX_OUTSTANDING_PINGS = 2
+RECONNECT_WAIT_S = 0.2
+CONSUMER_HEARTBEAT_S = 1.0
+CONSUMER_SILENT_S = 3.0
+"""No message or heartbeat from the consumer for this long: it is gone; make another."""
+CONSUMER_STALL_S = 1.5
+"""The stream has records past ours, yet none arrived for this long: recreate the consumer."""
+CONSUMER_INACTIVE_S = 10.0
+"""The server deletes a consumer nobody listens to after this long (our crash)."""
+PENDING_MSGS = 1_000_000
+PENDING_BYTES = 1 << 30
+DUPLICATE_WINDOW_S = 120.0
+
+
+def stream_name(stream: str) -> str:
+    """JetStream stream name of a grades stream ("grades" -> "GRADES")."""
+    return stream.upper()
+
+
+def position_of(stream_seq: int) -> int:
+    """Storage's position of the record with this stream sequence."""
+    return stream_seq - 1
+
+
+def log_id_of(name: str, created) -> str:
+    """A stream's identity: its name and creation time (a recreated stream differs)."""
+    stamp = created.isoformat() if created is not None else "?"
+    return f"{name}@{stamp}"
+
+
+class JetStreamBroker(AsyncActor):
+    name = "broker"
+
+    def __init__(self, config: ReplicaConfig):
+        super().__init__(None)
+        self.log = logging.getLogger(f"broker[{config.replica_id}]")
+        self.config = config
+        self.stream = stream_name(config.stream)
+        self.origin = str(config.replica_id)
+        self.subject = f"{config.stream}.{self.origin}"
+        self.session = secrets.token_hex(6)
+        self.nc = None
+        self.js = None
+        self.stream_ok_at = 0.0  # monotonic time of the last good answer about the stream
+        self.log_id = ""
+        self.first_seq = 1
+        self.last_seq = 0
+        # consuming
+        self.mode = "idle"  # idle | catching_up | live | refused (the stream lacks our position)
+        self.catchup_id = 0
+        self.next_seq = 0  # next stream sequence to deliver
+        self.target_seq = 0  # catching up until next_seq passes this
+        self.expect_log_id = ""  # the log storage's position refers to ("" for any)
+        self.consumer = None  # (subscription, consumer name)
+        self.generation = 0  # of the consumer: messages of an older one are ignored
+        self.consumer_heard = 0.0
+        self.out: list = []  # records gathered for the next Apply
+        self.out_scheduled = False
+        self.rebuild = asyncio.Event()
+        # publishing
+        self.inflight: set[int] = set()
+        self.acked_own: set[int] = set()
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def setup(self) -> None:
+        self.storage = self.ctx.socket(zmq.DEALER)
+        self.storage.linger = 0
+        self.storage.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
+        self.storage.connect(self.config.storage_endpoint)
+        self._sockets.append(self.storage)
+        self.spawn(self._receive_storage(), "storage receive")
+        self.spawn(self._connect(), "nats connect")
+        self.every(STATUS_EVERY_S, self._status, "status")
+        self.spawn(self._consumer_keeper(), "consumer keeper")
+        self.log.info("bridging %s to JetStream %s (stream %s, subject %s)",
+                      self.config.storage_endpoint, self.config.bus_url, self.stream,
+                      self.subject)
+
+    async def teardown(self) -> None:
+        if self.nc is not None:
+            try:
+                await asyncio.wait_for(self.nc.close(), 2)
+            except (TimeoutError, nats.errors.Error):
+                pass
+
+    async def _connect(self) -> None:
+        servers = [url.strip() for url in self.config.bus_url.split(",") if url.strip()]
+        while self.nc is None:
+            try:
+                self.nc = await nats.connect(
+                    servers, name=f"grades-replica-{self.origin}", connect_timeout=2,
+                    ping_interval=PING_INTERVAL_S, max_outstanding_pings=MAX_OUTSTANDING_PINGS,
+                    allow_reconnect=True, max_reconnect_attempts=-1,
+                    reconnect_time_wait=RECONNECT_WAIT_S,
+                    disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
+                    error_cb=self._nats_error)
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                self.log.warning("no NATS server answers at %s (%s); trying again", servers, exc)
+                await asyncio.sleep(1)
+        self.js = self.nc.jetstream(timeout=PROBE_TIMEOUT_S)
+        self.log.info("connected to NATS %s", self.nc.connected_url.netloc)
+        self.every(PROBE_EVERY_S, self._probe, "stream probe")
+
+    async def _disconnected(self) -> None:
+        self.log.warning("lost the NATS connection; reconnecting")
+
+    async def _reconnected(self) -> None:
+        self.log.info("reconnected to NATS %s", self.nc.connected_url.netloc)
+        self.rebuild.set()
+
+    async def _nats_error(self, exc) -> None:
+        self.log.warning("NATS: %s", exc)
+
+    @property
+    def bus_up(self) -> bool:
+        return (self.nc is not None and self.nc.is_connected
+                and time.monotonic() - self.stream_ok_at < STREAM_DEAD_AFTER_S)
+
+    async def _probe(self) -> None:
+        """Ask for the stream's state, creating the stream the first time it is missing."""
+        try:
+            info = await self.js.stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            info = await self._create_stream()
+        except (nats.errors.Error, TimeoutError) as exc:
+            if self.bus_up:
+                self.log.warning("stream %s does not answer (%s)", self.stream, exc)
+            return
+        if info is None:
+            return
+        was_up = self.bus_up
+        self.stream_ok_at = time.monotonic()
+        log_id = log_id_of(self.stream, info.created)
+        if self.log_id and log_id != self.log_id and self.mode in ("catching_up", "live"):
+            self.log.error("stream %s was recreated (%s -> %s): replaying it from the start",
+                           self.stream, self.log_id, log_id)
+            self.next_seq = 1
+            self.rebuild.set()
+        self.log_id = log_id
+        self.first_seq, self.last_seq = info.state.first_seq, info.state.last_seq
+        if not was_up:
+            self.log.info("stream %s is up (last sequence %d, leader %s)", self.stream,
+                          self.last_seq, info.cluster.leader if info.cluster else "-")
+
+    async def _create_stream(self):
+        config = api.StreamConfig(
+            name=self.stream, subjects=[f"{self.config.stream}.>"],
+            storage=api.StorageType.FILE, num_replicas=self.config.nats_replicas,
+            retention=api.RetentionPolicy.LIMITS, duplicate_window=DUPLICATE_WINDOW_S)
+        try:
+            info = await self.js.add_stream(config)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.log.warning("cannot create stream %s yet (%s)", self.stream, exc)
+            return None
+        self.log.info("created stream %s (%d replicas, file storage)", self.stream,
+                      self.config.nats_replicas)
+        return info
+
+    async def _status(self) -> None:
+        self._send(messages.BrokerStatus(
+            self.session, self.bus_up, self.log_id, position_of(self.last_seq + 1),
+            position_of(self.next_seq) if self.mode != "idle" else -1))
+
+    def _send(self, message) -> None:
+        try:
+            self.storage.send(protocol.encode(message), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # storage is gone and its queue full: a new one resyncs with CatchUp
+
+    # --- from storage ------------------------------------------------------
+
+    async def _receive_storage(self) -> None:
+        while True:
+            body = await self.storage.recv()
+            try:
+                pairs = protocol.unbatch(*protocol.decode(body))
+            except protocol.ProtocolError as exc:
+                self.log.warning("malformed message from storage: %s", exc)
+                continue
+            for _request_id, message in pairs:
+                handler = getattr(self, f"handle_{message.TAG}", None)
+                if handler is None:
+                    self.log.warning("broker does not handle %s", message.TAG)
+                else:
+                    handler(message)
+
+    def handle_publish(self, message: messages.Publish) -> None:
+        if not self.bus_up:
+            self.log.warning("batch %d refused, stream unreachable; requests %s",
+                             message.seq, message.traces)
+            self._send(messages.Failed([message.seq], ErrorCode.UNAVAILABLE,
+                                       "the JetStream stream is unreachable"))
+            return
+        self.inflight.add(message.seq)
+        self.spawn(self._publish(message), "publish")
+
+    async def _publish(self, message: messages.Publish) -> None:
+        headers = {"Nats-Msg-Id": f"{self.origin}:{message.seq}"}
+        deadline = time.monotonic() + PUBLISH_DEADLINE_S
+        timed_out, reason = False, ""
+        while time.monotonic() < deadline and message.seq in self.inflight:
+            attempt = min(PUBLISH_ATTEMPT_S, max(0.05, deadline - time.monotonic()))
+            try:
+                await self.js.publish(self.subject, message.data, timeout=attempt,
+                                      headers=headers)
+                self._acked(message.seq)
+                return
+            except (nats.errors.TimeoutError, TimeoutError):
+                timed_out, reason = True, "JetStream did not confirm the write in time"
+            except (nats.errors.Error, nats.js.errors.Error) as exc:
+                reason = f"JetStream refused the write: {exc}"
+                await asyncio.sleep(0.1)
+        if message.seq not in self.inflight:
+            return  # seen in the stream meanwhile: acknowledged there
+        self.inflight.discard(message.seq)
+        code = ErrorCode.UNKNOWN_OUTCOME if timed_out else ErrorCode.UNAVAILABLE
+        self.log.warning("batch %d failed (%s: %s); requests %s", message.seq, code, reason,
+                         message.traces)
+        self._send(messages.Failed([message.seq], code, reason))
+
+    def _acked(self, seq: int) -> None:
+        if seq in self.inflight:
+            self.inflight.discard(seq)
+            self.acked_own.add(seq)
+            self._send(messages.Acked([seq]))
+
+    def handle_catch_up(self, message: messages.CatchUp) -> None:
+        self.log.info("storage asks for the log from position %d", message.from_position)
+        self.mode = "catching_up"
+        self.catchup_id = message.catchup_id
+        self.next_seq = message.from_position + 1
+        self.expect_log_id = message.log_id
+        self.inflight.clear()  # their outcomes would now be misleading; the stream has them
+        self.acked_own.clear()
+        self.out.clear()
+        self.rebuild.set()
+
+    # --- the consumer ------------------------------------------------------
+
+    async def _consumer_keeper(self) -> None:
+        """(Re)create the consumer when asked to, when it falls silent or stalls."""
+        while True:
+            try:
+                await asyncio.wait_for(self.rebuild.wait(), CONSUMER_HEARTBEAT_S / 2)
+            except TimeoutError:
+                pass
+            if self.mode in ("idle", "refused") or not self.bus_up:
+                continue
+            now = time.monotonic()
+            silent = self.consumer is not None and now - self.consumer_heard > CONSUMER_SILENT_S
+            stalled = (self.consumer is not None and self.last_seq >= self.next_seq
+                       and now - self.consumer_heard > CONSUMER_STALL_S)
+            if self.consumer is None or self.rebuild.is_set() or silent or stalled:
+                if silent or stalled:
+                    self.log.warning("consumer %s at sequence %d; making another",
+                                     "silent" if silent else "stalled", self.next_seq)
+                self.rebuild.clear()
+                await self._start_consumer()
+
+    async def _start_consumer(self) -> None:
+        await self._stop_consumer()
+        try:
+            info = await self.js.stream_info(self.stream)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.log.warning("cannot read stream %s to start a consumer (%s)", self.stream, exc)
+            self.rebuild.set()
+            return
+        log_id = log_id_of(self.stream, info.created)
+        if self.expect_log_id and log_id != self.expect_log_id:
+            self.log.error("the stream is %s, not %s: replaying it from the start", log_id,
+                           self.expect_log_id)
+            self.next_seq = 1
+        self.expect_log_id = ""
+        self.log_id = log_id
+        first, last = info.state.first_seq, info.state.last_seq
+        if self.next_seq < first and (self.next_seq > 1 or first > 1):
+            self._gone(first)
+            return
+        if self.next_seq > last + 1:
+            self.log.error("position %d is past the end of stream %s (last sequence %d): "
+                           "replaying it from the start", position_of(self.next_seq),
+                           self.stream, last)
+            self.next_seq = 1
+        self.target_seq = last
+        inbox = self.nc.new_inbox()
+        self.generation += 1
+        generation = self.generation
+
+        async def deliver(msg) -> None:
+            if generation == self.generation:
+                self._on_message(msg)
+
+        sub = await self.nc.subscribe(inbox, cb=deliver,
+                                      pending_msgs_limit=PENDING_MSGS,
+                                      pending_bytes_limit=PENDING_BYTES)
+        config = api.ConsumerConfig(
+            deliver_subject=inbox, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(1, self.next_seq), ack_policy=api.AckPolicy.NONE,
+            filter_subject=f"{self.config.stream}.>", idle_heartbeat=CONSUMER_HEARTBEAT_S,
+            mem_storage=True, num_replicas=1, inactive_threshold=CONSUMER_INACTIVE_S)
+        try:
+            consumer = await self.js.add_consumer(self.stream, config)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.log.warning("cannot create a consumer at sequence %d (%s)", self.next_seq, exc)
+            await sub.unsubscribe()
+            self.rebuild.set()
+            return
+        self.consumer = (sub, consumer.name)
+        self.consumer_heard = time.monotonic()
+        self._maybe_live()
+
+    async def _stop_consumer(self) -> None:
+        if self.consumer is None:
+            return
+        sub, name = self.consumer
+        self.consumer = None
+        self.generation += 1
+        try:
+            await sub.unsubscribe()
+            await self.js.delete_consumer(self.stream, name)
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError):
+            pass  # the server drops it after CONSUMER_INACTIVE_S anyway
+
+    def _gone(self, first: int) -> None:
+        reason = (f"stream {self.stream} starts at sequence {first}: position "
+                  f"{position_of(self.next_seq)} is older than what it keeps (purged?)")
+        self.log.error("REFUSED: %s", reason)
+        self._send(messages.Gone(self.catchup_id, position_of(first), reason))
+        self.mode = "refused"  # reports our position, so storage does not ask again at once
+
+    def _on_message(self, msg) -> None:
+        self.consumer_heard = time.monotonic()
+        if not msg.data and msg.headers and msg.headers.get("Status") == "100":
+            return  # idle heartbeat
+        seq = msg.metadata.sequence.stream
+        if seq < self.next_seq:
+            return
+        if seq > self.next_seq:
+            self.log.warning("gap in the stream: got sequence %d, expected %d", seq,
+                             self.next_seq)
+            self.rebuild.set()
+            return
+        self.next_seq = seq + 1
+        origin, _, batch = (msg.headers or {}).get("Nats-Msg-Id", "").partition(":")
+        if origin == self.origin and batch.isdigit():
+            own = int(batch)
+            if own in self.inflight:  # seen in the stream before its ack
+                self._acked(own)
+                self.acked_own.discard(own)
+                self._flush_later()
+                return
+            if own in self.acked_own:
+                self.acked_own.discard(own)
+                self._flush_later()
+                return
+        self.out.append([position_of(seq), int(batch) if batch.isdigit() else 0, msg.data])
+        self._flush_later()
+
+    def _flush_later(self) -> None:
+        if not self.out_scheduled:
+            self.out_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.out_scheduled = False
+        if self.mode not in ("catching_up", "live"):
+            return
+        records, self.out = self.out, []
+        self._send(messages.Apply(self.catchup_id, records, position_of(self.next_seq)))
+        self._maybe_live()
+
+    def _maybe_live(self) -> None:
+        if self.mode == "catching_up" and self.next_seq > self.target_seq:
+            self.mode = "live"
+            self.log.info("live at stream sequence %d", self.next_seq)
+            self._send(messages.Live(self.catchup_id, position_of(self.next_seq), self.log_id))
+
+
+def main() -> int:
+    setup_logging("broker")
+    config = ReplicaConfig.from_env()
+    return run_async_actor(JetStreamBroker(config),
+                           f"grades: broker replica={config.replica_id}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
