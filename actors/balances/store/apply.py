@@ -17,15 +17,18 @@ from actors.balances.store.base import (
 
 _LOCK_USERS = f"""
 SELECT u.id, u.balance FROM balances.users u
-WHERE u.id IN (
+WHERE u.id = ANY (ARRAY(
     SELECT DISTINCT t.user_id FROM balances.tasks t
     WHERE t.status = 'queued' AND t.user_id > $2
       AND (t.user_id % {SHARDS})::int IN (
           SELECT shard FROM balances.shard_leases WHERE owner = $1 AND lease_until > now())
-    ORDER BY t.user_id LIMIT $3)
+    ORDER BY t.user_id LIMIT $3))
 ORDER BY u.id
 FOR NO KEY UPDATE OF u SKIP LOCKED
 """
+"""Lock the next users (by id, after the cursor $2) with queued tasks in the shards $1
+holds. NOTE: = ANY (ARRAY(...)) keeps the users lookup on its primary key; IN (...) let
+the planner hash-join a sequential scan of every user."""
 
 _QUEUED_TASKS = """
 SELECT t.id, t.user_id, t.type, t.amount FROM unnest($1::bigint[]) AS u(id)
