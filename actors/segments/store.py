@@ -23,12 +23,14 @@ Concurrency, settled by the database:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
 import asyncpg
+
+from actors.segments.changes import AddItem, ExpiryInPast, SegmentsError, plan
 
 __all__ = [
     "SCHEMA_DIR",
@@ -59,10 +61,6 @@ REAP_BATCH_ROWS = 10_000  # expired memberships moved to history per transaction
 ROLLOUT_LOCK_KEY = 0x5E6_0001
 
 
-class SegmentsError(Exception):
-    """Base of the store's errors."""
-
-
 class SegmentExists(SegmentsError):
     """A live segment has this slug."""
 
@@ -78,25 +76,6 @@ class UnknownSegments(SegmentsError):
         self.slugs = sorted(slugs)
         noun = "segment" if len(self.slugs) == 1 else "segments"
         super().__init__(f"unknown {noun}: {', '.join(self.slugs)}")
-
-
-class ExpiryInPast(SegmentsError):
-    """An `expires_at` is not after the time of the change."""
-
-    def __init__(self, slug: str, expires_at: datetime):
-        super().__init__(f"expires_at of {slug} ({expires_at.isoformat()}) is not in the future")
-        self.slug = slug
-
-
-class AddItem(NamedTuple):
-    """One segment to add to a user."""
-
-    slug: str
-    """The segment."""
-    expires_at: datetime | None = None
-    """Absolute expiry (aware), or None."""
-    ttl_seconds: int | None = None
-    """Expiry relative to the time of the change, or None."""
 
 
 class Created(NamedTuple):
@@ -233,14 +212,10 @@ async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
                 "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE", slugs))
             if len(ids) < len(slugs):
                 raise UnknownSegments(set(slugs) - ids.keys())
-        # NOTE: every membership of the user, locked: the reaper skips them, and the
-        # answer is computed from them without reading again.
         held = {row[0]: (row[1], row[2]) for row in await conn.fetch(
-            "SELECT m.segment_id, s.slug, m.expires_at FROM segments.memberships m "
-            "JOIN segments.segments s ON s.id = m.segment_id WHERE m.user_id = $1 "
-            "FOR UPDATE OF m", user_id)}
+            _HELD, user_id, list(ids.values()))}
         now = await conn.fetchval("SELECT clock_timestamp()")
-        change = _plan(now, ids, held, add, remove)
+        change = plan(now, ids, held, add, remove)
         if change.delete or change.upsert:
             history = list(zip(*change.history, strict=True)) or [(), (), ()]
             await conn.execute(_WRITE_CHANGE, user_id, change.delete,
@@ -250,11 +225,21 @@ async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
         return change.active
 
 
-class _Change(NamedTuple):
-    delete: list[int]  # segment ids
-    upsert: list[tuple[int, datetime | None]]  # (segment id, expiry)
-    history: list[tuple[str, str, datetime]]  # (slug, operation, at), in order
-    active: list[str]  # the user's active slugs afterwards, sorted
+# Every membership of the user; those of the named segments locked (the reaper skips them,
+# a deletion of those segments waits on our FOR SHARE). The answer is computed from these
+# rows, without reading again.
+# NOTE: locking the others too would let two segment deletions and two users' changes
+# wait on each other in a cycle (a deadlock): each deletion locks its segment's rows.
+_HELD = """
+WITH locked AS (
+    SELECT segment_id, expires_at FROM segments.memberships
+    WHERE user_id = $1 AND segment_id = ANY($2::bigint[]) FOR UPDATE)
+SELECT l.segment_id, s.slug, l.expires_at
+FROM locked l JOIN segments.segments s ON s.id = l.segment_id
+UNION ALL
+SELECT m.segment_id, s.slug, m.expires_at
+FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
+WHERE m.user_id = $1 AND m.segment_id <> ALL($2::bigint[])"""
 
 
 _WRITE_CHANGE = """
@@ -268,39 +253,6 @@ kept AS (
 INSERT INTO segments.history (user_id, slug, operation, at)
 SELECT $1, slug, operation, at
 FROM unnest($5::text[], $6::text[], $7::timestamptz[]) AS t(slug, operation, at)"""
-
-
-def _plan(now: datetime, ids: dict[str, int], held: dict[int, tuple[str, datetime | None]],
-          add: Sequence[AddItem], remove: Sequence[str]) -> _Change:
-    """What a change does to the user's memberships (`held`: id -> (slug, expiry))."""
-    live = {sid for sid, (_, expires) in held.items() if expires is None or expires > now}
-    added = {ids[item.slug] for item in add}
-    change = _Change([], [], [], [])
-    for sid, (slug, expires) in held.items():
-        if sid not in live and ids.get(slug) == sid:  # expired and named: leaves at expiry
-            change.history.append((slug, "remove", expires))
-            if sid not in added:
-                change.delete.append(sid)
-    for slug in sorted(set(remove)):
-        if ids[slug] in live:
-            change.delete.append(ids[slug])
-            change.history.append((slug, "remove", now))
-    for item in add:
-        sid = ids[item.slug]
-        change.upsert.append((sid, _expiry(item, now)))
-        if sid not in live:
-            change.history.append((item.slug, "add", now))
-    stay = {held[sid][0] for sid in live if sid not in change.delete}
-    change.active.extend(sorted(stay | {item.slug for item in add}))
-    return change
-
-
-def _expiry(item: AddItem, now: datetime) -> datetime | None:
-    if item.ttl_seconds is not None:
-        return now + timedelta(seconds=item.ttl_seconds)
-    if item.expires_at is not None and item.expires_at <= now:
-        raise ExpiryInPast(item.slug, item.expires_at)
-    return item.expires_at
 
 
 async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
