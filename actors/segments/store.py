@@ -228,8 +228,8 @@ async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
 # Every membership of the user; those of the named segments locked (the reaper skips them,
 # a deletion of those segments waits on our FOR SHARE). The answer is computed from these
 # rows, without reading again.
-# NOTE: locking the others too would let two segment deletions and two users' changes
-# wait on each other in a cycle (a deadlock): each deletion locks its segment's rows.
+# NOTE: the others are read, not locked: a deletion of another segment then never waits
+# for this change (nor the reverse), and the lock graph has no edge to form a cycle with.
 _HELD = """
 WITH locked AS (
     SELECT segment_id, expires_at FROM segments.memberships

@@ -196,3 +196,34 @@ def test_delete_racing_changes_leaves_no_member_of_a_deleted_segment(db):
     for user in users:
         assert history_of(db, user, "S_DEL_RACE") in ([], [("S_DEL_RACE", "add"),
                                                            ("S_DEL_RACE", "remove")])
+
+
+def test_two_deletions_racing_changes_of_their_members_finish_without_deadlock(db):
+    for slug in ("S_DD_A", "S_DD_B", "S_DD_C"):
+        db.run(store.create_segment(db.pool, slug, None))
+    users = [new_user() for _ in range(30)]
+
+    async def setup():
+        await asyncio.gather(*(store.change_user_segments(
+            db.pool, u, [AddItem("S_DD_A"), AddItem("S_DD_B")], []) for u in users))
+
+    async def change(user, i):
+        add = [AddItem("S_DD_C")] + ([AddItem("S_DD_A")] if i % 2 else [])
+        try:
+            return await store.change_user_segments(db.pool, user, add, [])
+        except store.UnknownSegments:
+            return None
+
+    async def scenario():
+        tasks = [asyncio.create_task(change(u, i)) for i, u in enumerate(users[:15])]
+        tasks.append(asyncio.create_task(store.delete_segment(db.pool, "S_DD_A")))
+        tasks.append(asyncio.create_task(store.delete_segment(db.pool, "S_DD_B")))
+        tasks += [asyncio.create_task(change(u, i)) for i, u in enumerate(users[15:])]
+        return await asyncio.gather(*tasks)  # a deadlock would raise here
+
+    db.run(setup())
+    db.run(scenario())
+    assert members_of(db, "S_DD_A") == members_of(db, "S_DD_B") == set()
+    for user in users:
+        for slug in ("S_DD_A", "S_DD_B"):
+            assert history_of(db, user, slug) == [(slug, "add"), (slug, "remove")]
