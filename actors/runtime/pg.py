@@ -56,6 +56,27 @@ MIGRATION_FILE = re.compile(r"^(\d+)_([A-Za-z0-9_-]+)\.sql$")
 _FATAL = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
 
 
+class _OneLine(logging.Filter):
+    """Turns asyncpg's pool tracebacks into one line each.
+
+    NOTE: asyncpg's pool logs a full traceback whenever it cannot restore its
+    minimum connections, e.g. in every worker of every service while PostgreSQL
+    shuts down before them (honcho stops all at once). The cause is what an
+    operator needs; the stack of asyncpg's internals is not.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+            record.args = None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLine())
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; the message is one line naming host:port."""
 
