@@ -1,10 +1,10 @@
-# The two commands: `make run` starts a cluster, `make test` runs the tests.
+# The two commands: `make run` starts everything, `make test` runs lint and the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench soak clean
+.PHONY: install run test lint bench soak clean
 
 install: $(STAMP)
 
@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml scripts/install-postgres.sh
 run: install
 	$(BIN)/honcho start
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
 
 bench: install
 	$(BIN)/python -m bench.run
