@@ -10,7 +10,6 @@ setting (one line naming it).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -18,10 +17,10 @@ from collections.abc import Sequence
 
 from actors.gophermart.config import PROGRAM, Config, from_env
 from actors.gophermart.store import SCHEMA_DIR
-from actors.runtime.config import ConfigError
+from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
+from actors.runtime.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor
 
 __all__ = ["children", "main"]
@@ -40,28 +39,12 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
     ]
 
 
-async def _prepare(config: Config) -> list[str]:
-    await wait_for_database(config.database_uri, timeout_s=config.db_wait_s, log=log)
-    return await migrate(config.database_uri, PROGRAM, SCHEMA_DIR)
-
-
+@reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        config = from_env(os.environ, argv)
-    except ConfigError as exc:  # NOTE: its SystemExit code is 2, so Python prints nothing
-        print(exc.args[0] if exc.args else "configuration error", file=sys.stderr)
-        return 2
+    config = from_env(os.environ, argv)
     setup_logging(PROGRAM)
-    try:
-        applied = asyncio.run(_prepare(config))
-    except DatabaseUnavailable as exc:
-        print(f"{PROGRAM}: DATABASE_URI: {exc}", file=sys.stderr)
+    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
         return 1
-    except MigrationError as exc:
-        print(f"{PROGRAM}: migration failed: {exc}", file=sys.stderr)
-        return 1
-    if applied:
-        log.info("schema migrated: %s", ", ".join(applied))
     if config.secret_generated:
         log.warning("GOPHERMART_SECRET is not set: signing tokens with a random secret; "
                     "they die with this process and no other instance accepts them")
