@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.grades import backup_restore
+from bench.grades import backup_restore, cpu
 from bench.grades import httppipe
 from bench.grades import jetstream
 from bench.grades import lag
@@ -343,5 +343,6 @@ MEASUREMENTS = {  # name: (id, title, function, needs wrk)
     "storage": ("4", "storage actor over ZeroMQ", storage_actor, False),
     "bus": ("5", "bus log durable appends vs NATS JetStream", bus_log, False),
     "backup": ("6", "backup and restore of a large replica", backup_and_restore, False),
+    "cpu": ("7", "CPU per durable set, by process", cpu.measure, False),
 }
 ALIASES = {info[0]: name for name, info in MEASUREMENTS.items()}
