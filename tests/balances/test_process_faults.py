@@ -48,6 +48,16 @@ def check_replays(db, loop, openings: dict[int, int]) -> dict[int, list[store.Ta
     return out
 
 
+async def workers_in_transaction(db) -> int:
+    """Worker connections inside an apply transaction now (test-only SQL)."""
+    async with db.acquire() as conn:
+        return await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name LIKE 'balances worker-%' AND xact_start IS NOT NULL"
+            # the apply step's statements, not a lease renewal's
+            " AND (query LIKE '%plan_cache_mode%' OR query LIKE '%balances.tasks%')")
+
+
 def owners(db, loop) -> collections.Counter:
     return collections.Counter(loop.run(store.shard_endpoints(db)).values())
 
@@ -167,6 +177,8 @@ def test_kill9_of_worker_actors_mid_batch(procs, pg_dsn, db, loop):
         queued = loop.run(store.queued_count(db))
         wait_until(lambda q=queued: loop.run(store.queued_count(db)) < q, 20,
                    "the workers to start on the backlog", interval_s=0.01)
+        wait_until(lambda: loop.run(workers_in_transaction(db)), 20,
+                   "a worker to be inside an apply transaction", interval_s=0.002)
         victims = [psutil.Process(pid) for pid in service.worker_pids()]
         assert len(victims) == 2
         for victim in victims:
