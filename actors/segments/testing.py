@@ -1,6 +1,6 @@
 """Launchers of segments for tests and benchmarks: the console command as a real process.
 
-    service = Segments(dsn, log_dir)        # a free 127.0.0.1 port, a run directory in log_dir
+    service = Segments(dsn, log_dir)        # a free 127.0.0.1 port, its own run directory
     service.start(); service.wait_ready()
     service.post("/api/segments", {"slug": "X"}).status_code   # 201
     service.stop()                                          # SIGTERM; exit code
@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import requests
@@ -29,12 +31,21 @@ class Segments(Proc):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
-        run_dir = Path(log_dir) / f"run-{name}-{self.port}"  # removed with the test's files
+        # NOTE: a short private directory (a socket path under pytest's tmp_path would be
+        # too long for sun_path), removed by stop(), also after kill9().
+        self.run_dir = Path(tempfile.mkdtemp(prefix="segments-test-"))
         env = {**os.environ, "RUN_ADDRESS": f"127.0.0.1:{self.port}", "DATABASE_URI": dsn,
-               "SEGMENTS_RUN_DIR": str(run_dir), "SEGMENTS_HTTP_WORKERS": str(workers),
+               "SEGMENTS_RUN_DIR": str(self.run_dir), "SEGMENTS_HTTP_WORKERS": str(workers),
                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
                **{k: str(v) for k, v in extra_env.items()}}
         super().__init__(name, [sys.executable, "-m", "actors.segments.cli"], env, log_dir)
+
+    def stop(self, timeout_s: float | None = None) -> int | None:
+        """SIGTERM, wait, SIGKILL what is left (see Proc.stop); then remove the run directory."""
+        try:
+            return super().stop() if timeout_s is None else super().stop(timeout_s)
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def ready(self) -> bool:
         try:

@@ -24,9 +24,11 @@ def test_the_environment_wins_over_flags():
     assert str(config.address) == "127.0.0.1:9200" and config.database_uri == DSN
 
 
-def test_two_instances_have_private_endpoints():
+def test_two_instances_have_private_endpoints(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # the default run dirs go here
     first = Config.from_env({"DATABASE_URI": DSN, "RUN_ADDRESS": "127.0.0.1:8100"}, [])
     second = Config.from_env({"DATABASE_URI": DSN, "RUN_ADDRESS": "127.0.0.1:8101"}, [])
+    assert first.run_dir != second.run_dir and first.run_dir.parent == tmp_path
     assert first.reaper_endpoint != second.reaper_endpoint
     assert first.reaper_endpoint.startswith("ipc://")
     env = first.child_env({"DATABASE_URI": "ignored", "OTHER": "kept"})
