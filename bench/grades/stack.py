@@ -21,6 +21,7 @@ from typing import Self
 from actors.grades.testing import AUTH, Cluster
 from actors.runtime.testing import (ROOT, START_TIMEOUT_S, HarnessError, Proc, free_port,
                                     port_open, wait_until)
+from bench.common.errors import BenchError
 
 __all__ = ["AUTH", "BenchError", "PEERS_DIR", "PEER_PORTS", "LOGS", "Stack", "wait_until"]
 
@@ -32,10 +33,6 @@ PEER_PORTS = {"plain": {"set": 18080, "get": 18081},
               "js1": {"set": 18181, "get": 18180},
               "js2": {"set": 18383, "get": 18282},
               "nats": {"client": 14222}}
-
-
-class BenchError(HarnessError):
-    """A measurement cannot go on; the message says why (and shows process output)."""
 
 
 class Peers(Proc):

@@ -1,113 +1,42 @@
-"""Running wrk with a Lua script and reading its RESULT line.
+"""grades' wrk runs: the peers' Lua scripts on top of bench.common.wrk.
 
 The peers' scripts (set.lua, get.lua) end with common.lua's done() hook, which
-prints one line::
-
-    RESULT rps=... p50_us=... p99_us=... requests=... non2xx=... sockerr=...
-
-``run`` waits for a run of fixed duration; ``start`` returns a handle whose
-``stop()`` interrupts wrk (SIGINT: wrk stops and still prints its summary).
+prints the RESULT line bench.common.wrk parses; they find their siblings through
+``WRK_SCRIPTS``, which every run here sets. ``run`` waits for a run of fixed
+duration; ``Background`` returns a handle whose ``stop()`` interrupts wrk.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.grades.stack import PEERS_DIR, BenchError
+from bench.common import wrk as _wrk
+from bench.common.wrk import GRACE_S, WrkResult, parse
+from bench.grades.stack import PEERS_DIR
+
+__all__ = ["GET_LUA", "GRACE_S", "PACED_SET_LUA", "SET_LUA", "Background", "WrkResult",
+           "parse", "run"]
 
 SCRIPTS = PEERS_DIR / "wrk"
 SET_LUA = SCRIPTS / "set.lua"
 GET_LUA = SCRIPTS / "get.lua"
 PACED_SET_LUA = Path(__file__).resolve().parent / "lua" / "paced_set.lua"
-RESULT = re.compile(r"^RESULT (.*)$", re.MULTILINE)
-GRACE_S = 20.0  # beyond the run's duration: thread start-up (set.lua builds its pool), exit
-
-
-@dataclass
-class WrkResult:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non2xx: int
-    sockerr: int
-    connections: int
-    duration_s: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _argv(url: str, script: Path, connections: int, threads: int, duration_s: float,
-          timeout_s: float) -> list[str]:
-    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s",
-            "--timeout", f"{timeout_s:g}s", "-s", str(script), url]
 
 
 def _env(extra: dict | None) -> dict:
-    return {**os.environ, "WRK_SCRIPTS": str(SCRIPTS),
-            **{k: str(v) for k, v in (extra or {}).items()}}
-
-
-def parse(output: str, connections: int, duration_s: float) -> WrkResult:
-    match = RESULT.search(output)
-    if not match:
-        raise BenchError(f"wrk printed no RESULT line:\n{output[-2000:]}")
-    fields = dict(pair.split("=", 1) for pair in match.group(1).split())
-    return WrkResult(rps=float(fields["rps"]), p50_ms=int(fields["p50_us"]) / 1000,
-                     p99_ms=int(fields["p99_us"]) / 1000, requests=int(fields["requests"]),
-                     non2xx=int(fields["non2xx"]), sockerr=int(fields["sockerr"]),
-                     connections=connections, duration_s=duration_s)
+    return {"WRK_SCRIPTS": str(SCRIPTS), **(extra or {})}
 
 
 def run(url: str, script: Path, connections: int, duration_s: float, threads: int = 2,
         env: dict | None = None, timeout_s: float = 5.0) -> WrkResult:
     """One wrk run to its end; BenchError if it fails or overruns its deadline."""
-    argv = _argv(url, script, connections, threads, duration_s, timeout_s)
-    try:
-        done = subprocess.run(argv, check=False, env=_env(env), capture_output=True, text=True,
-                              timeout=duration_s + GRACE_S)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk overran {duration_s + GRACE_S:.0f} s: {' '.join(argv)}") from None
-    if done.returncode != 0:
-        raise BenchError(f"wrk exited {done.returncode}: {done.stderr.strip()[-500:]}")
-    return parse(done.stdout, connections, duration_s)
+    return _wrk.run(url, script, connections, duration_s, threads, _env(env), timeout_s)
 
 
-class Background:
+class Background(_wrk.Background):
     """A wrk run in the background; stop() ends it early and returns its result."""
 
     def __init__(self, url: str, script: Path, connections: int, max_duration_s: float,
                  threads: int = 2, env: dict | None = None, timeout_s: float = 5.0):
-        self.connections = connections
-        self.max_duration_s = max_duration_s
-        self.process = subprocess.Popen(
-            _argv(url, script, connections, threads, max_duration_s, timeout_s),
-            env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, elapsed_s: float) -> WrkResult:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            out, _err = self.process.communicate(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            raise BenchError("wrk did not stop on SIGINT") from None
-        result = parse(out, self.connections, elapsed_s)
-        # after SIGINT wrk divides by the time it really ran; keep what it printed
-        return result
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
+        super().__init__(url, script, connections, max_duration_s, threads, _env(env),
+                         timeout_s)

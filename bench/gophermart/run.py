@@ -1,0 +1,256 @@
+"""gophermart's benchmarks (issue 10, item 7), ours beside two yardsticks in one run.
+
+    .venv/bin/python -m bench.run gophermart            # ~3 minutes
+    .venv/bin/python -m bench.run gophermart --quick    # smoke: ~1 minute
+
+One private PostgreSQL (fsync on) holds gophermart, accrual and pgbench's tables.
+Measured, each ours and its yardstick alternately (yardstick, ours, ...):
+
+    1  GET /api/user/balance (wrk, JWT of 1,000 users)   vs the HTTP ceiling
+    2  POST /api/user/balance/withdraw (new numbers)      vs pgbench -N
+    3  orders credited/s by the poller, our accrual        vs pgbench -N
+       answering, ORDERS queued at once
+
+same client count everywhere (--clients, default 16). Writes
+bench/results/gophermart-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from actors.accrual.testing import Accrual
+from actors.gophermart.auth import issue_token
+from actors.gophermart.testing import SECRET, Gophermart
+from actors.runtime.testing import ProcGroup, wait_until
+from actors.shared.luhn import checksum_digit
+from bench import deps
+from bench.common import wrk
+from bench.common.ceiling import CONSTANT_LUA, Ceiling
+from bench.common.errors import BenchError
+from bench.common.pg import Postgres
+from bench.common.results import Results
+from bench.common.side import Figure, alternate, from_pgbench, from_wrk, latency_rows, rate_row
+
+LUA = Path(__file__).resolve().parent / "lua"
+USERS = 1000
+OPENING_KOP = 10**12  # every bench user can withdraw for ever
+ACCRUAL_KOP = 100  # each queued order is worth 1.00
+HTTP_WORKERS = 2  # gophermart's default, and the ceiling's
+POLL_INFLIGHT = 32  # the gophermart engineer's measurement: 2.2k/s at 8, 3-3.5k/s at 16-64
+TARGETS = {"balance": 0.3, "withdraw": 0.5, "poller": 0.5}
+DRAIN_TIMEOUT_S = 120.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run gophermart", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per run, 1 round")
+    parser.add_argument("--duration", type=float, help="seconds per run (default 10; quick 3)")
+    parser.add_argument("--rounds", type=int, help="alternations per figure (default 2; quick 1)")
+    parser.add_argument("--clients", type=int, default=16, help="wrk connections = pgbench "
+                        "clients (default 16)")
+    parser.add_argument("--orders", type=int, help="orders queued for the poller per round "
+                        "(default 10000; quick 2000)")
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (3.0 if args.quick else 10.0)
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.orders = args.orders or (2000 if args.quick else 10_000)
+    return args
+
+
+async def _seed_users(dsn: str) -> list[int]:
+    """USERS users with a large balance, straight into the tables (register hashes a
+    password for 25 ms; the bench measures the balance routes, not argon2)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            ids = await conn.fetch(
+                "INSERT INTO gophermart.users (login, password_hash)"
+                " SELECT 'bench-' || g, 'not-a-hash' FROM generate_series(1, $1) g"
+                " RETURNING id", USERS)
+            await conn.execute(
+                "INSERT INTO gophermart.balances (user_id, current_kop)"
+                " SELECT unnest($1::bigint[]), $2", [r["id"] for r in ids], OPENING_KOP)
+        return [r["id"] for r in ids]
+    finally:
+        await conn.close()
+
+
+def _numbers(run: int, count: int) -> list[str]:
+    prefixes = [f"7{run:03d}{k:08d}" for k in range(count)]
+    return [p + checksum_digit(p) for p in prefixes]
+
+
+async def _queue_orders(dsn: str, numbers: list[str], user_ids: list[int]) -> None:
+    """The orders, final at accrual now, then uploaded to gophermart in one commit."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO accrual.orders (number, goods, outcome, accrual_kop, ready_at)"
+            " SELECT unnest($1::text[]), '[]', 'PROCESSED', $2, clock_timestamp()",
+            numbers, ACCRUAL_KOP)
+        owners = [user_ids[k % len(user_ids)] for k in range(len(numbers))]
+        await conn.execute(
+            "INSERT INTO gophermart.orders (number, user_id)"
+            " SELECT unnest($1::text[]), unnest($2::bigint[])", numbers, owners)
+    finally:
+        await conn.close()
+
+
+async def _fetchval(dsn: str, sql: str, *params):
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *params)
+    finally:
+        await conn.close()
+
+
+def _drain(dsn: str, numbers: list[str], user_ids: list[int], log) -> Figure:
+    """Queue the orders at once; credits/s until the last is PROCESSED."""
+    asyncio.run(_queue_orders(dsn, numbers, user_ids))
+    queued = time.monotonic()
+    count_sql = "SELECT count(*) FROM gophermart.orders WHERE number = ANY($1::text[])" \
+                " AND status = 'PROCESSED'"
+    first = None
+
+    def all_done() -> bool:
+        nonlocal first
+        done = asyncio.run(_fetchval(dsn, count_sql, numbers))
+        if done and first is None:
+            first = time.monotonic() - queued
+        return done == len(numbers)
+
+    wait_until(all_done, DRAIN_TIMEOUT_S, f"{len(numbers)} orders to be PROCESSED",
+               interval_s=0.1)
+    seconds = time.monotonic() - queued
+    log(f"    {len(numbers)} orders credited in {seconds:.2f} s (first after {first:.2f} s)")
+    return Figure(len(numbers) / seconds, runs=[{"orders": len(numbers), "seconds": seconds,
+                                                 "first_s": first}])
+
+
+def _wrk_side(url: str, script: Path, args, env: dict | None = None):
+    def run() -> Figure:
+        return from_wrk(wrk.run(url, script, args.clients, args.duration, env=env))
+    return run
+
+
+def _pgbench_side(pg: Postgres, mode: str, args):
+    def run() -> Figure:
+        return from_pgbench(pg.pgbench("yardstick", mode, args.clients, args.duration))
+    return run
+
+
+def _add_rows(out: Results, id_: str, what: str, ours: Figure, peer: Figure, peer_name: str,
+              target: float, unit: str = "/s") -> None:
+    out.rows.append(rate_row(id_, what, ours, peer, target, peer_name, unit))
+    if ours.p50_ms is not None:
+        out.rows.extend(latency_rows(id_, what.split(" (")[0], ours, peer, peer_name))
+    if ours.errors:
+        out.fail(f"{id_}: {ours.errors} requests answered non-2xx or failed")
+
+
+def measure(out: Results, pg: Postgres, services: dict, args) -> None:
+    gm, ceiling, dsn = services["gophermart"], services["ceiling"], services["dsn"]
+    user_ids = asyncio.run(_seed_users(dsn))
+    tokens = services["dir"] / "tokens.txt"
+    tokens.write_text("\n".join(issue_token(SECRET, uid, 86400) for uid in user_ids) + "\n")
+    env = {"TOKENS": tokens, "RUN": secrets.randbelow(9000) + 1000}
+    log = print
+
+    print("\n[1] GET /api/user/balance vs the HTTP ceiling", flush=True)
+    wrk.run(gm.url("/api/user/balance"), LUA / "balance.lua", args.clients, 1, env=env)
+    wrk.run(ceiling.url, CONSTANT_LUA, args.clients, 1)
+    ours, peer = alternate(_wrk_side(gm.url("/api/user/balance"), LUA / "balance.lua", args,
+                                     env), _wrk_side(ceiling.url, CONSTANT_LUA, args),
+                           args.rounds, log)
+    out.data["balance"] = {"ours": ours.as_dict(), "ceiling": peer.as_dict()}
+    _add_rows(out, "1", "GET balance (req/s)", ours, peer, "ceiling", TARGETS["balance"])
+
+    print("\n[2] POST /api/user/balance/withdraw vs pgbench -N", flush=True)
+    withdraw_url = gm.url("/api/user/balance/withdraw")
+    wrk.run(withdraw_url, LUA / "withdraw.lua", args.clients, 1, env={**env, "RUN": 999})
+    ours, peer_n = alternate(_wrk_side(withdraw_url, LUA / "withdraw.lua", args, env),
+                             _pgbench_side(pg, "-N", args), args.rounds, log)
+    # every round's numbers must be new: RUN is the same, counters restart per run
+    out.data["withdraw"] = {"ours": ours.as_dict(), "pgbench_N": peer_n.as_dict()}
+    _add_rows(out, "2", "withdraw (req/s)", ours, peer_n, "pgbench -N", TARGETS["withdraw"])
+
+    print(f"\n[3] poller: {args.orders} orders queued at once vs pgbench -N", flush=True)
+    rounds = iter(range(1, args.rounds + 1))
+    ours, peer = alternate(
+        lambda: _drain(dsn, _numbers(next(rounds), args.orders), user_ids, log),
+        _pgbench_side(pg, "-N", args), args.rounds, log)
+    credited = int(asyncio.run(_fetchval(
+        dsn, "SELECT sum(current_kop + withdrawn_kop) - $1::bigint * count(*)"
+        " FROM gophermart.balances", OPENING_KOP)))
+    expected = args.rounds * args.orders * ACCRUAL_KOP
+    out.data["poller"] = {"ours": ours.as_dict(), "pgbench_N": peer.as_dict(),
+                          "inflight": POLL_INFLIGHT, "credited_kop": credited,
+                          "expected_kop": expected}
+    _add_rows(out, "3", f"poller credits/s ({args.orders} queued)", ours, peer, "pgbench -N",
+              TARGETS["poller"])
+    if credited != expected:
+        out.fail(f"3: credited {credited} kopecks in all, expected {expected} (exactly once)")
+    else:
+        out.note(f"3: every order credited exactly once ({credited} kopecks in all)")
+
+
+def _start(group: ProcGroup, dsn: str) -> dict:
+    accrual = group.add(Accrual(dsn, group.dir, workers=HTTP_WORKERS, ACCRUAL_DELAY_MS=0))
+    accrual.start()
+    accrual.wait_ready()
+    gm = group.add(Gophermart(dsn, accrual.base, group.dir, workers=HTTP_WORKERS,
+                              GOPHERMART_POLL_INFLIGHT=POLL_INFLIGHT))
+    ceiling = group.add(Ceiling(group.dir, workers=HTTP_WORKERS))
+    gm.start()
+    ceiling.start()
+    gm.wait_ready()
+    ceiling.wait_ready()
+    return {"accrual": accrual, "gophermart": gm, "ceiling": ceiling, "dsn": dsn,
+            "dir": group.dir}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    found = deps.ensure(peers=False)
+    out = Results("gophermart", vars(args))
+    if not found.wrk:
+        out.fail("wrk is not installed: " + "; ".join(found.notes))
+        return out.finish()
+    print(f"gophermart bench: {args.duration:g} s per run, {args.rounds} round(s), "
+          f"{args.clients} clients, {HTTP_WORKERS} HTTP workers, poller inflight "
+          f"{POLL_INFLIGHT}", flush=True)
+    logs = Path(tempfile.mkdtemp(prefix="bench-gophermart-"))
+    group = ProcGroup(logs)
+    failed = False
+    try:
+        with Postgres("gophermart") as pg:
+            dsn = pg.create_database("gophermart")
+            pg.pgbench_init("yardstick", scale=1)
+            try:
+                measure(out, pg, _start(group, dsn), args)
+            finally:
+                for problem in group.stop_all():
+                    out.fail(f"stop: {problem[:500]}")
+    except (BenchError, AssertionError, OSError) as exc:
+        failed = True
+        out.fail(f"{type(exc).__name__}: {str(exc)[:2000]}")
+    if failed or out.failures:
+        print(f"process logs kept in {logs}")
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
+    return out.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
