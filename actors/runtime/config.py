@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["ConfigError", "reports_config_errors", "env_int", "env_str", "Address",
            "parse_address", "parse_database_uri", "env_wins", "ServiceArgs", "service_parser",
-           "parse_service_args"]
+           "parse_service_args", "redact_uri"]
 
 
 class ConfigError(SystemExit):
@@ -105,8 +105,17 @@ def parse_database_uri(value: str, name: str, program: str = "") -> str:
                           f"postgresql://postgres@127.0.0.1:5433/postgres", program)
     parts = urlsplit(text)
     if parts.scheme not in ("postgres", "postgresql") or not (parts.hostname or parts.query):
-        raise ConfigError(f"{name}={value!r} is not a postgresql:// URI", program)
+        raise ConfigError(f"{name}={redact_uri(text)!r} is not a postgresql:// URI", program)
     return text
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def env_wins(environ: Mapping[str, str], name: str, flag_value: str | None,

@@ -17,6 +17,10 @@ __all__ = ["HTTP_DIR", "WORKER_CLASS", "gunicorn_child"]
 
 HTTP_DIR = Path(__file__).resolve().parents[2] / "http"
 WORKER_CLASS = "web.common.worker.Worker"
+BIND_RETRIES_S = 5
+"""gunicorn tries a taken port five times, a second apart, before it exits 1."""
+QUICK_DEATH_S = BIND_RETRIES_S + 3
+"""So a gunicorn that cannot bind counts as failing to start, not as a crash."""
 GRACEFUL_TIMEOUT_S = 3
 """honcho SIGKILLs after 5 s; the supervisor allows its children 4 s."""
 
@@ -45,4 +49,4 @@ def gunicorn_child(name: str, app: str, bind: str, workers: int, env: dict[str, 
         "--keep-alive", "5", "--backlog", str(backlog), "--log-level", "warning",
         "--no-control-socket", "--name", title, app,
     ]
-    return Child(name, argv, env)
+    return Child(name, argv, env, quick_death_s=QUICK_DEATH_S)

@@ -14,11 +14,13 @@ readiness once).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -40,13 +42,30 @@ def _exit_cause(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when the supervisor dies, even by kill -9.
+
+    NOTE: otherwise a supervisor killed with SIGKILL leaves its children running,
+    holding their ports and sockets, and the service cannot be started again.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Child:
     """One supervised process: its command, its current Popen and its history."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str],
+                 quick_death_s: float = QUICK_DEATH_S):
         self.name = name
         self.argv = argv
         self.env = env
+        self.quick_death_s = quick_death_s
+        """A death sooner than this after starting counts as failing to start."""
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0
         self.quick_deaths = 0
@@ -54,7 +73,7 @@ class Child:
         self.restarts = 0
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env)
+        self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
 
     def alive(self) -> bool:
@@ -107,11 +126,11 @@ class Supervisor:
             return "waiting"
         code = child.process.poll()
         if code is None:
-            if now - child.started_at > QUICK_DEATH_S:
+            if now - child.started_at > child.quick_death_s:
                 child.quick_deaths = 0
             return "running"
         lived = now - child.started_at
-        child.quick_deaths = child.quick_deaths + 1 if lived < QUICK_DEATH_S else 0
+        child.quick_deaths = child.quick_deaths + 1 if lived < child.quick_death_s else 0
         if child.quick_deaths >= MAX_QUICK_DEATHS:
             self.log.error("%s %s %d times right after starting; giving up (see its output "
                            "above: a port in use or a bad setting?)", child.name,
