@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, field
 
 from bench import report
 from bench.common.pg import PgbenchResult
+from bench.common import wrk
 from bench.common.wrk import WrkResult
 
-__all__ = ["Figure", "alternate", "from_pgbench", "from_wrk", "latency_rows", "rate_row"]
+__all__ = ["Figure", "add_comparison", "alternate", "from_pgbench", "from_wrk", "latency_rows",
+           "pgbench_side", "rate_row", "wrk_side"]
 
 
 @dataclass
@@ -90,3 +92,29 @@ def latency_rows(id_: str, what: str, ours: Figure, peer: Figure | None,
             f"{report.ms(theirs)} ms {peer_name}" if theirs is not None else "",
             report.times(report.ratio_of(mine, theirs))))
     return rows
+
+
+def wrk_side(url: str, script, clients: int, duration_s: float,
+             env: dict | None = None) -> Callable[[], Figure]:
+    """One side that is a wrk run of `script` against `url`."""
+    def run() -> Figure:
+        return from_wrk(wrk.run(url, script, clients, duration_s, env=env))
+    return run
+
+
+def pgbench_side(pg, dbname: str, mode: str, clients: int,
+                 duration_s: float) -> Callable[[], Figure]:
+    """One side that is a pgbench run (bench.common.pg.Postgres.pgbench)."""
+    def run() -> Figure:
+        return from_pgbench(pg.pgbench(dbname, mode, clients, duration_s))
+    return run
+
+
+def add_comparison(out, id_: str, what: str, ours: Figure, peer: Figure, peer_name: str,
+                   target: float | None, unit: str = "/s") -> None:
+    """The rate row, its p50/p99 rows when ours has latencies, a failure for errors."""
+    out.rows.append(rate_row(id_, what, ours, peer, target, peer_name, unit))
+    if ours.p50_ms is not None:
+        out.rows.extend(latency_rows(id_, what.split(" (")[0], ours, peer, peer_name))
+    if ours.errors:
+        out.fail(f"{id_}: {ours.errors} requests answered non-2xx or failed")

@@ -39,7 +39,7 @@ from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
-from bench.common.side import Figure, alternate, from_pgbench, from_wrk, latency_rows, rate_row
+from bench.common.side import Figure, add_comparison, alternate, pgbench_side, wrk_side
 
 LUA = Path(__file__).resolve().parent / "lua"
 USERS = 1000
@@ -138,58 +138,45 @@ def _drain(dsn: str, numbers: list[str], user_ids: list[int], log) -> Figure:
                                                  "first_s": first}])
 
 
-def _wrk_side(url: str, script: Path, args, env: dict | None = None):
-    def run() -> Figure:
-        return from_wrk(wrk.run(url, script, args.clients, args.duration, env=env))
-    return run
-
-
-def _pgbench_side(pg: Postgres, mode: str, args):
-    def run() -> Figure:
-        return from_pgbench(pg.pgbench("yardstick", mode, args.clients, args.duration))
-    return run
-
-
-def _add_rows(out: Results, id_: str, what: str, ours: Figure, peer: Figure, peer_name: str,
-              target: float, unit: str = "/s") -> None:
-    out.rows.append(rate_row(id_, what, ours, peer, target, peer_name, unit))
-    if ours.p50_ms is not None:
-        out.rows.extend(latency_rows(id_, what.split(" (")[0], ours, peer, peer_name))
-    if ours.errors:
-        out.fail(f"{id_}: {ours.errors} requests answered non-2xx or failed")
-
-
 def measure(out: Results, pg: Postgres, services: dict, args) -> None:
     gm, ceiling, dsn = services["gophermart"], services["ceiling"], services["dsn"]
     user_ids = asyncio.run(_seed_users(dsn))
     tokens = services["dir"] / "tokens.txt"
     tokens.write_text("\n".join(issue_token(SECRET, uid, 86400) for uid in user_ids) + "\n")
-    env = {"TOKENS": tokens, "RUN": secrets.randbelow(9000) + 1000}
+    env = {"TOKENS": tokens, "RUN": secrets.randbelow(8000) + 1000}
     log = print
 
     print("\n[1] GET /api/user/balance vs the HTTP ceiling", flush=True)
-    wrk.run(gm.url("/api/user/balance"), LUA / "balance.lua", args.clients, 1, env=env)
+    balance_url = gm.url("/api/user/balance")
+    wrk.run(balance_url, LUA / "balance.lua", args.clients, 1, env=env)
     wrk.run(ceiling.url, CONSTANT_LUA, args.clients, 1)
-    ours, peer = alternate(_wrk_side(gm.url("/api/user/balance"), LUA / "balance.lua", args,
-                                     env), _wrk_side(ceiling.url, CONSTANT_LUA, args),
-                           args.rounds, log)
+    ours, peer = alternate(
+        wrk_side(balance_url, LUA / "balance.lua", args.clients, args.duration, env),
+        wrk_side(ceiling.url, CONSTANT_LUA, args.clients, args.duration), args.rounds, log)
     out.data["balance"] = {"ours": ours.as_dict(), "ceiling": peer.as_dict()}
-    _add_rows(out, "1", "GET balance (req/s)", ours, peer, "ceiling", TARGETS["balance"])
+    add_comparison(out, "1", "GET balance (req/s)", ours, peer, "ceiling", TARGETS["balance"])
 
     print("\n[2] POST /api/user/balance/withdraw vs pgbench -N", flush=True)
     withdraw_url = gm.url("/api/user/balance/withdraw")
+    runs = iter(range(env["RUN"], env["RUN"] + 100))  # each wrk run its own numbers
+
+    def withdraw() -> Figure:
+        return wrk_side(withdraw_url, LUA / "withdraw.lua", args.clients, args.duration,
+                        {**env, "RUN": next(runs)})()
+
     wrk.run(withdraw_url, LUA / "withdraw.lua", args.clients, 1, env={**env, "RUN": 999})
-    ours, peer_n = alternate(_wrk_side(withdraw_url, LUA / "withdraw.lua", args, env),
-                             _pgbench_side(pg, "-N", args), args.rounds, log)
-    # every round's numbers must be new: RUN is the same, counters restart per run
+    ours, peer_n = alternate(withdraw, pgbench_side(pg, "yardstick", "-N", args.clients,
+                                                    args.duration), args.rounds, log)
     out.data["withdraw"] = {"ours": ours.as_dict(), "pgbench_N": peer_n.as_dict()}
-    _add_rows(out, "2", "withdraw (req/s)", ours, peer_n, "pgbench -N", TARGETS["withdraw"])
+    add_comparison(out, "2", "withdraw (req/s)", ours, peer_n, "pgbench -N",
+                   TARGETS["withdraw"])
 
     print(f"\n[3] poller: {args.orders} orders queued at once vs pgbench -N", flush=True)
     rounds = iter(range(1, args.rounds + 1))
     ours, peer = alternate(
         lambda: _drain(dsn, _numbers(next(rounds), args.orders), user_ids, log),
-        _pgbench_side(pg, "-N", args), args.rounds, log)
+        pgbench_side(pg, "yardstick", "-N", args.clients, args.duration), args.rounds,
+        log)
     credited = int(asyncio.run(_fetchval(
         dsn, "SELECT sum(current_kop + withdrawn_kop) - $1::bigint * count(*)"
         " FROM gophermart.balances", OPENING_KOP)))
@@ -197,7 +184,7 @@ def measure(out: Results, pg: Postgres, services: dict, args) -> None:
     out.data["poller"] = {"ours": ours.as_dict(), "pgbench_N": peer.as_dict(),
                           "inflight": POLL_INFLIGHT, "credited_kop": credited,
                           "expected_kop": expected}
-    _add_rows(out, "3", f"poller credits/s ({args.orders} queued)", ours, peer, "pgbench -N",
+    add_comparison(out, "3", f"poller credits/s ({args.orders} queued)", ours, peer, "pgbench -N",
               TARGETS["poller"])
     if credited != expected:
         out.fail(f"3: credited {credited} kopecks in all, expected {expected} (exactly once)")
