@@ -33,6 +33,8 @@ import asyncpg
 __all__ = [
     "DatabaseUnavailable",
     "LazyPool",
+    "TRANSIENT_ERRORS",
+    "transient_errors",
     "MigrationError",
     "migrate",
     "normalize_dsn",
@@ -51,6 +53,21 @@ ACQUIRE_TIMEOUT_S = 5.0  # waiting for a free pooled connection
 CLOSE_TIMEOUT_S = 10.0  # graceful pool close, then terminate
 MIGRATE_TIMEOUT_S = 120.0  # one migration file, also the wait for another instance's lock
 MIGRATION_FILE = re.compile(r"^(\d+)_([A-Za-z0-9_-]+)\.sql$")
+
+TRANSIENT_ERRORS = (
+    asyncpg.PostgresConnectionError,  # 08xxx: the connection broke
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutdown, crash, starting, canceled
+    asyncpg.InterfaceError,  # e.g. "the underlying connection is closed"
+    # NOTE: asyncpg raises this ("cannot switch to state 12; another operation is in
+    # progress") for a pooled connection whose server died mid-operation.
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.TransactionRollbackError,  # serialization failure, deadlock: retry
+    asyncio.TimeoutError,
+    OSError,
+)
+"""The database is unreachable or busy now, not the request wrong: nothing the request did
+is known to have committed; a service answers 503 with Retry-After (DatabaseUnavailable,
+defined below, belongs with these: see ``transient_errors()``)."""
 
 # Errors that waiting will not fix: wrong password, unknown role or database.
 _FATAL = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
@@ -75,6 +92,11 @@ class _OneLine(logging.Filter):
 
 
 logging.getLogger("asyncpg.pool").addFilter(_OneLine())
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """TRANSIENT_ERRORS and DatabaseUnavailable: what a request may meet during an outage."""
+    return (DatabaseUnavailable, *TRANSIENT_ERRORS)
 
 
 class DatabaseUnavailable(Exception):

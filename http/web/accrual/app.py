@@ -9,30 +9,25 @@ environment.
 
 from __future__ import annotations
 
-import asyncio
 import math
 
-import asyncpg
 import falcon
 import falcon.asgi
 
 from actors.accrual import store
 from actors.accrual.config import from_env
-from actors.runtime.pg import DatabaseUnavailable, LazyPool
+from actors.runtime.pg import LazyPool
 from actors.shared.luhn import is_digits
 from actors.shared.money import ENCODER, kopecks_json
 from web.accrual.openapi import SPEC
 from web.accrual.validation import InvalidInput, parse_order, parse_rule, read_body
+from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 
 __all__ = ["create_app", "get_app"]
 
-RETRY_AFTER_S = 1
 POOL_MAX_SIZE = 10
-_DATABASE_ERRORS = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    asyncpg.TransactionRollbackError, asyncpg.QueryCanceledError,
-                    asyncpg.CannotConnectNowError, asyncio.TimeoutError, OSError)
 
 
 def _json(resp, payload, status: str = falcon.HTTP_200) -> None:
@@ -95,11 +90,6 @@ def _handler(make, description: str | None):
     return handler
 
 
-async def _database_unavailable(req, resp, exc, params):
-    raise falcon.HTTPServiceUnavailable(description=f"database unavailable: {exc}",
-                                        retry_after=RETRY_AFTER_S)
-
-
 def create_app(pool, rate_limit: int = 0, delay_s: float = 1.0,
                middleware: list | None = None) -> falcon.asgi.App:
     """The app over a pool (LazyPool or asyncpg.Pool).
@@ -114,16 +104,9 @@ def create_app(pool, rate_limit: int = 0, delay_s: float = 1.0,
         falcon.HTTPConflict, "match: a rule with this match exists"))
     app.add_error_handler(store.OrderExists, _handler(
         falcon.HTTPConflict, "order: registered already"))
-    for error in _DATABASE_ERRORS:
-        app.add_error_handler(error, _database_unavailable)
+    map_database_errors(app)
 
-    async def ready():
-        try:
-            await store.ping(pool)
-        except _DATABASE_ERRORS as exc:
-            return False, {"database": str(exc) or type(exc).__name__}
-        return True, {"database": "ok"}
-
+    ready = database_readiness(lambda: store.ping(pool))
     app.add_route("/api/goods", GoodsResource(pool))
     app.add_route("/api/orders", OrdersResource(pool, delay_s))
     app.add_route("/api/orders/{number}", OrderResource(pool, rate_limit))

@@ -8,16 +8,14 @@ Idempotency-Key).
 
 from __future__ import annotations
 
-import asyncio
 
-import asyncpg
 import falcon
 import falcon.asgi
 
 from actors.balances import store
 from actors.balances.config import load
 from actors.balances.nudger import Nudger
-from actors.runtime.pg import DatabaseUnavailable, LazyPool
+from actors.runtime.pg import LazyPool, transient_errors
 from web.balances.openapi import SPEC
 from web.balances.resources import (
     AmountResource,
@@ -26,34 +24,15 @@ from web.balances.resources import (
     UsersResource,
     UserTasksResource,
 )
+from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.errors import map_error
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 
 __all__ = ["create_app", "get_app"]
 
-RETRY_AFTER_S = 1
 POOL_MAX_SIZE = 10
 """Connections per HTTP worker process."""
-_DATABASE_ERRORS = (
-    DatabaseUnavailable,
-    asyncpg.PostgresConnectionError,  # 08xxx: the connection broke
-    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutdown, crash, starting up
-    asyncpg.InterfaceError,  # e.g. "the underlying connection is closed"
-    # NOTE: asyncpg raises this ("cannot switch to state 12; another operation is in
-    # progress") for a pooled connection whose server died mid-operation.
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.TransactionRollbackError,  # serialization failure, deadlock: retry
-    asyncio.TimeoutError,
-    OSError,
-)
-"""A request that fails with one of these is answered 503 + Retry-After: nothing it
-did is known to have committed (for a POST: retry with the same Idempotency-Key)."""
-
-
-async def _database_unavailable(req, resp, exc, params):
-    raise falcon.HTTPServiceUnavailable(description=f"database unavailable: {exc}",
-                                        retry_after=RETRY_AFTER_S)
 
 
 def _messages(app) -> None:
@@ -70,8 +49,7 @@ def _messages(app) -> None:
     app.add_error_handler(store.UnknownUser, unknown_user)
     app.add_error_handler(store.UnknownTask, unknown_task)
     map_error(app, store.IdempotencyMismatch, falcon.HTTPConflict)
-    for error in _DATABASE_ERRORS:
-        app.add_error_handler(error, _database_unavailable)
+    map_database_errors(app)
 
 
 class _Lifespan:
@@ -100,13 +78,7 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
     app = base_app([*(middleware or []), _Lifespan(pool, nudger)])
     _messages(app)
 
-    async def ready():
-        try:
-            await store.ping(pool)
-        except _DATABASE_ERRORS as exc:
-            return False, {"database": str(exc) or type(exc).__name__}
-        return True, {"database": "ok"}
-
+    ready = database_readiness(lambda: store.ping(pool))
     app.add_route("/api/v1/user", UsersResource(pool))
     app.add_route("/api/v1/user/{user_id}", UserResource(pool))
     app.add_route("/api/v1/user/{user_id}/amount", AmountResource(pool, nudger))
@@ -119,7 +91,7 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
 
         try:
             queued, age = await store.queue_state(pool)
-        except _DATABASE_ERRORS:
+        except transient_errors():
             return []
         return [
             GaugeMetricFamily("balances_tasks_queued", "Tasks accepted, not yet applied",

@@ -8,10 +8,8 @@ Retry-After. An upload nudges this instance's poller over ZMQ (fire and forget).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
-import asyncpg
 import falcon
 import falcon.asgi
 
@@ -19,7 +17,8 @@ from actors.gophermart import store
 from actors.gophermart.config import from_env
 from actors.gophermart.messages import GmNudge
 from actors.runtime.client import AsyncClient
-from actors.runtime.pg import DatabaseUnavailable, LazyPool
+from actors.runtime.pg import LazyPool, transient_errors
+from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 from web.gophermart.openapi import SPEC
@@ -36,12 +35,7 @@ from web.gophermart.validation import BadOrderNumber, InvalidInput
 
 __all__ = ["create_app", "get_app"]
 
-RETRY_AFTER_S = 1
 POOL_MAX_SIZE = 10
-_DATABASE_ERRORS = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    asyncpg.TransactionRollbackError, asyncpg.QueryCanceledError,
-                    asyncpg.CannotConnectNowError, asyncio.TimeoutError, OSError)
-
 # (exception, HTTP error, description; None: the exception's own message)
 _ERRORS = (
     (InvalidInput, falcon.HTTPBadRequest, None),
@@ -65,11 +59,6 @@ def _handler(make: Callable[..., falcon.HTTPError], description: str | None):
     return handler
 
 
-async def _database_unavailable(req, resp, exc, params):
-    raise falcon.HTTPServiceUnavailable(description=f"database unavailable: {exc}",
-                                        retry_after=RETRY_AFTER_S)
-
-
 def create_app(pool, secret: str, token_ttl_s: int,
                on_upload: Callable[[str], None] | None = None,
                middleware: list | None = None) -> falcon.asgi.App:
@@ -84,16 +73,9 @@ def create_app(pool, secret: str, token_ttl_s: int,
     app = base_app(middleware)
     for exception, make, description in _ERRORS:
         app.add_error_handler(exception, _handler(make, description))
-    for error in _DATABASE_ERRORS:
-        app.add_error_handler(error, _database_unavailable)
+    map_database_errors(app)
 
-    async def ready():
-        try:
-            await store.ping(pool)
-        except _DATABASE_ERRORS as exc:
-            return False, {"database": str(exc) or type(exc).__name__}
-        return True, {"database": "ok"}
-
+    ready = database_readiness(lambda: store.ping(pool))
     auth = Auth(secret, token_ttl_s)
     app.add_route("/api/user/register", RegisterResource(pool, auth))
     app.add_route("/api/user/login", LoginResource(pool, auth))
@@ -108,7 +90,7 @@ def create_app(pool, secret: str, token_ttl_s: int,
 
         try:
             pending, oldest, pause = await store.poll_state(pool)
-        except _DATABASE_ERRORS:
+        except transient_errors():
             return []
         return [
             GaugeMetricFamily("gophermart_orders_pending",

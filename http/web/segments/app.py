@@ -6,19 +6,18 @@ ExpiryInPast and InvalidInput 400, an unreachable database 503 with Retry-After.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 
-import asyncpg
 import falcon
 import falcon.asgi
 
 from actors.runtime.client import AsyncClient
-from actors.runtime.pg import DatabaseUnavailable, LazyPool
+from actors.runtime.pg import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
 from actors.segments.messages import ReaperNudge
+from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.errors import map_error
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
@@ -34,24 +33,7 @@ from web.segments.validation import InvalidInput
 
 __all__ = ["create_app", "get_app"]
 
-RETRY_AFTER_S = 1
 POOL_MAX_SIZE = 10  # per worker; the history stream holds one for its duration
-_DATABASE_ERRORS = (
-    DatabaseUnavailable,
-    asyncpg.PostgresConnectionError,  # 08xxx: the connection broke
-    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutdown, crash, starting up
-    asyncpg.InterfaceError,  # e.g. "the underlying connection is closed"
-    asyncpg.exceptions.InternalClientError,  # a pooled connection whose server died
-    asyncpg.TransactionRollbackError,  # serialization failure or deadlock: retry
-    asyncio.TimeoutError,
-    OSError,
-)
-"""Answered 503 + Retry-After: nothing the request did is known to have committed."""
-
-
-async def _database_unavailable(req, resp, exc, params):
-    raise falcon.HTTPServiceUnavailable(description=f"database unavailable: {exc}",
-                                        retry_after=RETRY_AFTER_S)
 
 
 def create_app(pool, on_expiry: Callable[[], None] | None = None,
@@ -69,16 +51,9 @@ def create_app(pool, on_expiry: Callable[[], None] | None = None,
     map_error(app, store.ExpiryInPast, falcon.HTTPBadRequest)
     map_error(app, store.SegmentExists, falcon.HTTPConflict)
     map_error(app, store.UnknownSegments, falcon.HTTPNotFound)
-    for error in _DATABASE_ERRORS:
-        app.add_error_handler(error, _database_unavailable)
+    map_database_errors(app)
 
-    async def ready():
-        try:
-            await store.ping(pool)
-        except _DATABASE_ERRORS as exc:
-            return False, {"database": str(exc) or type(exc).__name__}
-        return True, {"database": "ok"}
-
+    ready = database_readiness(lambda: store.ping(pool))
     app.add_route("/api/segments", SegmentsResource(pool))
     app.add_route("/api/segments/{slug}", SegmentResource(pool))
     app.add_route("/api/users/{user_id}/segments", UserSegmentsResource(pool, on_expiry))
