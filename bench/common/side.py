@@ -111,10 +111,11 @@ def pgbench_side(pg, dbname: str, mode: str, clients: int,
 
 
 def add_comparison(out, id_: str, what: str, ours: Figure, peer: Figure, peer_name: str,
-                   target: float | None, unit: str = "/s") -> None:
+                   target: float | None, unit: str = "/s", latency_what: str = "") -> None:
     """The rate row, its p50/p99 rows when ours has latencies, a failure for errors."""
     out.rows.append(rate_row(id_, what, ours, peer, target, peer_name, unit))
     if ours.p50_ms is not None:
-        out.rows.extend(latency_rows(id_, what.split(" (")[0], ours, peer, peer_name))
+        out.rows.extend(latency_rows(id_, latency_what or what.split(" (")[0], ours, peer,
+                                     peer_name))
     if ours.errors:
         out.fail(f"{id_}: {ours.errors} requests answered non-2xx or failed")

@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for problem in group.stop_all():
                     out.fail(f"stop: {problem[:500]}")
-    except (BenchError, AssertionError, OSError) as exc:
+    except (BenchError, AssertionError, OSError, asyncpg.PostgresError) as exc:
         failed = True
         out.fail(f"{type(exc).__name__}: {str(exc)[:2000]}")
     if failed or out.failures:

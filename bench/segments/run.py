@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for problem in group.stop_all():
                     out.fail(f"stop: {problem[:500]}")
-    except (BenchError, AssertionError, OSError, requests.RequestException) as exc:
+    except (BenchError, AssertionError, OSError, asyncpg.PostgresError,
+            requests.RequestException) as exc:
         out.fail(f"{type(exc).__name__}: {str(exc)[:2000]}")
     if out.failures:
         print(f"process logs kept in {logs}")
