@@ -10,16 +10,15 @@ Exit status 2 with one line naming the variable or flag for a malformed setting,
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from actors.balances.config import PROGRAM, BalancesConfig, load
 from actors.balances.store import SCHEMA_DIR
 from actors.runtime.base import set_title
-from actors.runtime.config import ConfigError
+from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
+from actors.runtime.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
 __all__ = ["children", "main"]
@@ -39,29 +38,14 @@ def children(config: BalancesConfig) -> list[Child]:
     return [*workers, http]
 
 
-async def _prepare(config: BalancesConfig, log) -> list[str]:
-    await wait_for_database(config.database_uri, timeout_s=config.db_wait_s, log=log)
-    return await migrate(config.database_uri, PROGRAM, SCHEMA_DIR)
-
-
+@reports_config_errors
 def main(argv: list[str] | None = None) -> int:
-    try:
-        config = load(sys.argv[1:] if argv is None else argv)
-    except ConfigError as exc:
-        print(exc.args[0], file=sys.stderr)
-        return exc.code
+    config = load(sys.argv[1:] if argv is None else argv)
     log = setup_logging(PROGRAM)
     set_title(f"{PROGRAM}: supervisor {config.address}")
-    try:
-        applied = asyncio.run(_prepare(config, log))
-    except DatabaseUnavailable as exc:
-        print(f"{PROGRAM}: {config.database_source}: {exc}", file=sys.stderr)
+    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s,
+                            config.database_source):
         return 1
-    except MigrationError as exc:
-        print(f"{PROGRAM}: schema migration failed: {exc}", file=sys.stderr)
-        return 1
-    if applied:
-        log.info("schema: applied %s", ", ".join(applied))
     lock = exclusive_lock(config.run_dir / "supervisor.lock",
                           f"{PROGRAM}: an instance on {config.address} is already running "
                           f"(pid {{pid}}); give it another RUN_ADDRESS")

@@ -24,18 +24,22 @@ async def _prepare(dsn: str, program: str, schema_dir: Path, wait_s: float,
     return await migrate(dsn, program, schema_dir)
 
 
-def prepare_database(program: str, dsn: str, schema_dir: Path, wait_s: float) -> bool:
+def prepare_database(program: str, dsn: str, schema_dir: Path, wait_s: float,
+                     source: str = "DATABASE_URI") -> bool:
     """Wait for the database and migrate ``program``'s schema.
+
+    ``source`` names where the DSN came from (the variable or the flag), for the
+    one line said when the database stays unreachable.
 
     Returns:
         True when the schema is current; False after printing one line to stderr
-        (the database stayed unreachable, naming DATABASE_URI, or a migration failed).
+        (the database stayed unreachable, naming ``source``, or a migration failed).
     """
     log = logging.getLogger(program)
     try:
         applied = asyncio.run(_prepare(dsn, program, schema_dir, wait_s, log))
     except DatabaseUnavailable as exc:
-        print(f"{program}: DATABASE_URI: {exc}", file=sys.stderr, flush=True)
+        print(f"{program}: {source}: {exc}", file=sys.stderr, flush=True)
         return False
     except MigrationError as exc:
         print(f"{program}: migration failed: {exc}", file=sys.stderr, flush=True)

@@ -9,7 +9,6 @@ a child kept dying at start; 2 a malformed setting (one line naming it).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -17,9 +16,10 @@ from collections.abc import Sequence
 
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
+from actors.runtime.config import reports_config_errors
+from actors.runtime.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor
-from actors.segments.config import PROGRAM, Config, ConfigError
+from actors.segments.config import PROGRAM, Config
 from actors.segments.store import SCHEMA_DIR
 
 __all__ = ["children", "main"]
@@ -38,28 +38,12 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
     ]
 
 
-async def _prepare(config: Config) -> list[str]:
-    await wait_for_database(config.database_uri, timeout_s=config.db_wait_s, log=log)
-    return await migrate(config.database_uri, PROGRAM, SCHEMA_DIR)
-
-
+@reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        config = Config.from_env(os.environ, argv)
-    except ConfigError as exc:  # NOTE: SystemExit with code 2 would print nothing
-        print(exc.args[0], file=sys.stderr)
-        return 2
+    config = Config.from_env(os.environ, argv)
     setup_logging("segments")
-    try:
-        applied = asyncio.run(_prepare(config))
-    except DatabaseUnavailable as exc:
-        print(f"{PROGRAM}: DATABASE_URI: {exc}", file=sys.stderr)
+    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
         return 1
-    except MigrationError as exc:
-        print(f"{PROGRAM}: migration failed: {exc}", file=sys.stderr)
-        return 1
-    if applied:
-        log.info("schema migrated: %s", ", ".join(applied))
     config.run_dir.mkdir(parents=True, exist_ok=True)
     log.info("serving on http://%s (database %s)", config.address, config.database_uri
              .rpartition("@")[2])
