@@ -11,13 +11,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.runtime.config import ConfigError, env_str
+from actors.bus.log import SEGMENT_BYTES
+from actors.runtime.config import ConfigError, env_int, env_str
 
 __all__ = ["BusConfig", "DEFAULT_BUS_URL", "DEFAULT_BUS_PUB_URL", "NO_BUS"]
 
 DEFAULT_BUS_URL = "tcp://127.0.0.1:5555"
 DEFAULT_BUS_PUB_URL = "tcp://127.0.0.1:5556"
 NO_BUS = ("", "none", "off")
+DEFAULT_RETAIN_BYTES = 1 << 30
+"""Segments every replica's snapshot covers are deleted while a stream is over 1 GiB."""
+DEFAULT_RETAIN_AGE_S = 7 * 86400
 PROGRAM = "grades bus"
 
 
@@ -30,6 +34,12 @@ class BusConfig:
     log_dir: Path
     curve_dir: str
     """CurveZMQ keys (GRADES_CURVE_DIR), or "" for none."""
+    retain_bytes: int = DEFAULT_RETAIN_BYTES
+    """BUS_RETAIN_BYTES: trim a stream's snapshotted segments while it is bigger (0: off)."""
+    retain_age_s: int = DEFAULT_RETAIN_AGE_S
+    """BUS_RETAIN_AGE_S: delete snapshotted segments older than this (0: off)."""
+    segment_bytes: int = SEGMENT_BYTES
+    """BUS_SEGMENT_BYTES: roll to a new segment file past this size."""
 
     @classmethod
     def from_env(cls) -> "BusConfig":
@@ -42,4 +52,10 @@ class BusConfig:
             bus_pub_url=env_str(os.environ, "BUS_PUB_URL", DEFAULT_BUS_PUB_URL),
             log_dir=Path(env_str(os.environ, "BUS_LOG_DIR", str(data_dir / "bus"))).resolve(),
             curve_dir=env_str(os.environ, "GRADES_CURVE_DIR", ""),
+            retain_bytes=env_int(os.environ, "BUS_RETAIN_BYTES", DEFAULT_RETAIN_BYTES, 0,
+                                 1 << 50, PROGRAM),
+            retain_age_s=env_int(os.environ, "BUS_RETAIN_AGE_S", DEFAULT_RETAIN_AGE_S, 0,
+                                 10 * 365 * 86400, PROGRAM),
+            segment_bytes=env_int(os.environ, "BUS_SEGMENT_BYTES", SEGMENT_BYTES, 4096,
+                                  1 << 32, PROGRAM),
         )

@@ -2,9 +2,12 @@
 
 This module owns one log directory: its ``meta.json`` (the log's identity,
 ``log_id``, created once and kept forever) and its segment files, named
-``f"{first_position:020d}.log"``. Producers ``append`` records into a memory
-buffer and ``commit`` makes the whole buffer durable with one write and one
-fdatasync per segment touched. Readers only ever see committed records.
+``f"{first_position:020d}.log"``. Retention (``drop_before``) deletes whole
+old segments; ``meta.json`` then records the first position kept, so a log
+may start above 0 and a read below its start raises LogGone. Producers
+``append`` records into a memory buffer and ``commit`` makes the whole buffer
+durable with one write and one fdatasync per segment touched. Readers only
+ever see committed records.
 
 The record layout is actors.bus.segment's.
 
@@ -32,7 +35,7 @@ from actors.bus.segment import (BODY, BODY_BYTES, HEADER, HEADER_BYTES, INDEX_EV
                                 RecoveryReport, Segment, fsync_path, scan, write_all)
 
 __all__ = ["INDEX_EVERY_RECORDS", "MAX_ORIGIN_BYTES", "MAX_RECORD_BYTES", "SEGMENT_BYTES"]
-__all__ += ["Log", "LogCorruption", "Record", "RecoveryReport"]
+__all__ += ["Log", "LogCorruption", "LogGone", "Record", "RecoveryReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ HINT_SLOTS = 64  # remembered (next position -> byte offset) pairs of recent rea
 META_NAME = "meta.json"
 SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
 _PARTS = 4  # pending parts per record: header, body head, origin, data
+
+
+class LogGone(ValueError):
+    """A read below the first position the log still keeps (retention deleted it)."""
 
 
 class Log:
@@ -57,6 +64,7 @@ class Log:
         self._first_times: list[int] = []  # first time_ms of each non-empty segment
         self._hints: dict[int, tuple[int, int]] = {}  # position -> (segment index, offset)
         self._committed_end = 0
+        self._first = 0  # first position kept (meta.json's "first"; 0 until retention)
         self._last_time = 0
         # The buffer: _PARTS byte strings, one encoded size and one time_ms per record.
         self._parts: list[bytes] = []
@@ -75,6 +83,11 @@ class Log:
     def end(self) -> int:
         """Next position to be assigned (committed plus buffered records)."""
         return self._committed_end + len(self._sizes)
+
+    @property
+    def first_position(self) -> int:
+        """The oldest position still readable; older ones were deleted by retention."""
+        return self._segments[0].base if self._segments else self._first
 
     @property
     def committed_end(self) -> int:
@@ -99,7 +112,8 @@ class Log:
         try:
             report = self._recover(found)
             if not self._segments:
-                self._new_segment(0)
+                self._committed_end = self._first
+                self._new_segment(self._first)
         except BaseException:
             self._release()
             raise
@@ -111,7 +125,8 @@ class Log:
         path = self._dir / META_NAME
         if path.exists():
             try:
-                log_id = json.loads(path.read_text("utf-8"))["log_id"]
+                meta = json.loads(path.read_text("utf-8"))
+                log_id, self._first = meta["log_id"], int(meta.get("first", 0))
             except (ValueError, KeyError, TypeError) as exc:
                 raise LogCorruption(f"{path}: unreadable meta: {exc}") from exc
             if not isinstance(log_id, str) or not log_id:
@@ -120,18 +135,27 @@ class Log:
         if have_segments:
             raise LogCorruption(f"{self._dir}: segments exist but {META_NAME} is missing")
         log_id = secrets.token_hex(8)
+        self._first = 0
+        self._write_meta(log_id)
+        return log_id
+
+    def _write_meta(self, log_id: str) -> None:
+        path = self._dir / META_NAME
         tmp = path.with_name(META_NAME + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"log_id": log_id, "format": 1}, f)
+            json.dump({"log_id": log_id, "format": 1, "first": self._first}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         fsync_path(self._dir)
-        return log_id
 
     def _recover(self, found: list[tuple[int, Path]]) -> RecoveryReport:
         """Keep the intact prefix of ``found``; cut the first bad record and all after it."""
-        expected, cut_bytes, removed, reason = 0, 0, 0, ""
+        # Segments wholly below "first" outlived a crash in the middle of drop_before.
+        while len(found) > 1 and found[1][0] <= self._first:
+            found.pop(0)[1].unlink()
+        expected = min(self._first, found[0][0]) if found else self._first
+        cut_bytes, removed, reason = 0, 0, ""
         for k, (base, path) in enumerate(found):
             seg = Segment(base, path)
             buf = path.read_bytes()
@@ -254,6 +278,41 @@ class Log:
         plan.append((seg, start, len(self._sizes)))
         return [step for step in plan if step[2] > step[1]]
 
+    def drop_before(self, position: int) -> int:
+        """Delete every closed segment whose records all lie below ``position``.
+
+        "first" is made durable in meta.json before any file goes, so a crash in
+        between leaves files that recovery deletes, never a log that starts later
+        than it says. The active segment is never deleted.
+
+        Returns:
+            How many bytes were freed.
+        """
+        self._require_open()
+        doomed = 0
+        while (doomed < len(self._segments) - 1
+               and self._segments[doomed + 1].base <= position):
+            doomed += 1
+        if not doomed:
+            return 0
+        self._first = self._segments[doomed].base
+        self._write_meta(self.log_id)
+        freed = 0
+        for seg in self._segments[:doomed]:
+            freed += seg.size
+            os.close(seg.fd)
+            seg.path.unlink()
+        fsync_path(self._dir)
+        del self._segments[:doomed], self._bases[:doomed], self._first_times[:doomed]
+        self._hints.clear()
+        return freed
+
+    def segment_extents(self) -> list[tuple[int, int, int]]:
+        """(first position, bytes, first time_ms or 0) of each segment, oldest first."""
+        times = self._first_times + [0] * (len(self._segments) - len(self._first_times))
+        return [(seg.base, seg.size, times[k] if seg.count else 0)
+                for k, seg in enumerate(self._segments)]
+
     def discard(self) -> int:
         """Drop every buffered record, e.g. after a failed commit whose producers were
         told no: a later commit must not make them durable after all.
@@ -307,6 +366,9 @@ class Log:
         self._require_open()
         if from_position < 0:
             raise ValueError(f"negative position {from_position}")
+        if from_position < self.first_position:
+            raise LogGone(f"position {from_position} is older than the retained log, which "
+                          f"starts at {self.first_position}")
         out: list[Record] = []
         pos, budget = from_position, max(max_bytes, 0)
         while pos < self._committed_end and len(out) < max_records:

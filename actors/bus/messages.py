@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from actors.runtime import protocol
 
-__all__ = ["BusPublish", "BusFetch", "BusSeek", "BusInfo", "BusStats", "BusRecord",
+__all__ = ["BusPublish", "BusFetch", "BusSeek", "BusInfo", "BusStats", "BusRetain", "BusRecord",
            "BusHeartbeat", "topic_for"]
 
 
@@ -69,6 +69,24 @@ class BusStats(NamedTuple):
     TAG = "bus_stats"
 
 
+class BusRetain(NamedTuple):
+    """A consumer's own snapshot covers the stream below a position; Ok([first, floor]).
+
+    The bus may then delete segments below every consumer's position (see
+    actors.bus.retention); first is the oldest position it still keeps.
+    """
+
+    TAG = "bus_retain"
+    stream: str
+    """Log name."""
+    consumer: str
+    """Stable consumer name, e.g. "replica1"."""
+    position: int
+    """Every record below it is in the consumer's snapshot."""
+    log_id: str
+    """The log the position refers to; another log's is refused."""
+
+
 class BusRecord(NamedTuple):
     """PUB: one durable record of a stream."""
 
@@ -96,7 +114,8 @@ class BusHeartbeat(NamedTuple):
 
 
 
-protocol.register(BusPublish, BusFetch, BusSeek, BusInfo, BusStats, BusRecord, BusHeartbeat)
+protocol.register(BusPublish, BusFetch, BusSeek, BusInfo, BusStats, BusRetain, BusRecord,
+                  BusHeartbeat)
 
 
 def topic_for(stream: str) -> bytes:

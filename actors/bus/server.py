@@ -8,7 +8,10 @@ publish and fans the records out on PUB. So a subscriber never sees a record
 the bus could still lose, and an acknowledged record survives kill -9.
 
 Consumers read history with BusFetch (from a position) or BusSeek (from a
-time). Every HEARTBEAT_MS the bus publishes each stream's log id and end, so
+time); a position that retention deleted is refused (NOT_FOUND), never served
+from wherever the log starts now. BusRetain reports a consumer's snapshot
+position, and every RETAIN_CHECK_MS the bus deletes what actors.bus.retention
+allows. Every HEARTBEAT_MS the bus publishes each stream's log id and end, so
 subscribers notice both a dead bus and records they missed.
 """
 
@@ -26,7 +29,8 @@ from actors.runtime import protocol
 from actors.bus import messages as bus_messages
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.bus.config import BusConfig
-from actors.bus.log import Log
+from actors.bus.log import Log, LogGone
+from actors.bus.retention import Retention
 from actors.runtime.config import reports_config_errors
 from actors.runtime.security import Curve
 from actors.runtime.protocol import Error, ErrorCode, Ok
@@ -42,6 +46,8 @@ U64_MAX = (1 << 64) - 1
 SLOW_FSYNC_MS = 200
 FSYNC_BUCKETS_MS = (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 """Upper bounds of the group-commit latency histogram that BusStats reports."""
+RETAIN_CHECK_MS = 1000
+"""How often each stream's retention is applied."""
 REOPEN_EVERY_MS = 1000
 """How often a stream whose log failed is tried again while publishes are refused."""
 
@@ -53,6 +59,8 @@ class BusActor(Actor):
         super().__init__(Curve.load(config.curve_dir))
         self.config = config
         self.logs: dict[str, Log] = {}
+        self.retention: dict[str, Retention] = {}
+        self._retain_ms = 0
         self.broken: dict[str, int] = {}  # stream -> monotonic ms of the last reopen attempt
         self._heartbeat_ms = 0
         self.fsyncs = 0
@@ -82,8 +90,11 @@ class BusActor(Actor):
     def _log(self, stream: str) -> Log:
         log = self.logs.get(stream)
         if log is None:
-            log = Log(self.config.log_dir / stream)
+            log = Log(self.config.log_dir / stream, self.config.segment_bytes)
             report = log.open()
+            self.retention[stream] = Retention(self.config.log_dir / stream,
+                                               self.config.retain_bytes,
+                                               self.config.retain_age_s)
             if report.reason:
                 self.log.warning("stream %r: recovered %d records; cut %d bytes and %d "
                                  "segments: %s", stream, report.records,
@@ -101,6 +112,23 @@ class BusActor(Actor):
             for stream, log in self.logs.items():
                 self.pub.send_multipart([bus_messages.topic_for(stream), protocol.encode(
                     bus_messages.BusHeartbeat(log.log_id, log.committed_end))])
+        if now - self._retain_ms >= RETAIN_CHECK_MS:
+            self._retain_ms = now
+            self._trim()
+
+    def _trim(self) -> None:
+        for stream, log in self.logs.items():
+            if stream in self.broken:
+                continue
+            try:
+                freed = self.retention[stream].trim(log, time.time_ns() // 1_000_000)
+            except OSError as exc:
+                self.log.error("stream %r: retention failed: %s", stream, exc)
+                continue
+            if freed:
+                self.log.info("stream %r: retention deleted %d bytes of segments every "
+                              "consumer has snapshotted; the log now starts at %d", stream,
+                              freed, log.first_position)
 
     # --- requests ------------------------------------------------------------
 
@@ -141,6 +169,10 @@ class BusActor(Actor):
     def handle_bus_seek(self, ident: bytes, request_id: int, message) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._seek, message))
+
+    def handle_bus_retain(self, ident: bytes, request_id: int, message) -> None:
+        self._check_stream(message)
+        self._reads.append((ident, request_id, self._retain, message))
 
     def handle_bus_info(self, ident: bytes, request_id: int, message) -> None:
         self._check_stream(message)
@@ -208,6 +240,8 @@ class BusActor(Actor):
             size = sum(entry.stat().st_size for entry in os.scandir(directory)
                        if entry.name.endswith(".log"))
             streams[stream] = {"log_id": log.log_id, "records": log.committed_end,
+                               "first": log.first_position,
+                               "retain_floor": self.retention[stream].floor(),
                                "bytes": size, "writable": stream not in self.broken}
         return {
             "streams": streams,
@@ -247,14 +281,29 @@ class BusActor(Actor):
             return Error(ErrorCode.BAD_REQUEST, "from_position: must be a non-negative int")
         log = self._log(message.stream)
         limit = message.max_records if type(message.max_records) is int else 1
-        records = log.read(message.from_position, max(1, min(limit, FETCH_MAX_RECORDS)),
-                           FETCH_MAX_BYTES)
+        try:
+            records = log.read(message.from_position, max(1, min(limit, FETCH_MAX_RECORDS)),
+                               FETCH_MAX_BYTES)
+        except LogGone as exc:
+            return Error(ErrorCode.NOT_FOUND, str(exc))
         return Ok([log.log_id, log.committed_end, [list(r) for r in records]])
 
     def _seek(self, message: bus_messages.BusSeek):
         if type(message.time_ms) is not int:
             return Error(ErrorCode.BAD_REQUEST, "time_ms: must be an integer")
         return Ok(self._log(message.stream).position_at_time(message.time_ms))
+
+    def _retain(self, message: bus_messages.BusRetain):
+        if (not isinstance(message.consumer, str) or not message.consumer
+                or type(message.position) is not int or message.position < 0):
+            return Error(ErrorCode.BAD_REQUEST, "consumer and position: a name and an int >= 0")
+        log = self._log(message.stream)
+        if message.log_id != log.log_id:
+            return Error(ErrorCode.BAD_REQUEST, f"position of log {message.log_id!r}, not of "
+                                                f"this stream's log {log.log_id}")
+        retention = self.retention[message.stream]
+        retention.record(message.consumer, min(message.position, log.committed_end), log.log_id)
+        return Ok([log.first_position, retention.floor()])
 
     def _info(self, message: bus_messages.BusInfo):
         log = self._log(message.stream)

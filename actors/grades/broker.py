@@ -32,6 +32,9 @@ from actors.runtime.protocol import ErrorCode
 __all__ = ["BrokerActor", "main"]
 
 IDLE, CATCHING_UP, LIVE = "idle", "catching_up", "live"
+REFUSED = "refused"
+"""The log no longer holds storage's position (Gone sent): nothing is fetched until a new
+CatchUp; the status still reports the position, so storage does not ask again at once."""
 
 STATUS_EVERY_MS = 250
 BUS_DEAD_AFTER_MS = 1500
@@ -220,7 +223,7 @@ class BrokerActor(Actor):
     # --- from the bus ------------------------------------------------------
 
     def _fetch(self) -> None:
-        if self.fetch_id or self.mode == IDLE or not self.bus_up:
+        if self.fetch_id or self.mode in (IDLE, REFUSED) or not self.bus_up:
             return
         self.fetch_id = next(self._fetch_ids)
         self.fetch_sent_ms = monotonic_ms()
@@ -256,8 +259,17 @@ class BrokerActor(Actor):
                     and isinstance(result[2], list)
                     and all(isinstance(r, list) and _well_formed(r) for r in result[2])):
                 self._fetched(*result)
+            elif not ok and message.code == ErrorCode.NOT_FOUND:
+                self._gone(message.reason)
             else:
                 self.log.warning("bus refused or garbled a fetch: %.200r", message)
+
+    def _gone(self, reason: str) -> None:
+        """Retention deleted the position storage needs: refuse loudly, never skip ahead."""
+        self.log.error("REFUSED: %s", reason)
+        self.mode = REFUSED
+        self.buffer.clear()
+        self._send_storage(messages.Gone(self.catchup_id, -1, reason))
 
     def _report_publishes(self) -> None:
         if self._acked:
@@ -302,7 +314,7 @@ class BrokerActor(Actor):
             self._heartbeat(message)
 
     def _live(self, records: list) -> None:
-        if self.mode == IDLE:
+        if self.mode in (IDLE, REFUSED):
             return
         if self.mode == CATCHING_UP or self.fetch_id:
             if len(self.buffer) < LIVE_BUFFER_MAX:

@@ -120,7 +120,8 @@ class JetStreamBroker(AsyncActor):
         self.expect_log_id = ""  # the log storage's position refers to ("" for any)
         self.consumer = None  # (subscription, consumer name)
         self.generation = 0  # of the consumer: messages of an older one are ignored
-        self.consumer_heard = 0.0
+        self.consumer_heard = 0.0  # monotonic time of its last message or heartbeat
+        self.consumer_fed = 0.0  # ... of its last record (heartbeats keep coming when stuck)
         self.out: list = []  # records gathered for the next Apply
         self.out_scheduled = False
         self.rebuild = asyncio.Event()
@@ -317,7 +318,7 @@ class JetStreamBroker(AsyncActor):
             now = time.monotonic()
             silent = self.consumer is not None and now - self.consumer_heard > CONSUMER_SILENT_S
             stalled = (self.consumer is not None and self.last_seq >= self.next_seq
-                       and now - self.consumer_heard > CONSUMER_STALL_S)
+                       and now - self.consumer_fed > CONSUMER_STALL_S)
             if self.consumer is None or self.rebuild.is_set() or silent or stalled:
                 if silent or stalled:
                     self.log.warning("consumer %s at sequence %d; making another",
@@ -374,7 +375,7 @@ class JetStreamBroker(AsyncActor):
             self.rebuild.set()
             return
         self.consumer = (sub, consumer.name)
-        self.consumer_heard = time.monotonic()
+        self.consumer_heard = self.consumer_fed = time.monotonic()
         self._maybe_live()
 
     async def _stop_consumer(self) -> None:
@@ -400,6 +401,7 @@ class JetStreamBroker(AsyncActor):
         self.consumer_heard = time.monotonic()
         if not msg.data and msg.headers and msg.headers.get("Status") == "100":
             return  # idle heartbeat
+        self.consumer_fed = self.consumer_heard
         seq = msg.metadata.sequence.stream
         if seq < self.next_seq:
             return

@@ -1,8 +1,9 @@
 """`grades replica`: one replica's processes, kept running by the runtime's supervisor.
 
 Children, started in this order: the storage actor, the broker actor (unless
-BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), and the
-setter and getter gunicorn servers. A child that dies is restarted (the
+BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), the
+snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0), and the setter and
+getter gunicorn servers. A child that dies is restarted (the
 storage actor restores itself); see actors.runtime.supervisor. Once the
 storage actor reports ready, the replica says so once, with its URLs.
 """
@@ -33,6 +34,9 @@ def replica_children(cfg: ReplicaConfig) -> list[Child]:
     if cfg.replicated:
         broker = "actors.grades.jetstream_broker" if cfg.jetstream else "actors.grades.broker"
         children.append(Child("broker", [python, "-m", broker], env))
+        if cfg.snapshot_every_s:
+            children.append(Child("snapshotter", [python, "-m", "actors.grades.snapshotter"],
+                                  env))
     for role, port, workers in (("setter", cfg.setter_port, cfg.setter_workers),
                                 ("getter", cfg.getter_port, cfg.getter_workers)):
         children.append(gunicorn_child(

@@ -42,17 +42,24 @@ class Bus(Proc):
 
 
 class NatsNode(Proc):
-    """One nats-server of a JetStream cluster, its config and store under ``home``."""
+    """One nats-server of a JetStream cluster, its config and store under ``home``.
 
-    def __init__(self, index: int, home: Path, log_dir: Path, sync: str):
+    ``host`` is the address the others and the replicas reach it at; ``netns`` runs
+    it inside a network namespace (``ip netns exec``), for partition tests.
+    """
+
+    def __init__(self, index: int, home: Path, log_dir: Path, sync: str,
+                 host: str = "127.0.0.1", listen_host: str = "127.0.0.1", netns: str = ""):
         from actors.grades.natsnode import nats_server_binary
         self.index = index
         self.home = home
         self.sync = sync
+        self.host, self.listen_host = host, listen_host
         self.port, self.cluster_port, self.monitor_port = free_port(), free_port(), free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+        self.url = f"nats://{host}:{self.port}"
         self.conf = home / f"node{index}.conf"
-        super().__init__(f"nats{index}", [nats_server_binary(), "-c", str(self.conf)],
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        super().__init__(f"nats{index}", [*prefix, nats_server_binary(), "-c", str(self.conf)],
                          dict(os.environ), log_dir)
         self.ok_codes.add(1)  # nats-server exits 1 after a clean shutdown on SIGTERM
 
@@ -61,14 +68,14 @@ class NatsNode(Proc):
         store = self.home / f"node{self.index}"
         store.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(node_config(
-            self.index, ["127.0.0.1"] * len(peers), str(store), self.sync,
+            self.index, [p.host for p in peers], str(store), self.sync,
             [p.port for p in peers], [p.cluster_port for p in peers], self.monitor_port,
-            listen_host="127.0.0.1"))
+            listen_host=self.listen_host))
 
     def healthy(self) -> bool:
         """/healthz: the server is up and its JetStream is ready (meta leader known)."""
         try:
-            return requests.get(f"http://127.0.0.1:{self.monitor_port}/healthz",
+            return requests.get(f"http://{self.host}:{self.monitor_port}/healthz",
                                 timeout=1).status_code == 200
         except requests.RequestException:
             return False
@@ -118,7 +125,7 @@ class NatsCluster:
                 if not node.running():
                     continue
                 try:
-                    info = requests.get(f"http://127.0.0.1:{node.monitor_port}/jsz",
+                    info = requests.get(f"http://{node.host}:{node.monitor_port}/jsz",
                                         params={"streams": "true"}, timeout=1).json()
                 except (requests.RequestException, ValueError):
                     continue
@@ -255,14 +262,14 @@ class Cluster(ProcGroup):
 
     def bus(self, start: bool = True, **env) -> Bus:
         if self.backend == "jetstream" and start:
-            return self.nats()
+            return self.nats_cluster()
         bus = self.add(Bus(self.data_dir, self.log_dir, **env))
         if start:
             bus.start()
             bus.wait_listening()
         return bus
 
-    def nats(self, size: int = 3, sync: str = "always") -> NatsCluster:
+    def nats_cluster(self, size: int = 3, sync: str = "always") -> NatsCluster:
         """A JetStream cluster of ``size`` nodes, started and healthy."""
         home = self.data_dir / "nats"
         nodes = [self.add(NatsNode(k, home, self.log_dir, sync)) for k in range(1, size + 1)]

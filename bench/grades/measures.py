@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bench.grades import backup_restore, cpu
 from bench.grades import httppipe
 from bench.grades import jetstream
+from bench.grades import jscluster
 from bench.grades import lag
 from bench.grades import verify
 from bench.grades import wrk
@@ -334,6 +335,12 @@ def backup_and_restore(ctx: Ctx) -> dict:
     return {"data": data, "rows": rows, "failures": [], "notes": []}
 
 
+# --- 8 ----------------------------------------------------------------------
+
+def jetstream_cluster(ctx: Ctx) -> dict:
+    return jscluster.js_cluster(ctx, _series, _series_rows)
+
+
 MEASUREMENTS = {  # name: (id, title, function, needs wrk)
     "set1": ("1a", "HTTP sets, one standalone replica vs go-grades", set_one_replica, True),
     "set2": ("1b", "HTTP sets, two replicas + bus (durable) vs go-grades-js", set_two_replicas,
@@ -344,5 +351,7 @@ MEASUREMENTS = {  # name: (id, title, function, needs wrk)
     "bus": ("5", "bus log durable appends vs NATS JetStream", bus_log, False),
     "backup": ("6", "backup and restore of a large replica", backup_and_restore, False),
     "cpu": ("7", "CPU per durable set, by process", cpu.measure, False),
+    "js": ("8", "two replicas on a 3-node JetStream cluster (sync always / 2m) vs "
+           "go-grades-js on the same cluster", jetstream_cluster, True),
 }
 ALIASES = {info[0]: name for name, info in MEASUREMENTS.items()}

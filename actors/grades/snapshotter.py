@@ -1,0 +1,115 @@
+"""The snapshotter: a replica's child that writes its own snapshot file now and then.
+
+Every GRADES_SNAPSHOT_EVERY_S (and soon after the replica is first ready) it
+pulls the storage actor's map through SnapshotOpen/SnapshotNext, as the getter
+does for GET /backup, into ``<run_dir>/snapshot.csv.gz`` (actors.grades.snapshots).
+Then, on the built-in bus, it tells the bus with BusRetain that this replica
+needs the log only from the snapshot's position on, which lets the bus delete
+older segments (actors.bus.retention). On JetStream the file only speeds up a
+cold start; the stream's own limits govern its size.
+
+A separate process, so that gzip and disk writes never stall the storage loop
+beyond the chunk reads a backup costs anyway, and a failed write costs nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+from actors.bus.messages import BusRetain
+from actors.grades.config import ReplicaConfig
+from actors.grades.messages import Status
+from actors.grades.snapshots import write_snapshot
+from actors.runtime.base import set_title, setup_logging
+from actors.runtime.client import Client, RemoteError
+from actors.runtime.security import Curve
+
+__all__ = ["main"]
+
+FIRST_AFTER_READY_S = 2.0
+"""The first snapshot follows readiness closely: until then the bus trims nothing for us."""
+NOT_READY_PAUSE_S = 1.0
+CALL_TIMEOUT_S = 5.0
+TICK_S = 0.1
+
+
+class Snapshotter:
+    def __init__(self, config: ReplicaConfig, log):
+        self.config = config
+        self.log = log
+        self.stopping = False
+        self.consumer = f"replica{config.replica_id}"
+
+    def _stop(self, _signum, _frame) -> None:
+        self.stopping = True
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(TICK_S)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        cfg = self.config
+        curve = Curve.load(cfg.curve_dir)
+        storage = Client(cfg.storage_endpoint, timeout_s=CALL_TIMEOUT_S, curve=curve)
+        bus = None if cfg.jetstream else Client(cfg.bus_url, timeout_s=CALL_TIMEOUT_S,
+                                                 curve=curve)
+        self.log.info("snapshot every %d s into %s", cfg.snapshot_every_s, cfg.run_dir)
+        try:
+            waited_ready = False
+            while not self.stopping:
+                try:
+                    ready = storage.call(Status())["phase"] == "ready"
+                except RemoteError:
+                    ready = False
+                if not ready:
+                    waited_ready = False
+                    self._sleep(NOT_READY_PAUSE_S)
+                    continue
+                if not waited_ready:
+                    waited_ready = True
+                    self._sleep(FIRST_AFTER_READY_S)
+                    continue
+                self._snapshot(storage, bus)
+                self._sleep(cfg.snapshot_every_s)
+        finally:
+            storage.close()
+            if bus is not None:
+                bus.close()
+        self.log.info("stopped")
+        return 0
+
+    def _snapshot(self, storage: Client, bus: Client | None) -> None:
+        started = time.monotonic()
+        try:
+            meta = write_snapshot(storage, self.config.run_dir)
+        except (RemoteError, OSError) as exc:
+            self.log.warning("snapshot not written: %s", exc)
+            return
+        self.log.info("snapshot of %d rows at log position %d written in %.2f s", meta["rows"],
+                      meta["position"], time.monotonic() - started)
+        if bus is None:
+            return
+        try:
+            first, floor = bus.call(BusRetain(self.config.stream, self.consumer,
+                                              meta["position"], meta["log_id"]))
+        except RemoteError as exc:
+            self.log.warning("the bus did not take our snapshot position: %s", exc)
+            return
+        self.log.debug("bus log starts at %d; every consumer's snapshot reaches %d", first,
+                       floor)
+
+
+def main() -> int:
+    config = ReplicaConfig.from_env()
+    log = setup_logging(f"snapshotter[{config.replica_id}]")
+    set_title(f"grades: snapshotter replica={config.replica_id}")
+    return Snapshotter(config, log).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

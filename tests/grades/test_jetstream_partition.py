@@ -1,0 +1,123 @@
+"""A network partition of the JetStream stream leader, under writes on both replicas.
+
+Node 3 runs in its own network namespace, joined to the host by a veth pair;
+taking the host's end of the link down cuts node 3 off from the other nodes and
+from the replicas at once (a partition, not a crash: the process keeps running
+and believes it leads until it notices). The majority elects a leader, writes go
+on there, and after the link is back node 3 rejoins as a follower; 0 acknowledged
+writes lost, replicas identical. Needs root and iproute2 (skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from typing import NamedTuple
+
+import pytest
+
+from actors.grades.testing import NatsCluster, NatsNode
+from actors.runtime.testing import wait_until
+from tests.grades.test_jetstream import USERS, _resume_and_check
+from tests.grades.test_system import Writer
+
+pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
+
+IP_TIMEOUT_S = 10
+CUT_S = 8
+STEPDOWN_ATTEMPTS = 12
+
+
+class Namespace(NamedTuple):
+    name: str
+    outside: str  # the host's end of the veth pair
+    outside_ip: str
+    inside_ip: str
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True,
+                   timeout=IP_TIMEOUT_S)
+
+
+@pytest.fixture
+def netns():
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("a partition needs root and iproute2 (ip netns) to cut a node off")
+    name = f"grt{secrets.token_hex(3)}"  # veth names stay under 15 characters
+    octet = 16 + secrets.randbelow(200)
+    ns = Namespace(name, f"{name}a", f"10.213.{octet}.1", f"10.213.{octet}.2")
+    try:
+        _ip("netns", "add", name)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot make a network namespace here: {exc.stderr.strip()}")
+    try:
+        _ip("link", "add", ns.outside, "type", "veth", "peer", "name", f"{name}b")
+        _ip("link", "set", f"{name}b", "netns", name)
+        _ip("addr", "add", f"{ns.outside_ip}/30", "dev", ns.outside)
+        _ip("link", "set", ns.outside, "up")
+        _ip("netns", "exec", name, "ip", "addr", "add", f"{ns.inside_ip}/30", "dev", f"{name}b")
+        _ip("netns", "exec", name, "ip", "link", "set", f"{name}b", "up")
+        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "link", "del", ns.outside], capture_output=True,
+                       timeout=IP_TIMEOUT_S)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT_S)
+
+
+def _stepdown(url: str) -> None:
+    import nats
+
+    async def run():
+        nc = await nats.connect(url.split(","), connect_timeout=2)
+        try:
+            await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.GRADES", b"", timeout=5)
+        finally:
+            await nc.close()
+    asyncio.run(asyncio.wait_for(run(), 20))
+
+
+def _lead_from(nats: NatsCluster, node: NatsNode) -> None:
+    """Step the stream leader down until ``node`` leads (the partition should hit it)."""
+    for _ in range(STEPDOWN_ATTEMPTS):
+        leader = nats.stream_leader()
+        if leader is node:
+            return
+        _stepdown(nats.url)
+        wait_until(lambda old=leader: nats.stream_leader() is not old, 20, "a new leader")
+    pytest.fail(f"node {node.index} never became the stream leader")
+
+
+def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
+    home = cluster.data_dir / "nats"
+    nodes = [cluster.add(NatsNode(k, home, cluster.log_dir, "always", host=netns.outside_ip,
+                                  listen_host="0.0.0.0")) for k in (1, 2)]
+    nodes.append(cluster.add(NatsNode(3, home, cluster.log_dir, "always",
+                                      host=netns.inside_ip, listen_host="0.0.0.0",
+                                      netns=netns.name)))
+    for node in nodes:
+        node.write_config(nodes)
+    nats = NatsCluster(nodes)
+    nats.start()
+    one = cluster.replica(1, nats)
+    two = cluster.replica(2, nats, next_url=one.get_base)
+    writers = [Writer(one, USERS, ("postpaid_limit", "spp")),
+               Writer(two, USERS, ("shipping_fee", "return_fee"))]
+    for writer in writers:
+        writer.start()
+    _lead_from(nats, nodes[2])
+    before = [w.acked_count() for w in writers]
+    _ip("link", "set", netns.outside, "down")
+    try:
+        wait_until(lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
+                   CUT_S * 3, "writes to go on with the majority while node 3 is cut off")
+        assert nats.stream_leader() is not nodes[2]
+        time.sleep(CUT_S)
+    finally:
+        _ip("link", "set", netns.outside, "up")
+    _resume_and_check(one, two, writers)
