@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -24,8 +25,28 @@ pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 
 USERS = [f"js{i}" for i in range(200)]
 RESUME_TIMEOUT_S = 40
+SAMPLE_S = 0.1
 FAULT_TEST_TIMEOUT_S = 150
 """Per test (pytest-timeout): each runs ~15-25 s here; this bounds a hang, not the run."""
+
+
+class Stalls(threading.Thread):
+    """Samples the writers' 200 counts: the longest time no replica acknowledged anything."""
+
+    def __init__(self, writers):
+        super().__init__(daemon=True)
+        self.writers = writers
+        self.longest_s = 0.0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        last, since = -1, time.monotonic()
+        while not self.stop_event.wait(SAMPLE_S):
+            total = sum(w.acked_count() for w in self.writers)
+            now = time.monotonic()
+            if total != last:
+                last, since = total, now
+            self.longest_s = max(self.longest_s, now - since)
 
 
 def _start(cluster):
@@ -38,18 +59,30 @@ def _start(cluster):
         writer.start()
     wait_until(lambda: all(w.acked_count() > 20 for w in writers), RESUME_TIMEOUT_S,
                "both replicas to acknowledge writes")
+    writers.append(Stalls(list(writers)))
+    writers[-1].start()
     return nats, one, two, writers
 
 
 def _resume_and_check(one, two, writers) -> dict:
-    """Writes flow again on both replicas; then stop, converge, nothing acknowledged lost."""
+    """Writes flow again on both replicas; then stop, converge, nothing acknowledged lost.
+
+    Prints (pytest -s) each writer's statuses and the longest stall of acknowledgements.
+    """
+    stalls = writers.pop() if isinstance(writers[-1], Stalls) else None
     before = [w.acked_count() for w in writers]
     wait_until(lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
                RESUME_TIMEOUT_S, "both replicas to acknowledge writes again")
     for writer in writers:
         writer.stop()
+    if stalls is not None:
+        stalls.stop_event.set()
+        stalls.join(timeout=5)
     rows = converged(one, two)
     assert_holds_acked_writes(rows, *writers)
+    print(f"\n{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}: statuses "
+          f"{[dict(sorted(w.statuses.items())) for w in writers]}, longest stall "
+          f"{stalls.longest_s if stalls else 0:.1f} s, {len(rows)} users identical")
     return rows
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode
 from actors.runtime.testing import wait_until
-from tests.grades.test_jetstream import USERS, _resume_and_check
+from tests.grades.test_jetstream import USERS, Stalls, _resume_and_check
 from tests.grades.test_system import Writer
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
@@ -111,6 +111,8 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     for writer in writers:
         writer.start()
     _lead_from(nats, nodes[2])
+    stalls = Stalls(list(writers))
+    stalls.start()
     before = [w.acked_count() for w in writers]
     _ip("link", "set", netns.outside, "down")
     try:
@@ -120,4 +122,4 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
         time.sleep(CUT_S)
     finally:
         _ip("link", "set", netns.outside, "up")
-    _resume_and_check(one, two, writers)
+    _resume_and_check(one, two, [*writers, stalls])
