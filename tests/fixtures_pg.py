@@ -1,24 +1,26 @@
 """PostgreSQL fixtures: one private server per test session, a fresh database per module.
 
-A pytest plugin module (`pytest_plugins = ["tests.fixtures_pg"]`, or a conftest's
-`from tests.fixtures_pg import *`). The server runs on a free 127.0.0.1 port from a
-directory under the system temp dir (world-traversable, so the server's unprivileged
-user can reach it when the tests run as root), and is removed at the end.
+A pytest plugin module, loaded by the root conftest (``pytest_plugins``); ``loop``
+is the event loop a module's store tests share with its pool. The server runs on a
+free 127.0.0.1 port from a directory under the system temp dir (world-traversable, so
+the server's unprivileged user can reach it when the tests run as root), and is removed
+at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from actors.runtime.pgserver import PostgresError, PostgresServer
+from actors.runtime.testing import free_port
 
-__all__ = ["free_pg_port", "pg_dsn", "pg_server"]
+__all__ = ["free_pg_port", "loop", "pg_dsn", "pg_server"]
 
 START_ATTEMPTS = 3  # a free port can be taken between the probe and the bind
 START_TIMEOUT_S = 30.0
@@ -26,9 +28,14 @@ STOP_TIMEOUT_S = 10.0
 
 
 def free_pg_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def loop():
+    """One event loop per module (``loop.run(coro)``), so a pool outlives a test."""
+    with asyncio.Runner() as runner:
+        yield runner
 
 
 @pytest.fixture(scope="session")

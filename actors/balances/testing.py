@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
 import requests
 
 from actors.balances.store import MAX_MONEY, SCHEMA_DIR, WRITE_OFF
-from actors.runtime.testing import START_TIMEOUT_S, Proc, ProcGroup, free_port, wait_until
+from actors.runtime.testing import HttpService, ProcGroup, wait_until
 
 __all__ = ["SCHEMA_DIR", "Balances", "Replayed", "check_user", "launch", "replay"]
 
@@ -44,17 +43,13 @@ def replay(balance: int, tasks: list[tuple[str, int]]) -> Replayed:
     return Replayed(balance, outcomes)
 
 
-class Balances(Proc):
+class Balances(HttpService):
     """One `balances` instance (supervisor, worker actors, gunicorn) on a free port."""
 
     def __init__(self, dsn: str, log_dir: Path, *, port: int | None = None, workers: int = 2,
                  http_workers: int = 1, name: str = "balances", **extra_env):
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.http = requests.Session()
         env = {
             **os.environ,
-            "RUN_ADDRESS": f"127.0.0.1:{self.port}",
             "DATABASE_URI": dsn,
             "BALANCES_DATA_DIR": str(Path(log_dir) / "data"),
             "BALANCES_WORKERS": str(workers),
@@ -62,25 +57,7 @@ class Balances(Proc):
             "PYTHONUNBUFFERED": "1",
             **{k: str(v) for k, v in extra_env.items()},
         }
-        super().__init__(name, [sys.executable, "-m", "actors.balances.cli"], env, log_dir)
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}"
-
-    def ready(self) -> bool:
-        try:
-            return self.http.get(self.url("/readyz"), timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> float:
-        """Seconds until GET /readyz answered 200; fails with the output if it exits."""
-        started = time.monotonic()
-        wait_until(lambda: self.ready() or not self.running(), timeout_s,
-                   f"{self.name} to answer /readyz")
-        if not self.running():
-            raise self.fail("exited while starting")
-        return time.monotonic() - started
+        super().__init__(name, [sys.executable, "-m", "actors.balances.cli"], env, log_dir, port)
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self.find("balances: worker")]
@@ -88,7 +65,7 @@ class Balances(Proc):
     # --- the API ---------------------------------------------------------------------
 
     def create_user(self, username: str, balance: int) -> dict:
-        response = self.http.post(self.url("/api/v1/user/"),
+        response = self.session.post(self.url("/api/v1/user/"),
                                   json={"username": username, "balance": balance}, timeout=10)
         assert response.status_code == 201, response.text
         return response.json()
@@ -96,14 +73,14 @@ class Balances(Proc):
     def post_task(self, user_id: str, type_: str, amount: int, key: str | None = None,
                   timeout_s: float = 10) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
-        return self.http.post(self.url(f"/api/v1/user/{user_id}/amount/"),
+        return self.session.post(self.url(f"/api/v1/user/{user_id}/amount/"),
                               json={"type": type_, "amount": amount}, headers=headers,
                               timeout=timeout_s)
 
     def tasks(self, user_id: str) -> list[dict]:
         out: list[dict] = []
         while True:
-            response = self.http.get(self.url(f"/api/v1/user/{user_id}/tasks/"),
+            response = self.session.get(self.url(f"/api/v1/user/{user_id}/tasks/"),
                                      params={"after": out[-1]["task_id"] if out else 0,
                                              "limit": 1000}, timeout=10)
             assert response.status_code == 200, response.text
@@ -113,7 +90,7 @@ class Balances(Proc):
                 return out
 
     def balance(self, user_id: str) -> int:
-        response = self.http.get(self.url(f"/api/v1/user/{user_id}"), timeout=10)
+        response = self.session.get(self.url(f"/api/v1/user/{user_id}"), timeout=10)
         assert response.status_code == 200, response.text
         return response.json()["balance"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from actors.runtime.testing import START_TIMEOUT_S, HarnessError, Proc, free_port, wait_until
+from actors.runtime.testing import HarnessError, HttpService, free_port
 
 __all__ = ["SECRET", "Gophermart"]
 
@@ -25,44 +25,20 @@ SECRET = "tests-and-benches-secret-0123456789"
 """One secret for every instance a test starts, so a token works on all of them."""
 
 
-class Gophermart(Proc):
+class Gophermart(HttpService):
     """`gophermart` (supervisor, poller, gunicorn) on a free port against a DSN."""
 
     def __init__(self, dsn: str, accrual_url: str, log_dir: Path, name: str = "gophermart",
                  port: int | None = None, workers: int = 1, **extra_env):
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.session = requests.Session()
-        run_dir = Path(log_dir) / f"run-{name}-{self.port}"  # removed with the logs
-        env = {**os.environ, "RUN_ADDRESS": f"127.0.0.1:{self.port}", "DATABASE_URI": dsn,
+        port = port or free_port()
+        run_dir = Path(log_dir) / f"run-{name}-{port}"  # removed with the logs
+        env = {**os.environ, "DATABASE_URI": dsn,
                "ACCRUAL_SYSTEM_ADDRESS": accrual_url, "GOPHERMART_SECRET": SECRET,
                "GOPHERMART_RUN_DIR": str(run_dir), "GOPHERMART_WORKERS": str(workers),
                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
                **{k: str(v) for k, v in extra_env.items()}}
-        super().__init__(name, [sys.executable, "-m", "actors.gophermart.cli"], env, log_dir)
-
-    def ready(self) -> bool:
-        try:
-            return requests.get(f"{self.base}/readyz", timeout=1.0).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Wait until GET /readyz is 200; fail with the output if the process exits."""
-        wait_until(lambda: self.ready() or not self.running(), timeout_s,
-                   f"{self.name} to be ready")
-        if not self.running():
-            raise self.fail(f"exited with {self.process.returncode} before it was ready")
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}"
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return self.session.get(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
-
-    def post(self, path: str, document=None, **kwargs) -> requests.Response:
-        return self.session.post(self.url(path), json=document, timeout=REQUEST_TIMEOUT_S,
-                                 **kwargs)
+        super().__init__(name, [sys.executable, "-m", "actors.gophermart.cli"], env, log_dir,
+                         port)
 
     def register(self, login: str, password: str) -> str:
         """Register; the session keeps the cookie and sends the header from now on."""

@@ -23,12 +23,14 @@ from pathlib import Path
 import psutil
 
 __all__ = ["HarnessError", "free_port", "port_open", "wait_until", "Proc", "ProcGroup",
-           "ROOT", "START_TIMEOUT_S", "STOP_TIMEOUT_S"]
+           "HttpService", "ROOT", "START_TIMEOUT_S", "STOP_TIMEOUT_S", "REQUEST_TIMEOUT_S"]
 
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout: processes start here so relative paths mean what they say."""
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 8.0
+REQUEST_TIMEOUT_S = 10.0
+READY_PROBE_TIMEOUT_S = 2.0
 
 
 class HarnessError(AssertionError):
@@ -156,6 +158,53 @@ class Proc:
                 code = None
         self._kill_all(victims)  # whatever is left (the group, orphans that left it)
         return code
+
+
+class HttpService(Proc):
+    """A service's console command on a free 127.0.0.1 port, with a requests session.
+
+    Its ``argv`` and ``env`` come from the service's launcher; this adds the port,
+    ``url()``, ``get/post/delete`` and readiness by ``GET /readyz``.
+    """
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path,
+                 port: int | None = None):
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        import requests  # NOTE: the test extra's; the runtime itself does not need it
+
+        self._requests = requests
+        self.session = requests.Session()
+        super().__init__(name, argv, {**env, "RUN_ADDRESS": f"127.0.0.1:{self.port}"}, log_dir)
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def get(self, path: str, **kwargs):
+        return self.session.get(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
+
+    def post(self, path: str, document=None, **kwargs):
+        return self.session.post(self.url(path), json=document, timeout=REQUEST_TIMEOUT_S,
+                                 **kwargs)
+
+    def delete(self, path: str, **kwargs):
+        return self.session.delete(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
+
+    def ready(self) -> bool:
+        try:
+            return self._requests.get(self.url("/readyz"),
+                                      timeout=READY_PROBE_TIMEOUT_S).status_code == 200
+        except self._requests.RequestException:
+            return False
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> float:
+        """Seconds until GET /readyz answered 200; fails with the output if it exits."""
+        started = time.monotonic()
+        wait_until(lambda: self.ready() or not self.running(), timeout_s,
+                   f"{self.name} to be ready")
+        if not self.running():
+            raise self.fail(f"exited with {self.process.returncode} before it was ready")
+        return time.monotonic() - started
 
 
 class ProcGroup:

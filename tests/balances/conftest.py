@@ -3,7 +3,6 @@ migrated store."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -11,14 +10,7 @@ from actors.balances.testing import SCHEMA_DIR
 from actors.runtime.pg import LazyPool, migrate
 from actors.runtime.testing import ProcGroup
 
-__all__ = ["db", "loop", "procs"]
-
-
-@pytest.fixture(scope="module")
-def loop():
-    """One event loop per module (`loop.run(coro)`), so a pool outlives a test."""
-    with asyncio.Runner() as runner:
-        yield runner
+__all__ = ["db", "procs"]
 
 
 @pytest.fixture(scope="module")

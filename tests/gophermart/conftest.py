@@ -3,21 +3,13 @@ migrated store."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
 from actors.gophermart.store import SCHEMA_DIR
 from actors.runtime.pg import LazyPool, migrate
 
-__all__ = ["db", "loop"]
-
-
-@pytest.fixture(scope="module")
-def loop():
-    """One event loop per module (`loop.run(coro)`), so a pool outlives a test."""
-    with asyncio.Runner() as runner:
-        yield runner
+__all__ = ["db"]
 
 
 @pytest.fixture(scope="module")
