@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run                       # every service
     .venv/bin/python -m bench.run grades --quick        # one service, with its own flags
+    .venv/bin/python -m bench.run --quick               # every service, smoke runs
 
 Each service's runner is ``bench/<service>/run.py`` with ``main(argv) -> int``;
 it prints its table with ratios against its yardstick measured in the same
@@ -42,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         if runner is None:
             continue
         print(f"\n===== {service} =====", flush=True)
-        status |= runner.main(argv if service == "grades" else [])
+        # grades' flags are its own; the others share --quick only
+        status |= runner.main(argv if service == "grades" else
+                              [a for a in argv if a == "--quick"])
     return status
 
 

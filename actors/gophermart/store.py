@@ -214,8 +214,10 @@ async def get_balance(db, user_id: int) -> Balance:
 async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
     """Take `sum_kop` off a user's balance against a new order number.
 
-    The withdrawal row goes first (its primary key settles a reused number), then one
-    conditional UPDATE takes the money only if it is there; both commit or neither.
+    One statement (one round trip, its own transaction): a conditional UPDATE takes the
+    money only if it is there, and the withdrawal row is inserted from its result; a
+    reused number violates the primary key and the whole statement, the UPDATE
+    included, is undone. Only a refusal asks again, to say why.
 
     Returns:
         The balance after the withdrawal.
@@ -225,25 +227,35 @@ async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
         UnknownUser: no such user.
         InsufficientFunds: the current balance is below `sum_kop`.
     """
-    async with db.acquire() as conn, conn.transaction():
+    async with db.acquire() as conn:
         try:
-            inserted = await conn.fetchval(
-                "INSERT INTO gophermart.withdrawals (order_number, user_id, sum_kop)"
-                " VALUES ($1, $2, $3)"
-                " ON CONFLICT (order_number) DO NOTHING RETURNING true",
-                order, user_id, sum_kop)
-        except asyncpg.ForeignKeyViolationError:
-            raise UnknownUser(user_id) from None
-        if not inserted:
-            raise OrderAlreadyWithdrawn(order)
-        row = await conn.fetchrow(
-            "UPDATE gophermart.balances SET current_kop = current_kop - $2,"
-            " withdrawn_kop = withdrawn_kop + $2"
-            " WHERE user_id = $1 AND current_kop >= $2"
-            " RETURNING current_kop, withdrawn_kop", user_id, sum_kop)
-        if row is None:
-            raise InsufficientFunds(order)  # leaving the block rolls the insert back
-    return Balance(*row)
+            row = await conn.fetchrow(_WITHDRAW, order, user_id, sum_kop)
+        except asyncpg.UniqueViolationError:
+            raise OrderAlreadyWithdrawn(order) from None
+        if row is not None:
+            return Balance(*row)
+        # NOTE: the precedence of the two-statement version: a used number (409) before
+        # an unknown user (401) before too little money (402).
+        used, known = await conn.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM gophermart.withdrawals WHERE order_number = $1),"
+            " EXISTS (SELECT 1 FROM gophermart.users WHERE id = $2)", order, user_id)
+    if used:
+        raise OrderAlreadyWithdrawn(order)
+    if not known:
+        raise UnknownUser(user_id)
+    raise InsufficientFunds(order)
+
+
+_WITHDRAW = """
+WITH taken AS (
+    UPDATE gophermart.balances SET current_kop = current_kop - $3,
+        withdrawn_kop = withdrawn_kop + $3
+    WHERE user_id = $2 AND current_kop >= $3
+    RETURNING current_kop, withdrawn_kop),
+recorded AS (
+    INSERT INTO gophermart.withdrawals (order_number, user_id, sum_kop)
+    SELECT $1, $2, $3 FROM taken)
+SELECT current_kop, withdrawn_kop FROM taken"""
 
 
 async def list_withdrawals(db, user_id: int) -> list[Withdrawal]:

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from bench import report
 from bench.common.pg import PgbenchResult
 from bench.common import wrk
+from bench.common.cpu import CpuMeter
 from bench.common.wrk import WrkResult
 
 __all__ = ["Figure", "add_comparison", "alternate", "from_pgbench", "from_wrk", "latency_rows",
-           "pgbench_side", "rate_row", "wrk_side"]
+           "pgbench_side", "rate_row", "wrk_side", "cpu_row"]
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Figure:
     p99_ms: float | None = None
     errors: int = 0
     runs: list[dict] = field(default_factory=list)
+    cpu_us: dict[str, float] = field(default_factory=dict)
+    """CPU microseconds per operation, by process group (bench.common.cpu)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,11 +52,14 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def combine(figures: list[Figure]) -> Figure:
+    names = {name for f in figures for name in f.cpu_us}
     return Figure(rate=statistics.fmean(f.rate for f in figures),
                   p50_ms=_mean([f.p50_ms for f in figures]),
                   p99_ms=_mean([f.p99_ms for f in figures]),
                   errors=sum(f.errors for f in figures),
-                  runs=[run for f in figures for run in f.runs])
+                  runs=[run for f in figures for run in f.runs],
+                  cpu_us={name: round(_mean([f.cpu_us.get(name) for f in figures]), 1)
+                          for name in sorted(names)})
 
 
 def alternate(ours: Callable[[], Figure], peer: Callable[[], Figure], rounds: int,
@@ -94,20 +100,45 @@ def latency_rows(id_: str, what: str, ours: Figure, peer: Figure | None,
     return rows
 
 
-def wrk_side(url: str, script, clients: int, duration_s: float,
-             env: dict | None = None) -> Callable[[], Figure]:
-    """One side that is a wrk run of `script` against `url`."""
+def wrk_side(url: str, script, clients: int, duration_s: float, env: dict | None = None,
+             cpu: dict | None = None) -> Callable[[], Figure]:
+    """One side that is a wrk run of `script` against `url`; with `cpu` (groups of
+    bench.common.cpu.CpuMeter), the CPU per request of each group too."""
     def run() -> Figure:
-        return from_wrk(wrk.run(url, script, clients, duration_s, env=env))
+        with CpuMeter(cpu or {}) as meter:
+            figure = from_wrk(wrk.run(url, script, clients, duration_s, env=env))
+        if cpu:
+            figure.cpu_us = meter.per_op_us(figure.runs[0]["requests"])
+        return figure
     return run
 
 
-def pgbench_side(pg, dbname: str, mode: str, clients: int,
-                 duration_s: float) -> Callable[[], Figure]:
+def pgbench_side(pg, dbname: str, mode: str, clients: int, duration_s: float,
+                 cpu: dict | None = None) -> Callable[[], Figure]:
     """One side that is a pgbench run (bench.common.pg.Postgres.pgbench)."""
     def run() -> Figure:
-        return from_pgbench(pg.pgbench(dbname, mode, clients, duration_s))
+        with CpuMeter(cpu or {}) as meter:
+            figure = from_pgbench(pg.pgbench(dbname, mode, clients, duration_s))
+        if cpu:
+            figure.cpu_us = meter.per_op_us(figure.runs[0]["transactions"])
+        return figure
     return run
+
+
+def cpu_row(id_: str, ours: Figure, peer: Figure | None, peer_name: str) -> report.Row | None:
+    """CPU microseconds per operation by process group, ours and the yardstick's."""
+    def text(figure: Figure | None) -> str:
+        if figure is None or not figure.cpu_us:
+            return ""
+        return " + ".join(f"{name} {us:,.0f}" for name, us in figure.cpu_us.items() if us)
+
+    if not ours.cpu_us:
+        return None
+    total = sum(ours.cpu_us.values())
+    theirs = sum(peer.cpu_us.values()) if peer and peer.cpu_us else None
+    return report.Row(f"{id_}.cpu", "  CPU us per op, by process", text(ours),
+                      f"{text(peer)} {peer_name}" if theirs else "",
+                      report.times(report.ratio_of(total, theirs)))
 
 
 def add_comparison(out, id_: str, what: str, ours: Figure, peer: Figure, peer_name: str,
@@ -117,5 +148,8 @@ def add_comparison(out, id_: str, what: str, ours: Figure, peer: Figure, peer_na
     if ours.p50_ms is not None:
         out.rows.extend(latency_rows(id_, latency_what or what.split(" (")[0], ours, peer,
                                      peer_name))
+    row = cpu_row(id_, ours, peer, peer_name)
+    if row is not None:
+        out.rows.append(row)
     if ours.errors:
         out.fail(f"{id_}: {ours.errors} requests answered non-2xx or failed")

@@ -36,6 +36,7 @@ from actors.runtime.testing import ProcGroup
 from actors.segments.testing import Segments
 from bench import deps, report
 from bench.common import wrk
+from bench.common.cpu import service_groups, tree_pids
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
@@ -163,14 +164,19 @@ def measure(out: Results, pg: Postgres, service: Segments, ceiling: Ceiling, dsn
           flush=True)
     hot = min(HOT, args.users)
     env = {"USERS": hot, "SLUGS": ",".join(SLUGS)}
+    pg_pid = pg.server.process.pid
+    ours_cpu = service_groups(service.process.pid, pg_pid)
+    ceiling_cpu = {"http": lambda: tree_pids(ceiling.process.pid)}
+    pg_cpu = service_groups(None, pg_pid)
 
     print("\n[1] GET /api/users/{id}/segments vs the HTTP ceiling", flush=True)
     get_url = service.url("/api/users/1/segments")
     wrk.run(get_url, LUA / "user_get.lua", args.clients, 1, env=env)
     wrk.run(ceiling.url, CONSTANT_LUA, args.clients, 1)
     ours, peer = alternate(
-        wrk_side(get_url, LUA / "user_get.lua", args.clients, args.duration, env),
-        wrk_side(ceiling.url, CONSTANT_LUA, args.clients, args.duration), args.rounds)
+        wrk_side(get_url, LUA / "user_get.lua", args.clients, args.duration, env, ours_cpu),
+        wrk_side(ceiling.url, CONSTANT_LUA, args.clients, args.duration, cpu=ceiling_cpu),
+        args.rounds)
     out.data["get"] = {"ours": ours.as_dict(), "ceiling": peer.as_dict()}
     add_comparison(out, "1", "GET user segments (req/s)", ours, peer, "ceiling",
                    TARGETS["get"])
@@ -178,8 +184,8 @@ def measure(out: Results, pg: Postgres, service: Segments, ceiling: Ceiling, dsn
     print("\n[2] POST /api/users/{id}/segments vs pgbench -N", flush=True)
     wrk.run(get_url, LUA / "user_change.lua", args.clients, 1, env=env)
     ours, peer = alternate(
-        wrk_side(get_url, LUA / "user_change.lua", args.clients, args.duration, env),
-        pgbench_side(pg, "yardstick", "-N", args.clients, args.duration), args.rounds)
+        wrk_side(get_url, LUA / "user_change.lua", args.clients, args.duration, env, ours_cpu),
+        pgbench_side(pg, "yardstick", "-N", args.clients, args.duration, pg_cpu), args.rounds)
     out.data["change"] = {"ours": ours.as_dict(), "pgbench_N": peer.as_dict()}
     add_comparison(out, "2", "user segment changes (req/s)", ours, peer, "pgbench -N",
                    TARGETS["change"])
