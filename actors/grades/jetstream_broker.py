@@ -6,11 +6,8 @@ CatchUp in; BrokerStatus, Acked, Failed, Apply, Live and Gone out), so storage
 and the HTTP contract do not know which log they use. nats-py is asyncio only,
 so this is an AsyncActor with a DEALER to storage instead of a zmq poll loop.
 
-Positions: JetStream numbers a stream's messages from 1; storage's position is
-"the next record not yet applied", from 0. Position p is stream sequence p + 1,
-so the position a backup records is the last stream sequence it applied. The
-log id is the stream's name and creation time: a recreated stream is another
-log, and a replica replays it from the start.
+Positions and log ids: see actors.grades.jetstream_stream (position p is stream
+sequence p + 1; a recreated stream is another log, replayed from its start).
 
 Publishing: each batch goes to ``<stream>.<replica>`` with ``Nats-Msg-Id:
 <replica>:<seq>``. A publish whose ack does not come within an attempt is sent
@@ -43,16 +40,18 @@ import nats.errors
 import nats.js.errors
 import zmq
 import zmq.asyncio
-from nats.js import api
 
 from actors.grades import messages
 from actors.grades.config import ReplicaConfig
+from actors.grades.jetstream_stream import (CONSUMER_HEARTBEAT_S, consumer_config, log_id_of,
+                                            position_of, start_problem, stream_config,
+                                            stream_name)
 from actors.runtime import protocol
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.base import setup_logging
 from actors.runtime.protocol import ErrorCode
 
-__all__ = ["JetStreamBroker", "main", "stream_name", "position_of", "log_id_of"]
+__all__ = ["JetStreamBroker", "main"]
 
 STATUS_EVERY_S = 0.25
 PROBE_EVERY_S = 0.5
@@ -67,32 +66,12 @@ PING_INTERVAL_S = 1
 """nats-py pings every 120 s by default; a dead node must be noticed within seconds."""
 MAX_OUTSTANDING_PINGS = 2
 RECONNECT_WAIT_S = 0.2
-CONSUMER_HEARTBEAT_S = 1.0
 CONSUMER_SILENT_S = 3.0
 """No message or heartbeat from the consumer for this long: it is gone; make another."""
 CONSUMER_STALL_S = 1.5
 """The stream has records past ours, yet none arrived for this long: recreate the consumer."""
-CONSUMER_INACTIVE_S = 10.0
-"""The server deletes a consumer nobody listens to after this long (our crash)."""
 PENDING_MSGS = 1_000_000
 PENDING_BYTES = 1 << 30
-DUPLICATE_WINDOW_S = 120.0
-
-
-def stream_name(stream: str) -> str:
-    """JetStream stream name of a grades stream ("grades" -> "GRADES")."""
-    return stream.upper()
-
-
-def position_of(stream_seq: int) -> int:
-    """Storage's position of the record with this stream sequence."""
-    return stream_seq - 1
-
-
-def log_id_of(name: str, created) -> str:
-    """A stream's identity: its name and creation time (a recreated stream differs)."""
-    stamp = created.isoformat() if created is not None else "?"
-    return f"{name}@{stamp}"
 
 
 class JetStreamBroker(AsyncActor):
@@ -212,12 +191,9 @@ class JetStreamBroker(AsyncActor):
                           self.last_seq, info.cluster.leader if info.cluster else "-")
 
     async def _create_stream(self):
-        config = api.StreamConfig(
-            name=self.stream, subjects=[f"{self.config.stream}.>"],
-            storage=api.StorageType.FILE, num_replicas=self.config.nats_replicas,
-            retention=api.RetentionPolicy.LIMITS, duplicate_window=DUPLICATE_WINDOW_S)
         try:
-            info = await self.js.add_stream(config)
+            info = await self.js.add_stream(stream_config(self.config.stream,
+                                                          self.config.nats_replicas))
         except (nats.errors.Error, TimeoutError) as exc:
             self.log.warning("cannot create stream %s yet (%s)", self.stream, exc)
             return None
@@ -342,10 +318,11 @@ class JetStreamBroker(AsyncActor):
         self.expect_log_id = ""
         self.log_id = log_id
         first, last = info.state.first_seq, info.state.last_seq
-        if self.next_seq < first and (self.next_seq > 1 or first > 1):
+        problem = start_problem(self.next_seq, first, last)
+        if problem == "gone":
             self._gone(first)
             return
-        if self.next_seq > last + 1:
+        if problem == "past_end":
             self.log.error("position %d is past the end of stream %s (last sequence %d): "
                            "replaying it from the start", position_of(self.next_seq),
                            self.stream, last)
@@ -362,13 +339,9 @@ class JetStreamBroker(AsyncActor):
         sub = await self.nc.subscribe(inbox, cb=deliver,
                                       pending_msgs_limit=PENDING_MSGS,
                                       pending_bytes_limit=PENDING_BYTES)
-        config = api.ConsumerConfig(
-            deliver_subject=inbox, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=max(1, self.next_seq), ack_policy=api.AckPolicy.NONE,
-            filter_subject=f"{self.config.stream}.>", idle_heartbeat=CONSUMER_HEARTBEAT_S,
-            mem_storage=True, num_replicas=1, inactive_threshold=CONSUMER_INACTIVE_S)
         try:
-            consumer = await self.js.add_consumer(self.stream, config)
+            consumer = await self.js.add_consumer(
+                self.stream, consumer_config(self.config.stream, inbox, self.next_seq))
         except (nats.errors.Error, TimeoutError) as exc:
             self.log.warning("cannot create a consumer at sequence %d (%s)", self.next_seq, exc)
             await sub.unsubscribe()

@@ -27,7 +27,7 @@ RETAIN_BYTES = 128 * 1024
 LAG_S = 3.0
 """A record becomes deletable once both replicas' snapshots (every 1 s, taking a moment)
 cover it and the bus's retention check (every 1 s) runs: about this long after it came."""
-WRITE_S = 12
+WRITE_S = 8
 SAMPLE_EVERY_S = 0.25
 BUS_ENV = {"BUS_SEGMENT_BYTES": SEGMENT_BYTES, "BUS_RETAIN_BYTES": RETAIN_BYTES}
 REPLICA_ENV = {"GRADES_SNAPSHOT_EVERY_S": 1}
@@ -129,11 +129,13 @@ def test_a_snapshot_older_than_the_log_is_refused_then_the_peer_backup_is_used(c
     retain.write_text(json.dumps(saved))
     bus.start()
     bus.wait_listening()
-    writer = Writer(one, [f"big{i}" for i in range(2000)], FIELDS)
+    writer, bulk = Writer(one, [f"big{i}" for i in range(2000)], FIELDS), Bulk(one)
     writer.start()
+    bulk.start()
     wait_until(lambda: stream_stats(bus)["first"] > meta["position"], 60,
                "retention to delete what replica 2's snapshot needs")
     writer.stop()
+    bulk.stop()
     assert one.stop() == 0  # the peer is down when replica 2 comes back...
     back = cluster.replica(2, bus, next_url=one.get_base, wait=False, **REPLICA_ENV)
     wait_until(lambda: "REFUSED" in back.output(), 30, "its own snapshot to be refused")
