@@ -40,6 +40,10 @@ RESTORING, CATCHING_UP, READY = "restoring", "catching_up", "ready"
 
 PUBLISH_TIMEOUT_MS = 3000
 """A batch not acknowledged by then is answered UNKNOWN_OUTCOME (it may yet land)."""
+BATCHES_IN_FLIGHT = 2
+"""Publishes awaiting the bus at once. Sets arriving meanwhile wait in one batch that
+leaves when an ack frees a slot: under load a log record carries many sets (group commit
+clocked by the acks) instead of one or two, at no cost in latency while the bus keeps up."""
 BROKER_STALE_MS = 1500
 """No BrokerStatus for this long: treat the bus as unreachable."""
 SNAPSHOT_IDLE_MS = 60_000
@@ -81,6 +85,8 @@ class StorageActor(Actor):
         self._refusing: str | None = "replica is starting"  # logged on each change
         self._refusing_since_ms = monotonic_ms()
         self._accepted_once = False
+        self._unavailable: str | None = self._refusing
+        self._now_ms = now_ms()
         self.bus_up = False
         self.broker_live = False
         self.catchup_id = 0
@@ -133,10 +139,12 @@ class StorageActor(Actor):
 
     def on_tick(self) -> None:
         now = monotonic_ms()
-        self._refusal()  # notice (and log) a change even while no request comes
+        self._unavailable = self._refusal()  # notice (and log) a change without requests
         if self._download is not None:
             self._load_backup_slice(now)
         self._expire_pending(now)
+        if self._batch and (len(self.pending) < BATCHES_IN_FLIGHT or self._unavailable):
+            self._flush_sets()
         self._expire_snapshots(now)
         self.flush_replies()
 
@@ -151,7 +159,7 @@ class StorageActor(Actor):
         self._now_ms = now_ms()
 
     def after_drain(self, sock) -> None:
-        if self._batch:
+        if self._batch and len(self.pending) < BATCHES_IN_FLIGHT:
             self._flush_sets()
 
     # --- requests from HTTP workers ----------------------------------------
@@ -204,6 +212,9 @@ class StorageActor(Actor):
         batch, self._batch = self._batch, []
         if not self.config.replicated:
             self._complete(batch)
+            return
+        if self._unavailable:  # waited for a slot, then the bus went away: nothing was sent
+            self._fail(batch, ErrorCode.UNAVAILABLE, self._unavailable)
             return
         seq = next(self._seqs)
         changes = [[key, stamp, values] for _, _, key, values, stamp, _ in batch]
