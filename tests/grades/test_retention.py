@@ -27,7 +27,7 @@ RETAIN_BYTES = 128 * 1024
 LAG_S = 3.0
 """A record becomes deletable once both replicas' snapshots (every 1 s, taking a moment)
 cover it and the bus's retention check (every 1 s) runs: about this long after it came."""
-WRITE_S = 8
+WRITE_S = 12
 SAMPLE_EVERY_S = 0.25
 BUS_ENV = {"BUS_SEGMENT_BYTES": SEGMENT_BYTES, "BUS_RETAIN_BYTES": RETAIN_BYTES}
 REPLICA_ENV = {"GRADES_SNAPSHOT_EVERY_S": 1}
