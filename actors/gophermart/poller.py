@@ -36,8 +36,16 @@ from actors.runtime.pg import LazyPool
 
 __all__ = ["Poller", "PollerActor", "main"]
 
-BATCH_PER_INFLIGHT = 4
-"""Orders claimed per round, per request in flight: enough to keep the pipe full."""
+BATCH_PER_INFLIGHT = 16
+"""Orders claimed per round, per request in flight. A round's claim, finish and
+reschedule statements are paid once per batch, and the pipe runs dry while a round's
+last answers come in: with 32 in flight and 10k orders queued (bench/gophermart), 16
+credits 1.4-1.6x as many orders a second as 4 did, with less PostgreSQL CPU per order."""
+ASK_SHARE_OF_LEASE = 0.5
+"""A round starts no request after this share of the lease has passed (the rest are due
+again at once), so a large batch against a slow accrual system cannot outlast its lease
+and let another poller ask about the same orders (with the default 30 s lease and 5 s
+request timeout: nothing started after 15 s, everything answered by 20 s)."""
 IDLE_S = 0.5
 """Longest sleep with nothing due (default): a lost nudge or a due retry waits at most
 this."""
@@ -83,6 +91,7 @@ class Poller:
         self._slots = asyncio.Semaphore(inflight)
         self._wake = asyncio.Event()
         self._paused_until = 0.0  # time.monotonic()
+        self._ask_until = 0.0  # time.monotonic(): no request of this round starts later
         self._failed_rounds = 0
         self.credited = 0
         self.requests = 0
@@ -127,6 +136,7 @@ class Poller:
             return 0
         self._wake.clear()  # a nudge from now on wakes the idle wait below
         claimed = await store.claim_orders(self.db, self.owner, self.batch, self.lease_s)
+        self._ask_until = time.monotonic() + self.lease_s * ASK_SHARE_OF_LEASE
         if not claimed:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.idle_s)
@@ -148,6 +158,8 @@ class Poller:
             left = self.pause_left()
             if left > 0:  # a 429 arrived while this one waited for a slot
                 return Retry(number, 0.0)  # due again; the pause gates the next claim
+            if time.monotonic() > self._ask_until:  # the lease is running out
+                return Retry(number, 0.0)
             self.requests += 1
             answer = await self.client.ask(number)
         return await self._outcome(number, attempts, answer)

@@ -215,9 +215,10 @@ async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
     """Take `sum_kop` off a user's balance against a new order number.
 
     One statement (one round trip, its own transaction): a conditional UPDATE takes the
-    money only if it is there, and the withdrawal row is inserted from its result; a
-    reused number violates the primary key and the whole statement, the UPDATE
-    included, is undone. Only a refusal asks again, to say why.
+    money only if it is there and the number is unused, and the withdrawal row is
+    inserted from its result. A number used by a concurrent withdrawal that committed
+    first violates the primary key, and the whole statement, the UPDATE included, is
+    undone. Only a refusal asks again, to say why.
 
     Returns:
         The balance after the withdrawal.
@@ -251,6 +252,7 @@ WITH taken AS (
     UPDATE gophermart.balances SET current_kop = current_kop - $3,
         withdrawn_kop = withdrawn_kop + $3
     WHERE user_id = $2 AND current_kop >= $3
+      AND NOT EXISTS (SELECT 1 FROM gophermart.withdrawals WHERE order_number = $1)
     RETURNING current_kop, withdrawn_kop),
 recorded AS (
     INSERT INTO gophermart.withdrawals (order_number, user_id, sum_kop)

@@ -17,8 +17,8 @@ from bench.common import wrk
 from bench.common.cpu import CpuMeter
 from bench.common.wrk import WrkResult
 
-__all__ = ["Figure", "add_comparison", "alternate", "from_pgbench", "from_wrk", "latency_rows",
-           "pgbench_side", "rate_row", "wrk_side", "cpu_row"]
+__all__ = ["Figure", "add_comparison", "alternate", "combine", "cpu_row", "from_pgbench",
+           "from_wrk", "latency_rows", "pgbench_side", "rate_row", "wrk_side"]
 
 
 @dataclass

@@ -7,6 +7,7 @@ One private PostgreSQL (fsync on) holds gophermart, accrual and pgbench's tables
 Measured, each ours and its yardstick alternately (yardstick, ours, ...):
 
     1  GET /api/user/balance (wrk, JWT of 1,000 users)   vs the HTTP ceiling
+                                                          (and pgbench -S, for context)
     2  POST /api/user/balance/withdraw (new numbers)      vs pgbench -N
     3  orders credited/s by the poller, our accrual        vs pgbench -N
        answering, ORDERS queued at once
@@ -40,7 +41,8 @@ from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
-from bench.common.side import Figure, add_comparison, alternate, pgbench_side, wrk_side
+from bench.common.side import (Figure, add_comparison, alternate, combine, pgbench_side,
+                               rate_row, wrk_side)
 
 LUA = Path(__file__).resolve().parent / "lua"
 USERS = 1000
@@ -179,6 +181,12 @@ def measure(out: Results, pg: Postgres, services: dict, args) -> None:
         args.rounds, log)
     out.data["balance"] = {"ours": ours.as_dict(), "ceiling": peer.as_dict()}
     add_comparison(out, "1", "GET balance (req/s)", ours, peer, "ceiling", TARGETS["balance"])
+    # context, no target: what the same server does for a bare select-only client
+    select_only = combine([pgbench_side(pg, "yardstick", "-S", args.clients, args.duration,
+                                        pg_cpu)() for _ in range(args.rounds)])
+    out.data["balance"]["pgbench_S"] = select_only.as_dict()
+    out.rows.append(rate_row("1.S", "  GET balance vs pgbench -S (context)", ours,
+                             select_only, None, "pgbench -S"))
 
     print("\n[2] POST /api/user/balance/withdraw vs pgbench -N", flush=True)
     withdraw_url = gm.url("/api/user/balance/withdraw")
