@@ -31,7 +31,8 @@ DEFAULT_SYNC = "always"
 
 def node_config(index: int, hosts: list[str], store_dir: str, sync: str = DEFAULT_SYNC,
                 client_ports: list[int] | None = None, cluster_ports: list[int] | None = None,
-                monitor_port: int | None = MONITOR_PORT, listen_host: str = "0.0.0.0") -> str:
+                monitor_port: int | None = MONITOR_PORT, listen_host: str = "0.0.0.0",
+                monitor_host: str = "127.0.0.1") -> str:
     """nats-server configuration of node ``index`` (1-based) of a cluster of ``hosts``.
 
     Args:
@@ -41,7 +42,8 @@ def node_config(index: int, hosts: list[str], store_dir: str, sync: str = DEFAUL
         sync: jetstream sync_interval: "always" (fsync before every ack) or a duration.
         client_ports, cluster_ports: Per node; default 4222 / 6222 everywhere.
         monitor_port: HTTP monitoring (/healthz), None for none.
-        listen_host: Where this node binds.
+        listen_host: Where this node binds its client and cluster ports.
+        monitor_host: Where monitoring binds: loopback by default, as it has no auth.
     """
     count = len(hosts)
     client_ports = client_ports or [CLIENT_PORT] * count
@@ -59,7 +61,7 @@ def node_config(index: int, hosts: list[str], store_dir: str, sync: str = DEFAUL
         "}",
     ]
     if monitor_port:
-        lines.append(f"http: {listen_host}:{monitor_port}")
+        lines.append(f"http: {monitor_host}:{monitor_port}")
     if count > 1:
         lines += ["cluster {", f"  name: {CLUSTER_NAME}",
                   f"  listen: {listen_host}:{cluster_ports[me]}", f"  routes: [{routes}]", "}"]

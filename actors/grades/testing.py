@@ -70,7 +70,7 @@ class NatsNode(Proc):
         self.conf.write_text(node_config(
             self.index, [p.host for p in peers], str(store), self.sync,
             [p.port for p in peers], [p.cluster_port for p in peers], self.monitor_port,
-            listen_host=self.listen_host))
+            listen_host=self.listen_host, monitor_host=self.listen_host))
 
     def healthy(self) -> bool:
         """/healthz: the server is up and its JetStream is ready (meta leader known)."""
