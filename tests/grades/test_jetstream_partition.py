@@ -30,6 +30,8 @@ pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 IP_TIMEOUT_S = 10
 CUT_S = 8
 STEPDOWN_ATTEMPTS = 12
+PARTITION_TEST_TIMEOUT_S = 150
+"""Runs ~20-25 s here; this bounds a hang, not the run."""
 NODE_STOP_TIMEOUT_S = 15.0
 """nats-server's write deadline (10 s) can hold its shutdown on a route the cut left open."""
 
@@ -95,6 +97,7 @@ def _lead_from(nats: NatsCluster, node: NatsNode) -> None:
     pytest.fail(f"node {node.index} never became the stream leader")
 
 
+@pytest.mark.timeout(PARTITION_TEST_TIMEOUT_S)
 def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     home = cluster.data_dir / "nats"
     nodes = [cluster.add(NatsNode(k, home, cluster.log_dir, "always", host=netns.outside_ip,

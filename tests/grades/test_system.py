@@ -134,7 +134,6 @@ def test_concurrent_writes_of_the_same_field_converge(cluster):
     assert len(rows) == len(users)
 
 
-@both_backends
 def test_kill9_of_replica2_under_writes_then_restart(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
