@@ -1,7 +1,8 @@
 """CPU time per durable set, process by process: where a set's cost goes.
 
-Two replicas and the bus; N sets pipelined into replica 1's setter over a few
-keep-alive connections; each process's user+system CPU time before and after.
+Two replicas and the bus; wrk's set.lua against replica 1's setter at CONNECTIONS
+(one request in flight each, as in measurement 1b); each process's user+system CPU
+time before and after, divided by the sets wrk saw answered.
 CPU time, unlike throughput, hardly moves when other work shares the machine, so
 this is the figure to compare across changes of the set path (issue 14).
 
@@ -10,18 +11,14 @@ this is the figure to compare across changes of the set path (issue 14).
 
 from __future__ import annotations
 
-import threading
-
 import psutil
 
-from bench.grades import httppipe
+from bench.grades import wrk
 from bench.grades.stack import BenchError, Stack
 from bench.report import Row
 
-SETS = 40_000
-CONNECTIONS = 4
-WINDOW = 64
-"""Requests in flight per connection: enough to keep every process busy and batching."""
+CONNECTIONS = 64
+"""As many sets in flight as measurement 1b's busiest run: the storage actor batches them."""
 
 
 def _cpu_by_role(procs: list) -> dict[str, float]:
@@ -46,30 +43,16 @@ def measure(ctx) -> dict:
         two = stack.replica(2, bus, next_url=one.get_base)
         procs = [psutil.Process(bus.process.pid)] + one.descendants() + two.descendants()
         before = _cpu_by_role(procs)
-        per_connection = (ctx.rows and min(SETS, ctx.rows) or SETS) // CONNECTIONS
-        errors: list[str] = []
-
-        def load(n: int) -> None:
-            try:
-                httppipe.prefill(one.setter_port, (f"cpu-{n}-{i}" for i in range(per_connection)),
-                                 window=WINDOW)
-            except BenchError as exc:
-                errors.append(str(exc))
-
-        threads = [threading.Thread(target=load, args=(n,)) for n in range(CONNECTIONS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=300)
-        if errors:
-            raise BenchError(f"cpu: {errors[0]}")
+        result = wrk.run(f"{one.set_base}/set", wrk.SET_LUA, CONNECTIONS, ctx.duration)
+        if result.non2xx or result.sockerr:
+            raise BenchError(f"cpu: {result.non2xx} non-2xx, {result.sockerr} socket errors")
         after = _cpu_by_role(procs)
-    sets = per_connection * CONNECTIONS
+    sets = result.requests
     per_set = {role: (after[role] - before.get(role, 0.0)) * 1e6 / sets for role in after}
     total = sum(per_set.values())
     rows = [Row("7", f"  {role}", f"{us:,.0f} us/set")
             for role, us in sorted(per_set.items(), key=lambda item: -item[1]) if us >= 1]
-    rows.insert(0, Row("7", f"CPU per durable set, all processes ({sets:,} sets)",
-                       f"{total:,.0f} us/set"))
-    return {"data": {"sets": sets, "us_per_set": per_set, "total_us": total},
+    rows.insert(0, Row("7", f"CPU per durable set, all processes ({sets:,} sets, "
+                            f"{result.rps:,.0f}/s at c={CONNECTIONS})", f"{total:,.0f} us/set"))
+    return {"data": {"sets": sets, "rps": result.rps, "us_per_set": per_set, "total_us": total},
             "rows": rows, "failures": [], "notes": []}

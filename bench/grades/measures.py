@@ -350,7 +350,7 @@ MEASUREMENTS = {  # name: (id, title, function, needs wrk)
     "storage": ("4", "storage actor over ZeroMQ", storage_actor, False),
     "bus": ("5", "bus log durable appends vs NATS JetStream", bus_log, False),
     "backup": ("6", "backup and restore of a large replica", backup_and_restore, False),
-    "cpu": ("7", "CPU per durable set, by process", cpu.measure, False),
+    "cpu": ("7", "CPU per durable set, by process", cpu.measure, True),
     "js": ("8", "two replicas on a 3-node JetStream cluster (sync always / 2m) vs "
            "go-grades-js on the same cluster", jetstream_cluster, True),
 }
