@@ -42,6 +42,7 @@ from actors.runtime import protocol
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.base import setup_logging
 from actors.runtime.protocol import ErrorCode
+from actors.runtime.security import Curve
 
 __all__ = ["JetStreamBroker", "main"]
 
@@ -64,7 +65,7 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
     name = "broker"
 
     def __init__(self, config: ReplicaConfig):
-        super().__init__(None)
+        super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
         self.stream = stream_name(config.stream)
@@ -100,6 +101,8 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         self.storage = self.ctx.socket(zmq.DEALER)
         self.storage.linger = 0
         self.storage.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
+        if self.curve is not None:  # storage's ROUTER admits CURVE clients only
+            self.curve.connect_as_client(self.storage)
         self.storage.connect(self.config.storage_endpoint)
         self._sockets.append(self.storage)
         self.spawn(self._receive_storage(), "storage receive")

@@ -10,6 +10,7 @@ from actors.runtime import protocol
 from actors.grades import messages
 from actors.runtime.client import Client, RemoteError
 from actors.bus.messages import BusFetch, BusInfo, BusPublish
+from actors.grades.testing import BACKENDS
 from actors.runtime.security import Curve, keygen
 
 STREAM = "secure"
@@ -96,6 +97,7 @@ def test_a_peer_without_keys_cannot_subscribe(secure_bus, keys):
         trusted.close()
 
 
+@pytest.mark.parametrize("cluster", BACKENDS, indirect=True)
 def test_a_replica_works_end_to_end_with_curve(cluster, keys):
     bus = cluster.bus()
     replica = cluster.replica(1, bus)
