@@ -60,10 +60,11 @@ class Snapshotter:
                                                  curve=curve)
         self.log.info("snapshot every %d s into %s", cfg.snapshot_every_s, cfg.run_dir)
         try:
-            waited_ready = False
+            waited_ready, last_position = False, None
             while not self.stopping:
                 try:
-                    ready = storage.call(Status())["phase"] == "ready"
+                    status = storage.call(Status())
+                    ready = status["phase"] == "ready"
                 except RemoteError:
                     ready = False
                 if not ready:
@@ -74,7 +75,9 @@ class Snapshotter:
                     waited_ready = True
                     self._sleep(FIRST_AFTER_READY_S)
                     continue
-                self._snapshot(storage, bus)
+                if (status["position"], status["log_id"]) != last_position:
+                    if self._snapshot(storage, bus):  # an idle replica is not rewritten
+                        last_position = (status["position"], status["log_id"])
                 self._sleep(cfg.snapshot_every_s)
         finally:
             storage.close()
@@ -83,25 +86,27 @@ class Snapshotter:
         self.log.info("stopped")
         return 0
 
-    def _snapshot(self, storage: Client, bus: Client | None) -> None:
+    def _snapshot(self, storage: Client, bus: Client | None) -> bool:
+        """Write the snapshot and report it; False if either failed (tried again later)."""
         started = time.monotonic()
         try:
             meta = write_snapshot(storage, self.config.run_dir)
         except (RemoteError, OSError) as exc:
             self.log.warning("snapshot not written: %s", exc)
-            return
+            return False
         self.log.info("snapshot of %d rows at log position %d written in %.2f s", meta["rows"],
                       meta["position"], time.monotonic() - started)
         if bus is None:
-            return
+            return True
         try:
             first, floor = bus.call(BusRetain(self.config.stream, self.consumer,
                                               meta["position"], meta["log_id"]))
         except RemoteError as exc:
             self.log.warning("the bus did not take our snapshot position: %s", exc)
-            return
+            return False
         self.log.debug("bus log starts at %d; every consumer's snapshot reaches %d", first,
                        floor)
+        return True
 
 
 def main() -> int:
