@@ -35,11 +35,27 @@ BUILD_TIMEOUT_S = 300
 GO_STREAM, GO_PREFIX = "GRADESGO", "gogrades.upd"
 
 
+GO_PACKAGES = ("golang-go", "golang-github-nats-io-go-nats-dev")
+"""Debian packages go-grades-js builds with; peers.sh installs the same when missing."""
+APT_TIMEOUT_S = 600
+
+
+def _install_go() -> None:
+    missing = [p for p in GO_PACKAGES
+               if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode]
+    if not missing:
+        return
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
+        if done.returncode:
+            raise BenchError(f"cannot install {missing}: {done.stderr[-500:]}")
+
+
 def _go_binary(work_dir: Path) -> Path:
     """Build go-grades-js as peers.sh does (Debian's Go and nats.go, GOPATH mode)."""
-    if not shutil.which("go"):
-        raise BenchError("no Go toolchain (peers.sh installs golang-go; run a peers bench "
-                         "once, or apt-get install golang-go golang-github-nats-io-go-nats-dev)")
+    if not shutil.which("dpkg"):
+        raise BenchError("no dpkg/apt-get to install Go with (peers.sh needs them too)")
+    _install_go()
     src = work_dir / "src" / "gojs"
     src.mkdir(parents=True)
     shutil.copy(PEERS_DIR / "go-grades-js" / "main.go", src / "main.go")
