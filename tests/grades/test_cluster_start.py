@@ -45,9 +45,14 @@ def test_two_replicas_started_at_once_take_writes_without_waiting_for_each_other
     assert not pending, (f"not taking writes {elapsed:.1f} s after start: "
                          f"{[r.name for r in pending]}\n{one.output(30)}\n{two.output(30)}")
     print(f"both replicas took writes {elapsed:.2f} s after start")
+    fell_back = 0
     for replica in (one, two):
         log = replica.output()
-        assert "rebuilding from the bus log instead" in log
-        assert "peer answered 503" not in log  # no retries of a peer that is starting too
+        # Each either fell back to the log at once or, if the other was ready first,
+        # restored from its backup; neither retried a peer that was starting too.
+        fell_back += "rebuilding from the bus log instead" in log
+        assert "rebuilding from the bus log instead" in log or "replaying the log from" in log
+        assert "peer answered 503" not in log
+    assert fell_back >= 1  # the first to start found no ready peer
     wait_until(lambda: one.record("probe-2") and two.record("probe-1"), 10,
                "each replica's first write to reach the other")
