@@ -38,7 +38,7 @@ from pathlib import Path
 
 import asyncpg
 
-from actors.runtime.pg import LazyPool
+from actors.runtime.pgpool import LazyPool
 from actors.runtime.pgserver import PostgresServer
 
 WARMUP_S = 0.5  # prepared statements cached, pools filled

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from actors.balances.testing import SCHEMA_DIR
-from actors.runtime.pg import LazyPool, migrate
+from actors.runtime.pg import migrate
+from actors.runtime.pgpool import LazyPool
 from actors.runtime.testing import ProcGroup
 
 __all__ = ["db", "procs"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from actors.gophermart.store import SCHEMA_DIR
-from actors.runtime.pg import LazyPool, migrate
+from actors.runtime.pg import migrate
+from actors.runtime.pgpool import LazyPool
 
 __all__ = ["db"]
 

@@ -14,12 +14,12 @@ import pytest
 
 from actors.runtime.pg import (
     DatabaseUnavailable,
-    LazyPool,
     MigrationError,
     migrate,
     normalize_dsn,
     wait_for_database,
 )
+from actors.runtime.pgpool import LazyPool
 from actors.runtime.pgserver import PostgresServer
 from tests.fixtures_pg import free_pg_port
 
