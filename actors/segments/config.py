@@ -39,7 +39,7 @@ DESCRIPTION = ("User segments for experiments: an HTTP API on PostgreSQL, with T
 
 @dataclass(frozen=True)
 class Config:
-    """Everything a segments instance needs; see docs/segments.md's configuration table."""
+    """Everything a segments instance needs; see the README's segments configuration table."""
 
     address: Address
     database_uri: str
