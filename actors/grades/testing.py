@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ __all__ = ["AUTH", "BACKENDS", "Bus", "Replica", "Cluster", "NatsNode", "NatsClu
 
 BACKENDS = ("builtin", "jetstream")
 """Cluster.backend values: the grades bus, or a 3-node NATS JetStream cluster."""
+START_ATTEMPTS = 3
+"""Tries of a start that lost a free port to another process in between."""
 AUTH = ("test", "test")
 """The development credentials of the Procfile's .env."""
 
@@ -270,14 +273,30 @@ class Cluster(ProcGroup):
         return bus
 
     def nats_cluster(self, size: int = 3, sync: str = "always") -> NatsCluster:
-        """A JetStream cluster of ``size`` nodes, started and healthy."""
+        """A JetStream cluster of ``size`` nodes, started and healthy.
+
+        Nine ports are picked free and bound a moment later, by three processes: another
+        process may take one in between. A start that fails on a port in use is retried
+        with fresh ports (up to START_ATTEMPTS), as STYLE.md's fixtures do.
+        """
         home = self.data_dir / "nats"
-        nodes = [self.add(NatsNode(k, home, self.log_dir, sync)) for k in range(1, size + 1)]
-        for node in nodes:
-            node.write_config(nodes)
-        cluster = NatsCluster(nodes)
-        cluster.start()
-        return cluster
+        for attempt in range(1, START_ATTEMPTS + 1):
+            nodes = [self.add(NatsNode(k, home, self.log_dir, sync)) for k in range(1, size + 1)]
+            for node in nodes:
+                node.write_config(nodes)
+            cluster = NatsCluster(nodes)
+            try:
+                cluster.start()
+                return cluster
+            except HarnessError:
+                lost_port = any("address already in use" in n.output() for n in nodes)
+                if not lost_port or attempt == START_ATTEMPTS:
+                    raise
+                for node in nodes:
+                    self.stop(node)
+                    node.log_path.rename(node.log_path.with_suffix(f".attempt{attempt}.log"))
+                shutil.rmtree(home, ignore_errors=True)
+        raise AssertionError("unreachable")
 
     def replica(self, replica_id: int, bus, next_url: str = "",
                 start: bool = True, wait: bool = True, **env) -> Replica:
