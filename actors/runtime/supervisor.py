@@ -43,7 +43,9 @@ def _exit_cause(returncode: int) -> str:
 
 
 _PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+"""Resolved here, not in the child: between fork and exec the child should only call."""
+_SIGTERM = int(signal.SIGTERM)
 
 
 def _die_with_parent() -> None:
@@ -52,8 +54,8 @@ def _die_with_parent() -> None:
     NOTE: otherwise a supervisor killed with SIGKILL leaves its children running,
     holding their ports and sockets, and the service cannot be started again.
     """
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
 
 
 class Child:
