@@ -36,6 +36,7 @@ from actors.runtime.testing import ProcGroup, wait_until
 from bench import deps, report
 from bench.common import wrk
 from bench.common.cpu import CpuMeter, service_groups
+from bench.common import args as bench_args
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
@@ -52,19 +53,11 @@ ANY_QUEUED = "SELECT EXISTS (SELECT 1 FROM balances.tasks WHERE status = 'queued
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run balances", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 3 s per run, 1 round, 10k queued tasks")
-    parser.add_argument("--duration", type=float, help="seconds per run (default 10; quick 3)")
-    parser.add_argument("--rounds", type=int, help="alternations per figure (default 2; quick 1)")
-    parser.add_argument("--clients", type=int, default=16, help="wrk connections = pgbench "
-                        "clients (default 16)")
+    parser = bench_args.parser("balances", __doc__,
+                               "smoke run: 3 s per run, 1 round, 10k queued tasks")
     parser.add_argument("--queued", type=int, help="tasks of the drain measurement "
                         "(default 100000; quick 10000)")
-    args = parser.parse_args(argv)
-    args.duration = args.duration or (3.0 if args.quick else 10.0)
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    args = bench_args.settle(parser.parse_args(argv))
     args.queued = args.queued or (10_000 if args.quick else 100_000)
     return args
 

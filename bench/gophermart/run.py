@@ -38,6 +38,7 @@ from bench import deps
 from bench.common import wrk
 from bench.common.cpu import CpuMeter, service_groups, tree_pids
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
+from bench.common import args as bench_args
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
@@ -55,18 +56,10 @@ DRAIN_TIMEOUT_S = 120.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run gophermart", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per run, 1 round")
-    parser.add_argument("--duration", type=float, help="seconds per run (default 10; quick 3)")
-    parser.add_argument("--rounds", type=int, help="alternations per figure (default 2; quick 1)")
-    parser.add_argument("--clients", type=int, default=16, help="wrk connections = pgbench "
-                        "clients (default 16)")
+    parser = bench_args.parser("gophermart", __doc__, "smoke run: 3 s per run, 1 round")
     parser.add_argument("--orders", type=int, help="orders queued for the poller per round "
                         "(default 10000; quick 2000)")
-    args = parser.parse_args(argv)
-    args.duration = args.duration or (3.0 if args.quick else 10.0)
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    args = bench_args.settle(parser.parse_args(argv))
     args.orders = args.orders or (2000 if args.quick else 10_000)
     return args
 
