@@ -20,7 +20,7 @@ import pytest
 from actors.runtime.pgserver import PostgresError, PostgresServer
 from actors.runtime.testing import free_port
 
-__all__ = ["free_pg_port", "loop", "pg_dsn", "pg_server"]
+__all__ = ["free_pg_port", "loop", "migrated_pool", "pg_dsn", "pg_server"]
 
 START_ATTEMPTS = 3  # a free port can be taken between the probe and the bind
 START_TIMEOUT_S = 30.0
@@ -76,3 +76,20 @@ def pg_dsn(pg_server, request) -> str:
     base = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.lower())[-50:]
     _created[base] = _created.get(base, 0) + 1
     return pg_server.create_database(f"t_{base}_{_created[base]}")
+
+
+def migrated_pool(dsn: str, loop, service: str, schema_dir: Path, max_size: int):
+    """Generator body of a service's ``db`` fixture: its schema applied, a LazyPool on
+    the module's database (closed at the end)::
+
+        @pytest.fixture(scope="module")
+        def db(pg_dsn, loop):
+            yield from migrated_pool(pg_dsn, loop, "balances", SCHEMA_DIR, max_size=8)
+    """
+    from actors.runtime.pg import migrate
+    from actors.runtime.pgpool import LazyPool
+
+    loop.run(migrate(dsn, service, schema_dir))
+    pool = LazyPool(dsn, max_size=max_size)
+    yield pool
+    loop.run(pool.close())

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from actors.accrual.store import SCHEMA_DIR
-from actors.runtime.pg import migrate
-from actors.runtime.pgpool import LazyPool
+from tests.fixtures_pg import migrated_pool
 
 __all__ = ["db"]
 
@@ -16,10 +15,7 @@ __all__ = ["db"]
 @pytest.fixture(scope="module")
 def db(pg_dsn, loop):
     """A LazyPool on the module's database, accrual schema applied."""
-    loop.run(migrate(pg_dsn, "accrual", SCHEMA_DIR))
-    pool = LazyPool(pg_dsn, max_size=24)
-    yield pool
-    loop.run(pool.close())
+    yield from migrated_pool(pg_dsn, loop, "accrual", SCHEMA_DIR, max_size=24)
 
 
 class AppClient:

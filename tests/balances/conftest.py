@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from actors.balances.testing import SCHEMA_DIR
-from actors.runtime.pg import migrate
-from actors.runtime.pgpool import LazyPool
+from tests.fixtures_pg import migrated_pool
 from actors.runtime.testing import ProcGroup
 
 __all__ = ["db", "procs"]
@@ -17,10 +16,7 @@ __all__ = ["db", "procs"]
 @pytest.fixture(scope="module")
 def db(pg_dsn, loop):
     """A LazyPool on the module's database, balances schema applied."""
-    loop.run(migrate(pg_dsn, "balances", SCHEMA_DIR))
-    pool = LazyPool(pg_dsn, max_size=8)
-    yield pool
-    loop.run(pool.close())
+    yield from migrated_pool(pg_dsn, loop, "balances", SCHEMA_DIR, max_size=8)
 
 
 @pytest.fixture(scope="module")
