@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from web.common.openapi import openapi_30
+
 from actors.balances.store import MAX_MONEY
 from web.balances.validation import MAX_LIMIT, NewTask, NewUser
 
@@ -123,5 +125,5 @@ SPEC = {
             },
         },
     },
-    "components": {"schemas": _components},
+    "components": {"schemas": openapi_30(_components)},
 }

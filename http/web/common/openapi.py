@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Error", "document", "operation", "json_response", "error_response", "ref",
+__all__ = ["Error", "document", "openapi_30", "operation", "json_response", "error_response", "ref",
            "RETRY_AFTER", "query_parameter", "path_parameter", "SPEC_PATH"]
 
 SPEC_PATH = "/openapi.json"
@@ -91,13 +91,13 @@ def operation(operation_id: str, summary: str, responses: dict[int | str, dict],
     return op
 
 
-def _openapi_30(schema):
+def openapi_30(schema):
     """msgspec's JSON Schema, with null unions spelled as OpenAPI 3.0's ``nullable``."""
     if isinstance(schema, list):
-        return [_openapi_30(item) for item in schema]
+        return [openapi_30(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    schema = {key: _openapi_30(value) for key, value in schema.items()}
+    schema = {key: openapi_30(value) for key, value in schema.items()}
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
         if options and {"type": "null"} in options:
@@ -115,7 +115,7 @@ def document(title: str, description: str, paths: dict, types: list[type],
              version: str = "1.0.0", security_schemes: dict | None = None) -> dict:
     """The whole document; ``types`` are every Struct the paths refer to (Error included)."""
     _, schemas = msgspec.json.schema_components([Error, *types], ref_template=_REF)
-    components: dict = {"schemas": _openapi_30(schemas)}
+    components: dict = {"schemas": openapi_30(schemas)}
     if security_schemes:
         components["securitySchemes"] = security_schemes
     spec_op = operation("openapi", "This document.", {
