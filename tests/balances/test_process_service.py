@@ -11,12 +11,10 @@ import time
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.openapi_fuzz import fuzz_document
 from actors.balances import store
 from actors.balances.testing import check_user, launch
 from actors.balances.nudger import REFRESH_S as NUDGER_REFRESH_S
@@ -100,30 +98,12 @@ def test_the_api_conforms_to_its_document(service):
     """schemathesis, positive and negative cases of every operation: no 500, and statuses,
     bodies and headers as documented. (Driven by hand: its pytest plugin's from_fixture
     does not run under pytest 9.)"""
-    config = schemathesis.Config.from_dict({
-        "base-url": service.base,
-        "request-timeout": 10,
-        "suppress-health-check": ["all"],
-        "phases": {"stateful": {"enabled": False}},
-    })
-    schema = schemathesis.openapi.from_url(service.url("/openapi.json"), config=config,
-                                           timeout=10)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6
-    for operation in operations:
-        for mode in GenerationMode:
-
-            @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def fuzz(case):
-                response = case.call()
-                if response.status_code == 400 and response.json() == TOO_LONG:
-                    return  # maxLength counts characters, the service UTF-8 bytes
-                case.validate_response(
-                    response, additional_checks=[not_a_server_error, response_schema_conformance])
-
-            fuzz()
+    fuzz_document(
+        service.base, 6, examples=FUZZ_EXAMPLES,
+        additional_checks=[not_a_server_error, response_schema_conformance],
+        # maxLength counts characters, the service UTF-8 bytes
+        skip=lambda response: response.status_code == 400 and response.json() == TOO_LONG,
+        negative_may_be_empty=False)
 
 
 def run_cli(env_extra: dict, *args: str) -> subprocess.CompletedProcess:

@@ -8,10 +8,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -19,12 +15,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.openapi_fuzz import fuzz_document
 from actors.accrual.testing import Accrual
 from actors.gophermart.testing import Gophermart
 from actors.runtime.testing import ProcGroup
 
-FUZZ_EXAMPLES = 30  # per operation and generation mode
-TIMEOUT_S = 10
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
@@ -45,29 +40,7 @@ def services(pg_dsn, tmp_path_factory):
 
 
 def fuzz_all(base: str, expected: set[str], headers: dict | None = None) -> None:
-    config = schemathesis.Config.from_dict({
-        "base-url": base, "request-timeout": TIMEOUT_S,
-        "suppress-health-check": ["all"], "phases": {"stateful": {"enabled": False}},
-    })
-    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=config,
-                                           timeout=TIMEOUT_S)
-    schema.validate()
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} == expected
-    for operation in operations:
-        for mode in GenerationMode:
-
-            @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def fuzz(case):
-                response = case.call(headers=headers)
-                case.validate_response(response, checks=CHECKS)
-
-            try:
-                fuzz()
-            except Unsatisfiable:  # nothing to make invalid (a GET without parameters)
-                assert mode == GenerationMode.NEGATIVE, operation.label
+    fuzz_document(base, expected, headers=headers, checks=CHECKS)
 
 
 def test_gophermart_conforms_to_its_document(services):
