@@ -115,9 +115,14 @@ def test_concurrent_enqueues_commit_in_id_order(db, loop):
                 await asyncio.sleep(0)
 
         watcher = asyncio.create_task(watch())
-        await asyncio.gather(
-            *(store.enqueue_task(db, user.id, "replenishment", 1) for _ in range(40))
-        )
+        for _ in range(2):  # two waves, so a snapshot falls between them even under load
+            seen = len(snapshots)
+            await asyncio.gather(
+                *(store.enqueue_task(db, user.id, "replenishment", 1) for _ in range(20))
+            )
+            async with asyncio.timeout(10):
+                while len(snapshots) <= seen + 1:
+                    await asyncio.sleep(0.001)
         stop.set()
         await watcher
         final = [t.id for t in await store.list_tasks(db, user.id, limit=1000)]
