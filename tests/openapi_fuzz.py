@@ -7,6 +7,7 @@ operation gets positive and negative cases; each response must pass the checks: 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import schemathesis
@@ -16,8 +17,9 @@ from schemathesis import GenerationMode
 
 __all__ = ["fuzz_document", "EXAMPLES", "TIMEOUT_S"]
 
-EXAMPLES = 30
-"""Per operation and generation mode: keeps a service's fuzz module near 20 s."""
+EXAMPLES = max(1, int(30 * float(os.environ.get("FUZZ_SCALE", "1"))))
+"""Per operation and generation mode: 30 keeps a service's fuzz module near 20 s;
+FUZZ_SCALE=20 digs deeper (as for grades' fuzz tests)."""
 TIMEOUT_S = 10
 
 

@@ -72,7 +72,7 @@ class BusActor(Actor):
     def setup(self) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.config.log_dir.iterdir()):
-            if path.is_dir() and STREAM_NAME.match(path.name):
+            if path.is_dir() and STREAM_NAME.fullmatch(path.name):
                 self._log(path.name)
         self.router = self.server_socket(zmq.ROUTER)
         self.serve(self.router)
@@ -150,7 +150,7 @@ class BusActor(Actor):
 
     @staticmethod
     def _check_stream(message) -> None:
-        if not isinstance(message.stream, str) or not STREAM_NAME.match(message.stream):
+        if not isinstance(message.stream, str) or not STREAM_NAME.fullmatch(message.stream):
             raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
 
     def handle_bus_stats(self, ident: bytes, request_id: int, _message) -> None:

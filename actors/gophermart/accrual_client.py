@@ -65,7 +65,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float:
     if not value:
         return DEFAULT_RETRY_AFTER_S
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER_S)
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()

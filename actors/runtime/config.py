@@ -89,7 +89,8 @@ def parse_address(value: str, name: str, program: str = "") -> Address:
     if text.startswith(("http://", "https://")):
         text = urlsplit(text).netloc
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    digits = port_text.isascii() and port_text.isdigit()  # str.isdigit alone takes "²"
+    if not sep or not digits or not 0 < int(port_text) < 65536:
         raise ConfigError(f"{name}={value!r} is not host:port (e.g. localhost:8080)", program)
     host = host.strip("[]") or "0.0.0.0"
     if any(c.isspace() or c in "/?#@" for c in host):

@@ -310,7 +310,7 @@ class PostgresServer:
             ValueError: name is not a plain identifier.
             PostgresError: psql failed (e.g. the database exists).
         """
-        if not DATABASE_NAME.match(name):
+        if not DATABASE_NAME.fullmatch(name):
             raise ValueError(f"database name {name!r} is not a plain identifier "
                              f"({DATABASE_NAME.pattern})")
         self.psql(f'CREATE DATABASE "{name}"')

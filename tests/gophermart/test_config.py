@@ -37,6 +37,7 @@ def test_instances_differ_by_address_only():
 
 @pytest.mark.parametrize("env, name", [
     ({"RUN_ADDRESS": "no-port"}, "RUN_ADDRESS"),
+    ({"RUN_ADDRESS": "localhost:\u00b2"}, "RUN_ADDRESS"),  # a Unicode digit int() refuses
     ({"DATABASE_URI": "mysql://x"}, "DATABASE_URI"),
     ({"ACCRUAL_SYSTEM_ADDRESS": "ftp://x"}, "ACCRUAL_SYSTEM_ADDRESS"),
     ({"ACCRUAL_SYSTEM_ADDRESS": "http://x/path"}, "ACCRUAL_SYSTEM_ADDRESS"),

@@ -178,7 +178,7 @@ def test_two_pollers_share_the_work_without_overlap(db, loop):
 
 
 @pytest.mark.parametrize("value, seconds", [
-    ("7", 7.0), (None, 60.0), ("soon", 60.0), ("99999", 3600.0),
+    ("7", 7.0), (None, 60.0), ("soon", 60.0), ("99999", 3600.0), ("\u00b2", 60.0),
     ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
 ])
 def test_retry_after_parsing(value, seconds):

@@ -53,6 +53,11 @@ def test_bad_report_name_is_400(client):
     assert client.get("/api/history/2023-00.csv").status_code == 400
     assert client.get("/api/history/2023-01.csv", params={"user_id": "x"}).status_code == 400
     assert client.get("/api/history/2023-01.txt").status_code == 404
+    assert client.get("/api/history/2023-01.csv.csv").status_code == 400
+    # a newline in the period once missed the route altogether: 404 instead of 400
+    for name in ("2023-01\n.csv", "<\nx.csv", "2023-01%0A.csv"):
+        response = client.get(f"/api/history/{name}")
+        assert response.status_code == 400 and response.json["error"].startswith("period:"), name
 
 
 def test_csv_has_every_change_in_time_order_ttl_and_deletion_included(client):

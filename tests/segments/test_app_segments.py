@@ -52,6 +52,7 @@ def test_segment_lifecycle(client):
 
 @pytest.mark.parametrize("body, field", [
     (b'{"slug": "A B"}', "slug"),
+    (b'{"slug": "AB\\n"}', "slug"),
     (b'{"slug": ""}', "slug"),
     (b'{"slug": "' + b"x" * 101 + b'"}', "slug"),
     (b'{"slug": 5}', "slug"),

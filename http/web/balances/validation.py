@@ -104,7 +104,7 @@ def _check_username(username: str) -> None:
 
 def path_id(value: str, name: str) -> int:
     """An id from the path: 400 unless digits; 404 for 0 or beyond bigint (no such row)."""
-    if not _DIGITS.match(value):
+    if not _DIGITS.fullmatch(value):
         raise falcon.HTTPBadRequest(
             description=f"{name}: {value[:40]!r} is not a positive integer id")
     number = int(value)
@@ -117,7 +117,7 @@ def _int_param(req, name: str, default: int, low: int, high: int) -> int:
     raw = req.get_param(name, default=None)
     if raw is None:
         return default
-    if not _DIGITS.match(raw) or not low <= int(raw) <= high:
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise falcon.HTTPBadRequest(
             description=f"{name}: {raw[:40]!r} is not an integer in {low}..{high}")
     return int(raw)
@@ -135,7 +135,7 @@ def idempotency_key(req) -> str | None:
     key = req.get_header("Idempotency-Key")
     if key is None:
         return None
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise falcon.HTTPBadRequest(
             description=f"Idempotency-Key: 1..{MAX_KEY_CHARS} printable ASCII characters")
     return key

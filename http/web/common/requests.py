@@ -25,6 +25,6 @@ def _fresh_id() -> str:
 def request_id_for(req, resp) -> str:
     """The client's X-Request-Id if it is sane, else a fresh one; echoed in the response."""
     given = req.get_header("X-Request-Id")
-    request_id = given if given and _CLIENT_REQUEST_ID.match(given) else _fresh_id()
+    request_id = given if given and _CLIENT_REQUEST_ID.fullmatch(given) else _fresh_id()
     resp.set_header("X-Request-Id", request_id)
     return request_id

@@ -58,7 +58,9 @@ def create_app(pool, on_expiry: Callable[[], None] | None = None,
     app.add_route("/api/segments/{slug}", SegmentResource(pool))
     app.add_route("/api/users/{user_id}/segments", UserSegmentsResource(pool, on_expiry))
     app.add_route("/api/history", HistoryResource())
-    app.add_route("/api/history/{period}.csv", HistoryCsvResource(pool))
+    # NOTE: one whole-segment field, the suffix checked in the resource: a template such as
+    # "{period}.csv" compiles to a regex that misses a period with a newline (404, not 400).
+    app.add_route("/api/history/{report}", HistoryCsvResource(pool))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
     app.add_route("/metrics", MetricsResource())

@@ -127,7 +127,11 @@ class HistoryCsvResource:
     def __init__(self, pool):
         self.pool = pool
 
-    async def on_get(self, req, resp, period):
+    async def on_get(self, req, resp, report):
+        period, dot_csv, rest = report.rpartition(".csv")
+        if not dot_csv or rest:
+            raise falcon.HTTPNotFound(
+                description=f"no report {report[:40]!r}: reports are /api/history/YYYY-MM.csv")
         month = validation.parse_period(period)
         raw_user = req.get_param("user_id", required=False)
         user = None if raw_user is None else validation.parse_user_id(raw_user)

@@ -83,7 +83,7 @@ def _object(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
 def parse_slug(value: Any, field: str = "slug") -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{field}: expected a string")
-    if not SLUG.match(value):
+    if not SLUG.fullmatch(value):
         raise InvalidInput(f"{field}: must be {SLUG_TEXT}")
     return value
 
@@ -122,7 +122,7 @@ def _list(data: dict, field: str) -> list:
 
 
 def _timestamp(value: Any, field: str) -> datetime:
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise InvalidInput(f"{field}: expected an RFC 3339 timestamp with offset, "
                            "e.g. 2030-01-31T12:00:00Z")
     text = value.upper().replace(" ", "T")
@@ -178,7 +178,7 @@ def parse_change(body: bytes) -> UserChange:
 
 def parse_user_id(value: Any, field: str = "user_id") -> int:
     """A positive signed 64-bit integer in decimal digits (path or query string)."""
-    if not isinstance(value, str) or not _USER_ID.match(value) or not \
+    if not isinstance(value, str) or not _USER_ID.fullmatch(value) or not \
             0 < int(value) <= INT64_MAX:
         raise InvalidInput(f"{field}: expected a positive 64-bit integer "
                            f"(1 to {INT64_MAX})")
@@ -187,7 +187,7 @@ def parse_user_id(value: Any, field: str = "user_id") -> int:
 
 def parse_period(value: Any) -> Period:
     """YYYY-MM, a month in UTC."""
-    match = _PERIOD.match(value) if isinstance(value, str) else None
+    match = _PERIOD.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise InvalidInput("period: expected YYYY-MM, a month from 1970-01 to 9998-12")
     year, month = int(match[1]), int(match[2])
