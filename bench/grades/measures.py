@@ -1,4 +1,4 @@
-"""The seven measurements. Each starts what it needs in its own Stack, measures ours,
+"""Measurements 1-6 and 8 (7 is cpu.py). Each starts what it needs in its own Stack, measures ours,
 then the peer under the same load, stops everything, and returns
 ``{"data": ..., "rows": [report.Row], "failures": [str]}``.
 
@@ -18,6 +18,7 @@ from bench.grades import lag
 from bench.grades import verify
 from bench.grades import wrk
 from bench.grades import zmqload
+from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.grades.stack import PEER_PORTS, BenchError, Stack
 from bench.report import Row, ms, rate, ratio_of, times, verdict
 
@@ -28,6 +29,7 @@ LAG_LOAD = 0.8  # fraction of 1b's best rate driven during the lag probes
 TARGETS = {"one_replica": 0.35, "two_replicas": 0.6, "lag_p99_ms": 10.0, "bus": 1.0,
            "backup_s": 3.0, "restore_s": 5.0, "getter_rss_mb": 50.0}
 FULL_ROWS = 1_000_000
+GETTER_WORKERS = 2  # grades replica's default GETTER_WORKERS, as our gets run
 
 
 @dataclass
@@ -176,9 +178,29 @@ def gets(ctx: Ctx) -> dict:
                                    wrk.GET_LUA)
     else:
         notes.append(_no_peer(ctx, "2"))
+    with Stack("get-ceiling") as stack:
+        ceiling = stack.add(Ceiling(stack.log_dir, workers=GETTER_WORKERS))
+        ceiling.start()
+        ceiling.wait_ready()
+        data["ceiling"] = _series(ctx, "HTTP ceiling", ceiling.url, CONSTANT_LUA)
     rows, failures = _series_rows("2", "1 replica gets", data["ours"], data.get("peer"),
                                   TARGETS["one_replica"], GO)
-    return {"data": data, "rows": rows, "failures": failures, "notes": notes}
+    return {"data": data, "rows": rows + _ceiling_rows(data["ceiling"], data.get("peer")),
+            "failures": failures, "notes": notes}
+
+
+def _ceiling_rows(ceiling: list[dict], peer: list[dict] | None) -> list[Row]:
+    """How close the HTTP stack alone (a constant answer, no storage actor) gets to the peer:
+    the part of measurement 2's gap that no change behind the HTTP layer can close."""
+    peer_by_c = {r["connections"]: r for r in peer or []}
+    rows = []
+    for mine in ceiling:
+        theirs = peer_by_c.get(mine["connections"])
+        rows.append(Row("2.ceil", f"  HTTP ceiling (constant answer, {GETTER_WORKERS} workers) "
+                                  f"c={mine['connections']}", rate(mine["rps"]),
+                        rate(theirs["rps"]) if theirs else "-",
+                        times(ratio_of(mine["rps"], theirs and theirs["rps"]))))
+    return rows
 
 
 # --- 3 ----------------------------------------------------------------------
