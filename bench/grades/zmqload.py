@@ -130,13 +130,14 @@ def bus_publishes(bus_url: str, duration_s: float, in_flight: int = 256,
                     body = sock.recv(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                outstanding -= 1
-                _, reply = protocol.decode(body)
-                if isinstance(reply, protocol.Ok):
-                    acked += 1
-                else:
-                    errors += 1
-                    first_error = first_error or str(reply)
+                # NOTE: the bus acks a group commit's publishes of one caller as one Batch
+                for _, reply in protocol.unbatch(*protocol.decode(body)):
+                    outstanding -= 1
+                    if isinstance(reply, protocol.Ok):
+                        acked += 1
+                    else:
+                        errors += 1
+                        first_error = first_error or str(reply)
         elapsed = time.perf_counter() - started
     finally:
         sock.close(linger=0)
