@@ -101,7 +101,7 @@ class Log(LogReader):
             raise RuntimeError("log is already open")
         self._dir.mkdir(parents=True, exist_ok=True)
         self._committed_end = self._last_time = 0
-        names = (SEGMENT_NAME.match(path.name) for path in self._dir.iterdir())
+        names = (SEGMENT_NAME.fullmatch(path.name) for path in self._dir.iterdir())
         found = sorted((int(m.group(1)), self._dir / m.group(0)) for m in names if m)
         self._log_id = self._load_meta(bool(found))
         try:

@@ -180,7 +180,7 @@ def migration_files(schema_dir: Path) -> list[tuple[int, str, Path]]:
     """
     found: dict[int, Path] = {}
     for path in sorted(Path(schema_dir).glob("*.sql")):
-        match = MIGRATION_FILE.match(path.name)
+        match = MIGRATION_FILE.fullmatch(path.name)
         if not match:
             raise MigrationError(f"{path} is not named NNN_name.sql")
         version = int(match.group(1))
