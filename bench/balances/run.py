@@ -23,23 +23,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
 
 from actors.balances.testing import Balances, replay
-from actors.runtime.testing import ProcGroup, wait_until
-from bench import deps, report
+from actors.runtime.testing import wait_until
+from bench import report
 from bench.common import wrk
 from bench.common.cpu import CpuMeter, service_groups
 from bench.common import args as bench_args
-from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
+from bench.common.session import run_service_bench
 from bench.common.side import Figure, add_comparison, alternate, pgbench_side
 
 LUA = Path(__file__).resolve().parent / "lua"
@@ -208,35 +206,17 @@ def measure(out: Results, pg: Postgres, service: Balances, dsn: str, args) -> No
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    found = deps.ensure(peers=False)
+
+    def body(pg, group, dsn: str) -> None:
+        service = group.add(Balances(dsn, group.dir, workers=2, http_workers=HTTP_WORKERS))
+        service.start()
+        service.wait_ready()
+        measure(out, pg, service, dsn, args)
+
     out = Results("balances", vars(args))
-    if not found.wrk:
-        out.fail("wrk is not installed: " + "; ".join(found.notes))
-        return out.finish()
-    print(f"balances bench: {args.duration:g} s per run, {args.rounds} round(s), "
-          f"{args.clients} clients, {USERS:,} users", flush=True)
-    logs = Path(tempfile.mkdtemp(prefix="bench-balances-"))
-    group = ProcGroup(logs)
-    try:
-        with Postgres("balances") as pg:
-            dsn = pg.create_database("balances")
-            pg.pgbench_init("yardstick", scale=args.clients)
-            try:
-                service = group.add(Balances(dsn, logs, workers=2,
-                                             http_workers=HTTP_WORKERS))
-                service.start()
-                service.wait_ready()
-                measure(out, pg, service, dsn, args)
-            finally:
-                for problem in group.stop_all():
-                    out.fail(f"stop: {problem[:500]}")
-    except (BenchError, AssertionError, OSError, asyncpg.PostgresError) as exc:
-        out.fail(f"{type(exc).__name__}: {str(exc)[:2000]}")
-    if out.failures:
-        print(f"process logs kept in {logs}")
-    else:
-        shutil.rmtree(logs, ignore_errors=True)
-    return out.finish()
+    return run_service_bench(
+        out, f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
+             f"{USERS:,} users", args.clients, body)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +32,13 @@ from actors.gophermart.auth import issue_token
 from actors.gophermart.testing import SECRET, Gophermart
 from actors.runtime.testing import ProcGroup, wait_until
 from actors.shared.luhn import checksum_digit
-from bench import deps
 from bench.common import wrk
 from bench.common.cpu import CpuMeter, service_groups, tree_pids
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.common import args as bench_args
-from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
+from bench.common.session import run_service_bench
 from bench.common.side import (Figure, add_comparison, alternate, combine, pgbench_side,
                                rate_row, wrk_side)
 
@@ -235,34 +232,11 @@ def _start(group: ProcGroup, dsn: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    found = deps.ensure(peers=False)
     out = Results("gophermart", vars(args))
-    if not found.wrk:
-        out.fail("wrk is not installed: " + "; ".join(found.notes))
-        return out.finish()
-    print(f"gophermart bench: {args.duration:g} s per run, {args.rounds} round(s), "
-          f"{args.clients} clients, {HTTP_WORKERS} HTTP workers, poller inflight "
-          f"{POLL_INFLIGHT}", flush=True)
-    logs = Path(tempfile.mkdtemp(prefix="bench-gophermart-"))
-    group = ProcGroup(logs)
-    failed = False
-    try:
-        with Postgres("gophermart") as pg:
-            dsn = pg.create_database("gophermart")
-            pg.pgbench_init("yardstick", scale=1)
-            try:
-                measure(out, pg, _start(group, dsn), args)
-            finally:
-                for problem in group.stop_all():
-                    out.fail(f"stop: {problem[:500]}")
-    except (BenchError, AssertionError, OSError, asyncpg.PostgresError) as exc:
-        failed = True
-        out.fail(f"{type(exc).__name__}: {str(exc)[:2000]}")
-    if failed or out.failures:
-        print(f"process logs kept in {logs}")
-    else:
-        shutil.rmtree(logs, ignore_errors=True)
-    return out.finish()
+    return run_service_bench(
+        out, f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
+             f"{HTTP_WORKERS} HTTP workers, poller inflight {POLL_INFLIGHT}", 1,
+        lambda pg, group, dsn: measure(out, pg, _start(group, dsn), args))
 
 
 if __name__ == "__main__":

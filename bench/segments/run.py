@@ -23,18 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
 import requests
 
-from actors.runtime.testing import ProcGroup
 from actors.segments.testing import Segments
-from bench import deps, report
+from bench import report
 from bench.common import wrk
 from bench.common.cpu import service_groups, tree_pids
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
@@ -42,6 +39,7 @@ from bench.common import args as bench_args
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
+from bench.common.session import run_service_bench
 from bench.common.rss import PeakRss
 from bench.common.side import add_comparison, alternate, pgbench_side, wrk_side
 
@@ -188,39 +186,20 @@ def measure(out: Results, pg: Postgres, service: Segments, ceiling: Ceiling, dsn
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    found = deps.ensure(peers=False)
+
+    def body(pg, group, dsn: str) -> None:
+        service = group.add(Segments(dsn, group.dir, workers=HTTP_WORKERS))
+        ceiling = group.add(Ceiling(group.dir, workers=HTTP_WORKERS))
+        service.start()
+        ceiling.start()
+        service.wait_ready()
+        ceiling.wait_ready()
+        measure(out, pg, service, ceiling, dsn, args)
+
     out = Results("segments", vars(args))
-    if not found.wrk:
-        out.fail("wrk is not installed: " + "; ".join(found.notes))
-        return out.finish()
-    print(f"segments bench: {args.duration:g} s per run, {args.rounds} round(s), "
-          f"{args.clients} clients, {HTTP_WORKERS} HTTP workers, {args.users:,} known users",
-          flush=True)
-    logs = Path(tempfile.mkdtemp(prefix="bench-segments-"))
-    group = ProcGroup(logs)
-    try:
-        with Postgres("segments") as pg:
-            dsn = pg.create_database("segments")
-            pg.pgbench_init("yardstick", scale=1)
-            try:
-                service = group.add(Segments(dsn, logs, workers=HTTP_WORKERS))
-                ceiling = group.add(Ceiling(logs, workers=HTTP_WORKERS))
-                service.start()
-                ceiling.start()
-                service.wait_ready()
-                ceiling.wait_ready()
-                measure(out, pg, service, ceiling, dsn, args)
-            finally:
-                for problem in group.stop_all():
-                    out.fail(f"stop: {problem[:500]}")
-    except (BenchError, AssertionError, OSError, asyncpg.PostgresError,
-            requests.RequestException) as exc:
-        out.fail(f"{type(exc).__name__}: {str(exc)[:2000]}")
-    if out.failures:
-        print(f"process logs kept in {logs}")
-    else:
-        shutil.rmtree(logs, ignore_errors=True)
-    return out.finish()
+    return run_service_bench(
+        out, f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
+             f"{HTTP_WORKERS} HTTP workers, {args.users:,} known users", 1, body)
 
 
 if __name__ == "__main__":
