@@ -13,6 +13,7 @@ from pathlib import Path
 from actors.grades.records import MAX_REPLICA_ID
 from actors.bus.config import DEFAULT_BUS_PUB_URL, DEFAULT_BUS_URL, NO_BUS
 from actors.runtime.config import ConfigError, env_int, env_str
+from actors.runtime.endpoints import MAX_IPC_PATH
 
 __all__ = ["ConfigError", "ReplicaConfig", "DEFAULT_STREAM", "data_dir"]
 
@@ -76,7 +77,7 @@ class ReplicaConfig:
         run_dir = data_dir() / f"replica{replica_id}"
         default_setter, default_getter = (8181, 8080) if replica_id == 1 else (8383, 8282)
         endpoint = _str("STORAGE_ENDPOINT", f"ipc://{run_dir}/storage.sock")
-        if endpoint.startswith("ipc://") and len(endpoint) - 6 > 100:
+        if endpoint.startswith("ipc://") and len(endpoint) - len("ipc://") > MAX_IPC_PATH:
             raise ConfigError(f"STORAGE_ENDPOINT path is too long for a unix socket: {endpoint}")
         return cls(
             replica_id=replica_id,

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.testing import (START_TIMEOUT_S, HarnessError, Proc, ProcGroup, free_port,
                                     port_open, wait_until)
 
@@ -151,11 +152,8 @@ class Replica(Proc):
         self.set_base = f"http://127.0.0.1:{self.setter_port}"
         self.set_url = f"{self.set_base}/set"
         self.get_base = f"http://127.0.0.1:{self.getter_port}"
-        # NOTE: ipc as `grades replica` defaults to (workers and storage share a machine);
-        # tcp only where the temp dir makes the socket path too long for a unix socket.
-        socket_path = data_dir / f"replica{replica_id}" / "storage.sock"
-        self.storage_endpoint = (f"ipc://{socket_path}" if len(str(socket_path)) <= 100
-                                 else f"tcp://127.0.0.1:{free_port()}")
+        # NOTE: ipc, as `grades replica` defaults to (workers and storage share a machine)
+        self.storage_endpoint = ipc_endpoint(data_dir / f"replica{replica_id}", "storage")
         self.session = requests.Session()
         env = {
             **os.environ, "REPLICA_ID": str(replica_id), "GRADES_DATA_DIR": str(data_dir),
