@@ -15,7 +15,7 @@ from actors.bus.config import DEFAULT_BUS_PUB_URL, DEFAULT_BUS_URL, NO_BUS
 from actors.runtime.config import ConfigError, env_int, env_str
 from actors.runtime.endpoints import MAX_IPC_PATH
 
-__all__ = ["ConfigError", "ReplicaConfig", "DEFAULT_STREAM", "data_dir"]
+__all__ = ["ConfigError", "ReplicaConfig", "DEFAULT_STREAM", "DEFAULT_HTTP_WORKERS", "data_dir"]
 
 DEFAULT_STREAM = "grades"
 DEFAULT_SNAPSHOT_EVERY_S = 300
@@ -36,6 +36,9 @@ def data_dir() -> Path:
     """GRADES_DATA_DIR (default ./data), where replicas and the bus keep their files."""
     return Path(_str("GRADES_DATA_DIR", "data")).resolve()
 
+
+DEFAULT_HTTP_WORKERS = 2
+"""gunicorn workers per port (SETTER_WORKERS, GETTER_WORKERS): one per core here."""
 
 @dataclass(frozen=True)
 class ReplicaConfig:
@@ -90,8 +93,8 @@ class ReplicaConfig:
             stream=_str("GRADES_STREAM", DEFAULT_STREAM),
             run_dir=run_dir,
             storage_endpoint=endpoint,
-            setter_workers=_int("SETTER_WORKERS", 2, 1, 64),
-            getter_workers=_int("GETTER_WORKERS", 2, 1, 64),
+            setter_workers=_int("SETTER_WORKERS", DEFAULT_HTTP_WORKERS, 1, 64),
+            getter_workers=_int("GETTER_WORKERS", DEFAULT_HTTP_WORKERS, 1, 64),
             clock_skew_ms=_int("GRADES_CLOCK_SKEW_MS", 0, -(10**9), 10**9),
             curve_dir=_str("GRADES_CURVE_DIR", ""),
             nats_replicas=_int("GRADES_NATS_REPLICAS", _default_nats_replicas(), 1, 5),

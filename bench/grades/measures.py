@@ -18,6 +18,7 @@ from bench.grades import lag
 from bench.grades import verify
 from bench.grades import wrk
 from bench.grades import zmqload
+from actors.grades.config import DEFAULT_HTTP_WORKERS
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.grades.stack import PEER_PORTS, BenchError, Stack
 from bench.report import Row, ms, rate, ratio_of, times, verdict
@@ -29,7 +30,6 @@ LAG_LOAD = 0.8  # fraction of 1b's best rate driven during the lag probes
 TARGETS = {"one_replica": 0.35, "two_replicas": 0.6, "lag_p99_ms": 10.0, "bus": 1.0,
            "backup_s": 3.0, "restore_s": 5.0, "getter_rss_mb": 50.0}
 FULL_ROWS = 1_000_000
-GETTER_WORKERS = 2  # grades replica's default GETTER_WORKERS, as our gets run
 
 
 @dataclass
@@ -179,7 +179,7 @@ def gets(ctx: Ctx) -> dict:
     else:
         notes.append(_no_peer(ctx, "2"))
     with Stack("get-ceiling") as stack:
-        ceiling = stack.add(Ceiling(stack.log_dir, workers=GETTER_WORKERS))
+        ceiling = stack.add(Ceiling(stack.log_dir, workers=DEFAULT_HTTP_WORKERS))
         ceiling.start()
         ceiling.wait_ready()
         data["ceiling"] = _series(ctx, "HTTP ceiling", ceiling.url, CONSTANT_LUA)
@@ -196,8 +196,8 @@ def _ceiling_rows(ceiling: list[dict], peer: list[dict] | None) -> list[Row]:
     rows = []
     for mine in ceiling:
         theirs = peer_by_c.get(mine["connections"])
-        rows.append(Row("2.ceil", f"  HTTP ceiling (constant answer, {GETTER_WORKERS} workers) "
-                                  f"c={mine['connections']}", rate(mine["rps"]),
+        rows.append(Row("2.ceil", f"  HTTP ceiling (constant answer, {DEFAULT_HTTP_WORKERS} "
+                                  f"workers) c={mine['connections']}", rate(mine["rps"]),
                         rate(theirs["rps"]) if theirs else "-",
                         times(ratio_of(mine["rps"], theirs and theirs["rps"]))))
     return rows
