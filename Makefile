@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak clean
+.PHONY: install run test lint typecheck bench soak clean
 
 install: $(STAMP)
 
@@ -21,8 +21,14 @@ run: install
 test: install lint
 	$(BIN)/python -m pytest -q
 
+# ruff: lint rules with import sorting, then the formatter as a check (`ruff format .` fixes).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy, strict, over actors/ and http/web (settings in pyproject.toml).
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -35,8 +35,9 @@ class Deps:
 
 
 def _installed(package: str) -> bool:
-    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
-                            check=False, capture_output=True, text=True)
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], check=False, capture_output=True, text=True
+    )
     return result.returncode == 0 and "install ok installed" in result.stdout
 
 
@@ -50,10 +51,10 @@ def _apt_install(packages: list[str], notes: list[str]) -> None:
     print(f"[deps] apt-get install {' '.join(missing)} ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for argv in (["apt-get", "update", "-qq"],
-                     ["apt-get", "install", "-y", "-qq", *missing]):
-            result = subprocess.run(argv, check=False, env=env, capture_output=True, text=True,
-                                    timeout=APT_TIMEOUT_S)
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+            result = subprocess.run(
+                argv, check=False, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S
+            )
             if result.returncode != 0:
                 tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
                 notes.append(f"{' '.join(argv[:2])} failed: {' | '.join(tail)}")
@@ -67,9 +68,13 @@ def _pip_install(module: str, package: str, notes: list[str]) -> bool:
         return True
     print(f"[deps] pip install {package} ...", flush=True)
     try:
-        result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", package],
-                                check=False, capture_output=True, text=True,
-                                timeout=PIP_TIMEOUT_S)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", package],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=PIP_TIMEOUT_S,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         notes.append(f"pip install {package} failed: {exc}")
         return False
@@ -89,14 +94,16 @@ def ensure(peers: bool = True) -> Deps:
         deps.notes.append("wrk is not installed: HTTP measurements are skipped")
     if peers:
         deps.nats_server = shutil.which("nats-server") is not None
-        deps.peers = (deps.nats_server and shutil.which("go") is not None
-                      and _installed("golang-github-nats-io-go-nats-dev"))
+        deps.peers = (
+            deps.nats_server
+            and shutil.which("go") is not None
+            and _installed("golang-github-nats-io-go-nats-dev")
+        )
         if not deps.peers:
             deps.notes.append("Go or NATS could not be installed: peer measurements skipped")
         deps.nats_py = _pip_install("nats", "nats-py", deps.notes)
         if not deps.nats_py:
-            deps.notes.append("nats-py is missing: the JetStream side of measurement 5 "
-                              "is skipped")
+            deps.notes.append("nats-py is missing: the JetStream side of measurement 5 is skipped")
     return deps
 
 

@@ -41,8 +41,13 @@ def wait_quiet(max_wait_s: float, sample_s: float = 1.0) -> dict:
         busy = psutil.cpu_percent(interval=sample_s)
         waited = time.monotonic() - started
         if busy < BUSY_PCT or waited >= max_wait_s:
-            return {"busy_pct": busy, "waited_s": round(waited, 1), "quiet": busy < BUSY_PCT,
-                    "load_avg_1m": os.getloadavg()[0], "foreign": foreign_processes()[:10]}
+            return {
+                "busy_pct": busy,
+                "waited_s": round(waited, 1),
+                "quiet": busy < BUSY_PCT,
+                "load_avg_1m": os.getloadavg()[0],
+                "foreign": foreign_processes()[:10],
+            }
 
 
 def _busy_seconds() -> float:
@@ -87,6 +92,9 @@ class ForeignCpu:
 
 
 def describe() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "kernel": platform.release(), "memory_gb": round(psutil.virtual_memory().total
-                                                              / 2**30, 1)}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }

@@ -83,6 +83,7 @@ QUERIES = (("select", SELECT_SQL), ("update", UPDATE_SQL), ("rows100", ROWS_SQL)
 
 # Each client: async (dsn, tasks) -> (make(sql) -> query(task_index), close()).
 
+
 async def lazy_pool(dsn: str, tasks: int):
     """asyncpg as the services use it: actors.runtime.pg.LazyPool."""
     pool = LazyPool(dsn, min_size=tasks, max_size=tasks)
@@ -91,7 +92,9 @@ async def lazy_pool(dsn: str, tasks: int):
         async def query(index: int) -> None:
             async with pool.acquire() as conn:
                 await conn.fetch(sql, index + 1)
+
         return query
+
     return make, pool.close
 
 
@@ -103,7 +106,9 @@ async def asyncpg_pool_reset(dsn: str, tasks: int):
         async def query(index: int) -> None:
             async with pool.acquire() as conn:
                 await conn.fetch(sql, index + 1)
+
         return query
+
     return make, pool.close
 
 
@@ -114,11 +119,13 @@ async def asyncpg_conns(dsn: str, tasks: int):
     def make(sql: str):
         async def query(index: int) -> None:
             await conns[index].fetch(sql, index + 1)
+
         return query
 
     async def close() -> None:
         for conn in conns:
             await conn.close()
+
     return make, close
 
 
@@ -126,8 +133,9 @@ async def psycopg_pool(dsn: str, tasks: int):
     """psycopg 3 + psycopg_pool, autocommit, statements prepared after 5 uses."""
     from psycopg_pool import AsyncConnectionPool
 
-    pool = AsyncConnectionPool(dsn, min_size=tasks, max_size=tasks, open=False,
-                               kwargs={"autocommit": True})
+    pool = AsyncConnectionPool(
+        dsn, min_size=tasks, max_size=tasks, open=False, kwargs={"autocommit": True}
+    )
     await pool.open(wait=True)
 
     def make(sql: str):
@@ -138,7 +146,9 @@ async def psycopg_pool(dsn: str, tasks: int):
                 cursor = await conn.execute(sql, {"p": index + 1})
                 if cursor.description:
                     await cursor.fetchall()
+
         return query
+
     return make, pool.close
 
 
@@ -146,8 +156,7 @@ async def psycopg_conns(dsn: str, tasks: int):
     """One psycopg 3 connection held per task: the driver alone, no pool."""
     import psycopg
 
-    conns = [await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-             for _ in range(tasks)]
+    conns = [await psycopg.AsyncConnection.connect(dsn, autocommit=True) for _ in range(tasks)]
 
     def make(sql: str):
         sql = sql.replace("$1", "%(p)s")
@@ -156,11 +165,13 @@ async def psycopg_conns(dsn: str, tasks: int):
             cursor = await conns[index].execute(sql, {"p": index + 1})
             if cursor.description:
                 await cursor.fetchall()
+
         return query
 
     async def close() -> None:
         for conn in conns:
             await conn.close()
+
     return make, close
 
 
@@ -184,18 +195,23 @@ async def measure(client, dsn: str, tasks: int, seconds: float) -> dict[str, tup
 async def prepare(dsn: str, tasks: int) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("DROP TABLE IF EXISTS bench_counters; "
-                           "CREATE TABLE bench_counters (id int PRIMARY KEY, n bigint NOT NULL)")
-        await conn.executemany("INSERT INTO bench_counters VALUES ($1, 0)",
-                               [(i + 1,) for i in range(tasks)])
+        await conn.execute(
+            "DROP TABLE IF EXISTS bench_counters; "
+            "CREATE TABLE bench_counters (id int PRIMARY KEY, n bigint NOT NULL)"
+        )
+        await conn.executemany(
+            "INSERT INTO bench_counters VALUES ($1, 0)", [(i + 1,) for i in range(tasks)]
+        )
     finally:
         await conn.close()
 
 
 def report(runs: dict[str, list[dict[str, tuple]]]) -> None:
     """Medians over the rounds: queries/s (with the range), client CPU, latency."""
-    print(f"{'client':<19} {'query':<7} {'q/s':>8} {'(range over rounds)':>21}"
-          f" {'client CPU':>11} {'p50':>8} {'p99':>8}")
+    print(
+        f"{'client':<19} {'query':<7} {'q/s':>8} {'(range over rounds)':>21}"
+        f" {'client CPU':>11} {'p50':>8} {'p99':>8}"
+    )
     for driver, rounds in runs.items():
         for name, _ in QUERIES:
             ranked = sorted(rounds, key=lambda results: results[name][0])
@@ -203,8 +219,11 @@ def report(runs: dict[str, list[dict[str, tuple]]]) -> None:
             cpu_us = statistics.median(results[name][2] for results in rounds) * 1e6
             cuts = statistics.quantiles(latencies, n=100)
             spread = f"({ranked[0][name][0]:,.0f}-{ranked[-1][name][0]:,.0f})"
-            print(f"{driver:<19} {name:<7} {rate:>8,.0f} {spread:>21} {cpu_us:>8.0f} us"
-                  f" {cuts[49] * 1e3:5.2f} ms {cuts[98] * 1e3:5.2f} ms", flush=True)
+            print(
+                f"{driver:<19} {name:<7} {rate:>8,.0f} {spread:>21} {cpu_us:>8.0f} us"
+                f" {cuts[49] * 1e3:5.2f} ms {cuts[98] * 1e3:5.2f} ms",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
     except ImportError:
-        print("pg_driver: .venv/bin/pip install 'psycopg[binary]' psycopg_pool first",
-              file=sys.stderr)
+        print(
+            "pg_driver: .venv/bin/pip install 'psycopg[binary]' psycopg_pool first", file=sys.stderr
+        )
         return 1
     root, server, dsn = None, None, args.dsn
     if dsn is None:
@@ -230,8 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         dsn = server.create_database("driver_bench")
     try:
         asyncio.run(prepare(dsn, args.tasks))
-        print(f"{args.tasks} tasks, {args.seconds:g} s per run, {args.rounds} rounds, "
-              "one client process", flush=True)
+        print(
+            f"{args.tasks} tasks, {args.seconds:g} s per run, {args.rounds} rounds, "
+            "one client process",
+            flush=True,
+        )
         runs: dict[str, list] = {name: [] for name in CLIENTS}
         for _ in range(args.rounds):
             for name, client in CLIENTS.items():

@@ -60,8 +60,12 @@ def render(rows: list[Row]) -> str:
     right = {"ours", "peer", "ratio"}
     lines = []
     for index, row in enumerate(table):
-        cells = [getattr(row, f).rjust(widths[f]) if f in right and index
-                 else getattr(row, f).ljust(widths[f]) for f in fields]
+        cells = [
+            getattr(row, f).rjust(widths[f])
+            if f in right and index
+            else getattr(row, f).ljust(widths[f])
+            for f in fields
+        ]
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * widths[f] for f in fields))

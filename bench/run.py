@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return runner.main(argv[1:])
     if argv and not argv[0].startswith("-"):
-        print(f"bench: unknown service {argv[0]!r}; choose from {', '.join(SERVICES)}",
-              file=sys.stderr)
+        print(
+            f"bench: unknown service {argv[0]!r}; choose from {', '.join(SERVICES)}",
+            file=sys.stderr,
+        )
         return 2
     status = 0
     for service in SERVICES:
@@ -44,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n===== {service} =====", flush=True)
         # grades' flags are its own; the others share --quick only
-        status |= runner.main(argv if service == "grades" else
-                              [a for a in argv if a == "--quick"])
+        status |= runner.main(argv if service == "grades" else [a for a in argv if a == "--quick"])
     return status
 
 

@@ -23,10 +23,17 @@ FUZZ_SCALE=20 digs deeper (as for grades' fuzz tests)."""
 TIMEOUT_S = 10
 
 
-def fuzz_document(base: str, expected: set[str] | int, *, headers: dict | None = None,
-                  checks: list | None = None, additional_checks: list | None = None,
-                  skip: Callable | None = None, examples: int = EXAMPLES,
-                  negative_may_be_empty: bool = True) -> None:
+def fuzz_document(
+    base: str,
+    expected: set[str] | int,
+    *,
+    headers: dict | None = None,
+    checks: list | None = None,
+    additional_checks: list | None = None,
+    skip: Callable | None = None,
+    examples: int = EXAMPLES,
+    negative_may_be_empty: bool = True,
+) -> None:
     """Fuzz every operation of ``{base}/openapi.json``.
 
     Args:
@@ -38,12 +45,15 @@ def fuzz_document(base: str, expected: set[str] | int, *, headers: dict | None =
         negative_may_be_empty: an operation with nothing to make invalid (a GET
             without parameters) may have no negative cases.
     """
-    config = schemathesis.Config.from_dict({
-        "base-url": base, "request-timeout": TIMEOUT_S,
-        "suppress-health-check": ["all"], "phases": {"stateful": {"enabled": False}},
-    })
-    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=config,
-                                           timeout=TIMEOUT_S)
+    config = schemathesis.Config.from_dict(
+        {
+            "base-url": base,
+            "request-timeout": TIMEOUT_S,
+            "suppress-health-check": ["all"],
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=config, timeout=TIMEOUT_S)
     schema.validate()
     operations = [result.ok() for result in schema.get_all_operations()]
     labels = {op.label for op in operations}
@@ -51,15 +61,18 @@ def fuzz_document(base: str, expected: set[str] | int, *, headers: dict | None =
     for operation in operations:
         for mode in GenerationMode:
 
-            @settings(max_examples=examples, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def fuzz(case):
                 response = case.call(headers=headers)
                 if skip is not None and skip(response):
                     return
-                case.validate_response(response, checks=checks,
-                                       additional_checks=additional_checks)
+                case.validate_response(response, checks=checks, additional_checks=additional_checks)
 
             try:
                 fuzz()

@@ -24,8 +24,9 @@ SHARED_PACKAGES = {"runtime", "bus", "shared"}
 
 
 def _services() -> set[str]:
-    return {p.name for p in ACTORS.iterdir()
-            if p.is_dir() and (p / "__init__.py").exists()} - SHARED_PACKAGES
+    return {
+        p.name for p in ACTORS.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    } - SHARED_PACKAGES
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -79,8 +80,7 @@ def violations(modules=None) -> list[str]:
         for line, module in _imports(path):
             if not _allowed(owner, module):
                 where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-                found.append(f"{where}:{line}: {'.'.join(owner)} "
-                             f"must not import {module}")
+                found.append(f"{where}:{line}: {'.'.join(owner)} must not import {module}")
     return found
 
 
@@ -88,19 +88,22 @@ def test_imports_go_one_way():
     assert not violations(), "\n".join(violations())
 
 
-@pytest.mark.parametrize("owner, module, allowed", [
-    (("actors", "runtime"), "actors.grades.storage", False),
-    (("actors", "runtime"), "web.common.app", False),
-    (("actors", "bus"), "actors.grades.config", False),
-    (("actors", "segments"), "actors.balances.store", False),
-    (("actors", "segments"), "actors.runtime.pg", True),
-    (("actors", "segments"), "actors.shared.luhn", True),
-    (("web", "common"), "actors.grades.records", False),
-    (("web", "common"), "actors.runtime.client", True),
-    (("web", "segments"), "web.balances.app", False),
-    (("web", "segments"), "actors.segments.store", True),
-    (("web", "segments"), "actors.gophermart.store", False),
-])
+@pytest.mark.parametrize(
+    "owner, module, allowed",
+    [
+        (("actors", "runtime"), "actors.grades.storage", False),
+        (("actors", "runtime"), "web.common.app", False),
+        (("actors", "bus"), "actors.grades.config", False),
+        (("actors", "segments"), "actors.balances.store", False),
+        (("actors", "segments"), "actors.runtime.pg", True),
+        (("actors", "segments"), "actors.shared.luhn", True),
+        (("web", "common"), "actors.grades.records", False),
+        (("web", "common"), "actors.runtime.client", True),
+        (("web", "segments"), "web.balances.app", False),
+        (("web", "segments"), "actors.segments.store", True),
+        (("web", "segments"), "actors.gophermart.store", False),
+    ],
+)
 def test_the_contract_itself(owner, module, allowed):
     assert _allowed(owner, module) is allowed
 
@@ -118,7 +121,11 @@ def _code_words(path: Path) -> str:
     previous = tokenize.INDENT
     for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
         docstring = token.type == tokenize.STRING and previous in (
-            tokenize.INDENT, tokenize.NEWLINE, tokenize.NL, tokenize.DEDENT)
+            tokenize.INDENT,
+            tokenize.NEWLINE,
+            tokenize.NL,
+            tokenize.DEDENT,
+        )
         if token.type in (tokenize.NAME, tokenize.STRING) and not docstring:
             words.append(token.string)
         if token.type not in (tokenize.COMMENT, tokenize.NL):
@@ -129,8 +136,7 @@ def _code_words(path: Path) -> str:
 @pytest.mark.parametrize("service", sorted(_services()))
 def test_the_runtime_and_web_common_name_no_service(service):
     shared = [*(ACTORS / "runtime").rglob("*.py"), *(WEB / "common").rglob("*.py")]
-    named = [str(p.relative_to(ROOT)) for p in shared
-             if service in _code_words(p).lower()]
+    named = [str(p.relative_to(ROOT)) for p in shared if service in _code_words(p).lower()]
     assert not named, f"{service} is named in {named}"
 
 

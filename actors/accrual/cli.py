@@ -31,9 +31,17 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
     """gunicorn, with the settled settings in its environment (no actor: an order's
     outcome is computed when it is registered and revealed by the clock)."""
     env = {**environ, **config.child_env()}
-    return [gunicorn_child("http", app="web.accrual.app:get_app()", bind=str(config.address),
-                           workers=config.workers, env=env, title="accrual: http",
-                           metrics_dir=config.run_dir / "metrics")]
+    return [
+        gunicorn_child(
+            "http",
+            app="web.accrual.app:get_app()",
+            bind=str(config.address),
+            workers=config.workers,
+            env=env,
+            title="accrual: http",
+            metrics_dir=config.run_dir / "metrics",
+        )
+    ]
 
 
 @reports_config_errors
@@ -44,8 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     config.run_dir.mkdir(parents=True, exist_ok=True)
     limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
-    log.info("serving on http://%s (%s, orders final after %.1f s)", config.address, limit,
-             config.delay_s)
+    log.info(
+        "serving on http://%s (%s, orders final after %.1f s)",
+        config.address,
+        limit,
+        config.delay_s,
+    )
     return Supervisor(PROGRAM, children(config, dict(os.environ))).run()
 
 

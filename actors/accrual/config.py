@@ -55,29 +55,31 @@ class Config:
         }
 
 
-def from_env(environ: Mapping[str, str] | None = None,
-             argv: Sequence[str] | None = None) -> Config:
+def from_env(environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None) -> Config:
     """Settings from flags and environment; the environment wins.
 
     Raises:
         ConfigError: one line naming the variable or flag that is wrong.
     """
     environ = os.environ if environ is None else environ
-    parser = service_parser(PROGRAM, "The accrual system (a development double).",
-                            DEFAULT_ADDRESS)
+    parser = service_parser(PROGRAM, "The accrual system (a development double).", DEFAULT_ADDRESS)
     args = parse_service_args(parser, argv)
     address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, DEFAULT_ADDRESS)
     address = parse_address(address_text, "RUN_ADDRESS" if source != "flag" else "-a", PROGRAM)
     database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
-    database = parse_database_uri(database_text,
-                                  "DATABASE_URI" if source != "flag" else "-d", PROGRAM)
+    database = parse_database_uri(
+        database_text, "DATABASE_URI" if source != "flag" else "-d", PROGRAM
+    )
     host = address.host.replace(":", "_")
     return Config(
-        address=address, database_uri=database,
+        address=address,
+        database_uri=database,
         rate_limit=env_int(environ, "ACCRUAL_RATE_LIMIT", 0, 0, 10**9, PROGRAM),
         delay_s=env_int(environ, "ACCRUAL_DELAY_MS", 1000, 0, 3_600_000, PROGRAM) / 1000,
         workers=env_int(environ, "ACCRUAL_WORKERS", 2, 1, 64, PROGRAM),
         db_wait_s=env_int(environ, "ACCRUAL_DB_WAIT_S", 30, 0, 3600, PROGRAM),
-        run_dir=Path(environ.get("ACCRUAL_RUN_DIR", "").strip() or Path(
-            tempfile.gettempdir()) / f"accrual-{os.getuid()}-{host}-{address.port}"),
+        run_dir=Path(
+            environ.get("ACCRUAL_RUN_DIR", "").strip()
+            or Path(tempfile.gettempdir()) / f"accrual-{os.getuid()}-{host}-{address.port}"
+        ),
     )

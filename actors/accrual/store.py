@@ -66,14 +66,18 @@ async def add_rule(db, rule: Rule) -> None:
             await conn.execute(
                 "INSERT INTO accrual.rules (match, reward_hundredths, reward_type)"
                 " VALUES ($1, $2, $3)",
-                rule.match, rule.reward_hundredths, rule.reward_type)
+                rule.match,
+                rule.reward_hundredths,
+                rule.reward_type,
+            )
         except asyncpg.UniqueViolationError:
             raise RuleExists(rule.match) from None
 
 
 def _goods_json(goods: list[Good]) -> str:
-    return ENCODER.encode([{"description": g.description, "price": kopecks_json(g.price_kop)}
-                           for g in goods]).decode()
+    return ENCODER.encode(
+        [{"description": g.description, "price": kopecks_json(g.price_kop)} for g in goods]
+    ).decode()
 
 
 async def register_order(db, number: str, goods: list[Good], delay_s: float) -> int | None:
@@ -90,14 +94,20 @@ async def register_order(db, number: str, goods: list[Good], delay_s: float) -> 
         rows = await conn.fetch(
             "SELECT DISTINCT r.match, r.reward_hundredths, r.reward_type"
             " FROM unnest($1::text[]) AS g(description)"
-            " JOIN accrual.rules r ON strpos(g.description, r.match) > 0", descriptions)
+            " JOIN accrual.rules r ON strpos(g.description, r.match) > 0",
+            descriptions,
+        )
         accrual = order_accrual(goods, [Rule(*row) for row in rows])
         inserted = await conn.fetchval(
             "INSERT INTO accrual.orders (number, goods, outcome, accrual_kop, ready_at)"
             " VALUES ($1, $2::jsonb, $3, $4, clock_timestamp() + make_interval(secs => $5))"
             " ON CONFLICT (number) DO NOTHING RETURNING true",
-            number, _goods_json(goods), "INVALID" if accrual is None else "PROCESSED",
-            accrual, float(delay_s))
+            number,
+            _goods_json(goods),
+            "INVALID" if accrual is None else "PROCESSED",
+            accrual,
+            float(delay_s),
+        )
     if not inserted:
         raise OrderExists(number)
     return accrual
@@ -111,7 +121,9 @@ async def get_order(db, number: str) -> OrderInfo | None:
             "  WHEN clock_timestamp() >= registered_at + (ready_at - registered_at) / 2"
             "  THEN 'PROCESSING' ELSE 'REGISTERED' END AS status,"
             " CASE WHEN clock_timestamp() >= ready_at THEN accrual_kop END AS accrual_kop"
-            " FROM accrual.orders WHERE number = $1", number)
+            " FROM accrual.orders WHERE number = $1",
+            number,
+        )
     return None if row is None else OrderInfo(number, row["status"], row["accrual_kop"])
 
 
@@ -129,9 +141,11 @@ async def count_request(db) -> tuple[int, float]:
             " VALUES (date_trunc('minute', clock_timestamp()), 1)"
             " ON CONFLICT (window_start) DO UPDATE SET requests = rate_windows.requests + 1"
             " RETURNING requests, extract(epoch FROM window_start + interval '1 minute'"
-            " - clock_timestamp())::float8 AS left_s")
+            " - clock_timestamp())::float8 AS left_s"
+        )
         if row["requests"] == 1:
             await conn.execute(
                 "DELETE FROM accrual.rate_windows"
-                " WHERE window_start < clock_timestamp() - interval '1 hour'")
+                " WHERE window_start < clock_timestamp() - interval '1 hour'"
+            )
     return row["requests"], max(0.0, row["left_s"])

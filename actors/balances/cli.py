@@ -33,8 +33,14 @@ def children(config: BalancesConfig) -> list[Child]:
         for i in range(config.workers)
     ]
     http = gunicorn_child(
-        "http", "web.balances.app:get_app()", str(config.address), config.http_workers, env,
-        f"{PROGRAM}: http {config.address}", metrics_dir=config.run_dir / "metrics")
+        "http",
+        "web.balances.app:get_app()",
+        str(config.address),
+        config.http_workers,
+        env,
+        f"{PROGRAM}: http {config.address}",
+        metrics_dir=config.run_dir / "metrics",
+    )
     return [*workers, http]
 
 
@@ -43,15 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     config = load(sys.argv[1:] if argv is None else argv)
     log = setup_logging(PROGRAM)
     set_title(f"{PROGRAM}: supervisor {config.address}")
-    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s,
-                            config.database_source):
+    if not prepare_database(
+        PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s, config.database_source
+    ):
         return 1
-    lock = exclusive_lock(config.run_dir / "supervisor.lock",
-                          f"{PROGRAM}: an instance on {config.address} is already running "
-                          f"(pid {{pid}}); give it another RUN_ADDRESS")
+    lock = exclusive_lock(
+        config.run_dir / "supervisor.lock",
+        f"{PROGRAM}: an instance on {config.address} is already running "
+        f"(pid {{pid}}); give it another RUN_ADDRESS",
+    )
     try:
-        log.info("%d worker actors, %d HTTP workers on http://%s", config.workers,
-                 config.http_workers, config.address)
+        log.info(
+            "%d worker actors, %d HTTP workers on http://%s",
+            config.workers,
+            config.http_workers,
+            config.address,
+        )
         return Supervisor(PROGRAM, children(config)).run()
     finally:
         lock.close()

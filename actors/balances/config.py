@@ -74,27 +74,31 @@ class BalancesConfig:
         return f"{socket.gethostname()}:{self.address.port}/worker-{index}"
 
 
-def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
-         ) -> BalancesConfig:
+def load(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> BalancesConfig:
     """The configuration from flags and the environment (the environment wins).
 
     Raises:
         ConfigError: a malformed value, naming its variable or flag (exit status 2).
     """
     environ = os.environ if environ is None else environ
-    parser = service_parser(PROGRAM, "Users' balances, changed by tasks applied in order.",
-                            DEFAULT_ADDRESS)
+    parser = service_parser(
+        PROGRAM, "Users' balances, changed by tasks applied in order.", DEFAULT_ADDRESS
+    )
     args = parse_service_args(parser, argv)
     address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, DEFAULT_ADDRESS)
-    address = parse_address(address_text, "RUN_ADDRESS" if source == "RUN_ADDRESS" else "-a",
-                            PROGRAM)
+    address = parse_address(
+        address_text, "RUN_ADDRESS" if source == "RUN_ADDRESS" else "-a", PROGRAM
+    )
     database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
     database_source = "-d" if source == "flag" else "DATABASE_URI"
     database_uri = parse_database_uri(database_text, database_source, PROGRAM)
     cores = os.cpu_count() or 1
     data_dir = env_str(environ, "BALANCES_DATA_DIR", DEFAULT_DATA_DIR)
-    run_dir = Path(env_str(environ, "BALANCES_RUN_DIR",
-                           f"{data_dir}/balances-{address.port}")).absolute()
+    run_dir = Path(
+        env_str(environ, "BALANCES_RUN_DIR", f"{data_dir}/balances-{address.port}")
+    ).absolute()
     lease_ms = env_int(environ, "BALANCES_LEASE_MS", 5000, 300, 600_000, PROGRAM)
     return BalancesConfig(
         address=address,

@@ -46,8 +46,17 @@ def replay(balance: int, tasks: list[tuple[str, int]]) -> Replayed:
 class Balances(HttpService):
     """One `balances` instance (supervisor, worker actors, gunicorn) on a free port."""
 
-    def __init__(self, dsn: str, log_dir: Path, *, port: int | None = None, workers: int = 2,
-                 http_workers: int = 1, name: str = "balances", **extra_env):
+    def __init__(
+        self,
+        dsn: str,
+        log_dir: Path,
+        *,
+        port: int | None = None,
+        workers: int = 2,
+        http_workers: int = 1,
+        name: str = "balances",
+        **extra_env,
+    ):
         env = {
             **os.environ,
             "DATABASE_URI": dsn,
@@ -65,24 +74,31 @@ class Balances(HttpService):
     # --- the API ---------------------------------------------------------------------
 
     def create_user(self, username: str, balance: int) -> dict:
-        response = self.session.post(self.url("/api/v1/user/"),
-                                  json={"username": username, "balance": balance}, timeout=10)
+        response = self.session.post(
+            self.url("/api/v1/user/"), json={"username": username, "balance": balance}, timeout=10
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
-    def post_task(self, user_id: str, type_: str, amount: int, key: str | None = None,
-                  timeout_s: float = 10) -> requests.Response:
+    def post_task(
+        self, user_id: str, type_: str, amount: int, key: str | None = None, timeout_s: float = 10
+    ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
-        return self.session.post(self.url(f"/api/v1/user/{user_id}/amount/"),
-                              json={"type": type_, "amount": amount}, headers=headers,
-                              timeout=timeout_s)
+        return self.session.post(
+            self.url(f"/api/v1/user/{user_id}/amount/"),
+            json={"type": type_, "amount": amount},
+            headers=headers,
+            timeout=timeout_s,
+        )
 
     def tasks(self, user_id: str) -> list[dict]:
         out: list[dict] = []
         while True:
-            response = self.session.get(self.url(f"/api/v1/user/{user_id}/tasks/"),
-                                     params={"after": out[-1]["task_id"] if out else 0,
-                                             "limit": 1000}, timeout=10)
+            response = self.session.get(
+                self.url(f"/api/v1/user/{user_id}/tasks/"),
+                params={"after": out[-1]["task_id"] if out else 0, "limit": 1000},
+                timeout=10,
+            )
             assert response.status_code == 200, response.text
             page = response.json()
             out += page
@@ -101,8 +117,7 @@ class Balances(HttpService):
             tasks = self.tasks(user_id)
             return tasks if all(t["status"] != "queued" for t in tasks) else None
 
-        return wait_until(final, timeout_s, f"user {user_id}'s tasks to be applied",
-                          interval_s=0.1)
+        return wait_until(final, timeout_s, f"user {user_id}'s tasks to be applied", interval_s=0.1)
 
 
 def launch(group: ProcGroup, dsn: str, name: str = "balances", **options) -> Balances:

@@ -60,8 +60,12 @@ class BalancesWorker(AsyncActor):
         self.applied = 0
 
     async def setup(self) -> None:
-        self.pool = LazyPool(self.config.database_uri, min_size=1, max_size=2,
-                             application_name=f"balances worker-{self.index}")
+        self.pool = LazyPool(
+            self.config.database_uri,
+            min_size=1,
+            max_size=2,
+            application_name=f"balances worker-{self.index}",
+        )
         self.wake = asyncio.Event()
         self.parent = os.getppid()
         self.serve(self.endpoint)
@@ -74,8 +78,7 @@ class BalancesWorker(AsyncActor):
         if self.pool is None:
             return
         try:
-            await asyncio.wait_for(store.release_shards(self.pool, self.owner),
-                                   RELEASE_TIMEOUT_S)
+            await asyncio.wait_for(store.release_shards(self.pool, self.owner), RELEASE_TIMEOUT_S)
         except Exception as exc:  # the lease expires by itself
             self.log.warning("could not release shards: %s", exc)
         await self.pool.close()
@@ -91,8 +94,9 @@ class BalancesWorker(AsyncActor):
         self.wake.set()
 
     async def renew(self) -> None:
-        shards = await store.claim_shards(self.pool, self.owner, self.endpoint,
-                                          self.config.lease_ms / 1000)
+        shards = await store.claim_shards(
+            self.pool, self.owner, self.endpoint, self.config.lease_ms / 1000
+        )
         if shards != self.shards:
             gained = sorted(set(shards) - set(self.shards))
             self.log.info("holds %d shards (%d new)", len(shards), len(gained))
@@ -125,12 +129,20 @@ class BalancesWorker(AsyncActor):
         while True:
             started = time.monotonic()
             result = await store.apply_queued(
-                self.pool, self.owner, after_user=after,
-                max_users=self.config.batch_users, per_user=self.config.batch_per_user)
+                self.pool,
+                self.owner,
+                after_user=after,
+                max_users=self.config.batch_users,
+                per_user=self.config.batch_per_user,
+            )
             if result.tasks:
                 self.applied += result.tasks
-                self.log.debug("applied %d tasks of %d users in %.1f ms", result.tasks,
-                               result.users, (time.monotonic() - started) * 1000)
+                self.log.debug(
+                    "applied %d tasks of %d users in %.1f ms",
+                    result.tasks,
+                    result.users,
+                    (time.monotonic() - started) * 1000,
+                )
             if not result.more:
                 return
             after = result.next_after

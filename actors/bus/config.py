@@ -52,10 +52,13 @@ class BusConfig:
             bus_pub_url=env_str(os.environ, "BUS_PUB_URL", DEFAULT_BUS_PUB_URL),
             log_dir=Path(env_str(os.environ, "BUS_LOG_DIR", str(data_dir / "bus"))).resolve(),
             curve_dir=env_str(os.environ, "GRADES_CURVE_DIR", ""),
-            retain_bytes=env_int(os.environ, "BUS_RETAIN_BYTES", DEFAULT_RETAIN_BYTES, 0,
-                                 1 << 50, PROGRAM),
-            retain_age_s=env_int(os.environ, "BUS_RETAIN_AGE_S", DEFAULT_RETAIN_AGE_S, 0,
-                                 10 * 365 * 86400, PROGRAM),
-            segment_bytes=env_int(os.environ, "BUS_SEGMENT_BYTES", SEGMENT_BYTES, 4096,
-                                  1 << 32, PROGRAM),
+            retain_bytes=env_int(
+                os.environ, "BUS_RETAIN_BYTES", DEFAULT_RETAIN_BYTES, 0, 1 << 50, PROGRAM
+            ),
+            retain_age_s=env_int(
+                os.environ, "BUS_RETAIN_AGE_S", DEFAULT_RETAIN_AGE_S, 0, 10 * 365 * 86400, PROGRAM
+            ),
+            segment_bytes=env_int(
+                os.environ, "BUS_SEGMENT_BYTES", SEGMENT_BYTES, 4096, 1 << 32, PROGRAM
+            ),
         )

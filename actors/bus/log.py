@@ -30,9 +30,22 @@ from pathlib import Path
 from zlib import crc32
 
 from actors.bus.logread import LogGone, LogReader
-from actors.bus.segment import (BODY, BODY_BYTES, HEADER, HEADER_BYTES, INDEX_EVERY_RECORDS,
-                                MAX_ORIGIN_BYTES, MAX_RECORD_BYTES, LogCorruption, Record,
-                                RecoveryReport, Segment, fsync_path, scan, write_all)
+from actors.bus.segment import (
+    BODY,
+    BODY_BYTES,
+    HEADER,
+    HEADER_BYTES,
+    INDEX_EVERY_RECORDS,
+    MAX_ORIGIN_BYTES,
+    MAX_RECORD_BYTES,
+    LogCorruption,
+    Record,
+    RecoveryReport,
+    Segment,
+    fsync_path,
+    scan,
+    write_all,
+)
 
 __all__ = ["INDEX_EVERY_RECORDS", "MAX_ORIGIN_BYTES", "MAX_RECORD_BYTES", "SEGMENT_BYTES"]
 __all__ += ["Log", "LogCorruption", "LogGone", "Record", "RecoveryReport"]
@@ -285,8 +298,7 @@ class Log(LogReader):
         """
         self._require_open()
         doomed = 0
-        while (doomed < len(self._segments) - 1
-               and self._segments[doomed + 1].base <= position):
+        while doomed < len(self._segments) - 1 and self._segments[doomed + 1].base <= position:
             doomed += 1
         if not doomed:
             return 0
@@ -305,8 +317,10 @@ class Log(LogReader):
     def segment_extents(self) -> list[tuple[int, int, int]]:
         """(first position, bytes, first time_ms or 0) of each segment, oldest first."""
         times = self._first_times + [0] * (len(self._segments) - len(self._first_times))
-        return [(seg.base, seg.size, times[k] if seg.count else 0)
-                for k, seg in enumerate(self._segments)]
+        return [
+            (seg.base, seg.size, times[k] if seg.count else 0)
+            for k, seg in enumerate(self._segments)
+        ]
 
     def discard(self) -> int:
         """Drop every buffered record, e.g. after a failed commit whose producers were

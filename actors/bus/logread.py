@@ -45,8 +45,10 @@ class LogReader:
         if from_position < 0:
             raise ValueError(f"negative position {from_position}")
         if from_position < self.first_position:
-            raise LogGone(f"position {from_position} is older than the retained log, which "
-                          f"starts at {self.first_position}")
+            raise LogGone(
+                f"position {from_position} is older than the retained log, which "
+                f"starts at {self.first_position}"
+            )
         out: list[Record] = []
         pos, budget = from_position, max(max_bytes, 0)
         while pos < self._committed_end and len(out) < max_records:

@@ -12,8 +12,17 @@ from typing import NamedTuple
 
 from actors.runtime import protocol
 
-__all__ = ["BusPublish", "BusFetch", "BusSeek", "BusInfo", "BusStats", "BusRetain", "BusRecord",
-           "BusHeartbeat", "topic_for"]
+__all__ = [
+    "BusPublish",
+    "BusFetch",
+    "BusSeek",
+    "BusInfo",
+    "BusStats",
+    "BusRetain",
+    "BusRecord",
+    "BusHeartbeat",
+    "topic_for",
+]
 
 
 # --- broker (or any producer/consumer) <-> bus --------------------------------
@@ -113,9 +122,9 @@ class BusHeartbeat(NamedTuple):
     """Next position to be assigned."""
 
 
-
-protocol.register(BusPublish, BusFetch, BusSeek, BusInfo, BusStats, BusRetain, BusRecord,
-                  BusHeartbeat)
+protocol.register(
+    BusPublish, BusFetch, BusSeek, BusInfo, BusStats, BusRetain, BusRecord, BusHeartbeat
+)
 
 
 def topic_for(stream: str) -> bytes:

@@ -25,9 +25,23 @@ from pathlib import Path
 from typing import NamedTuple
 from zlib import crc32
 
-__all__ = ["INDEX_EVERY_RECORDS", "MAX_ORIGIN_BYTES", "MAX_RECORD_BYTES", "HEADER", "BODY",
-           "HEADER_BYTES", "BODY_BYTES", "Record", "RecoveryReport", "LogCorruption", "Segment",
-           "fsync_path", "write_all", "check_record", "scan"]
+__all__ = [
+    "INDEX_EVERY_RECORDS",
+    "MAX_ORIGIN_BYTES",
+    "MAX_RECORD_BYTES",
+    "HEADER",
+    "BODY",
+    "HEADER_BYTES",
+    "BODY_BYTES",
+    "Record",
+    "RecoveryReport",
+    "LogCorruption",
+    "Segment",
+    "fsync_path",
+    "write_all",
+    "check_record",
+    "scan",
+]
 
 INDEX_EVERY_RECORDS = 256  # sparse index stride, in records, within a segment
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # cap on a record body; larger lengths are corruption

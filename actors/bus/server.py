@@ -25,15 +25,15 @@ import time
 
 import zmq
 
-from actors.runtime import protocol
 from actors.bus import messages as bus_messages
-from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.bus.config import BusConfig
 from actors.bus.log import Log, LogGone
 from actors.bus.retention import Retention
+from actors.runtime import protocol
+from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.runtime.config import reports_config_errors
-from actors.runtime.security import Curve
 from actors.runtime.protocol import Error, ErrorCode, Ok
+from actors.runtime.security import Curve
 
 __all__ = ["BusActor", "main"]
 
@@ -80,8 +80,12 @@ class BusActor(Actor):
         self.pub = self.server_socket(zmq.PUB)
         self.pub.sndhwm = PUB_HWM
         self.pub.bind(self.config.bus_pub_url)
-        self.log.info("bus listening on %s (requests) and %s (fan-out); logs in %s",
-                      self.config.bus_url, self.config.bus_pub_url, self.config.log_dir)
+        self.log.info(
+            "bus listening on %s (requests) and %s (fan-out); logs in %s",
+            self.config.bus_url,
+            self.config.bus_pub_url,
+            self.config.log_dir,
+        )
 
     def teardown(self) -> None:
         for log in self.logs.values():
@@ -92,16 +96,26 @@ class BusActor(Actor):
         if log is None:
             log = Log(self.config.log_dir / stream, self.config.segment_bytes)
             report = log.open()
-            self.retention[stream] = Retention(self.config.log_dir / stream,
-                                               self.config.retain_bytes,
-                                               self.config.retain_age_s)
+            self.retention[stream] = Retention(
+                self.config.log_dir / stream, self.config.retain_bytes, self.config.retain_age_s
+            )
             if report.reason:
-                self.log.warning("stream %r: recovered %d records; cut %d bytes and %d "
-                                 "segments: %s", stream, report.records,
-                                 report.truncated_bytes, report.removed_segments, report.reason)
+                self.log.warning(
+                    "stream %r: recovered %d records; cut %d bytes and %d segments: %s",
+                    stream,
+                    report.records,
+                    report.truncated_bytes,
+                    report.removed_segments,
+                    report.reason,
+                )
             else:
-                self.log.info("stream %r: %d records in %d segments, log %s", stream,
-                              report.records, report.segments, log.log_id)
+                self.log.info(
+                    "stream %r: %d records in %d segments, log %s",
+                    stream,
+                    report.records,
+                    report.segments,
+                    log.log_id,
+                )
             self.logs[stream] = log
         return log
 
@@ -110,8 +124,12 @@ class BusActor(Actor):
         if now - self._heartbeat_ms >= HEARTBEAT_MS:
             self._heartbeat_ms = now
             for stream, log in self.logs.items():
-                self.pub.send_multipart([bus_messages.topic_for(stream), protocol.encode(
-                    bus_messages.BusHeartbeat(log.log_id, log.committed_end))])
+                self.pub.send_multipart(
+                    [
+                        bus_messages.topic_for(stream),
+                        protocol.encode(bus_messages.BusHeartbeat(log.log_id, log.committed_end)),
+                    ]
+                )
         if now - self._retain_ms >= RETAIN_CHECK_MS:
             self._retain_ms = now
             self._trim()
@@ -126,9 +144,13 @@ class BusActor(Actor):
                 self.log.error("stream %r: retention failed: %s", stream, exc)
                 continue
             if freed:
-                self.log.info("stream %r: retention deleted %d bytes of segments every "
-                              "consumer has snapshotted; the log now starts at %d", stream,
-                              freed, log.first_position)
+                self.log.info(
+                    "stream %r: retention deleted %d bytes of segments every "
+                    "consumer has snapshotted; the log now starts at %d",
+                    stream,
+                    freed,
+                    log.first_position,
+                )
 
     # --- requests ------------------------------------------------------------
 
@@ -141,8 +163,11 @@ class BusActor(Actor):
             self._commit(self._appended)
         for ident, request_id, read, message in self._reads:
             try:
-                reply = read(message) if self._usable(message.stream) else Error(
-                    ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
+                reply = (
+                    read(message)
+                    if self._usable(message.stream)
+                    else Error(ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
+                )
             except Exception as exc:
                 self.log.exception("%s failed", message.TAG)
                 reply = Error(ErrorCode.INTERNAL, repr(exc))
@@ -185,8 +210,9 @@ class BusActor(Actor):
             self.reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
             return None
         if not self._usable(message.stream):
-            self.reply(ident, request_id, Error(
-                ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1))
+            self.reply(
+                ident, request_id, Error(ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1)
+            )
             return None
         record = self._log(message.stream).append(message.origin, message.seq, message.data)
         return ident, request_id, message.stream, record
@@ -211,8 +237,11 @@ class BusActor(Actor):
             try:
                 self.logs[stream].commit()
             except OSError as exc:
-                self.log.error("stream %r: cannot write the log (%s); refusing publishes "
-                               "until it can", stream, exc)
+                self.log.error(
+                    "stream %r: cannot write the log (%s); refusing publishes until it can",
+                    stream,
+                    exc,
+                )
                 failed.add(stream)
                 self.logs[stream].discard()
                 self.broken[stream] = 0
@@ -226,23 +255,34 @@ class BusActor(Actor):
                 self.log.warning("stream %r: group commit took %.0f ms", stream, elapsed_ms)
         for ident, request_id, stream, record in appended:
             if stream in failed:
-                self.reply(ident, request_id, Error(
-                    ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1))
+                self.reply(
+                    ident,
+                    request_id,
+                    Error(ErrorCode.UNAVAILABLE, "the bus cannot write its log", 1),
+                )
                 continue
             self.reply(ident, request_id, Ok([record.position, record.time_ms]))
-            self.pub.send_multipart([bus_messages.topic_for(stream), protocol.encode(
-                bus_messages.BusRecord(*record))])
+            self.pub.send_multipart(
+                [bus_messages.topic_for(stream), protocol.encode(bus_messages.BusRecord(*record))]
+            )
 
     def _stats(self) -> dict:
         streams = {}
         for stream, log in self.logs.items():
             directory = self.config.log_dir / stream
-            size = sum(entry.stat().st_size for entry in os.scandir(directory)
-                       if entry.name.endswith(".log"))
-            streams[stream] = {"log_id": log.log_id, "records": log.committed_end,
-                               "first": log.first_position,
-                               "retain_floor": self.retention[stream].floor(),
-                               "bytes": size, "writable": stream not in self.broken}
+            size = sum(
+                entry.stat().st_size
+                for entry in os.scandir(directory)
+                if entry.name.endswith(".log")
+            )
+            streams[stream] = {
+                "log_id": log.log_id,
+                "records": log.committed_end,
+                "first": log.first_position,
+                "retain_floor": self.retention[stream].floor(),
+                "bytes": size,
+                "writable": stream not in self.broken,
+            }
         return {
             "streams": streams,
             "fsyncs": self.fsyncs,
@@ -272,8 +312,12 @@ class BusActor(Actor):
             self.log.error("stream %r: cannot reopen the log yet (%s)", stream, exc)
             return False
         del self.broken[stream]
-        self.log.warning("stream %r: log reopened at position %d (%s)", stream,
-                         log.committed_end, report.reason or "clean")
+        self.log.warning(
+            "stream %r: log reopened at position %d (%s)",
+            stream,
+            log.committed_end,
+            report.reason or "clean",
+        )
         return True
 
     def _fetch(self, message: bus_messages.BusFetch):
@@ -282,8 +326,9 @@ class BusActor(Actor):
         log = self._log(message.stream)
         limit = message.max_records if type(message.max_records) is int else 1
         try:
-            records = log.read(message.from_position, max(1, min(limit, FETCH_MAX_RECORDS)),
-                               FETCH_MAX_BYTES)
+            records = log.read(
+                message.from_position, max(1, min(limit, FETCH_MAX_RECORDS)), FETCH_MAX_BYTES
+            )
         except LogGone as exc:
             return Error(ErrorCode.NOT_FOUND, str(exc))
         return Ok([log.log_id, log.committed_end, [list(r) for r in records]])
@@ -294,13 +339,19 @@ class BusActor(Actor):
         return Ok(self._log(message.stream).position_at_time(message.time_ms))
 
     def _retain(self, message: bus_messages.BusRetain):
-        if (not isinstance(message.consumer, str) or not message.consumer
-                or type(message.position) is not int or message.position < 0):
+        if (
+            not isinstance(message.consumer, str)
+            or not message.consumer
+            or type(message.position) is not int
+            or message.position < 0
+        ):
             return Error(ErrorCode.BAD_REQUEST, "consumer and position: a name and an int >= 0")
         log = self._log(message.stream)
         if message.log_id != log.log_id:
-            return Error(ErrorCode.BAD_REQUEST, f"position of log {message.log_id!r}, not of "
-                                                f"this stream's log {log.log_id}")
+            return Error(
+                ErrorCode.BAD_REQUEST,
+                f"position of log {message.log_id!r}, not of this stream's log {log.log_id}",
+            )
         retention = self.retention[message.stream]
         retention.record(message.consumer, min(message.position, log.committed_end), log.log_id)
         return Ok([log.first_position, retention.floor()])

@@ -89,8 +89,9 @@ def answer_from(response: Response, number: str) -> Answer:
     if response.status == 204:
         return Answer("unknown")
     if response.status == 429:
-        return Answer("limited", retry_after_s=parse_retry_after(
-            response.headers.get("retry-after")))
+        return Answer(
+            "limited", retry_after_s=parse_retry_after(response.headers.get("retry-after"))
+        )
     if response.status != 200:
         return Answer("failed", reason=f"HTTP {response.status}")
     try:
@@ -115,8 +116,9 @@ def answer_from(response: Response, number: str) -> Answer:
 class AccrualClient:
     """GET requests over a bounded pool of kept-alive connections to one base URL."""
 
-    def __init__(self, base_url: str, max_connections: int = 8,
-                 timeout_s: float = REQUEST_TIMEOUT_S):
+    def __init__(
+        self, base_url: str, max_connections: int = 8, timeout_s: float = REQUEST_TIMEOUT_S
+    ):
         parts = urlsplit(base_url)
         self._host = parts.hostname or "localhost"
         self._tls = parts.scheme == "https"
@@ -159,16 +161,25 @@ class AccrualClient:
             async with asyncio.timeout(self._timeout_s):
                 if conn is None:
                     conn = await asyncio.open_connection(
-                        self._host, self._port, ssl=ssl.create_default_context()
-                        if self._tls else None)
+                        self._host,
+                        self._port,
+                        ssl=ssl.create_default_context() if self._tls else None,
+                    )
                 reader, writer = conn
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host_header}\r\n"
-                             "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
-                             .encode("ascii"))
+                writer.write(
+                    f"GET {path} HTTP/1.1\r\nHost: {self._host_header}\r\n"
+                    "Accept: application/json\r\nConnection: keep-alive\r\n\r\n".encode("ascii")
+                )
                 await writer.drain()
                 response, keep = await _read_response(reader)
-        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, TimeoutError) as exc:
+        except (
+            OSError,
+            EOFError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            TimeoutError,
+        ) as exc:
             if conn is not None:
                 conn[1].close()
             raise HTTPError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None

@@ -38,12 +38,15 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; False also for an unknown user (None hash)."""
+
     def check() -> bool:
         try:
-            return _HASHER.verify(password_hash or _DUMMY_HASH, password) and \
-                password_hash is not None
+            return (
+                _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            )
         except (VerificationError, InvalidHashError):
             return False
+
     return await asyncio.to_thread(check)
 
 
@@ -71,8 +74,12 @@ def _verified(secret: str, token: str) -> tuple[int, int] | None:
     checked by the caller on every use, so a cached token still expires on time.
     """
     try:
-        claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM],
-                            options={"require": ["exp", "sub"], "verify_exp": False})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[TOKEN_ALGORITHM],
+            options={"require": ["exp", "sub"], "verify_exp": False},
+        )
         user_id, expires = int(claims["sub"]), int(claims["exp"])  # PyJWT's int() too
     except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
         return None

@@ -33,9 +33,15 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
     env = {**environ, **config.child_env()}
     return [
         Child("poller", [sys.executable, "-m", "actors.gophermart.poller"], env),
-        gunicorn_child("http", app="web.gophermart.app:get_app()", bind=str(config.address),
-                       workers=config.workers, env=env, title="gophermart: http",
-                       metrics_dir=config.run_dir / "metrics"),
+        gunicorn_child(
+            "http",
+            app="web.gophermart.app:get_app()",
+            bind=str(config.address),
+            workers=config.workers,
+            env=env,
+            title="gophermart: http",
+            metrics_dir=config.run_dir / "metrics",
+        ),
     ]
 
 
@@ -46,8 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
         return 1
     if config.secret_generated:
-        log.warning("GOPHERMART_SECRET is not set: signing tokens with a random secret; "
-                    "they die with this process and no other instance accepts them")
+        log.warning(
+            "GOPHERMART_SECRET is not set: signing tokens with a random secret; "
+            "they die with this process and no other instance accepts them"
+        )
     config.run_dir.mkdir(parents=True, exist_ok=True)
     log.info("serving on http://%s, accrual system %s", config.address, config.accrual_url)
     return Supervisor(PROGRAM, children(config, dict(os.environ))).run()

@@ -94,8 +94,7 @@ def parse_accrual_url(value: str, name: str) -> str:
         text = "http://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
-        raise ConfigError(f"{name}={value!r} is not a base URL like http://localhost:8091",
-                          PROGRAM)
+        raise ConfigError(f"{name}={value!r} is not a base URL like http://localhost:8091", PROGRAM)
     try:
         _ = parts.port
     except ValueError:
@@ -113,8 +112,7 @@ def _run_dir(environ: Mapping[str, str], address: Address) -> Path:
     return Path(tempfile.gettempdir()) / f"gophermart-{os.getuid()}-{host}-{address.port}"
 
 
-def from_env(environ: Mapping[str, str] | None = None,
-             argv: Sequence[str] | None = None) -> Config:
+def from_env(environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None) -> Config:
     """Settings from flags and environment; the environment wins.
 
     Raises:
@@ -122,27 +120,38 @@ def from_env(environ: Mapping[str, str] | None = None,
     """
     environ = os.environ if environ is None else environ
     parser = service_parser(PROGRAM, "The gophermart loyalty service.", DEFAULT_ADDRESS)
-    parser.add_argument("-r", dest="accrual", metavar="URL",
-                        help="accrual system base URL (ACCRUAL_SYSTEM_ADDRESS wins)")
+    parser.add_argument(
+        "-r",
+        dest="accrual",
+        metavar="URL",
+        help="accrual system base URL (ACCRUAL_SYSTEM_ADDRESS wins)",
+    )
     args = parse_service_args(parser, argv)
     address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, DEFAULT_ADDRESS)
     address = parse_address(address_text, "RUN_ADDRESS" if source != "flag" else "-a", PROGRAM)
     database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
-    database = parse_database_uri(database_text,
-                                  "DATABASE_URI" if source != "flag" else "-d", PROGRAM)
+    database = parse_database_uri(
+        database_text, "DATABASE_URI" if source != "flag" else "-d", PROGRAM
+    )
     accrual_text, source = env_wins(environ, "ACCRUAL_SYSTEM_ADDRESS", args.extra.accrual, "")
     if not accrual_text:
-        raise ConfigError("ACCRUAL_SYSTEM_ADDRESS is not set: give the accrual system's URL,"
-                          " e.g. http://localhost:8091 (or -r)", PROGRAM)
-    accrual = parse_accrual_url(accrual_text,
-                                "ACCRUAL_SYSTEM_ADDRESS" if source != "flag" else "-r")
+        raise ConfigError(
+            "ACCRUAL_SYSTEM_ADDRESS is not set: give the accrual system's URL,"
+            " e.g. http://localhost:8091 (or -r)",
+            PROGRAM,
+        )
+    accrual = parse_accrual_url(
+        accrual_text, "ACCRUAL_SYSTEM_ADDRESS" if source != "flag" else "-r"
+    )
     secret = env_str(environ, "GOPHERMART_SECRET", "")
     if secret and len(secret.encode()) < SECRET_MIN_BYTES:
-        raise ConfigError(f"GOPHERMART_SECRET must be at least {SECRET_MIN_BYTES} bytes",
-                          PROGRAM)
+        raise ConfigError(f"GOPHERMART_SECRET must be at least {SECRET_MIN_BYTES} bytes", PROGRAM)
     return Config(
-        address=address, database_uri=database, accrual_url=accrual,
-        secret=secret or secrets.token_urlsafe(32), secret_generated=not secret,
+        address=address,
+        database_uri=database,
+        accrual_url=accrual,
+        secret=secret or secrets.token_urlsafe(32),
+        secret_generated=not secret,
         token_ttl_s=env_int(environ, "GOPHERMART_TOKEN_TTL_S", 86400, 1, 365 * 86400, PROGRAM),
         workers=env_int(environ, "GOPHERMART_WORKERS", 2, 1, 64, PROGRAM),
         poll_inflight=env_int(environ, "GOPHERMART_POLL_INFLIGHT", 8, 1, 256, PROGRAM),

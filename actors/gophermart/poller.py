@@ -78,9 +78,17 @@ class Poller:
         idle_s: the longest sleep with nothing due.
     """
 
-    def __init__(self, db, client: AccrualClient, owner: str, *, inflight: int = 8,
-                 lease_s: float = 30.0, idle_s: float = IDLE_S,
-                 log: logging.Logger | None = None):
+    def __init__(
+        self,
+        db,
+        client: AccrualClient,
+        owner: str,
+        *,
+        inflight: int = 8,
+        lease_s: float = 30.0,
+        idle_s: float = IDLE_S,
+        log: logging.Logger | None = None,
+    ):
         self.db = db
         self.client = client
         self.owner = owner
@@ -170,16 +178,16 @@ class Poller:
         if answer.kind == "final":
             return Final(number, answer.status, answer.accrual_kop)
         if answer.kind == "pending":
-            return Retry(number, _backoff(PENDING_FIRST_S, PENDING_MAX_S, attempts),
-                         "PROCESSING")
+            return Retry(number, _backoff(PENDING_FIRST_S, PENDING_MAX_S, attempts), "PROCESSING")
         if answer.kind == "unknown":
             return Retry(number, _backoff(UNKNOWN_FIRST_S, UNKNOWN_MAX_S, attempts))
         if answer.kind == "limited":
             first = self.pause_left() == 0
             self._pause(answer.retry_after_s)
             if first:
-                self.log.warning("accrual system said 429: no requests for %.0f s",
-                                 answer.retry_after_s)
+                self.log.warning(
+                    "accrual system said 429: no requests for %.0f s", answer.retry_after_s
+                )
             await store.pause_accrual(self.db, answer.retry_after_s)
             # NOTE: due at once: no poller claims before the pause ends, and the order
             # then goes first instead of waiting for its own clock after the pause.
@@ -187,8 +195,7 @@ class Poller:
         self._failed_rounds += 1
         breaker = _backoff(BREAKER_FIRST_S, BREAKER_MAX_S, self._failed_rounds - 1)
         if self.pause_left() < breaker:
-            self.log.warning("accrual system failed (%s): pausing %.1f s", answer.reason,
-                             breaker)
+            self.log.warning("accrual system failed (%s): pausing %.1f s", answer.reason, breaker)
         self._pause(breaker)
         return Retry(number, _backoff(FAILED_FIRST_S, FAILED_MAX_S, attempts))
 
@@ -207,17 +214,28 @@ class PollerActor(AsyncActor):
 
     async def setup(self) -> None:
         cfg = self.config
-        self.pool = LazyPool(cfg.database_uri, min_size=1, max_size=4,
-                             application_name="gophermart: poller")
+        self.pool = LazyPool(
+            cfg.database_uri, min_size=1, max_size=4, application_name="gophermart: poller"
+        )
         self.client = AccrualClient(cfg.accrual_url, max_connections=cfg.poll_inflight)
-        self.poller = Poller(self.pool, self.client, cfg.lease_owner,
-                             inflight=cfg.poll_inflight, lease_s=cfg.lease_s,
-                             idle_s=cfg.idle_ms / 1000, log=self.log)
+        self.poller = Poller(
+            self.pool,
+            self.client,
+            cfg.lease_owner,
+            inflight=cfg.poll_inflight,
+            lease_s=cfg.lease_s,
+            idle_s=cfg.idle_ms / 1000,
+            log=self.log,
+        )
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         self.serve(cfg.poller_endpoint)
         self.spawn(self.poller.run(), "poll loop")
-        self.log.info("polling %s, %d in flight, nudges at %s", cfg.accrual_url,
-                      cfg.poll_inflight, cfg.poller_endpoint)
+        self.log.info(
+            "polling %s, %d in flight, nudges at %s",
+            cfg.accrual_url,
+            cfg.poll_inflight,
+            cfg.poller_endpoint,
+        )
 
     async def teardown(self) -> None:
         if self.client is not None:

@@ -139,7 +139,10 @@ async def create_user(db, login: str, password_hash: str) -> int:
     async with db.acquire() as conn, conn.transaction():
         user_id = await conn.fetchval(
             "INSERT INTO gophermart.users (login, password_hash) VALUES ($1, $2)"
-            " ON CONFLICT (login) DO NOTHING RETURNING id", login, password_hash)
+            " ON CONFLICT (login) DO NOTHING RETURNING id",
+            login,
+            password_hash,
+        )
         if user_id is None:
             raise LoginTaken(login)
         await conn.execute("INSERT INTO gophermart.balances (user_id) VALUES ($1)", user_id)
@@ -150,7 +153,8 @@ async def find_user(db, login: str) -> tuple[int, str] | None:
     """(user id, password hash) for a login, or None."""
     async with db.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT id, password_hash FROM gophermart.users WHERE login = $1", login)
+            "SELECT id, password_hash FROM gophermart.users WHERE login = $1", login
+        )
     return None if row is None else (row["id"], row["password_hash"])
 
 
@@ -173,14 +177,18 @@ async def upload_order(db, user_id: int, number: str) -> bool:
                 "WITH ins AS (INSERT INTO gophermart.orders (number, user_id) VALUES ($1, $2)"
                 " ON CONFLICT (number) DO NOTHING RETURNING user_id)"
                 " SELECT -1 FROM ins UNION ALL"
-                " SELECT user_id FROM gophermart.orders WHERE number = $1", number, user_id)
+                " SELECT user_id FROM gophermart.orders WHERE number = $1",
+                number,
+                user_id,
+            )
         except asyncpg.ForeignKeyViolationError:
             raise UnknownUser(user_id) from None
         if owner is None:
             # NOTE: a racing upload of the same number committed after this statement's
             # snapshot was taken: ON CONFLICT saw it, the SELECT did not. Look again.
             owner = await conn.fetchval(
-                "SELECT user_id FROM gophermart.orders WHERE number = $1", number)
+                "SELECT user_id FROM gophermart.orders WHERE number = $1", number
+            )
     if owner == -1:
         return True
     if owner != user_id:
@@ -193,7 +201,9 @@ async def list_orders(db, user_id: int) -> list[Order]:
     async with db.acquire() as conn:
         rows = await conn.fetch(
             "SELECT number, status, accrual_kop, uploaded_at FROM gophermart.orders"
-            " WHERE user_id = $1 ORDER BY uploaded_at, number", user_id)
+            " WHERE user_id = $1 ORDER BY uploaded_at, number",
+            user_id,
+        )
     return [Order(*row) for row in rows]
 
 
@@ -204,8 +214,8 @@ async def get_balance(db, user_id: int) -> Balance:
     """The user's balance. Raises UnknownUser when there is no such user."""
     async with db.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT current_kop, withdrawn_kop FROM gophermart.balances WHERE user_id = $1",
-            user_id)
+            "SELECT current_kop, withdrawn_kop FROM gophermart.balances WHERE user_id = $1", user_id
+        )
     if row is None:
         raise UnknownUser(user_id)
     return Balance(*row)
@@ -239,7 +249,10 @@ async def withdraw(db, user_id: int, order: str, sum_kop: int) -> Balance:
         # an unknown user (401) before too little money (402).
         used, known = await conn.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM gophermart.withdrawals WHERE order_number = $1),"
-            " EXISTS (SELECT 1 FROM gophermart.users WHERE id = $2)", order, user_id)
+            " EXISTS (SELECT 1 FROM gophermart.users WHERE id = $2)",
+            order,
+            user_id,
+        )
     if used:
         raise OrderAlreadyWithdrawn(order)
     if not known:
@@ -265,7 +278,9 @@ async def list_withdrawals(db, user_id: int) -> list[Withdrawal]:
     async with db.acquire() as conn:
         rows = await conn.fetch(
             "SELECT order_number, sum_kop, processed_at FROM gophermart.withdrawals"
-            " WHERE user_id = $1 ORDER BY processed_at, order_number", user_id)
+            " WHERE user_id = $1 ORDER BY processed_at, order_number",
+            user_id,
+        )
     return [Withdrawal(*row) for row in rows]
 
 
@@ -277,7 +292,9 @@ async def release_leases(db, owner: str) -> int:
     async with db.acquire() as conn:
         status = await conn.execute(
             "UPDATE gophermart.orders SET lease_owner = NULL, lease_until = NULL"
-            " WHERE lease_owner = $1 AND status IN ('NEW', 'PROCESSING')", owner)
+            " WHERE lease_owner = $1 AND status IN ('NEW', 'PROCESSING')",
+            owner,
+        )
     return int(status.split()[-1])
 
 
@@ -301,7 +318,11 @@ async def claim_orders(db, owner: str, limit: int, lease_s: float) -> list[tuple
             "   AND NOT EXISTS (SELECT 1 FROM gophermart.accrual_pause"
             "                   WHERE until > clock_timestamp())"
             "   ORDER BY next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " RETURNING number, attempts", owner, limit, float(lease_s))
+            " RETURNING number, attempts",
+            owner,
+            limit,
+            float(lease_s),
+        )
     return [(row["number"], row["attempts"]) for row in rows]
 
 
@@ -337,8 +358,11 @@ async def finish_orders(db, finals: Iterable[Final]) -> int:
     finals = list(finals)
     if not finals:
         return 0
-    args = ([f.number for f in finals], [f.status for f in finals],
-            [f.accrual_kop if f.status == "PROCESSED" else None for f in finals])
+    args = (
+        [f.number for f in finals],
+        [f.status for f in finals],
+        [f.accrual_kop if f.status == "PROCESSED" else None for f in finals],
+    )
     for attempt in range(DEADLOCK_RETRIES):
         try:
             async with db.acquire() as conn:
@@ -364,8 +388,11 @@ async def reschedule_orders(db, owner: str, retries: Iterable[Retry]) -> None:
             " FROM unnest($1::text[], $2::text[], $3::float8[]) AS r(number, status, delay)"
             " WHERE orders.number = r.number AND orders.status IN ('NEW', 'PROCESSING')"
             " AND orders.lease_owner = $4",
-            [r.number for r in retries], [r.status for r in retries],
-            [float(r.delay_s) for r in retries], owner)
+            [r.number for r in retries],
+            [r.status for r in retries],
+            [float(r.delay_s) for r in retries],
+            owner,
+        )
 
 
 async def pause_accrual(db, seconds: float) -> None:
@@ -373,7 +400,9 @@ async def pause_accrual(db, seconds: float) -> None:
     async with db.acquire() as conn:
         await conn.execute(
             "UPDATE gophermart.accrual_pause SET until = greatest(until,"
-            " clock_timestamp() + make_interval(secs => $1)) WHERE id = 1", float(seconds))
+            " clock_timestamp() + make_interval(secs => $1)) WHERE id = 1",
+            float(seconds),
+        )
 
 
 async def accrual_pause_s(db) -> float:
@@ -381,7 +410,8 @@ async def accrual_pause_s(db) -> float:
     async with db.acquire() as conn:
         left = await conn.fetchval(
             "SELECT greatest(0, extract(epoch FROM until - clock_timestamp()))::float8"
-            " FROM gophermart.accrual_pause WHERE id = 1")
+            " FROM gophermart.accrual_pause WHERE id = 1"
+        )
     return left or 0.0
 
 
@@ -395,5 +425,6 @@ async def poll_state(db) -> tuple[int, float, float]:
             "  AS oldest,"
             " (SELECT greatest(0, extract(epoch FROM until - clock_timestamp()))::float8"
             "  FROM gophermart.accrual_pause WHERE id = 1) AS pause"
-            " FROM gophermart.orders WHERE status IN ('NEW', 'PROCESSING')")
+            " FROM gophermart.orders WHERE status IN ('NEW', 'PROCESSING')"
+        )
     return row["pending"], row["oldest"], row["pause"] or 0.0

@@ -28,17 +28,30 @@ SECRET = "tests-and-benches-secret-0123456789"
 class Gophermart(HttpService):
     """`gophermart` (supervisor, poller, gunicorn) on a free port against a DSN."""
 
-    def __init__(self, dsn: str, accrual_url: str, log_dir: Path, name: str = "gophermart",
-                 port: int | None = None, workers: int = 1, **extra_env):
+    def __init__(
+        self,
+        dsn: str,
+        accrual_url: str,
+        log_dir: Path,
+        name: str = "gophermart",
+        port: int | None = None,
+        workers: int = 1,
+        **extra_env,
+    ):
         port = port or free_port()
         run_dir = Path(log_dir) / f"run-{name}-{port}"  # removed with the logs
-        env = {**os.environ, "DATABASE_URI": dsn,
-               "ACCRUAL_SYSTEM_ADDRESS": accrual_url, "GOPHERMART_SECRET": SECRET,
-               "GOPHERMART_RUN_DIR": str(run_dir), "GOPHERMART_WORKERS": str(workers),
-               "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-               **{k: str(v) for k, v in extra_env.items()}}
-        super().__init__(name, [sys.executable, "-m", "actors.gophermart.cli"], env, log_dir,
-                         port)
+        env = {
+            **os.environ,
+            "DATABASE_URI": dsn,
+            "ACCRUAL_SYSTEM_ADDRESS": accrual_url,
+            "GOPHERMART_SECRET": SECRET,
+            "GOPHERMART_RUN_DIR": str(run_dir),
+            "GOPHERMART_WORKERS": str(workers),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+            **{k: str(v) for k, v in extra_env.items()},
+        }
+        super().__init__(name, [sys.executable, "-m", "actors.gophermart.cli"], env, log_dir, port)
 
     def register(self, login: str, password: str) -> str:
         """Register; the session keeps the cookie and sends the header from now on."""
@@ -49,5 +62,6 @@ class Gophermart(HttpService):
         return response.headers["Authorization"]
 
     def upload(self, number: str) -> requests.Response:
-        return self.post("/api/user/orders", data=number.encode(),
-                         headers={"Content-Type": "text/plain"})
+        return self.post(
+            "/api/user/orders", data=number.encode(), headers={"Content-Type": "text/plain"}
+        )

@@ -21,13 +21,13 @@ import sys
 
 import zmq
 
-from actors.runtime import protocol
-from actors.grades import messages
 from actors.bus import messages as bus_messages
-from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
+from actors.grades import messages
 from actors.grades.config import ReplicaConfig
-from actors.runtime.security import Curve
+from actors.runtime import protocol
+from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.runtime.protocol import ErrorCode
+from actors.runtime.security import Curve
 
 __all__ = ["BrokerActor", "main"]
 
@@ -50,9 +50,14 @@ LIVE_BUFFER_MAX = 100_000
 
 def _well_formed(record) -> bool:
     """A log record as [position, time_ms, origin, seq, data] with the right types."""
-    return (len(record) == 5 and type(record[0]) is int and record[0] >= 0
-            and isinstance(record[2], str) and type(record[3]) is int
-            and isinstance(record[4], bytes))
+    return (
+        len(record) == 5
+        and type(record[0]) is int
+        and record[0] >= 0
+        and isinstance(record[2], str)
+        and type(record[3]) is int
+        and isinstance(record[4], bytes)
+    )
 
 
 class BrokerActor(Actor):
@@ -100,8 +105,13 @@ class BrokerActor(Actor):
         self.sub.rcvhwm = SUB_QUEUE_MAX
         self.sub.setsockopt(zmq.SUBSCRIBE, bus_messages.topic_for(self.stream))
         self.sub.connect(self.config.bus_pub_url)
-        self.log.info("bridging %s to bus %s / %s (stream %r)", self.config.storage_endpoint,
-                      self.config.bus_url, self.config.bus_pub_url, self.stream)
+        self.log.info(
+            "bridging %s to bus %s / %s (stream %r)",
+            self.config.storage_endpoint,
+            self.config.bus_url,
+            self.config.bus_pub_url,
+            self.stream,
+        )
 
     def _bus_socket(self) -> zmq.Socket:
         sock = self.client_socket(zmq.DEALER)
@@ -119,10 +129,16 @@ class BrokerActor(Actor):
             if now - sent < PUBLISH_TIMEOUT_MS:
                 break
             del self.inflight[seq]
-            self.log.warning("batch %d not confirmed by the bus in time; requests %s", seq,
-                             self.traces.pop(seq, []))
-            self._send_storage(messages.Failed([seq], ErrorCode.UNKNOWN_OUTCOME,
-                                               "the bus did not confirm the write in time"))
+            self.log.warning(
+                "batch %d not confirmed by the bus in time; requests %s",
+                seq,
+                self.traces.pop(seq, []),
+            )
+            self._send_storage(
+                messages.Failed(
+                    [seq], ErrorCode.UNKNOWN_OUTCOME, "the bus did not confirm the write in time"
+                )
+            )
         if self.fetch_id and now - self.fetch_sent_ms > FETCH_TIMEOUT_MS:
             self.fetch_id = 0
             self._fetch()
@@ -130,9 +146,15 @@ class BrokerActor(Actor):
             self._status_ms = now
             if not self.bus_up:
                 self._probe()
-            self._send_storage(messages.BrokerStatus(
-                self.session, self.bus_up, self.log_id, self.bus_end,
-                self.next_position if self.mode != IDLE else -1))
+            self._send_storage(
+                messages.BrokerStatus(
+                    self.session,
+                    self.bus_up,
+                    self.log_id,
+                    self.bus_end,
+                    self.next_position if self.mode != IDLE else -1,
+                )
+            )
 
     def _waiting(self, now: int) -> bool:
         """A publish or fetch sent to the bus is still within its timeout.
@@ -142,8 +164,9 @@ class BrokerActor(Actor):
         answered; declaring it dead then would only turn those writes into 503/504s.
         """
         oldest = next(iter(self.inflight.values()), None)
-        return ((oldest is not None and now - oldest < PUBLISH_TIMEOUT_MS)
-                or (self.fetch_id != 0 and now - self.fetch_sent_ms < FETCH_TIMEOUT_MS))
+        return (oldest is not None and now - oldest < PUBLISH_TIMEOUT_MS) or (
+            self.fetch_id != 0 and now - self.fetch_sent_ms < FETCH_TIMEOUT_MS
+        )
 
     def _probe(self) -> None:
         """Ask the bus about our stream: it creates the stream and starts heartbeating it."""
@@ -152,13 +175,23 @@ class BrokerActor(Actor):
 
     def _bus_lost(self, now: int) -> None:
         self.bus_up = False
-        self.log.warning("bus silent for %d ms: unreachable; sets answer 503 until it is back",
-                         now - self.bus_heard_ms)
+        self.log.warning(
+            "bus silent for %d ms: unreachable; sets answer 503 until it is back",
+            now - self.bus_heard_ms,
+        )
         if self.inflight:
-            self.log.warning("%d batches unconfirmed when the bus went away; requests %s",
-                             len(self.inflight), sum(self.traces.values(), []))
-            self._send_storage(messages.Failed(list(self.inflight), ErrorCode.UNKNOWN_OUTCOME,
-                                               "the bus went away before confirming the write"))
+            self.log.warning(
+                "%d batches unconfirmed when the bus went away; requests %s",
+                len(self.inflight),
+                sum(self.traces.values(), []),
+            )
+            self._send_storage(
+                messages.Failed(
+                    list(self.inflight),
+                    ErrorCode.UNKNOWN_OUTCOME,
+                    "the bus went away before confirming the write",
+                )
+            )
             self.inflight.clear()
             self.traces.clear()
         # Lazy pirate: drop whatever is queued for the dead connection.
@@ -185,8 +218,9 @@ class BrokerActor(Actor):
     def after_drain(self, sock: zmq.Socket) -> None:
         if sock is self.storage and self._refused:
             refused, self._refused = self._refused, []
-            self._send_storage(messages.Failed(refused, ErrorCode.UNAVAILABLE,
-                                               "the bus is unreachable"))
+            self._send_storage(
+                messages.Failed(refused, ErrorCode.UNAVAILABLE, "the bus is unreachable")
+            )
         elif sock is self.sub and self._records:
             records, self._records = self._records, []
             self._live(records)
@@ -195,14 +229,16 @@ class BrokerActor(Actor):
 
     def storage_publish(self, _ident, _request_id: int, message: messages.Publish) -> None:
         if self.bus_up and self._send_bus(
-                bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
-                message.seq):
+            bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
+            message.seq,
+        ):
             self.inflight[message.seq] = monotonic_ms()
             self.traces[message.seq] = message.traces
         else:
             self._refused.append(message.seq)
-            self.log.warning("batch %d refused, bus unreachable; requests %s",
-                             message.seq, message.traces)
+            self.log.warning(
+                "batch %d refused, bus unreachable; requests %s", message.seq, message.traces
+            )
 
     def storage_catch_up(self, _ident, _request_id: int, message: messages.CatchUp) -> None:
         self._catch_up(message)
@@ -227,8 +263,9 @@ class BrokerActor(Actor):
             return
         self.fetch_id = next(self._fetch_ids)
         self.fetch_sent_ms = monotonic_ms()
-        if not self._send_bus(bus_messages.BusFetch(self.stream, self.next_position,
-                                                FETCH_MAX_RECORDS), self.fetch_id):
+        if not self._send_bus(
+            bus_messages.BusFetch(self.stream, self.next_position, FETCH_MAX_RECORDS), self.fetch_id
+        ):
             self.fetch_id = 0
 
     def bus_ok(self, _ident, request_id: int, message: protocol.Ok) -> None:
@@ -254,10 +291,14 @@ class BrokerActor(Actor):
         elif request_id and request_id == self.fetch_id:
             self.fetch_id = 0
             result = message.result if ok else None
-            if (isinstance(result, list) and len(result) == 3
-                    and isinstance(result[0], str) and type(result[1]) is int
-                    and isinstance(result[2], list)
-                    and all(isinstance(r, list) and _well_formed(r) for r in result[2])):
+            if (
+                isinstance(result, list)
+                and len(result) == 3
+                and isinstance(result[0], str)
+                and type(result[1]) is int
+                and isinstance(result[2], list)
+                and all(isinstance(r, list) and _well_formed(r) for r in result[2])
+            ):
                 self._fetched(*result)
             elif not ok and message.code == ErrorCode.NOT_FOUND:
                 self._gone(message.reason)
@@ -278,13 +319,15 @@ class BrokerActor(Actor):
             self._send_storage(messages.Acked(acked))
         if self._failed:
             failed, self._failed = self._failed, []
-            self._send_storage(messages.Failed(failed, ErrorCode.UNAVAILABLE,
-                                               "the bus refused the write"))
+            self._send_storage(
+                messages.Failed(failed, ErrorCode.UNAVAILABLE, "the bus refused the write")
+            )
 
     def _fetched(self, log_id: str, end: int, records: list) -> None:
         if self.expect_log_id and log_id != self.expect_log_id:
-            self.log.error("the bus log is %s, not %s: replaying it from the start",
-                           log_id, self.expect_log_id)
+            self.log.error(
+                "the bus log is %s, not %s: replaying it from the start", log_id, self.expect_log_id
+            )
             self.next_position = 0
         self.expect_log_id = ""
         self.log_id = log_id
@@ -328,8 +371,11 @@ class BrokerActor(Actor):
             self.bus_up = True
             self.log.info("bus is up (log %s, end %d)", beat.log_id, beat.end)
         if self.log_id and beat.log_id != self.log_id and self.mode != IDLE:
-            self.log.error("the bus log changed (%s -> %s): replaying it from the start",
-                           self.log_id, beat.log_id)
+            self.log.error(
+                "the bus log changed (%s -> %s): replaying it from the start",
+                self.log_id,
+                beat.log_id,
+            )
             self.next_position = 0
             self.fetch_id = 0
         self.log_id, self.bus_end = beat.log_id, beat.end

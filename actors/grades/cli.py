@@ -23,8 +23,8 @@ import argparse
 import os
 import sys
 
-from actors.runtime.config import reports_config_errors
 from actors.grades.tools.remote import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
+from actors.runtime.config import reports_config_errors
 
 __all__ = ["main"]
 
@@ -33,69 +33,138 @@ EXIT_INTERRUPTED = 130
 
 def _add_status(commands) -> None:
     from actors.grades.tools.status import DEFAULT_URLS
-    parser = commands.add_parser("status", help="print each replica's state as a table; "
-                                 "exit 1 if any is not ready")
-    parser.add_argument("urls", nargs="*", default=list(DEFAULT_URLS), metavar="URL",
-                        help="getter URLs (default: the two dev replicas)")
+
+    parser = commands.add_parser(
+        "status", help="print each replica's state as a table; exit 1 if any is not ready"
+    )
+    parser.add_argument(
+        "urls",
+        nargs="*",
+        default=list(DEFAULT_URLS),
+        metavar="URL",
+        help="getter URLs (default: the two dev replicas)",
+    )
 
 
 def _add_backup(commands) -> None:
     parser = commands.add_parser("backup", help="save a replica's GET /backup to a file")
-    parser.add_argument("--from", dest="source", required=True, metavar="URL",
-                        help="the replica's getter URL, e.g. http://127.0.0.1:8080")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="file to write (default: the name the replica suggests, "
-                             "grades-replicaN-<time>.csv.gz)")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="the replica's getter URL, e.g. http://127.0.0.1:8080",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="file to write (default: the name the replica suggests, "
+        "grades-replicaN-<time>.csv.gz)",
+    )
 
 
 def _add_load(commands) -> None:
     from actors.grades.tools import load as tool_load
+
     parser = commands.add_parser(
-        "load", help="POST /set every row of a backup or CSV file (new versions: "
-                     "a write through the API, not a restore)")
-    parser.add_argument("file", help="a backup (.csv.gz from grades backup) or a CSV with "
-                                     "a user_id column and any of the four fields")
-    parser.add_argument("--to", dest="target", required=True, metavar="URL",
-                        help="the replica's setter URL, e.g. http://127.0.0.1:8181")
-    parser.add_argument("--user", default=os.environ.get("GRADES_USER"),
-                        help="Basic auth user (default: $GRADES_USER)")
-    parser.add_argument("--password", default=os.environ.get("GRADES_PASSWORD"),
-                        help="Basic auth password (default: $GRADES_PASSWORD; prefer it, "
-                             "a command line is visible to other users)")
-    parser.add_argument("--connections", type=_positive, default=tool_load.DEFAULT_CONNECTIONS,
-                        help="requests in flight (default: %(default)s)")
-    parser.add_argument("--attempts", type=_positive, default=tool_load.DEFAULT_ATTEMPTS,
-                        help="tries per row on 503/502/504/connection errors "
-                             "(default: %(default)s)")
-    parser.add_argument("--max-failures", type=int, default=tool_load.DEFAULT_MAX_FAILURES,
-                        help="stop after more rows than this failed (default: %(default)s)")
+        "load",
+        help="POST /set every row of a backup or CSV file (new versions: "
+        "a write through the API, not a restore)",
+    )
+    parser.add_argument(
+        "file",
+        help="a backup (.csv.gz from grades backup) or a CSV with "
+        "a user_id column and any of the four fields",
+    )
+    parser.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="the replica's setter URL, e.g. http://127.0.0.1:8181",
+    )
+    parser.add_argument(
+        "--user",
+        default=os.environ.get("GRADES_USER"),
+        help="Basic auth user (default: $GRADES_USER)",
+    )
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("GRADES_PASSWORD"),
+        help="Basic auth password (default: $GRADES_PASSWORD; prefer it, "
+        "a command line is visible to other users)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=_positive,
+        default=tool_load.DEFAULT_CONNECTIONS,
+        help="requests in flight (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=_positive,
+        default=tool_load.DEFAULT_ATTEMPTS,
+        help="tries per row on 503/502/504/connection errors (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-failures",
+        type=int,
+        default=tool_load.DEFAULT_MAX_FAILURES,
+        help="stop after more rows than this failed (default: %(default)s)",
+    )
 
 
 def _add_verify(commands) -> None:
     from actors.grades.tools.verify import DEFAULT_SHOW
-    parser = commands.add_parser("verify", help="compare replicas' backups; exit 0 if "
-                                 "identical, 1 if they differ, 2 on errors")
-    parser.add_argument("urls", nargs="+", metavar="URL",
-                        help="getter URLs, at least two; the first is the reference")
-    parser.add_argument("--versions", action="store_true",
-                        help="compare the per-field versions too, not only the values")
-    parser.add_argument("--show", type=int, default=DEFAULT_SHOW, metavar="N",
-                        help="print the first N differences per replica (default: %(default)s)")
+
+    parser = commands.add_parser(
+        "verify",
+        help="compare replicas' backups; exit 0 if identical, 1 if they differ, 2 on errors",
+    )
+    parser.add_argument(
+        "urls",
+        nargs="+",
+        metavar="URL",
+        help="getter URLs, at least two; the first is the reference",
+    )
+    parser.add_argument(
+        "--versions",
+        action="store_true",
+        help="compare the per-field versions too, not only the values",
+    )
+    parser.add_argument(
+        "--show",
+        type=int,
+        default=DEFAULT_SHOW,
+        metavar="N",
+        help="print the first N differences per replica (default: %(default)s)",
+    )
 
 
 def _add_nats(commands) -> None:
     from actors.grades.natsnode import DEFAULT_SYNC
-    sync_help = (f"jetstream sync_interval: always = fsync before every ack, or a duration "
-                 f"such as 2m (default: $NATS_SYNC or {DEFAULT_SYNC})")
+
+    sync_help = (
+        f"jetstream sync_interval: always = fsync before every ack, or a duration "
+        f"such as 2m (default: $NATS_SYNC or {DEFAULT_SYNC})"
+    )
     sync = os.environ.get("NATS_SYNC", DEFAULT_SYNC)
-    config = commands.add_parser("nats-config", help="print a nats-server config per host "
-                                 "of a JetStream cluster for grades")
+    config = commands.add_parser(
+        "nats-config", help="print a nats-server config per host of a JetStream cluster for grades"
+    )
     config.add_argument("--hosts", required=True, help="comma-separated node addresses")
-    config.add_argument("--store", default="/var/lib/nats/jetstream",
-                        help="JetStream store directory on each host (default: %(default)s)")
+    config.add_argument(
+        "--store",
+        default="/var/lib/nats/jetstream",
+        help="JetStream store directory on each host (default: %(default)s)",
+    )
     config.add_argument("--sync", default=sync, help=sync_help)
-    node = commands.add_parser("nats-node", help="run node N (1-3) of a JetStream cluster on "
-                               "loopback, files under $GRADES_DATA_DIR/nats")
+    node = commands.add_parser(
+        "nats-node",
+        help="run node N (1-3) of a JetStream cluster on "
+        "loopback, files under $GRADES_DATA_DIR/nats",
+    )
     node.add_argument("index", type=int, metavar="N")
     node.add_argument("--sync", default=sync, help=sync_help)
 
@@ -108,14 +177,19 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grades", description=__doc__.split("\n")[0],
-                                     epilog="exit statuses: 0 ok, 1 problem found, "
-                                            "2 error, 130 interrupted")
+    parser = argparse.ArgumentParser(
+        prog="grades",
+        description=__doc__.split("\n")[0],
+        epilog="exit statuses: 0 ok, 1 problem found, 2 error, 130 interrupted",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("bus", help="run the bus and its persisted log")
     commands.add_parser("replica", help="run one replica (configured by environment)")
-    keygen = commands.add_parser("keygen", help="create CurveZMQ keypairs in DIR and "
-                                 "authorize the client key (then set GRADES_CURVE_DIR=DIR)")
+    keygen = commands.add_parser(
+        "keygen",
+        help="create CurveZMQ keypairs in DIR and "
+        "authorize the client key (then set GRADES_CURVE_DIR=DIR)",
+    )
     keygen.add_argument("directory", metavar="DIR")
     _add_status(commands)
     _add_backup(commands)
@@ -127,33 +201,42 @@ def _parser() -> argparse.ArgumentParser:
 
 def _status(args) -> int:
     from actors.grades.tools.status import print_status
+
     return EXIT_OK if print_status(args.urls) else EXIT_FAILED
 
 
 def _backup(args) -> int:
     from actors.grades.tools.backup import save_backup
     from actors.grades.tools.progress import Progress, format_bytes
+
     progress = Progress("backup", format_bytes)
     saved = save_backup(args.source, args.output, progress)
     meta = saved.meta
-    progress.finish(f"; {saved.path}: {meta['rows']:,} rows of replica {meta['replica_id']} "
-                    f"at log position {meta['position']}")
+    progress.finish(
+        f"; {saved.path}: {meta['rows']:,} rows of replica {meta['replica_id']} "
+        f"at log position {meta['position']}"
+    )
     return EXIT_OK
 
 
 def _load(args) -> int:
     from actors.grades.tools import load as tool_load
-    from actors.grades.tools.rows import RowFile
     from actors.grades.tools.progress import Progress, format_rows
+    from actors.grades.tools.rows import RowFile
+
     if not args.user or args.password is None:
-        raise ToolError("no credentials: set GRADES_USER and GRADES_PASSWORD "
-                        "(or pass --user and --password)")
+        raise ToolError(
+            "no credentials: set GRADES_USER and GRADES_PASSWORD (or pass --user and --password)"
+        )
     target = tool_load.SetTarget.from_url(args.target, args.user, args.password)
     options = tool_load.LoadOptions(args.connections, args.attempts, args.max_failures)
     with RowFile(args.file) as source:
         tool_load.check_reachable(target)
-        print(f"load: {args.file} ({source.kind}: {', '.join(source.fields) or 'no fields'}) "
-              f"-> {target.url}, {options.connections} connections", file=sys.stderr)
+        print(
+            f"load: {args.file} ({source.kind}: {', '.join(source.fields) or 'no fields'}) "
+            f"-> {target.url}, {options.connections} connections",
+            file=sys.stderr,
+        )
         progress = Progress("load", format_rows)
         result = tool_load.load_rows(source.rows(), target, options, progress)
     progress.finish()
@@ -161,13 +244,16 @@ def _load(args) -> int:
         print(f"load: failed: {line}", file=sys.stderr)
     if result.stopped:
         print(f"load: STOPPED: {result.stopped}", file=sys.stderr)
-    print(f"loaded {result.loaded:,} rows, {result.failed:,} failures, "
-          f"{result.seconds:.2f} s, {result.rows_per_s:,.0f} rows/s")
+    print(
+        f"loaded {result.loaded:,} rows, {result.failed:,} failures, "
+        f"{result.seconds:.2f} s, {result.rows_per_s:,.0f} rows/s"
+    )
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def _verify(args) -> int:
     from actors.grades.tools.verify import Verifier
+
     if len(args.urls) < 2:
         raise ToolError("give at least two replica URLs to compare")
     reports = Verifier(args.urls, args.versions, max(0, args.show)).run()
@@ -183,20 +269,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "bus":
         from actors.bus import server as bus
+
         return bus.main()
     if args.command == "replica":
         from actors.grades import replica
+
         return replica.main()
     if args.command in ("nats-config", "nats-node"):
         from actors.grades import natsnode
+
         if args.command == "nats-node":
             from actors.grades.config import data_dir
+
             return natsnode.run_loopback_node(args.index, data_dir(), args.sync)
         hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
         natsnode.print_configs(hosts, args.store, args.sync)
         return EXIT_OK
     if args.command == "keygen":
         from actors.runtime import security
+
         print(f"GRADES_CURVE_DIR={security.keygen(args.directory).resolve()}")
         return EXIT_OK
     try:

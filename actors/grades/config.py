@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.grades.records import MAX_REPLICA_ID
 from actors.bus.config import DEFAULT_BUS_PUB_URL, DEFAULT_BUS_URL, NO_BUS
+from actors.grades.records import MAX_REPLICA_ID
 from actors.runtime.config import ConfigError, env_int, env_str
 from actors.runtime.endpoints import MAX_IPC_PATH
 
@@ -39,6 +39,7 @@ def data_dir() -> Path:
 
 DEFAULT_HTTP_WORKERS = 2
 """gunicorn workers per port (SETTER_WORKERS, GETTER_WORKERS): one per core here."""
+
 
 @dataclass(frozen=True)
 class ReplicaConfig:
@@ -98,8 +99,9 @@ class ReplicaConfig:
             clock_skew_ms=_int("GRADES_CLOCK_SKEW_MS", 0, -(10**9), 10**9),
             curve_dir=_str("GRADES_CURVE_DIR", ""),
             nats_replicas=_int("GRADES_NATS_REPLICAS", _default_nats_replicas(), 1, 5),
-            snapshot_every_s=_int("GRADES_SNAPSHOT_EVERY_S", DEFAULT_SNAPSHOT_EVERY_S, 0,
-                                  7 * 24 * 3600),
+            snapshot_every_s=_int(
+                "GRADES_SNAPSHOT_EVERY_S", DEFAULT_SNAPSHOT_EVERY_S, 0, 7 * 24 * 3600
+            ),
         )
 
 

@@ -109,9 +109,13 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         self.spawn(self._connect(), "nats connect")
         self.every(STATUS_EVERY_S, self._status, "status")
         self.spawn(self._consumer_keeper(), "consumer keeper")
-        self.log.info("bridging %s to JetStream %s (stream %s, subject %s)",
-                      self.config.storage_endpoint, self.config.bus_url, self.stream,
-                      self.subject)
+        self.log.info(
+            "bridging %s to JetStream %s (stream %s, subject %s)",
+            self.config.storage_endpoint,
+            self.config.bus_url,
+            self.stream,
+            self.subject,
+        )
 
     async def teardown(self) -> None:
         if self.nc is not None:
@@ -125,12 +129,18 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         while self.nc is None:
             try:
                 self.nc = await nats.connect(
-                    servers, name=f"grades-replica-{self.origin}", connect_timeout=2,
-                    ping_interval=PING_INTERVAL_S, max_outstanding_pings=MAX_OUTSTANDING_PINGS,
-                    allow_reconnect=True, max_reconnect_attempts=-1,
+                    servers,
+                    name=f"grades-replica-{self.origin}",
+                    connect_timeout=2,
+                    ping_interval=PING_INTERVAL_S,
+                    max_outstanding_pings=MAX_OUTSTANDING_PINGS,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
                     reconnect_time_wait=RECONNECT_WAIT_S,
-                    disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
-                    error_cb=self._nats_error)
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._nats_error,
+                )
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 self.log.warning("no NATS server answers at %s (%s); trying again", servers, exc)
                 await asyncio.sleep(1)
@@ -150,8 +160,11 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
 
     @property
     def bus_up(self) -> bool:
-        return (self.nc is not None and self.nc.is_connected
-                and time.monotonic() - self.stream_ok_at < STREAM_DEAD_AFTER_S)
+        return (
+            self.nc is not None
+            and self.nc.is_connected
+            and time.monotonic() - self.stream_ok_at < STREAM_DEAD_AFTER_S
+        )
 
     async def _probe(self) -> None:
         """Ask for the stream's state, creating the stream the first time it is missing."""
@@ -169,31 +182,47 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         self.stream_ok_at = time.monotonic()
         log_id = log_id_of(self.stream, info.created)
         if self.log_id and log_id != self.log_id and self.mode in ("catching_up", "live"):
-            self.log.error("stream %s was recreated (%s -> %s): replaying it from the start",
-                           self.stream, self.log_id, log_id)
+            self.log.error(
+                "stream %s was recreated (%s -> %s): replaying it from the start",
+                self.stream,
+                self.log_id,
+                log_id,
+            )
             self.next_seq = 1
             self.rebuild.set()
         self.log_id = log_id
         self.first_seq, self.last_seq = info.state.first_seq, info.state.last_seq
         if not was_up:
-            self.log.info("stream %s is up (last sequence %d, leader %s)", self.stream,
-                          self.last_seq, info.cluster.leader if info.cluster else "-")
+            self.log.info(
+                "stream %s is up (last sequence %d, leader %s)",
+                self.stream,
+                self.last_seq,
+                info.cluster.leader if info.cluster else "-",
+            )
 
     async def _create_stream(self):
         try:
-            info = await self.js.add_stream(stream_config(self.config.stream,
-                                                          self.config.nats_replicas))
+            info = await self.js.add_stream(
+                stream_config(self.config.stream, self.config.nats_replicas)
+            )
         except (nats.errors.Error, TimeoutError) as exc:
             self.log.warning("cannot create stream %s yet (%s)", self.stream, exc)
             return None
-        self.log.info("created stream %s (%d replicas, file storage)", self.stream,
-                      self.config.nats_replicas)
+        self.log.info(
+            "created stream %s (%d replicas, file storage)", self.stream, self.config.nats_replicas
+        )
         return info
 
     async def _status(self) -> None:
-        self._send(messages.BrokerStatus(
-            self.session, self.bus_up, self.log_id, position_of(self.last_seq + 1),
-            position_of(self.next_seq) if self.mode != "idle" else -1))
+        self._send(
+            messages.BrokerStatus(
+                self.session,
+                self.bus_up,
+                self.log_id,
+                position_of(self.last_seq + 1),
+                position_of(self.next_seq) if self.mode != "idle" else -1,
+            )
+        )
 
     def _send(self, message) -> None:
         try:
@@ -220,10 +249,14 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
 
     def handle_publish(self, message: messages.Publish) -> None:
         if not self.bus_up:
-            self.log.warning("batch %d refused, stream unreachable; requests %s",
-                             message.seq, message.traces)
-            self._send(messages.Failed([message.seq], ErrorCode.UNAVAILABLE,
-                                       "the JetStream stream is unreachable"))
+            self.log.warning(
+                "batch %d refused, stream unreachable; requests %s", message.seq, message.traces
+            )
+            self._send(
+                messages.Failed(
+                    [message.seq], ErrorCode.UNAVAILABLE, "the JetStream stream is unreachable"
+                )
+            )
             return
         self.inflight.add(message.seq)
         self.spawn(self._publish(message), "publish")
@@ -235,8 +268,7 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         while time.monotonic() < deadline and message.seq in self.inflight:
             attempt = min(PUBLISH_ATTEMPT_S, max(0.05, deadline - time.monotonic()))
             try:
-                await self.js.publish(self.subject, message.data, timeout=attempt,
-                                      headers=headers)
+                await self.js.publish(self.subject, message.data, timeout=attempt, headers=headers)
                 self._acked(message.seq)
                 return
             except (nats.errors.TimeoutError, TimeoutError):
@@ -248,8 +280,9 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
             return  # seen in the stream meanwhile: acknowledged there
         self.inflight.discard(message.seq)
         code = ErrorCode.UNKNOWN_OUTCOME if timed_out else ErrorCode.UNAVAILABLE
-        self.log.warning("batch %d failed (%s: %s); requests %s", message.seq, code, reason,
-                         message.traces)
+        self.log.warning(
+            "batch %d failed (%s: %s); requests %s", message.seq, code, reason, message.traces
+        )
         self._send(messages.Failed([message.seq], code, reason))
 
     def _acked(self, seq: int) -> None:
@@ -273,8 +306,7 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
 def main() -> int:
     setup_logging("broker")
     config = ReplicaConfig.from_env()
-    return run_async_actor(JetStreamBroker(config),
-                           f"grades: broker replica={config.replica_id}")
+    return run_async_actor(JetStreamBroker(config), f"grades: broker replica={config.replica_id}")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,13 @@ import nats.errors
 import nats.js.errors
 
 from actors.grades import messages
-from actors.grades.jetstream_stream import (CONSUMER_HEARTBEAT_S, consumer_config, log_id_of,
-                                            position_of, start_problem)
+from actors.grades.jetstream_stream import (
+    CONSUMER_HEARTBEAT_S,
+    consumer_config,
+    log_id_of,
+    position_of,
+    start_problem,
+)
 
 __all__ = ["ConsumerMixin"]
 
@@ -51,12 +56,18 @@ class ConsumerMixin:
                 continue
             now = time.monotonic()
             silent = self.consumer is not None and now - self.consumer_heard > CONSUMER_SILENT_S
-            stalled = (self.consumer is not None and self.last_seq >= self.next_seq
-                       and now - self.consumer_fed > CONSUMER_STALL_S)
+            stalled = (
+                self.consumer is not None
+                and self.last_seq >= self.next_seq
+                and now - self.consumer_fed > CONSUMER_STALL_S
+            )
             if self.consumer is None or self.rebuild.is_set() or silent or stalled:
                 if silent or stalled:
-                    self.log.warning("consumer %s at sequence %d; making another",
-                                     "silent" if silent else "stalled", self.next_seq)
+                    self.log.warning(
+                        "consumer %s at sequence %d; making another",
+                        "silent" if silent else "stalled",
+                        self.next_seq,
+                    )
                 self.rebuild.clear()
                 await self._start_consumer()
 
@@ -70,8 +81,9 @@ class ConsumerMixin:
             return
         log_id = log_id_of(self.stream, info.created)
         if self.expect_log_id and log_id != self.expect_log_id:
-            self.log.error("the stream is %s, not %s: replaying it from the start", log_id,
-                           self.expect_log_id)
+            self.log.error(
+                "the stream is %s, not %s: replaying it from the start", log_id, self.expect_log_id
+            )
             self.next_seq = 1
         self.expect_log_id = ""
         self.log_id = log_id
@@ -81,9 +93,13 @@ class ConsumerMixin:
             self._gone(first)
             return
         if problem == "past_end":
-            self.log.error("position %d is past the end of stream %s (last sequence %d): "
-                           "replaying it from the start", position_of(self.next_seq),
-                           self.stream, last)
+            self.log.error(
+                "position %d is past the end of stream %s (last sequence %d): "
+                "replaying it from the start",
+                position_of(self.next_seq),
+                self.stream,
+                last,
+            )
             self.next_seq = 1
         self.target_seq = last
         inbox = self.nc.new_inbox()
@@ -94,12 +110,13 @@ class ConsumerMixin:
             if generation == self.generation:
                 self._on_message(msg)
 
-        sub = await self.nc.subscribe(inbox, cb=deliver,
-                                      pending_msgs_limit=PENDING_MSGS,
-                                      pending_bytes_limit=PENDING_BYTES)
+        sub = await self.nc.subscribe(
+            inbox, cb=deliver, pending_msgs_limit=PENDING_MSGS, pending_bytes_limit=PENDING_BYTES
+        )
         try:
             consumer = await self.js.add_consumer(
-                self.stream, consumer_config(self.config.stream, inbox, self.next_seq))
+                self.stream, consumer_config(self.config.stream, inbox, self.next_seq)
+            )
         except (nats.errors.Error, TimeoutError) as exc:
             self.log.warning("cannot create a consumer at sequence %d (%s)", self.next_seq, exc)
             await sub.unsubscribe()
@@ -122,8 +139,10 @@ class ConsumerMixin:
             pass  # the server drops it after CONSUMER_INACTIVE_S anyway
 
     def _gone(self, first: int) -> None:
-        reason = (f"stream {self.stream} starts at sequence {first}: position "
-                  f"{position_of(self.next_seq)} is older than what it keeps (purged?)")
+        reason = (
+            f"stream {self.stream} starts at sequence {first}: position "
+            f"{position_of(self.next_seq)} is older than what it keeps (purged?)"
+        )
         self.log.error("REFUSED: %s", reason)
         self._send(messages.Gone(self.catchup_id, position_of(first), reason))
         self.mode = "refused"  # reports our position, so storage does not ask again at once
@@ -137,8 +156,7 @@ class ConsumerMixin:
         if seq < self.next_seq:
             return
         if seq > self.next_seq:
-            self.log.warning("gap in the stream: got sequence %d, expected %d", seq,
-                             self.next_seq)
+            self.log.warning("gap in the stream: got sequence %d, expected %d", seq, self.next_seq)
             self.rebuild.set()
             return
         self.next_seq = seq + 1

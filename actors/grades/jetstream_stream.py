@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from nats.js import api
 
-__all__ = ["DUPLICATE_WINDOW_S", "CONSUMER_HEARTBEAT_S", "CONSUMER_INACTIVE_S", "stream_name",
-           "position_of", "log_id_of", "stream_config", "consumer_config", "start_problem"]
+__all__ = [
+    "DUPLICATE_WINDOW_S",
+    "CONSUMER_HEARTBEAT_S",
+    "CONSUMER_INACTIVE_S",
+    "stream_name",
+    "position_of",
+    "log_id_of",
+    "stream_config",
+    "consumer_config",
+    "start_problem",
+]
 
 DUPLICATE_WINDOW_S = 120.0
 """A resend with the same Nats-Msg-Id within this window is stored once."""
@@ -42,9 +51,13 @@ def log_id_of(name: str, created) -> str:
 def stream_config(stream: str, replicas: int) -> api.StreamConfig:
     """File storage, ``replicas`` copies, every replica's subject ``<stream>.<id>``."""
     return api.StreamConfig(
-        name=stream_name(stream), subjects=[f"{stream}.>"], storage=api.StorageType.FILE,
-        num_replicas=replicas, retention=api.RetentionPolicy.LIMITS,
-        duplicate_window=DUPLICATE_WINDOW_S)
+        name=stream_name(stream),
+        subjects=[f"{stream}.>"],
+        storage=api.StorageType.FILE,
+        num_replicas=replicas,
+        retention=api.RetentionPolicy.LIMITS,
+        duplicate_window=DUPLICATE_WINDOW_S,
+    )
 
 
 def consumer_config(stream: str, inbox: str, start_seq: int) -> api.ConsumerConfig:
@@ -53,10 +66,16 @@ def consumer_config(stream: str, inbox: str, start_seq: int) -> api.ConsumerConf
     NOTE: made by us, not by nats-py's js.subscribe, which overwrites filter_subject.
     """
     return api.ConsumerConfig(
-        deliver_subject=inbox, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=max(1, start_seq), ack_policy=api.AckPolicy.NONE,
-        filter_subject=f"{stream}.>", idle_heartbeat=CONSUMER_HEARTBEAT_S, mem_storage=True,
-        num_replicas=1, inactive_threshold=CONSUMER_INACTIVE_S)
+        deliver_subject=inbox,
+        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=max(1, start_seq),
+        ack_policy=api.AckPolicy.NONE,
+        filter_subject=f"{stream}.>",
+        idle_heartbeat=CONSUMER_HEARTBEAT_S,
+        mem_storage=True,
+        num_replicas=1,
+        inactive_threshold=CONSUMER_INACTIVE_S,
+    )
 
 
 def start_problem(next_seq: int, first_seq: int, last_seq: int) -> str:

@@ -57,8 +57,12 @@ class TableLoad:
                 self._merge(value)
             elif kind == "meta":
                 self.meta = value
-                self.log.info("backup of %s rows taken at position %s (%s)",
-                              value["rows"], value["position"], value["generated_at"])
+                self.log.info(
+                    "backup of %s rows taken at position %s (%s)",
+                    value["rows"],
+                    value["position"],
+                    value["generated_at"],
+                )
             elif kind == "done":
                 return "done", self.meta
             elif kind == "failed":

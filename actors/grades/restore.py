@@ -69,8 +69,9 @@ class BackupDownload(threading.Thread):
                 return urllib.request.urlopen(self.url, timeout=READ_TIMEOUT_S)
             except urllib.error.HTTPError as exc:
                 if exc.code == 503:
-                    raise ConnectionError(f"{self.url}: the peer is not ready itself "
-                                          f"({_reason(exc)})") from None
+                    raise ConnectionError(
+                        f"{self.url}: the peer is not ready itself ({_reason(exc)})"
+                    ) from None
                 last_error = f"peer answered {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)

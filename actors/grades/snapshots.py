@@ -67,8 +67,9 @@ def write_snapshot(client: Client, run_dir: Path) -> dict:
     with open(tmp, "wb") as f:
         f.write(encoder.header(meta))
         while True:
-            keys, rows = client.call(SnapshotNext(snapshot_id, CHUNK_ROWS),
-                                     timeout_s=CALL_TIMEOUT_S)
+            keys, rows = client.call(
+                SnapshotNext(snapshot_id, CHUNK_ROWS), timeout_s=CALL_TIMEOUT_S
+            )
             if not keys:
                 break
             f.write(encoder.columns(keys, rows))

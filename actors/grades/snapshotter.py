@@ -56,8 +56,7 @@ class Snapshotter:
         cfg = self.config
         curve = Curve.load(cfg.curve_dir)
         storage = Client(cfg.storage_endpoint, timeout_s=CALL_TIMEOUT_S, curve=curve)
-        bus = None if cfg.jetstream else Client(cfg.bus_url, timeout_s=CALL_TIMEOUT_S,
-                                                 curve=curve)
+        bus = None if cfg.jetstream else Client(cfg.bus_url, timeout_s=CALL_TIMEOUT_S, curve=curve)
         self.log.info("snapshot every %d s into %s", cfg.snapshot_every_s, cfg.run_dir)
         try:
             waited_ready, last_position = False, None
@@ -94,18 +93,22 @@ class Snapshotter:
         except (RemoteError, OSError) as exc:
             self.log.warning("snapshot not written: %s", exc)
             return False
-        self.log.info("snapshot of %d rows at log position %d written in %.2f s", meta["rows"],
-                      meta["position"], time.monotonic() - started)
+        self.log.info(
+            "snapshot of %d rows at log position %d written in %.2f s",
+            meta["rows"],
+            meta["position"],
+            time.monotonic() - started,
+        )
         if bus is None:
             return True
         try:
-            first, floor = bus.call(BusRetain(self.config.stream, self.consumer,
-                                              meta["position"], meta["log_id"]))
+            first, floor = bus.call(
+                BusRetain(self.config.stream, self.consumer, meta["position"], meta["log_id"])
+            )
         except RemoteError as exc:
             self.log.warning("the bus did not take our snapshot position: %s", exc)
             return False
-        self.log.debug("bus log starts at %d; every consumer's snapshot reaches %d", first,
-                       floor)
+        self.log.debug("bus log starts at %d; every consumer's snapshot reaches %d", first, floor)
         return True
 
 

@@ -28,17 +28,16 @@ import sys
 import msgpack
 import zmq
 
-from actors.runtime import protocol
-from actors.grades import messages
-from actors.runtime.base import Actor, monotonic_ms, now_ms, run_actor, setup_logging
+from actors.grades import messages, snapshots
 from actors.grades.config import ReplicaConfig
-from actors.runtime.security import Curve
 from actors.grades.hlc import HybridClock, stamp_ms
-from actors.runtime.protocol import Error, ErrorCode, Ok
-from actors.grades.records import GradeTable, check_change
 from actors.grades.loading import TableLoad
+from actors.grades.records import GradeTable, check_change
 from actors.grades.restore import BackupDownload
-from actors.grades import snapshots
+from actors.runtime import protocol
+from actors.runtime.base import Actor, monotonic_ms, now_ms, run_actor, setup_logging
+from actors.runtime.protocol import Error, ErrorCode, Ok
+from actors.runtime.security import Curve
 
 __all__ = ["StorageActor", "main"]
 
@@ -132,8 +131,11 @@ class StorageActor(Actor):
         if self._load is not None:
             self._load.cancel()
         for _, items in self.pending.values():  # sent on already: they may still land
-            self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
-                       "the replica stopped before the bus confirmed the write")
+            self._fail(
+                items,
+                ErrorCode.UNKNOWN_OUTCOME,
+                "the replica stopped before the bus confirmed the write",
+            )
         self.flush_replies()
 
     def poll_timeout_ms(self) -> int:
@@ -176,8 +178,11 @@ class StorageActor(Actor):
             now = monotonic_ms()
             if reason is None:
                 if self._accepted_once:
-                    self.log.info("accepting writes again (refused %.1f s: %s)",
-                                  (now - self._refusing_since_ms) / 1000, self._refusing)
+                    self.log.info(
+                        "accepting writes again (refused %.1f s: %s)",
+                        (now - self._refusing_since_ms) / 1000,
+                        self._refusing,
+                    )
                 self._accepted_once = True
             elif self._accepted_once:  # not the steps of starting up
                 self.log.warning("refusing writes: %s", reason)
@@ -204,11 +209,13 @@ class StorageActor(Actor):
         if problem:
             self.reply(ident, request_id, Error(ErrorCode.BAD_REQUEST, problem))
         elif self._unavailable:
-            self.reply(ident, request_id,
-                        Error(ErrorCode.UNAVAILABLE, self._unavailable, RETRY_AFTER_S))
+            self.reply(
+                ident, request_id, Error(ErrorCode.UNAVAILABLE, self._unavailable, RETRY_AFTER_S)
+            )
         else:
-            self._batch.append((ident, request_id, message.key, message.values,
-                                self.hlc.now(), message.trace))
+            self._batch.append(
+                (ident, request_id, message.key, message.values, self.hlc.now(), message.trace)
+            )
 
     def _flush_sets(self) -> None:
         batch, self._batch = self._batch, []
@@ -245,16 +252,24 @@ class StorageActor(Actor):
             if now - created < PUBLISH_TIMEOUT_MS:
                 break
             del self.pending[seq]
-            self.log.warning("batch %d of %d sets not acknowledged in time (requests %s)",
-                             seq, len(items), [item[5] for item in items])
-            self._fail(items, ErrorCode.UNKNOWN_OUTCOME,
-                       "the bus did not confirm the write in time; it may still be applied")
+            self.log.warning(
+                "batch %d of %d sets not acknowledged in time (requests %s)",
+                seq,
+                len(items),
+                [item[5] for item in items],
+            )
+            self._fail(
+                items,
+                ErrorCode.UNKNOWN_OUTCOME,
+                "the bus did not confirm the write in time; it may still be applied",
+            )
 
     def _unavailable_reply(self, ident: bytes, request_id: int) -> bool:
         if self.phase == READY:
             return False
-        self.reply(ident, request_id,
-                    Error(ErrorCode.UNAVAILABLE, self._phase_reason(), RETRY_AFTER_S))
+        self.reply(
+            ident, request_id, Error(ErrorCode.UNAVAILABLE, self._phase_reason(), RETRY_AFTER_S)
+        )
         return True
 
     def handle_get(self, ident: bytes, request_id: int, message: messages.Get) -> None:
@@ -281,14 +296,15 @@ class StorageActor(Actor):
         self._snapshots[snapshot_id] = _Snapshot(list(self.table.rows), meta)
         self.reply(ident, request_id, Ok([snapshot_id, meta]))
 
-    def handle_snapshot_next(self, ident: bytes, request_id: int,
-                             message: messages.SnapshotNext) -> None:
+    def handle_snapshot_next(
+        self, ident: bytes, request_id: int, message: messages.SnapshotNext
+    ) -> None:
         snapshot = self._snapshots.get(message.snapshot_id)
         if snapshot is None:
             self.reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "snapshot expired"))
             return
         start = snapshot.offset
-        keys = snapshot.keys[start:start + max(1, min(message.max_rows, SNAPSHOT_MAX_ROWS))]
+        keys = snapshot.keys[start : start + max(1, min(message.max_rows, SNAPSHOT_MAX_ROWS))]
         rows = self.table.rows
         snapshot.offset += len(keys)
         snapshot.touched_ms = monotonic_ms()
@@ -304,23 +320,29 @@ class StorageActor(Actor):
                 del self._snapshots[snapshot_id]
 
     def handle_status(self, ident: bytes, request_id: int, _message) -> None:
-        self.reply(ident, request_id, Ok({
-            "replica_id": self.rid,
-            "phase": self.phase,
-            "rows": len(self.table),
-            "position": self.position,
-            "log_id": self.log_id,
-            "replicated": self.config.replicated,
-            "bus_up": self.bus_up,
-            "broker_live": self.broker_live,
-            "pending_batches": len(self.pending),
-            "restored_rows": self._restored_rows,
-            "writable": self._refusal() is None,
-            "write_refusal": self._refusing or "",
-            "sets_applied": self.sets_applied,
-            "remote_applied": self.remote_applied,
-            "replication_lag_ms": self.lag_ms,
-        }))
+        self.reply(
+            ident,
+            request_id,
+            Ok(
+                {
+                    "replica_id": self.rid,
+                    "phase": self.phase,
+                    "rows": len(self.table),
+                    "position": self.position,
+                    "log_id": self.log_id,
+                    "replicated": self.config.replicated,
+                    "bus_up": self.bus_up,
+                    "broker_live": self.broker_live,
+                    "pending_batches": len(self.pending),
+                    "restored_rows": self._restored_rows,
+                    "writable": self._refusal() is None,
+                    "write_refusal": self._refusing or "",
+                    "sets_applied": self.sets_applied,
+                    "remote_applied": self.remote_applied,
+                    "replication_lag_ms": self.lag_ms,
+                }
+            ),
+        )
 
     # --- restore -----------------------------------------------------------
 
@@ -341,14 +363,18 @@ class StorageActor(Actor):
         kind, value = outcome
         if kind == "done":
             self.hlc.observe(value["hlc"])
-            self.log.info("restore: %d rows loaded in %.1f s (%.0f rows/s); replaying the "
-                          "log from position %d", load.rows, load.elapsed_s(), load.rate(),
-                          value["position"])
+            self.log.info(
+                "restore: %d rows loaded in %.1f s (%.0f rows/s); replaying the "
+                "log from position %d",
+                load.rows,
+                load.elapsed_s(),
+                load.rate(),
+                value["position"],
+            )
             self.log_id = value["log_id"]
             self._begin_catch_up(value["position"])
         else:
-            self.log.warning("could not restore: %s; rebuilding from the bus log instead",
-                             value)
+            self.log.warning("could not restore: %s; rebuilding from the bus log instead", value)
             self._rebuild_from_log()
 
     def _rebuild_from_log(self) -> None:
@@ -363,8 +389,12 @@ class StorageActor(Actor):
             return
         self._snapshot_tried = True
         path, meta = found
-        self.log.info("loading this replica's snapshot %s (%d rows at position %d)", path.name,
-                      meta["rows"], meta["position"])
+        self.log.info(
+            "loading this replica's snapshot %s (%d rows at position %d)",
+            path.name,
+            meta["rows"],
+            meta["position"],
+        )
         self.phase = RESTORING
         self._start_load(snapshots.SnapshotLoad(path))
 
@@ -372,15 +402,18 @@ class StorageActor(Actor):
         """The log no longer holds our position: never replay from wherever it starts now."""
         if message.catchup_id != self.catchup_id:
             return
-        self.log.error("REFUSED: the log cannot replay from position %d: %s", self.position,
-                       message.reason)
+        self.log.error(
+            "REFUSED: the log cannot replay from position %d: %s", self.position, message.reason
+        )
         if self.config.next_replica_url:
             self.log.error("falling back to the peer's backup at %s", self.config.next_replica_url)
             self.phase = RESTORING
             self._start_restore()
         else:
-            self.log.error("no NEXT_REPLICA_URL to restore from: this replica stays unavailable "
-                           "until it is started with a peer")
+            self.log.error(
+                "no NEXT_REPLICA_URL to restore from: this replica stays unavailable "
+                "until it is started with a peer"
+            )
 
     def _begin_catch_up(self, position: int) -> None:
         self.phase = CATCHING_UP
@@ -395,8 +428,9 @@ class StorageActor(Actor):
 
     # --- messages from the broker ------------------------------------------
 
-    def handle_broker_status(self, ident: bytes, _request_id: int,
-                             message: messages.BrokerStatus) -> None:
+    def handle_broker_status(
+        self, ident: bytes, _request_id: int, message: messages.BrokerStatus
+    ) -> None:
         self.broker_seen_ms = monotonic_ms()
         self.bus_up = bool(message.bus_up)
         if message.session != self.broker_session or ident != self.broker_ident:
@@ -405,8 +439,7 @@ class StorageActor(Actor):
             self.broker_ident, self.broker_session = ident, message.session
             if self.phase != RESTORING:
                 self._request_catch_up()
-        elif (self.phase != RESTORING and not self.broker_live
-              and message.next_position == -1):
+        elif self.phase != RESTORING and not self.broker_live and message.next_position == -1:
             self._request_catch_up()  # the broker lost our CatchUp (it was restarting)
 
     def _heard_broker(self, ident: bytes) -> None:
@@ -426,8 +459,13 @@ class StorageActor(Actor):
         for seq in message.seqs:
             entry = self.pending.pop(seq, None)
             if entry is not None:
-                self.log.warning("batch %d failed (%s: %s); requests %s", seq, message.code,
-                                 message.reason, [item[5] for item in entry[1]])
+                self.log.warning(
+                    "batch %d failed (%s: %s); requests %s",
+                    seq,
+                    message.code,
+                    message.reason,
+                    [item[5] for item in entry[1]],
+                )
                 self._fail(entry[1], message.code, message.reason)
 
     def handle_apply(self, ident: bytes, _request_id: int, message: messages.Apply) -> None:

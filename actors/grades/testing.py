@@ -17,8 +17,15 @@ import psutil
 import requests
 
 from actors.runtime.endpoints import ipc_endpoint
-from actors.runtime.testing import (START_TIMEOUT_S, HarnessError, Proc, ProcGroup, free_port,
-                                    port_open, wait_until)
+from actors.runtime.testing import (
+    START_TIMEOUT_S,
+    HarnessError,
+    Proc,
+    ProcGroup,
+    free_port,
+    port_open,
+    wait_until,
+)
 
 __all__ = ["AUTH", "BACKENDS", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
 
@@ -36,9 +43,14 @@ class Bus(Proc):
     def __init__(self, data_dir: Path, log_dir: Path, name: str = "bus", **extra_env):
         self.url = f"tcp://127.0.0.1:{free_port()}"
         self.pub_url = f"tcp://127.0.0.1:{free_port()}"
-        env = {**os.environ, "BUS_URL": self.url, "BUS_PUB_URL": self.pub_url,
-               "GRADES_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
-               **{k: str(v) for k, v in extra_env.items()}}
+        env = {
+            **os.environ,
+            "BUS_URL": self.url,
+            "BUS_PUB_URL": self.pub_url,
+            "GRADES_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+            **{k: str(v) for k, v in extra_env.items()},
+        }
         super().__init__(name, [sys.executable, "-m", "actors.bus.server"], env, log_dir)
 
     def wait_listening(self, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -52,9 +64,18 @@ class NatsNode(Proc):
     it inside a network namespace (``ip netns exec``), for partition tests.
     """
 
-    def __init__(self, index: int, home: Path, log_dir: Path, sync: str,
-                 host: str = "127.0.0.1", listen_host: str = "127.0.0.1", netns: str = ""):
+    def __init__(
+        self,
+        index: int,
+        home: Path,
+        log_dir: Path,
+        sync: str,
+        host: str = "127.0.0.1",
+        listen_host: str = "127.0.0.1",
+        netns: str = "",
+    ):
         from actors.grades.natsnode import nats_server_binary
+
         self.index = index
         self.home = home
         self.sync = sync
@@ -63,30 +84,49 @@ class NatsNode(Proc):
         self.url = f"nats://{host}:{self.port}"
         self.conf = home / f"node{index}.conf"
         prefix = ["ip", "netns", "exec", netns] if netns else []
-        super().__init__(f"nats{index}", [*prefix, nats_server_binary(), "-c", str(self.conf)],
-                         dict(os.environ), log_dir)
+        super().__init__(
+            f"nats{index}",
+            [*prefix, nats_server_binary(), "-c", str(self.conf)],
+            dict(os.environ),
+            log_dir,
+        )
         self.ok_codes.add(1)  # nats-server exits 1 after a clean shutdown on SIGTERM
 
     def write_config(self, peers: list["NatsNode"]) -> None:
         from actors.grades.natsnode import node_config
+
         store = self.home / f"node{self.index}"
         store.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(node_config(
-            self.index, [p.host for p in peers], str(store), self.sync,
-            [p.port for p in peers], [p.cluster_port for p in peers], self.monitor_port,
-            listen_host=self.listen_host, monitor_host=self.listen_host))
+        self.conf.write_text(
+            node_config(
+                self.index,
+                [p.host for p in peers],
+                str(store),
+                self.sync,
+                [p.port for p in peers],
+                [p.cluster_port for p in peers],
+                self.monitor_port,
+                listen_host=self.listen_host,
+                monitor_host=self.listen_host,
+            )
+        )
 
     def healthy(self) -> bool:
         """/healthz: the server is up and its JetStream is ready (meta leader known)."""
         try:
-            return requests.get(f"http://{self.host}:{self.monitor_port}/healthz",
-                                timeout=1).status_code == 200
+            return (
+                requests.get(
+                    f"http://{self.host}:{self.monitor_port}/healthz", timeout=1
+                ).status_code
+                == 200
+            )
         except requests.RequestException:
             return False
 
     def wait_up(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        wait_until(lambda: self.healthy() or not self.running(), timeout_s,
-                   f"{self.name} to be healthy")
+        wait_until(
+            lambda: self.healthy() or not self.running(), timeout_s, f"{self.name} to be healthy"
+        )
         if not self.running():
             raise self.fail("exited at start")
 
@@ -124,13 +164,17 @@ class NatsCluster:
 
     def stream_leader(self, stream: str = "GRADES") -> NatsNode:
         """The node leading the stream's raft group, asked over HTTP monitoring (/jsz)."""
+
         def leader():
             for node in self.nodes:
                 if not node.running():
                     continue
                 try:
-                    info = requests.get(f"http://{node.host}:{node.monitor_port}/jsz",
-                                        params={"streams": "true"}, timeout=1).json()
+                    info = requests.get(
+                        f"http://{node.host}:{node.monitor_port}/jsz",
+                        params={"streams": "true"},
+                        timeout=1,
+                    ).json()
                 except (requests.RequestException, ValueError):
                     continue
                 for account in info.get("account_details") or []:
@@ -139,14 +183,23 @@ class NatsCluster:
                         if entry.get("name") == stream and name:
                             return self.node(name)
             return None
+
         return wait_until(leader, START_TIMEOUT_S, f"stream {stream} to have a leader")
 
 
 class Replica(Proc):
     """One `grades replica` (supervisor, storage, broker, setter and getter servers)."""
 
-    def __init__(self, replica_id: int, data_dir: Path, log_dir: Path, bus,
-                 next_url: str = "", workers: int | None = None, **extra_env):
+    def __init__(
+        self,
+        replica_id: int,
+        data_dir: Path,
+        log_dir: Path,
+        bus,
+        next_url: str = "",
+        workers: int | None = None,
+        **extra_env,
+    ):
         self.replica_id = replica_id
         self.setter_port, self.getter_port = free_port(), free_port()
         self.set_base = f"http://127.0.0.1:{self.setter_port}"
@@ -156,18 +209,26 @@ class Replica(Proc):
         self.storage_endpoint = ipc_endpoint(data_dir / f"replica{replica_id}", "storage")
         self.session = requests.Session()
         env = {
-            **os.environ, "REPLICA_ID": str(replica_id), "GRADES_DATA_DIR": str(data_dir),
-            "SETTER_PORT": str(self.setter_port), "GETTER_PORT": str(self.getter_port),
+            **os.environ,
+            "REPLICA_ID": str(replica_id),
+            "GRADES_DATA_DIR": str(data_dir),
+            "SETTER_PORT": str(self.setter_port),
+            "GETTER_PORT": str(self.getter_port),
             "STORAGE_ENDPOINT": self.storage_endpoint,
-            "BUS_URL": bus.url if bus else "none", "BUS_PUB_URL": bus.pub_url if bus else "",
-            "NEXT_REPLICA_URL": next_url, "GRADES_USER": AUTH[0], "GRADES_PASSWORD": AUTH[1],
-            "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+            "BUS_URL": bus.url if bus else "none",
+            "BUS_PUB_URL": bus.pub_url if bus else "",
+            "NEXT_REPLICA_URL": next_url,
+            "GRADES_USER": AUTH[0],
+            "GRADES_PASSWORD": AUTH[1],
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
         if workers is not None:
             env["SETTER_WORKERS"] = env["GETTER_WORKERS"] = str(workers)
         env.update({k: str(v) for k, v in extra_env.items()})
-        super().__init__(f"replica{replica_id}", [sys.executable, "-m", "actors.grades.replica"],
-                         env, log_dir)
+        super().__init__(
+            f"replica{replica_id}", [sys.executable, "-m", "actors.grades.replica"], env, log_dir
+        )
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -199,12 +260,14 @@ class Replica(Proc):
 
     def wait_http_up(self, base: str, timeout_s: float = START_TIMEOUT_S) -> None:
         """Wait until ``base`` answers HTTP at all (any status)."""
+
         def up():
             try:
                 self.session.get(f"{base}/nothing", timeout=2)
                 return True
             except requests.RequestException:
                 return False
+
         wait_until(up, timeout_s, f"{base} to accept connections")
 
     def role(self, role: str) -> list[psutil.Process]:
@@ -232,11 +295,13 @@ class Replica(Proc):
 
     def set(self, user_id: str, session: requests.Session | None = None, **fields):
         return (session or self.session).post(
-            self.set_url, json={"user_id": user_id, **fields}, auth=AUTH, timeout=10)
+            self.set_url, json={"user_id": user_id, **fields}, auth=AUTH, timeout=10
+        )
 
     def get(self, user_id: str, session: requests.Session | None = None):
         return (session or self.session).get(
-            f"{self.get_base}/get", params={"user_id": user_id}, timeout=10)
+            f"{self.get_base}/get", params={"user_id": user_id}, timeout=10
+        )
 
     def record(self, user_id: str) -> dict | None:
         response = self.get(user_id)
@@ -248,6 +313,7 @@ class Replica(Proc):
     def backup_rows(self) -> dict[str, list[int]]:
         """The replica's whole map (values and versions), via /backup."""
         from actors.grades.backup import read_backup
+
         response = self.session.get(f"{self.get_base}/backup", timeout=60)
         assert response.status_code == 200, response.text
         _meta, batches = read_backup(io.BytesIO(response.content))
@@ -300,10 +366,12 @@ class Cluster(ProcGroup):
                 shutil.rmtree(home, ignore_errors=True)
         raise AssertionError("unreachable")
 
-    def replica(self, replica_id: int, bus, next_url: str = "",
-                start: bool = True, wait: bool = True, **env) -> Replica:
-        replica = self.add(Replica(replica_id, self.data_dir, self.log_dir, bus, next_url,
-                                   self.workers, **env))
+    def replica(
+        self, replica_id: int, bus, next_url: str = "", start: bool = True, wait: bool = True, **env
+    ) -> Replica:
+        replica = self.add(
+            Replica(replica_id, self.data_dir, self.log_dir, bus, next_url, self.workers, **env)
+        )
         if start:
             replica.start()
             if wait:

@@ -84,8 +84,9 @@ class AsyncActor:
         self.spawn(self._receive(sock), f"serve {endpoint}")
         return sock
 
-    def every(self, seconds: float, job: Callable[[], Awaitable[object]],
-              what: str = "") -> asyncio.Task:
+    def every(
+        self, seconds: float, job: Callable[[], Awaitable[object]], what: str = ""
+    ) -> asyncio.Task:
         """Run ``await job()`` now and then every ``seconds`` (after each run ends)."""
         return self.spawn(self._repeat(seconds, job, what or job.__name__), what)
 
@@ -165,8 +166,9 @@ class AsyncActor:
                 pairs = protocol.unbatch(*protocol.decode(body))
             except protocol.ProtocolError as exc:
                 self.log.warning("malformed message: %s", exc)
-                await sock.send_multipart([ident, protocol.encode(
-                    Error(ErrorCode.PROTOCOL, str(exc)))])
+                await sock.send_multipart(
+                    [ident, protocol.encode(Error(ErrorCode.PROTOCOL, str(exc)))]
+                )
                 continue
             replies = []
             for request_id, message in pairs:
@@ -174,8 +176,11 @@ class AsyncActor:
                 if request_id:
                     replies.append((reply, request_id))
             if replies:
-                out = (protocol.encode(*replies[0]) if len(replies) == 1
-                       else protocol.encode_batch(replies))
+                out = (
+                    protocol.encode(*replies[0])
+                    if len(replies) == 1
+                    else protocol.encode_batch(replies)
+                )
                 await sock.send_multipart([ident, out])
 
     async def _handle(self, message):

@@ -27,8 +27,8 @@ from collections.abc import Callable
 import zmq
 
 from actors.runtime import protocol
-from actors.runtime.protocol import Error, ErrorCode
 from actors.runtime.logs import setup_logging
+from actors.runtime.protocol import Error, ErrorCode
 from actors.runtime.security import Curve
 
 __all__ = ["Actor", "run_actor", "setup_logging", "set_title", "monotonic_ms", "now_ms"]
@@ -209,8 +209,11 @@ class Actor:
         if not self._replies:
             return
         for (sock, ident), replies in self._replies.items():
-            body = (protocol.encode(*replies[0]) if len(replies) == 1
-                    else protocol.encode_batch(replies))
+            body = (
+                protocol.encode(*replies[0])
+                if len(replies) == 1
+                else protocol.encode_batch(replies)
+            )
             sock.send_multipart([ident, body])
         self._replies = {}
 

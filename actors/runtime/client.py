@@ -70,8 +70,13 @@ class AsyncClient:
     this costs a dict entry and a timer, not a ZMQ send and a task.
     """
 
-    def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 curve: Curve | None = None, peer: str = "actor"):
+    def __init__(
+        self,
+        endpoint: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        curve: Curve | None = None,
+        peer: str = "actor",
+    ):
         self.endpoint = endpoint
         self.curve = curve
         self.peer = peer
@@ -140,8 +145,9 @@ class AsyncClient:
     def _expire(self, request_id: int) -> None:
         future = self._pending.pop(request_id, None)
         if future is not None and not future.done():
-            future.set_exception(RemoteError(
-                ErrorCode.UNKNOWN_OUTCOME, f"{self.peer} did not answer in time"))
+            future.set_exception(
+                RemoteError(ErrorCode.UNKNOWN_OUTCOME, f"{self.peer} did not answer in time")
+            )
 
     def tell(self, message) -> None:
         """Send a one-way message (request_id 0): no reply and no wait.
@@ -188,8 +194,13 @@ class AsyncClient:
 class Client:
     """Blocking client; on a timeout it closes and reopens its socket (lazy pirate)."""
 
-    def __init__(self, endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 ctx: zmq.Context | None = None, curve: Curve | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        ctx: zmq.Context | None = None,
+        curve: Curve | None = None,
+    ):
         self.endpoint = endpoint
         self.curve = curve
         self.timeout_s = timeout_s
@@ -207,8 +218,9 @@ class Client:
             self._sock.send(body, zmq.NOBLOCK)
         except zmq.Again:
             if not self._sock.poll(int(CONNECT_WAIT_S * 1000), zmq.POLLOUT):
-                raise RemoteError(ErrorCode.UNAVAILABLE,
-                                  f"{self.endpoint} is not connected", 1) from None
+                raise RemoteError(
+                    ErrorCode.UNAVAILABLE, f"{self.endpoint} is not connected", 1
+                ) from None
             self._sock.send(body, zmq.NOBLOCK)
         return request_id
 

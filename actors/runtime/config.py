@@ -18,9 +18,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["ConfigError", "reports_config_errors", "env_int", "env_str", "Address",
-           "parse_address", "parse_database_uri", "env_wins", "ServiceArgs", "service_parser",
-           "parse_service_args", "redact_uri"]
+__all__ = [
+    "ConfigError",
+    "reports_config_errors",
+    "env_int",
+    "env_str",
+    "Address",
+    "parse_address",
+    "parse_database_uri",
+    "env_wins",
+    "ServiceArgs",
+    "service_parser",
+    "parse_service_args",
+    "redact_uri",
+]
 
 
 class ConfigError(SystemExit):
@@ -51,8 +62,9 @@ def reports_config_errors(main: Callable[..., int]) -> Callable[..., int]:
     return guarded
 
 
-def env_int(environ: Mapping[str, str], name: str, default: int, low: int, high: int,
-            program: str = "") -> int:
+def env_int(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int, program: str = ""
+) -> int:
     """An integer setting within [low, high], or ``default`` when unset or blank."""
     raw = environ.get(name, "").strip()
     if not raw:
@@ -102,8 +114,11 @@ def parse_database_uri(value: str, name: str, program: str = "") -> str:
     """A PostgreSQL URI (``postgres://`` or ``postgresql://``), checked for shape only."""
     text = value.strip()
     if not text:
-        raise ConfigError(f"{name} is not set: give a PostgreSQL URI, e.g. "
-                          f"postgresql://postgres@127.0.0.1:5433/postgres", program)
+        raise ConfigError(
+            f"{name} is not set: give a PostgreSQL URI, e.g. "
+            f"postgresql://postgres@127.0.0.1:5433/postgres",
+            program,
+        )
     parts = urlsplit(text)
     if parts.scheme not in ("postgres", "postgresql") or not (parts.hostname or parts.query):
         raise ConfigError(f"{name}={redact_uri(text)!r} is not a postgresql:// URI", program)
@@ -119,8 +134,9 @@ def redact_uri(uri: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def env_wins(environ: Mapping[str, str], name: str, flag_value: str | None,
-             default: str) -> tuple[str, str]:
+def env_wins(
+    environ: Mapping[str, str], name: str, flag_value: str | None, default: str
+) -> tuple[str, str]:
     """The value and where it came from: the variable if set, else the flag, else default."""
     if environ.get(name, "").strip():
         return environ[name].strip(), name
@@ -140,14 +156,18 @@ class ServiceArgs(NamedTuple):
 def service_parser(program: str, description: str, default_address: str) -> argparse.ArgumentParser:
     """An argument parser with the shared ``-a`` and ``-d`` flags; add your own to it."""
     parser = argparse.ArgumentParser(prog=program, description=description)
-    parser.add_argument("-a", dest="address", metavar="HOST:PORT",
-                        help=f"listen address (RUN_ADDRESS wins; default {default_address})")
-    parser.add_argument("-d", dest="database", metavar="URI",
-                        help="PostgreSQL URI (DATABASE_URI wins)")
+    parser.add_argument(
+        "-a",
+        dest="address",
+        metavar="HOST:PORT",
+        help=f"listen address (RUN_ADDRESS wins; default {default_address})",
+    )
+    parser.add_argument(
+        "-d", dest="database", metavar="URI", help="PostgreSQL URI (DATABASE_URI wins)"
+    )
     return parser
 
 
-def parse_service_args(parser: argparse.ArgumentParser,
-                       argv: Sequence[str] | None) -> ServiceArgs:
+def parse_service_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> ServiceArgs:
     args = parser.parse_args(argv)
     return ServiceArgs(args.address, args.database, args)

@@ -25,8 +25,16 @@ GRACEFUL_TIMEOUT_S = 3
 """honcho SIGKILLs after 5 s; the supervisor allows its children 4 s."""
 
 
-def gunicorn_child(name: str, app: str, bind: str, workers: int, env: dict[str, str],
-                   title: str, backlog: int = 2048, metrics_dir: Path | None = None) -> Child:
+def gunicorn_child(
+    name: str,
+    app: str,
+    bind: str,
+    workers: int,
+    env: dict[str, str],
+    title: str,
+    backlog: int = 2048,
+    metrics_dir: Path | None = None,
+) -> Child:
     """A supervised gunicorn serving ``app`` (e.g. ``web.segments.app:get_app()``).
 
     With ``metrics_dir``, the workers count HTTP metrics into prometheus_client's
@@ -43,10 +51,30 @@ def gunicorn_child(name: str, app: str, bind: str, workers: int, env: dict[str, 
         Path(metrics_dir).mkdir(parents=True)
         env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     argv = [
-        sys.executable, "-m", "gunicorn", "--worker-class", WORKER_CLASS,
-        "--pythonpath", str(HTTP_DIR), "--workers", str(workers), "--bind", bind,
-        "--graceful-timeout", str(GRACEFUL_TIMEOUT_S), "--timeout", "30",
-        "--keep-alive", "5", "--backlog", str(backlog), "--log-level", "warning",
-        "--no-control-socket", "--name", title, app,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--worker-class",
+        WORKER_CLASS,
+        "--pythonpath",
+        str(HTTP_DIR),
+        "--workers",
+        str(workers),
+        "--bind",
+        bind,
+        "--graceful-timeout",
+        str(GRACEFUL_TIMEOUT_S),
+        "--timeout",
+        "30",
+        "--keep-alive",
+        "5",
+        "--backlog",
+        str(backlog),
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+        "--name",
+        title,
+        app,
     ]
     return Child(name, argv, env, quick_death_s=QUICK_DEATH_S)

@@ -93,8 +93,9 @@ def normalize_dsn(uri: str) -> str:
     uri = uri.strip()
     scheme, sep, rest = uri.partition("://")
     if not sep:
-        raise ValueError(f"database URI {_redact(uri)!r} is not a URI; "
-                         "expected postgresql://user@host:port/db")
+        raise ValueError(
+            f"database URI {_redact(uri)!r} is not a URI; expected postgresql://user@host:port/db"
+        )
     if scheme.lower() not in SCHEMES:
         raise ValueError(f"database URI scheme {scheme!r} is not postgres:// or postgresql://")
     try:
@@ -119,8 +120,9 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-async def wait_for_database(dsn: str, timeout_s: float = WAIT_TIMEOUT_S,
-                            log: logging.Logger | None = None) -> None:
+async def wait_for_database(
+    dsn: str, timeout_s: float = WAIT_TIMEOUT_S, log: logging.Logger | None = None
+) -> None:
     """Connect until it works or the deadline passes.
 
     Args:
@@ -138,21 +140,21 @@ async def wait_for_database(dsn: str, timeout_s: float = WAIT_TIMEOUT_S,
     while True:
         remaining = deadline - time.monotonic()
         try:
-            conn = await asyncpg.connect(dsn, timeout=max(0.05, min(CONNECT_TIMEOUT_S,
-                                                                     remaining)))
+            conn = await asyncpg.connect(dsn, timeout=max(0.05, min(CONNECT_TIMEOUT_S, remaining)))
         except _FATAL as exc:
-            raise DatabaseUnavailable(f"database at {host_port(dsn)} refused us: "
-                                      f"{_one_line(exc)}") from exc
-        except (OSError, TimeoutError, asyncpg.PostgresError,
-                asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable(
+                f"database at {host_port(dsn)} refused us: {_one_line(exc)}"
+            ) from exc
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             last = exc
         else:
             await conn.close(timeout=CONNECT_TIMEOUT_S)
             return
         now = time.monotonic()
         if now + delay_s >= deadline:
-            raise DatabaseUnavailable(f"database at {host_port(dsn)} unreachable after "
-                                      f"{timeout_s:g} s: {_one_line(last)}") from last
+            raise DatabaseUnavailable(
+                f"database at {host_port(dsn)} unreachable after {timeout_s:g} s: {_one_line(last)}"
+            ) from last
         if log is not None and now >= next_log:
             log.info("waiting for the database at %s: %s", host_port(dsn), _one_line(last))
             next_log = now + LOG_EVERY_S
@@ -185,8 +187,9 @@ def migration_files(schema_dir: Path) -> list[tuple[int, str, Path]]:
             raise MigrationError(f"{path} is not named NNN_name.sql")
         version = int(match.group(1))
         if version in found:
-            raise MigrationError(f"two migrations numbered {version}: "
-                                 f"{found[version].name} and {path.name}")
+            raise MigrationError(
+                f"two migrations numbered {version}: {found[version].name} and {path.name}"
+            )
         found[version] = path
     return [(version, path.stem, path) for version, path in sorted(found.items())]
 
@@ -210,8 +213,9 @@ async def migrate(dsn: str, service: str, schema_dir: Path) -> list[str]:
     files = migration_files(schema_dir)
     if not files:
         raise MigrationError(f"no NNN_name.sql files in {schema_dir}")
-    conn = await asyncpg.connect(normalize_dsn(dsn), timeout=CONNECT_TIMEOUT_S,
-                                 command_timeout=MIGRATE_TIMEOUT_S)
+    conn = await asyncpg.connect(
+        normalize_dsn(dsn), timeout=CONNECT_TIMEOUT_S, command_timeout=MIGRATE_TIMEOUT_S
+    )
     try:
         # NOTE: the shared table is created under its own lock, in its own transaction:
         # two services migrating one database at once would otherwise both CREATE it.
@@ -219,10 +223,12 @@ async def migrate(dsn: str, service: str, schema_dir: Path) -> list[str]:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('migrate'))")
             await conn.execute(_CREATE_TABLE)
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
-                               f"migrate:{service}")
-            applied = dict(await conn.fetch(
-                "SELECT version, name FROM schema_migrations WHERE service = $1", service))
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{service}")
+            applied = dict(
+                await conn.fetch(
+                    "SELECT version, name FROM schema_migrations WHERE service = $1", service
+                )
+            )
             pending = _pending(service, files, applied)
             for version, name, path in pending:
                 await _apply(conn, service, version, name, path)
@@ -231,32 +237,42 @@ async def migrate(dsn: str, service: str, schema_dir: Path) -> list[str]:
     return [name for _, name, _ in pending]
 
 
-def _pending(service: str, files: list[tuple[int, str, Path]],
-             applied: dict[int, str]) -> list[tuple[int, str, Path]]:
+def _pending(
+    service: str, files: list[tuple[int, str, Path]], applied: dict[int, str]
+) -> list[tuple[int, str, Path]]:
     on_disk = {version: name for version, name, _ in files}
     for version, name in sorted(applied.items()):
         if on_disk.get(version) != name:
             now = f"{on_disk[version]}.sql" if version in on_disk else "no file"
-            raise MigrationError(f"{service}: applied migration {name}.sql is missing "
-                                 f"(version {version} is now {now}); migrations are "
-                                 "forward-only, add a new file instead")
+            raise MigrationError(
+                f"{service}: applied migration {name}.sql is missing "
+                f"(version {version} is now {now}); migrations are "
+                "forward-only, add a new file instead"
+            )
     newest = max(applied, default=-1)
     pending = [entry for entry in files if entry[0] not in applied]
     for version, name, _ in pending:
         if version < newest:
-            raise MigrationError(f"{service}: {name}.sql is older than the applied "
-                                 f"version {newest}; number new migrations above it")
+            raise MigrationError(
+                f"{service}: {name}.sql is older than the applied "
+                f"version {newest}; number new migrations above it"
+            )
     return pending
 
 
-async def _apply(conn: asyncpg.Connection, service: str, version: int, name: str,
-                 path: Path) -> None:
+async def _apply(
+    conn: asyncpg.Connection, service: str, version: int, name: str, path: Path
+) -> None:
     sql = path.read_text()
     try:
         await conn.execute(sql)  # simple query protocol: several statements per file
     except (asyncpg.PostgresError, TimeoutError) as exc:
-        raise MigrationError(f"{service}: {path.name} failed, nothing applied: "
-                             f"{_one_line(exc)}") from exc
+        raise MigrationError(
+            f"{service}: {path.name} failed, nothing applied: {_one_line(exc)}"
+        ) from exc
     await conn.execute(
         "INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)",
-        service, version, name)
+        service,
+        version,
+        name,
+    )

@@ -16,9 +16,16 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from actors.runtime.pg import (ACQUIRE_TIMEOUT_S, CLOSE_TIMEOUT_S, COMMAND_TIMEOUT_S,
-                               CONNECT_TIMEOUT_S, DatabaseUnavailable, _one_line, host_port,
-                               normalize_dsn)
+from actors.runtime.pg import (
+    ACQUIRE_TIMEOUT_S,
+    CLOSE_TIMEOUT_S,
+    COMMAND_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    DatabaseUnavailable,
+    _one_line,
+    host_port,
+    normalize_dsn,
+)
 
 __all__ = ["LazyPool"]
 
@@ -71,10 +78,17 @@ class LazyPool:
     on pooled connections.
     """
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
-                 command_timeout_s: float = COMMAND_TIMEOUT_S,
-                 acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
-                 application_name: str | None = None, reset_session: bool = False):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout_s: float = COMMAND_TIMEOUT_S,
+        acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
+        application_name: str | None = None,
+        reset_session: bool = False,
+    ):
         self.dsn = normalize_dsn(dsn)
         self.min_size = min_size
         self.max_size = max_size
@@ -97,8 +111,10 @@ class LazyPool:
         loop = asyncio.get_running_loop()
         if self.opened:
             if self._loop is not loop:
-                raise RuntimeError("LazyPool used from another event loop than the one "
-                                   "that opened it; make one pool per loop")
+                raise RuntimeError(
+                    "LazyPool used from another event loop than the one "
+                    "that opened it; make one pool per loop"
+                )
             return self._pool
         if self._pid != os.getpid():
             # NOTE: after a fork the parent's pool (if any) is not ours to close.
@@ -108,24 +124,33 @@ class LazyPool:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                settings = {"application_name": self.application_name} \
-                    if self.application_name else None
+                settings = (
+                    {"application_name": self.application_name} if self.application_name else None
+                )
                 try:
                     self._pool = await asyncpg.create_pool(
-                        self.dsn, min_size=self.min_size, max_size=self.max_size,
-                        command_timeout=self.command_timeout_s, timeout=CONNECT_TIMEOUT_S,
+                        self.dsn,
+                        min_size=self.min_size,
+                        max_size=self.max_size,
+                        command_timeout=self.command_timeout_s,
+                        timeout=CONNECT_TIMEOUT_S,
                         server_settings=settings,
-                        reset=None if self.reset_session else _keep_session)
-                except (OSError, TimeoutError, asyncpg.PostgresError,
-                        asyncpg.InterfaceError) as exc:
-                    raise DatabaseUnavailable(f"database at {host_port(self.dsn)}: "
-                                              f"{_one_line(exc)}") from exc
+                        reset=None if self.reset_session else _keep_session,
+                    )
+                except (
+                    OSError,
+                    TimeoutError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as exc:
+                    raise DatabaseUnavailable(
+                        f"database at {host_port(self.dsn)}: {_one_line(exc)}"
+                    ) from exc
                 self._loop = loop
         return self._pool
 
     @contextlib.asynccontextmanager
-    async def acquire(self, timeout_s: float | None = None
-                      ) -> AsyncIterator[asyncpg.Connection]:
+    async def acquire(self, timeout_s: float | None = None) -> AsyncIterator[asyncpg.Connection]:
         """`async with pool.acquire() as conn:` a pooled connection.
 
         Raises:
@@ -141,8 +166,12 @@ class LazyPool:
             yield conn
             clean = True
         finally:
-            if (clean and not self._waiting and not conn.is_closed()
-                    and not conn.is_in_transaction()):
+            if (
+                clean
+                and not self._waiting
+                and not conn.is_closed()
+                and not conn.is_in_transaction()
+            ):
                 self._idle.append(conn)
             else:
                 await pool.release(conn)
@@ -156,11 +185,13 @@ class LazyPool:
             async with asyncio.timeout(timeout):
                 return await pool.acquire()
         except TimeoutError as exc:
-            raise DatabaseUnavailable(f"database at {host_port(self.dsn)}: no free pooled "
-                                      f"connection within {timeout:g} s") from exc
+            raise DatabaseUnavailable(
+                f"database at {host_port(self.dsn)}: no free pooled connection within {timeout:g} s"
+            ) from exc
         except (OSError, asyncpg.PostgresError) as exc:  # a new connection failed
-            raise DatabaseUnavailable(f"database at {host_port(self.dsn)}: "
-                                      f"{_one_line(exc)}") from exc
+            raise DatabaseUnavailable(
+                f"database at {host_port(self.dsn)}: {_one_line(exc)}"
+            ) from exc
         finally:
             self._waiting -= 1
 

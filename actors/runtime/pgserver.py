@@ -110,7 +110,8 @@ def pg_bin_dir(bin_dir: str | Path | None = None) -> Path:
     where = str(bin_dir) if bin_dir is not None else f"{DEBIAN_BIN_GLOB} or PATH"
     raise PostgresNotFound(
         f"PostgreSQL server binaries ({', '.join(REQUIRED_BINARIES)}) not found in {where}; "
-        "run `make install` (scripts/install-postgres.sh installs them)")
+        "run `make install` (scripts/install-postgres.sh installs them)"
+    )
 
 
 def _version_key(path: Path) -> tuple[int, str]:
@@ -140,8 +141,9 @@ class PostgresServer:
         bin_dir: PostgreSQL binaries, see `pg_bin_dir`.
     """
 
-    def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1",
-                 bin_dir: str | Path | None = None):
+    def __init__(
+        self, data_dir: Path, port: int, host: str = "127.0.0.1", bin_dir: str | Path | None = None
+    ):
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.host = host
@@ -184,14 +186,32 @@ class PostgresServer:
             return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if any(self.data_dir.iterdir()):
-            raise PostgresError(f"{self.data_dir} is not empty and holds no PG_VERSION: "
-                                "not a PostgreSQL data directory")
+            raise PostgresError(
+                f"{self.data_dir} is not empty and holds no PG_VERSION: "
+                "not a PostgreSQL data directory"
+            )
         self._own_data_dir()
-        argv = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                "--auth-local=trust", "--auth-host=trust", "--encoding=UTF8", "--no-locale"]
+        argv = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth-local=trust",
+            "--auth-host=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+        ]
         try:
-            done = subprocess.run(argv, check=False, capture_output=True, text=True, cwd="/",
-                                  timeout=INITDB_TIMEOUT_S, **self._popen_user())
+            done = subprocess.run(
+                argv,
+                check=False,
+                capture_output=True,
+                text=True,
+                cwd="/",
+                timeout=INITDB_TIMEOUT_S,
+                **self._popen_user(),
+            )
         except subprocess.TimeoutExpired as exc:
             raise PostgresError(f"initdb timed out after {INITDB_TIMEOUT_S:.0f} s") from exc
         if done.returncode != 0:
@@ -219,15 +239,29 @@ class PostgresServer:
         if sock_dir != self.data_dir:
             sock_dir.mkdir(mode=0o700, exist_ok=True)
             self._chown(sock_dir)
-        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-c", f"listen_addresses={self.host}",
-                "-c", f"unix_socket_directories={sock_dir}"]
+        argv = [
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            f"unix_socket_directories={sock_dir}",
+        ]
         with open(self.log_path, "ab") as log:
             # NOTE: its own session, so a terminal's Ctrl-C reaches our process only,
             # which turns it into a fast shutdown.
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, cwd=self.data_dir,
-                                            start_new_session=True, **self._popen_user())
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,
+                **self._popen_user(),
+            )
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -243,8 +277,11 @@ class PostgresServer:
                 lines = pid_file.read_text().splitlines()
             except OSError:
                 lines = []
-            if len(lines) >= 8 and lines[0].strip() == str(self.process.pid) \
-                    and lines[7].strip() == "ready":
+            if (
+                len(lines) >= 8
+                and lines[0].strip() == str(self.process.pid)
+                and lines[7].strip() == "ready"
+            ):
                 return
             if time.monotonic() > deadline:
                 self._kill_all()
@@ -290,8 +327,11 @@ class PostgresServer:
     def _failure(self, what: str) -> PostgresError:
         """An error whose first line names the server's last complaint, then the log tail."""
         tail = self.log_tail()
-        complaints = [line for line in tail.splitlines()
-                      if any(level in line for level in ("FATAL:", "PANIC:", "ERROR:"))]
+        complaints = [
+            line
+            for line in tail.splitlines()
+            if any(level in line for level in ("FATAL:", "PANIC:", "ERROR:"))
+        ]
         reason = complaints[-1].split(":  ", 1)[-1] if complaints else "see the log"
         return PostgresError(f"{what}: {reason} (log: {self.log_path})\n{tail}")
 
@@ -311,18 +351,35 @@ class PostgresServer:
             PostgresError: psql failed (e.g. the database exists).
         """
         if not DATABASE_NAME.fullmatch(name):
-            raise ValueError(f"database name {name!r} is not a plain identifier "
-                             f"({DATABASE_NAME.pattern})")
+            raise ValueError(
+                f"database name {name!r} is not a plain identifier ({DATABASE_NAME.pattern})"
+            )
         self.psql(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql over TCP; returns its output."""
-        argv = [self._psql_binary(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
-                "-d", self.dsn(dbname), "-c", sql]
+        argv = [
+            self._psql_binary(),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-At",
+            "-d",
+            self.dsn(dbname),
+            "-c",
+            sql,
+        ]
         try:
-            done = subprocess.run(argv, check=False, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, timeout=PSQL_TIMEOUT_S)
+            done = subprocess.run(
+                argv,
+                check=False,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=PSQL_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired as exc:
             raise PostgresError(f"psql timed out after {PSQL_TIMEOUT_S:.0f} s: {sql}") from exc
         if done.returncode != 0:
@@ -341,8 +398,7 @@ class PostgresServer:
     def _popen_user(self) -> dict:
         if self._run_as is None:
             return {}
-        return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid,
-                "extra_groups": []}
+        return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
 
     def _chown(self, path: Path) -> None:
         if self._run_as is not None:
@@ -371,8 +427,9 @@ def _unprivileged_user() -> pwd.struct_passwd:
             return pwd.getpwnam(name)
         except KeyError:
             continue
-    raise PostgresError("running as root, and neither a `postgres` nor a `nobody` user "
-                        "exists to run PostgreSQL as")
+    raise PostgresError(
+        "running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as"
+    )
 
 
 def _children(pid: int) -> list[int]:
@@ -403,8 +460,9 @@ def _request_stop(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a private cluster in the foreground until SIGTERM or SIGINT (exit 0)."""
-    parser = argparse.ArgumentParser(prog="python -m actors.runtime.pgserver",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.runtime.pgserver", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -421,14 +479,19 @@ def main(argv: list[str] | None = None) -> int:
     except (PostgresError, OSError) as exc:
         print(f"pgserver: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
         return 1
-    print(f"postgres ready on {server.host}:{server.port} (DATABASE_URI={server.dsn()})",
-          flush=True)
+    print(
+        f"postgres ready on {server.host}:{server.port} (DATABASE_URI={server.dsn()})", flush=True
+    )
     print(f"server log: {server.log_path}", flush=True)
     while not _stop_requested and server.running():
         time.sleep(POLL_INTERVAL_S * 4)
     if not _stop_requested:
-        print(f"pgserver: postgres exited with code {server.process.returncode}; "
-              f"see {server.log_path}", file=sys.stderr, flush=True)
+        print(
+            f"pgserver: postgres exited with code {server.process.returncode}; "
+            f"see {server.log_path}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     code = server.stop()
     if code != 0:

@@ -153,8 +153,9 @@ def encode_batch(messages: list) -> bytes:
     Args:
         messages: (message, request_id) pairs.
     """
-    return _packer.pack([VERSION, Batch.TAG, 0,
-                         [[VERSION, m.TAG, request_id, *m] for m, request_id in messages]])
+    return _packer.pack(
+        [VERSION, Batch.TAG, 0, [[VERSION, m.TAG, request_id, *m] for m, request_id in messages]]
+    )
 
 
 def decode(body: bytes) -> tuple[int, NamedTuple]:

@@ -68,8 +68,10 @@ class Curve:
             server_public, server_secret = zmq.auth.load_certificate(root / "server.key_secret")
             client_public, client_secret = zmq.auth.load_certificate(root / "client.key_secret")
         except (OSError, ValueError) as exc:
-            raise SystemExit(f"CurveZMQ keys in {value}: cannot load them ({exc}); "
-                             f"make them with the service's keygen command") from None
+            raise SystemExit(
+                f"CurveZMQ keys in {value}: cannot load them ({exc}); "
+                f"make them with the service's keygen command"
+            ) from None
         return cls(root, server_public, server_secret, client_public, client_secret)
 
     def serve(self, sock: zmq.Socket) -> None:

@@ -18,14 +18,16 @@ from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait
 __all__ = ["prepare_database"]
 
 
-async def _prepare(dsn: str, program: str, schema_dir: Path, wait_s: float,
-                   log: logging.Logger) -> list[str]:
+async def _prepare(
+    dsn: str, program: str, schema_dir: Path, wait_s: float, log: logging.Logger
+) -> list[str]:
     await wait_for_database(dsn, timeout_s=wait_s, log=log)
     return await migrate(dsn, program, schema_dir)
 
 
-def prepare_database(program: str, dsn: str, schema_dir: Path, wait_s: float,
-                     source: str = "DATABASE_URI") -> bool:
+def prepare_database(
+    program: str, dsn: str, schema_dir: Path, wait_s: float, source: str = "DATABASE_URI"
+) -> bool:
     """Wait for the database and migrate ``program``'s schema.
 
     ``source`` names where the DSN came from (the variable or the flag), for the

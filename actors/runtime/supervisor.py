@@ -22,8 +22,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
 
@@ -61,8 +61,9 @@ def _die_with_parent() -> None:
 class Child:
     """One supervised process: its command, its current Popen and its history."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str],
-                 quick_death_s: float = QUICK_DEATH_S):
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], quick_death_s: float = QUICK_DEATH_S
+    ):
         self.name = name
         self.argv = argv
         self.env = env
@@ -85,8 +86,7 @@ class Child:
 class Supervisor:
     """Runs ``children`` until a signal or a child that cannot start."""
 
-    def __init__(self, name: str, children: list[Child],
-                 on_tick: Callable[[], None] | None = None):
+    def __init__(self, name: str, children: list[Child], on_tick: Callable[[], None] | None = None):
         self.log = logging.getLogger(name)
         self.children = children
         self.on_tick = on_tick
@@ -134,13 +134,23 @@ class Supervisor:
         lived = now - child.started_at
         child.quick_deaths = child.quick_deaths + 1 if lived < child.quick_death_s else 0
         if child.quick_deaths >= MAX_QUICK_DEATHS:
-            self.log.error("%s %s %d times right after starting; giving up (see its output "
-                           "above: a port in use or a bad setting?)", child.name,
-                           _exit_cause(code), child.quick_deaths)
+            self.log.error(
+                "%s %s %d times right after starting; giving up (see its output "
+                "above: a port in use or a bad setting?)",
+                child.name,
+                _exit_cause(code),
+                child.quick_deaths,
+            )
             return "give up"
         delay = BACKOFF_S[min(child.quick_deaths, len(BACKOFF_S) - 1)]
-        self.log.warning("%s (pid %d) %s after %.1f s; restarting in %.1f s", child.name,
-                         child.process.pid, _exit_cause(code), lived, delay)
+        self.log.warning(
+            "%s (pid %d) %s after %.1f s; restarting in %.1f s",
+            child.name,
+            child.process.pid,
+            _exit_cause(code),
+            lived,
+            delay,
+        )
         child.process = None
         child.restarts += 1
         child.restart_at = now + delay

@@ -22,8 +22,19 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["HarnessError", "free_port", "port_open", "wait_until", "Proc", "ProcGroup",
-           "HttpService", "ROOT", "START_TIMEOUT_S", "STOP_TIMEOUT_S", "REQUEST_TIMEOUT_S"]
+__all__ = [
+    "HarnessError",
+    "free_port",
+    "port_open",
+    "wait_until",
+    "Proc",
+    "ProcGroup",
+    "HttpService",
+    "ROOT",
+    "START_TIMEOUT_S",
+    "STOP_TIMEOUT_S",
+    "REQUEST_TIMEOUT_S",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout: processes start here so relative paths mean what they say."""
@@ -79,9 +90,15 @@ class Proc:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._out = open(self.log_path, "ab")  # noqa: SIM115 - closed when it stops
-        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=self._out,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def output(self, tail_lines: int = 0) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -108,13 +125,17 @@ class Proc:
         return found
 
     def fail(self, why: str) -> HarnessError:
-        return HarnessError(f"{self.name}: {why}\n--- last lines of {self.log_path.name} ---\n"
-                            f"{self.output(60)}")
+        return HarnessError(
+            f"{self.name}: {why}\n--- last lines of {self.log_path.name} ---\n{self.output(60)}"
+        )
 
     def wait_output(self, text: str, timeout_s: float = START_TIMEOUT_S) -> None:
         """Wait until the process has printed ``text``; fail if it exits first."""
-        wait_until(lambda: text in self.output() or not self.running(), timeout_s,
-                   f"{self.name} to print {text!r}")
+        wait_until(
+            lambda: text in self.output() or not self.running(),
+            timeout_s,
+            f"{self.name} to print {text!r}",
+        )
         if text not in self.output():
             raise self.fail(f"exited before printing {text!r}")
 
@@ -167,8 +188,9 @@ class HttpService(Proc):
     ``url()``, ``get/post/delete`` and readiness by ``GET /readyz``.
     """
 
-    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path,
-                 port: int | None = None):
+    def __init__(
+        self, name: str, argv: list[str], env: dict, log_dir: Path, port: int | None = None
+    ):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         import requests  # NOTE: the test extra's; the runtime itself does not need it
@@ -184,24 +206,26 @@ class HttpService(Proc):
         return self.session.get(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
 
     def post(self, path: str, document=None, **kwargs):
-        return self.session.post(self.url(path), json=document, timeout=REQUEST_TIMEOUT_S,
-                                 **kwargs)
+        return self.session.post(self.url(path), json=document, timeout=REQUEST_TIMEOUT_S, **kwargs)
 
     def delete(self, path: str, **kwargs):
         return self.session.delete(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
 
     def ready(self) -> bool:
         try:
-            return self._requests.get(self.url("/readyz"),
-                                      timeout=READY_PROBE_TIMEOUT_S).status_code == 200
+            return (
+                self._requests.get(self.url("/readyz"), timeout=READY_PROBE_TIMEOUT_S).status_code
+                == 200
+            )
         except self._requests.RequestException:
             return False
 
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> float:
         """Seconds until GET /readyz answered 200; fails with the output if it exits."""
         started = time.monotonic()
-        wait_until(lambda: self.ready() or not self.running(), timeout_s,
-                   f"{self.name} to be ready")
+        wait_until(
+            lambda: self.ready() or not self.running(), timeout_s, f"{self.name} to be ready"
+        )
         if not self.running():
             raise self.fail(f"exited with {self.process.returncode} before it was ready")
         return time.monotonic() - started

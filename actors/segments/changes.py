@@ -47,8 +47,13 @@ class Change(NamedTuple):
     """The user's active slugs afterwards, sorted."""
 
 
-def plan(now: datetime, ids: dict[str, int], held: dict[int, tuple[str, datetime | None]],
-         add: Sequence[AddItem], remove: Sequence[str]) -> Change:
+def plan(
+    now: datetime,
+    ids: dict[str, int],
+    held: dict[int, tuple[str, datetime | None]],
+    add: Sequence[AddItem],
+    remove: Sequence[str],
+) -> Change:
     """What the change does.
 
     Args:

@@ -14,9 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.config import reports_config_errors
 from actors.runtime.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor
 from actors.segments.config import PROGRAM, Config
@@ -32,9 +32,15 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
     env = config.child_env(environ)
     return [
         Child("reaper", [sys.executable, "-m", "actors.segments.reaper"], env),
-        gunicorn_child("http", app="web.segments.app:get_app()", bind=str(config.address),
-                       workers=config.http_workers, env=env, title="segments: http",
-                       metrics_dir=config.run_dir / "metrics"),
+        gunicorn_child(
+            "http",
+            app="web.segments.app:get_app()",
+            bind=str(config.address),
+            workers=config.http_workers,
+            env=env,
+            title="segments: http",
+            metrics_dir=config.run_dir / "metrics",
+        ),
     ]
 
 
@@ -45,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
         return 1
     config.run_dir.mkdir(parents=True, exist_ok=True)
-    log.info("serving on http://%s (database %s)", config.address, config.database_uri
-             .rpartition("@")[2])
+    log.info(
+        "serving on http://%s (database %s)", config.address, config.database_uri.rpartition("@")[2]
+    )
     return Supervisor(PROGRAM, children(config, dict(os.environ))).run()
 
 

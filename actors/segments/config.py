@@ -1,11 +1,11 @@
 """segments' configuration: every variable, its default, its check; the environment wins.
 
-    RUN_ADDRESS / -a           listen address, host:port (default localhost:8100)
-    DATABASE_URI / -d          PostgreSQL URI, postgres:// or postgresql:// (required)
-    SEGMENTS_HTTP_WORKERS      gunicorn workers (default 2)
-    SEGMENTS_RUN_DIR           this instance's private sockets (default
-                               <tmp>/segments-<uid>-<host>-<port>: two instances differ)
-    SEGMENTS_DB_WAIT_S         how long to wait for the database at start (default 30)
+RUN_ADDRESS / -a           listen address, host:port (default localhost:8100)
+DATABASE_URI / -d          PostgreSQL URI, postgres:// or postgresql:// (required)
+SEGMENTS_HTTP_WORKERS      gunicorn workers (default 2)
+SEGMENTS_RUN_DIR           this instance's private sockets (default
+                           <tmp>/segments-<uid>-<host>-<port>: two instances differ)
+SEGMENTS_DB_WAIT_S         how long to wait for the database at start (default 30)
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ __all__ = ["DEFAULT_ADDRESS", "PROGRAM", "Config", "ConfigError"]
 
 PROGRAM = "segments"
 DEFAULT_ADDRESS = "localhost:8100"
-DESCRIPTION = ("User segments for experiments: an HTTP API on PostgreSQL, with TTL, percent "
-               "rollout and a monthly history report.")
+DESCRIPTION = (
+    "User segments for experiments: an HTTP API on PostgreSQL, with TTL, percent "
+    "rollout and a monthly history report."
+)
 
 
 @dataclass(frozen=True)
@@ -60,15 +62,17 @@ class Config:
             ConfigError: a malformed or missing value, naming the variable or flag.
         """
         args = parse_service_args(service_parser(PROGRAM, DESCRIPTION, DEFAULT_ADDRESS), argv)
-        raw_address, address_from = env_wins(environ, "RUN_ADDRESS", args.address,
-                                             DEFAULT_ADDRESS)
-        address = parse_address(raw_address, "RUN_ADDRESS" if address_from != "flag" else "-a",
-                                PROGRAM)
+        raw_address, address_from = env_wins(environ, "RUN_ADDRESS", args.address, DEFAULT_ADDRESS)
+        address = parse_address(
+            raw_address, "RUN_ADDRESS" if address_from != "flag" else "-a", PROGRAM
+        )
         raw_uri, uri_from = env_wins(environ, "DATABASE_URI", args.database, "")
-        database_uri = parse_database_uri(raw_uri, "-d" if uri_from == "flag" else
-                                          "DATABASE_URI", PROGRAM)
-        default_run_dir = (Path(tempfile.gettempdir())
-                           / f"segments-{os.getuid()}-{address.host}-{address.port}")
+        database_uri = parse_database_uri(
+            raw_uri, "-d" if uri_from == "flag" else "DATABASE_URI", PROGRAM
+        )
+        default_run_dir = (
+            Path(tempfile.gettempdir()) / f"segments-{os.getuid()}-{address.host}-{address.port}"
+        )
         return cls(
             address=address,
             database_uri=database_uri,
@@ -79,5 +83,9 @@ class Config:
 
     def child_env(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment of this instance's children: the resolved settings win."""
-        return {**environ, "RUN_ADDRESS": str(self.address), "DATABASE_URI": self.database_uri,
-                "SEGMENTS_RUN_DIR": str(self.run_dir)}
+        return {
+            **environ,
+            "RUN_ADDRESS": str(self.address),
+            "DATABASE_URI": self.database_uri,
+            "SEGMENTS_RUN_DIR": str(self.run_dir),
+        }

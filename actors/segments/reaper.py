@@ -40,8 +40,9 @@ class Reaper(AsyncActor):
         self.reaped = 0
 
     async def setup(self) -> None:
-        self.pool = LazyPool(self.config.database_uri, min_size=1, max_size=2,
-                             application_name="segments: reaper")
+        self.pool = LazyPool(
+            self.config.database_uri, min_size=1, max_size=2, application_name="segments: reaper"
+        )
         self._wake = asyncio.Event()
         self.serve(self.config.reaper_endpoint)
         self.spawn(self._loop(), "reap")

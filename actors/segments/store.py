@@ -114,12 +114,15 @@ async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
         try:
             segment_id = await conn.fetchval(
                 "INSERT INTO segments.segments (slug, percent) VALUES ($1, $2) RETURNING id",
-                slug, percent)
+                slug,
+                percent,
+            )
         except asyncpg.UniqueViolationError:
             raise SegmentExists(slug) from None
         assigned = 0
         if percent is not None and percent > 0:
-            assigned = await conn.fetchval("""
+            assigned = await conn.fetchval(
+                """
                 WITH t AS (SELECT clock_timestamp() AS at),
                 ins AS (
                     INSERT INTO segments.memberships (user_id, segment_id)
@@ -130,7 +133,11 @@ async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
                     INSERT INTO segments.history (user_id, slug, operation, at)
                     SELECT ins.user_id, $2, 'add', t.at FROM ins, t)
                 SELECT count(*) FROM ins""",
-                segment_id, slug, percent, timeout=BULK_TIMEOUT_S)
+                segment_id,
+                slug,
+                percent,
+                timeout=BULK_TIMEOUT_S,
+            )
     return Created(slug, percent, assigned)
 
 
@@ -146,11 +153,14 @@ async def delete_segment(pool, slug: str) -> int:
     async with pool.acquire() as conn, conn.transaction():
         segment_id = await conn.fetchval(
             "UPDATE segments.segments SET deleted_at = clock_timestamp() "
-            "WHERE slug = $1 AND deleted_at IS NULL RETURNING id", slug)
+            "WHERE slug = $1 AND deleted_at IS NULL RETURNING id",
+            slug,
+        )
         if segment_id is None:
             raise UnknownSegments([slug])
         # NOTE: a membership that expired but was not reaped yet left at its expiry.
-        return await conn.fetchval("""
+        return await conn.fetchval(
+            """
             WITH t AS (SELECT clock_timestamp() AS at),
             gone AS (
                 DELETE FROM segments.memberships WHERE segment_id = $1
@@ -159,18 +169,25 @@ async def delete_segment(pool, slug: str) -> int:
                 INSERT INTO segments.history (user_id, slug, operation, at)
                 SELECT gone.user_id, $2, 'remove', least(coalesce(gone.expires_at, t.at), t.at)
                 FROM gone, t)
-            SELECT count(*) FROM gone""", segment_id, slug, timeout=BULK_TIMEOUT_S)
+            SELECT count(*) FROM gone""",
+            segment_id,
+            slug,
+            timeout=BULK_TIMEOUT_S,
+        )
 
 
 async def list_segments(pool) -> list[SegmentInfo]:
     """Live segments by slug, each with its count of active members."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch("""
+        rows = await conn.fetch(
+            """
             SELECT s.slug, s.percent, count(m.user_id) AS users
             FROM segments.segments s LEFT JOIN segments.memberships m
               ON m.segment_id = s.id AND (m.expires_at IS NULL OR m.expires_at > now())
             WHERE s.deleted_at IS NULL
-            GROUP BY s.id ORDER BY s.slug COLLATE "C" """, timeout=BULK_TIMEOUT_S)
+            GROUP BY s.id ORDER BY s.slug COLLATE "C" """,
+            timeout=BULK_TIMEOUT_S,
+        )
     return [SegmentInfo(*row) for row in rows]
 
 
@@ -179,7 +196,9 @@ async def user_segments(pool, user_id: int) -> list[str]:
     async with pool.acquire() as conn:
         known, slugs = await conn.fetchrow(
             f"SELECT EXISTS (SELECT 1 FROM segments.users WHERE id = $1), ({_ACTIVE_SLUGS})",
-            user_id, None)
+            user_id,
+            None,
+        )
         if known:
             return list(slugs)
         async with conn.transaction():
@@ -187,8 +206,9 @@ async def user_segments(pool, user_id: int) -> list[str]:
             return list(await conn.fetchval(_ACTIVE_SLUGS, user_id, now))
 
 
-async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
-                               remove: Sequence[str]) -> list[str]:
+async def change_user_segments(
+    pool, user_id: int, add: Sequence[AddItem], remove: Sequence[str]
+) -> list[str]:
     """Add and remove segments of one user, all or nothing.
 
     Adding a held segment keeps it and replaces its expiry (no history row); removing one
@@ -207,21 +227,30 @@ async def change_user_segments(pool, user_id: int, add: Sequence[AddItem],
         await _lock_user(conn, user_id)
         ids: dict[str, int] = {}
         if slugs:
-            ids = dict(await conn.fetch(
-                "SELECT slug, id FROM segments.segments "
-                "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE", slugs))
+            ids = dict(
+                await conn.fetch(
+                    "SELECT slug, id FROM segments.segments "
+                    "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE",
+                    slugs,
+                )
+            )
             if len(ids) < len(slugs):
                 raise UnknownSegments(set(slugs) - ids.keys())
-        held = {row[0]: (row[1], row[2]) for row in await conn.fetch(
-            _HELD, user_id, list(ids.values()))}
+        held = {
+            row[0]: (row[1], row[2]) for row in await conn.fetch(_HELD, user_id, list(ids.values()))
+        }
         now = await conn.fetchval("SELECT clock_timestamp()")
         change = plan(now, ids, held, add, remove)
         if change.delete or change.upsert:
             history = list(zip(*change.history, strict=True)) or [(), (), ()]
-            await conn.execute(_WRITE_CHANGE, user_id, change.delete,
-                               [sid for sid, _ in change.upsert],
-                               [expires for _, expires in change.upsert],
-                               *map(list, history))
+            await conn.execute(
+                _WRITE_CHANGE,
+                user_id,
+                change.delete,
+                [sid for sid, _ in change.upsert],
+                [expires for _, expires in change.upsert],
+                *map(list, history),
+            )
         return change.active
 
 
@@ -266,12 +295,14 @@ async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
         return None
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
     now = await conn.fetchval(
-        "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING "
-        "RETURNING first_seen", user_id)
+        "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING first_seen",
+        user_id,
+    )
     if now is None:  # another transaction made the user known first: wait for it
         await conn.execute("SELECT 1 FROM segments.users WHERE id = $1 FOR UPDATE", user_id)
         return None
-    await conn.execute("""
+    await conn.execute(
+        """
         WITH picked AS (
             SELECT id, slug FROM segments.segments
             WHERE deleted_at IS NULL AND percent > 0 AND segments.bucket(slug, $1) < percent * 100
@@ -279,7 +310,10 @@ async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
         ins AS (
             INSERT INTO segments.memberships (user_id, segment_id) SELECT $1, id FROM picked)
         INSERT INTO segments.history (user_id, slug, operation, at)
-        SELECT $1, slug, 'add', $2 FROM picked""", user_id, now)
+        SELECT $1, slug, 'add', $2 FROM picked""",
+        user_id,
+        now,
+    )
     return now
 
 
@@ -291,7 +325,8 @@ async def seconds_to_next_expiry(pool) -> float | None:
     async with pool.acquire() as conn:
         return await conn.fetchval(
             "SELECT extract(epoch FROM min(expires_at) - clock_timestamp())::float8 "
-            "FROM segments.memberships WHERE expires_at IS NOT NULL")
+            "FROM segments.memberships WHERE expires_at IS NOT NULL"
+        )
 
 
 async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
@@ -304,7 +339,8 @@ async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
         How many memberships were moved.
     """
     async with pool.acquire() as conn, conn.transaction():
-        return await conn.fetchval("""
+        return await conn.fetchval(
+            """
             WITH due AS (
                 SELECT user_id, segment_id FROM segments.memberships
                 WHERE expires_at <= now()
@@ -318,12 +354,20 @@ async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
                 INSERT INTO segments.history (user_id, slug, operation, at)
                 SELECT gone.user_id, s.slug, 'remove', gone.expires_at
                 FROM gone JOIN segments.segments s ON s.id = gone.segment_id)
-            SELECT count(*) FROM gone""", limit, timeout=BULK_TIMEOUT_S)
+            SELECT count(*) FROM gone""",
+            limit,
+            timeout=BULK_TIMEOUT_S,
+        )
 
 
-async def history_lines(pool, start: datetime, end: datetime, user_id: int | None = None,
-                        words: tuple[str, str] = ("add", "remove"),
-                        batch_rows: int = HISTORY_PREFETCH_ROWS) -> AsyncIterator[list[str]]:
+async def history_lines(
+    pool,
+    start: datetime,
+    end: datetime,
+    user_id: int | None = None,
+    words: tuple[str, str] = ("add", "remove"),
+    batch_rows: int = HISTORY_PREFETCH_ROWS,
+) -> AsyncIterator[list[str]]:
     """History with start <= at < end as text lines, in time order, in batches.
 
     Each line is `user_id;slug;operation;timestamp` (no newline): operation is words[0]
@@ -333,10 +377,12 @@ async def history_lines(pool, start: datetime, end: datetime, user_id: int | Non
     many rows the period holds. The connection is held until the iterator is exhausted
     or closed.
     """
-    query = ("SELECT user_id::text || ';' || slug || ';' "
-             "|| CASE operation WHEN 'add' THEN $3 ELSE $4 END || ';' "
-             """|| to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') """
-             "FROM segments.history WHERE at >= $1 AND at < $2 ORDER BY at, id")
+    query = (
+        "SELECT user_id::text || ';' || slug || ';' "
+        "|| CASE operation WHEN 'add' THEN $3 ELSE $4 END || ';' "
+        """|| to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') """
+        "FROM segments.history WHERE at >= $1 AND at < $2 ORDER BY at, id"
+    )
     args: tuple = (start, end, *words)
     if user_id is not None:
         query = query.replace("WHERE", "WHERE user_id = $5 AND")

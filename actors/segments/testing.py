@@ -1,9 +1,9 @@
 """Launchers of segments for tests and benchmarks: the console command as a real process.
 
-    service = Segments(dsn, log_dir)        # a free 127.0.0.1 port, its own run directory
-    service.start(); service.wait_ready()
-    service.post("/api/segments", {"slug": "X"}).status_code   # 201
-    service.stop()                                          # SIGTERM; exit code
+service = Segments(dsn, log_dir)        # a free 127.0.0.1 port, its own run directory
+service.start(); service.wait_ready()
+service.post("/api/segments", {"slug": "X"}).status_code   # 201
+service.stop()                                          # SIGTERM; exit code
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-
 
 from actors.runtime.testing import HarnessError, HttpService, free_port
 
@@ -25,16 +24,28 @@ REQUEST_TIMEOUT_S = 10.0
 class Segments(HttpService):
     """`segments` (supervisor, reaper, gunicorn) on a free port against a DSN."""
 
-    def __init__(self, dsn: str, log_dir: Path, name: str = "segments", port: int | None = None,
-                 workers: int = 1, **extra_env):
+    def __init__(
+        self,
+        dsn: str,
+        log_dir: Path,
+        name: str = "segments",
+        port: int | None = None,
+        workers: int = 1,
+        **extra_env,
+    ):
         port = port or free_port()
         # NOTE: a short private directory (a socket path under pytest's tmp_path would be
         # too long for sun_path), removed by stop(), also after kill9().
         self.run_dir = Path(tempfile.mkdtemp(prefix="segments-test-"))
-        env = {**os.environ, "DATABASE_URI": dsn,
-               "SEGMENTS_RUN_DIR": str(self.run_dir), "SEGMENTS_HTTP_WORKERS": str(workers),
-               "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-               **{k: str(v) for k, v in extra_env.items()}}
+        env = {
+            **os.environ,
+            "DATABASE_URI": dsn,
+            "SEGMENTS_RUN_DIR": str(self.run_dir),
+            "SEGMENTS_HTTP_WORKERS": str(workers),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+            **{k: str(v) for k, v in extra_env.items()},
+        }
         super().__init__(name, [sys.executable, "-m", "actors.segments.cli"], env, log_dir, port)
 
     def stop(self, timeout_s: float | None = None) -> int | None:

@@ -19,14 +19,20 @@ CLIENTS = 16
 
 def parser(service: str, description: str | None, quick_help: str) -> argparse.ArgumentParser:
     """``python -m bench.run <service>``'s parser with the shared flags."""
-    parser = argparse.ArgumentParser(prog=f"python -m bench.run {service}",
-                                     description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m bench.run {service}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--duration", type=float, help="seconds per run (default 10; quick 3)")
     parser.add_argument("--rounds", type=int, help="alternations per figure (default 2; quick 1)")
-    parser.add_argument("--clients", type=int, default=CLIENTS, help="wrk connections = "
-                        "pgbench clients (default 16)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=CLIENTS,
+        help="wrk connections = pgbench clients (default 16)",
+    )
     return parser
 
 

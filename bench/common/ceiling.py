@@ -48,12 +48,33 @@ class Ceiling(Proc):
         self.url = f"http://127.0.0.1:{self.port}/"
         # NOTE: the flags of actors.runtime.gunicorn.gunicorn_child, which accepts only
         # apps under http/; keep the two in step.
-        argv = [sys.executable, "-m", "gunicorn", "--worker-class", WORKER_CLASS,
-                "--pythonpath", f"{HTTP_DIR},{ROOT}", "--workers", str(workers),
-                "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout",
-                str(GRACEFUL_TIMEOUT_S), "--timeout", "30", "--keep-alive", "5",
-                "--backlog", "2048", "--log-level", "warning", "--no-control-socket",
-                "--name", "bench: ceiling", "bench.common.ceiling:app"]
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--worker-class",
+            WORKER_CLASS,
+            "--pythonpath",
+            f"{HTTP_DIR},{ROOT}",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--graceful-timeout",
+            str(GRACEFUL_TIMEOUT_S),
+            "--timeout",
+            "30",
+            "--keep-alive",
+            "5",
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--no-control-socket",
+            "--name",
+            "bench: ceiling",
+            "bench.common.ceiling:app",
+        ]
         super().__init__(name, argv, {**os.environ, "PYTHONUNBUFFERED": "1"}, log_dir)
 
     def _answers(self) -> bool:
@@ -63,7 +84,8 @@ class Ceiling(Proc):
             return False
 
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        wait_until(lambda: self._answers() or not self.running(), timeout_s,
-                   "the HTTP ceiling to answer")
+        wait_until(
+            lambda: self._answers() or not self.running(), timeout_s, "the HTTP ceiling to answer"
+        )
         if not self.running():
             raise self.fail("exited before it answered")

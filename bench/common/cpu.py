@@ -69,8 +69,9 @@ class CpuMeter:
         self.seconds: dict[str, float] = {}
 
     def __enter__(self) -> Self:
-        self._start = {name: {pid: _cpu(pid) for pid in pids()}
-                       for name, pids in self.groups.items()}
+        self._start = {
+            name: {pid: _cpu(pid) for pid in pids()} for name, pids in self.groups.items()
+        }
         self._load = _children_cpu()
         return self
 
@@ -78,13 +79,14 @@ class CpuMeter:
         for name, pids in self.groups.items():
             before = self._start[name]
             now = {pid: _cpu(pid) for pid in set(pids()) | set(before)}
-            self.seconds[name] = sum(max(0.0, now[pid] - before.get(pid, 0.0))
-                                     for pid in now)
+            self.seconds[name] = sum(max(0.0, now[pid] - before.get(pid, 0.0)) for pid in now)
         self.seconds["load"] = _children_cpu() - self._load
 
     def per_op_us(self, operations: int) -> dict[str, float]:
-        return {name: round(1e6 * seconds / max(1, operations), 1)
-                for name, seconds in self.seconds.items()}
+        return {
+            name: round(1e6 * seconds / max(1, operations), 1)
+            for name, seconds in self.seconds.items()
+        }
 
 
 def service_groups(service_pid: int | None, pg_pid: int) -> dict[str, Callable[[], list[int]]]:
@@ -93,7 +95,9 @@ def service_groups(service_pid: int | None, pg_pid: int) -> dict[str, Callable[[
     groups: dict[str, Callable[[], list[int]]] = {}
     if service_pid is not None:
         groups["http"] = lambda: children_matching(service_pid, "worker [")
-        groups["actors"] = lambda: [service_pid, *children_matching(service_pid, "worker [",
-                                                                    invert=True)]
+        groups["actors"] = lambda: [
+            service_pid,
+            *children_matching(service_pid, "worker [", invert=True),
+        ]
     groups["pg"] = lambda: tree_pids(pg_pid)
     return groups

@@ -89,36 +89,78 @@ class Postgres:
         self.create_database(dbname)
         started = time.monotonic()
         # G: rows generated server-side (faster than client-side copy); v: vacuum; p: keys
-        argv = [self._pgbench(), "-i", "-q", "-I", "dtGvp", "-s", str(scale), "-h",
-                self.server.host, "-p", str(self.server.port), "-U", "postgres", dbname]
-        done = subprocess.run(argv, check=False, capture_output=True, text=True,
-                              timeout=INIT_TIMEOUT_S)
+        argv = [
+            self._pgbench(),
+            "-i",
+            "-q",
+            "-I",
+            "dtGvp",
+            "-s",
+            str(scale),
+            "-h",
+            self.server.host,
+            "-p",
+            str(self.server.port),
+            "-U",
+            "postgres",
+            dbname,
+        ]
+        done = subprocess.run(
+            argv, check=False, capture_output=True, text=True, timeout=INIT_TIMEOUT_S
+        )
         if done.returncode != 0:
             raise BenchError(f"pgbench -i failed: {done.stderr.strip()[-800:]}")
         return time.monotonic() - started
 
-    def pgbench(self, dbname: str, mode: str, clients: int, duration_s: float,
-                threads: int = 2) -> PgbenchResult:
+    def pgbench(
+        self, dbname: str, mode: str, clients: int, duration_s: float, threads: int = 2
+    ) -> PgbenchResult:
         """One pgbench run of `mode` (a key of MODES); tps and latency percentiles."""
         logs = Path(tempfile.mkdtemp(prefix="pgbench-log-", dir=self.dir))
-        argv = [self._pgbench(), *MODES[mode], "-c", str(clients),
-                "-j", str(min(threads, clients)), "-T", str(max(1, round(duration_s))), "-n",
-                "-l", "--log-prefix", str(logs / "tx"), "-h", self.server.host,
-                "-p", str(self.server.port), "-U", "postgres", dbname]
+        argv = [
+            self._pgbench(),
+            *MODES[mode],
+            "-c",
+            str(clients),
+            "-j",
+            str(min(threads, clients)),
+            "-T",
+            str(max(1, round(duration_s))),
+            "-n",
+            "-l",
+            "--log-prefix",
+            str(logs / "tx"),
+            "-h",
+            self.server.host,
+            "-p",
+            str(self.server.port),
+            "-U",
+            "postgres",
+            dbname,
+        ]
         try:
-            done = subprocess.run(argv, check=False, capture_output=True, text=True,
-                                  timeout=duration_s + GRACE_S)
+            done = subprocess.run(
+                argv, check=False, capture_output=True, text=True, timeout=duration_s + GRACE_S
+            )
         except subprocess.TimeoutExpired:
             raise BenchError(f"pgbench overran {duration_s + GRACE_S:.0f} s") from None
         if done.returncode != 0:
-            raise BenchError(f"pgbench {mode} exited {done.returncode}: "
-                             f"{done.stderr.strip()[-800:]}")
+            raise BenchError(
+                f"pgbench {mode} exited {done.returncode}: {done.stderr.strip()[-800:]}"
+            )
         latencies, failed = _read_logs(logs)
         shutil.rmtree(logs, ignore_errors=True)
         tps = _tps(done.stdout)
-        return PgbenchResult(mode=mode, clients=clients, duration_s=duration_s, tps=tps,
-                             p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99),
-                             transactions=len(latencies), failed=failed)
+        return PgbenchResult(
+            mode=mode,
+            clients=clients,
+            duration_s=duration_s,
+            tps=tps,
+            p50_ms=percentile(latencies, 50),
+            p99_ms=percentile(latencies, 99),
+            transactions=len(latencies),
+            failed=failed,
+        )
 
 
 def _tps(stdout: str) -> float:

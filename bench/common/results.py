@@ -1,8 +1,8 @@
 """One service's benchmark run: rows, notes, failures; the table and the JSON file.
 
-    out = Results("gophermart", vars(args))
-    out.rows += [...]; out.note("..."); out.data["withdraw"] = {...}
-    return out.finish()        # prints the table, writes bench/results/<service>-<time>.json
+out = Results("gophermart", vars(args))
+out.rows += [...]; out.note("..."); out.data["withdraw"] = {...}
+return out.finish()        # prints the table, writes bench/results/<service>-<time>.json
 """
 
 from __future__ import annotations
@@ -47,24 +47,38 @@ class Results:
         elapsed = time.monotonic() - self.started
         others = self.others.cores()
         if others >= machine.BUSY_CORES:
-            self.notes.insert(0, f"other work used {others:.1f} of {machine.describe()['cpus']}"
-                              " cores during this run: absolute figures are lower and "
-                              "noisier; the ratios compare runs that shared that load")
+            self.notes.insert(
+                0,
+                f"other work used {others:.1f} of {machine.describe()['cpus']}"
+                " cores during this run: absolute figures are lower and "
+                "noisier; the ratios compare runs that shared that load",
+            )
         table = report.render(self.rows)
         print(f"\n{table}\n")
         for note in self.notes:
             print(f"note: {note}")
         for failure in self.failures:
             print(f"FAILED: {failure}")
-        record = {"service": self.service, "started_at": self.stamp, "args": self.args,
-                  "machine": machine.describe(), "load_before": self.load_before,
-                  "others_cores": round(others, 2), "measurements": self.data,
-                  "table": [r.as_dict() for r in self.rows], "table_text": table,
-                  "notes": self.notes, "failures": self.failures,
-                  "seconds": round(elapsed, 1)}
+        record = {
+            "service": self.service,
+            "started_at": self.stamp,
+            "args": self.args,
+            "machine": machine.describe(),
+            "load_before": self.load_before,
+            "others_cores": round(others, 2),
+            "measurements": self.data,
+            "table": [r.as_dict() for r in self.rows],
+            "table_text": table,
+            "notes": self.notes,
+            "failures": self.failures,
+            "seconds": round(elapsed, 1),
+        }
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"{self.service}-{self.stamp}.json"
         out.write_text(json.dumps(record, indent=1, default=str))
-        print(f"\n{self.service} bench: {elapsed:.0f} s; results in "
-              f"{out.relative_to(RESULTS.parents[1])}", flush=True)
+        print(
+            f"\n{self.service} bench: {elapsed:.0f} s; results in "
+            f"{out.relative_to(RESULTS.parents[1])}",
+            flush=True,
+        )
         return 1 if self.failures else 0

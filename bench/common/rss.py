@@ -60,5 +60,7 @@ class PeakRss:
         self._thread.join(timeout=5)
 
     def as_dict(self) -> dict:
-        return {k: round(getattr(self, k), 1) for k in
-                ("before_total_mb", "before_largest_mb", "peak_total_mb", "peak_largest_mb")}
+        return {
+            k: round(getattr(self, k), 1)
+            for k in ("before_total_mb", "before_largest_mb", "peak_total_mb", "peak_largest_mb")
+        }

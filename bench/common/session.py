@@ -24,12 +24,12 @@ from bench.common.results import Results
 
 __all__ = ["run_service_bench"]
 
-FAILURES = (BenchError, AssertionError, OSError, asyncpg.PostgresError,
-            requests.RequestException)
+FAILURES = (BenchError, AssertionError, OSError, asyncpg.PostgresError, requests.RequestException)
 
 
-def run_service_bench(out: Results, header: str, pgbench_scale: int,
-                      body: Callable[[Postgres, ProcGroup, str], None]) -> int:
+def run_service_bench(
+    out: Results, header: str, pgbench_scale: int, body: Callable[[Postgres, ProcGroup, str], None]
+) -> int:
     """Run ``body(pg, group, dsn)``; the exit status of ``out.finish()``.
 
     Args:

@@ -43,15 +43,31 @@ class WrkResult:
         return asdict(self)
 
 
-def _argv(url: str, script: Path, connections: int, threads: int, duration_s: float,
-          timeout_s: float) -> list[str]:
-    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s",
-            "--timeout", f"{timeout_s:g}s", "-s", str(script), url]
+def _argv(
+    url: str, script: Path, connections: int, threads: int, duration_s: float, timeout_s: float
+) -> list[str]:
+    return [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration_s:g}s",
+        "--timeout",
+        f"{timeout_s:g}s",
+        "-s",
+        str(script),
+        url,
+    ]
 
 
 def _env(extra: dict | None) -> dict:
-    return {**os.environ, "BENCH_COMMON_LUA": str(COMMON_LUA),
-            **{k: str(v) for k, v in (extra or {}).items()}}
+    return {
+        **os.environ,
+        "BENCH_COMMON_LUA": str(COMMON_LUA),
+        **{k: str(v) for k, v in (extra or {}).items()},
+    }
 
 
 def parse(output: str, connections: int, duration_s: float) -> WrkResult:
@@ -59,19 +75,38 @@ def parse(output: str, connections: int, duration_s: float) -> WrkResult:
     if not match:
         raise BenchError(f"wrk printed no RESULT line:\n{output[-2000:]}")
     fields = dict(pair.split("=", 1) for pair in match.group(1).split())
-    return WrkResult(rps=float(fields["rps"]), p50_ms=int(fields["p50_us"]) / 1000,
-                     p99_ms=int(fields["p99_us"]) / 1000, requests=int(fields["requests"]),
-                     non2xx=int(fields["non2xx"]), sockerr=int(fields["sockerr"]),
-                     connections=connections, duration_s=duration_s)
+    return WrkResult(
+        rps=float(fields["rps"]),
+        p50_ms=int(fields["p50_us"]) / 1000,
+        p99_ms=int(fields["p99_us"]) / 1000,
+        requests=int(fields["requests"]),
+        non2xx=int(fields["non2xx"]),
+        sockerr=int(fields["sockerr"]),
+        connections=connections,
+        duration_s=duration_s,
+    )
 
 
-def run(url: str, script: Path, connections: int, duration_s: float, threads: int = 2,
-        env: dict | None = None, timeout_s: float = 5.0) -> WrkResult:
+def run(
+    url: str,
+    script: Path,
+    connections: int,
+    duration_s: float,
+    threads: int = 2,
+    env: dict | None = None,
+    timeout_s: float = 5.0,
+) -> WrkResult:
     """One wrk run to its end; BenchError if it fails or overruns its deadline."""
     argv = _argv(url, script, connections, threads, duration_s, timeout_s)
     try:
-        done = subprocess.run(argv, check=False, env=_env(env), capture_output=True, text=True,
-                              timeout=duration_s + GRACE_S)
+        done = subprocess.run(
+            argv,
+            check=False,
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=duration_s + GRACE_S,
+        )
     except subprocess.TimeoutExpired:
         raise BenchError(f"wrk overran {duration_s + GRACE_S:.0f} s: {' '.join(argv)}") from None
     if done.returncode != 0:
@@ -82,14 +117,26 @@ def run(url: str, script: Path, connections: int, duration_s: float, threads: in
 class Background:
     """A wrk run in the background; stop() ends it early and returns its result."""
 
-    def __init__(self, url: str, script: Path, connections: int, max_duration_s: float,
-                 threads: int = 2, env: dict | None = None, timeout_s: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        script: Path,
+        connections: int,
+        max_duration_s: float,
+        threads: int = 2,
+        env: dict | None = None,
+        timeout_s: float = 5.0,
+    ):
         self.connections = connections
         self.max_duration_s = max_duration_s
         self.process = subprocess.Popen(
             _argv(url, script, connections, threads, max_duration_s, timeout_s),
-            env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
+            env=_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
 
     def running(self) -> bool:
         return self.process.poll() is None

@@ -32,15 +32,22 @@ from actors.gophermart.auth import issue_token
 from actors.gophermart.testing import SECRET, Gophermart
 from actors.runtime.testing import ProcGroup, wait_until
 from actors.shared.luhn import checksum_digit
-from bench.common import wrk
-from bench.common.cpu import CpuMeter, service_groups, tree_pids
-from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.common import args as bench_args
+from bench.common import wrk
+from bench.common.ceiling import CONSTANT_LUA, Ceiling
+from bench.common.cpu import CpuMeter, service_groups, tree_pids
 from bench.common.pg import Postgres
 from bench.common.results import Results
 from bench.common.session import run_service_bench
-from bench.common.side import (Figure, add_comparison, alternate, combine, pgbench_side,
-                               rate_row, wrk_side)
+from bench.common.side import (
+    Figure,
+    add_comparison,
+    alternate,
+    combine,
+    pgbench_side,
+    rate_row,
+    wrk_side,
+)
 
 LUA = Path(__file__).resolve().parent / "lua"
 USERS = 1000
@@ -54,8 +61,11 @@ DRAIN_TIMEOUT_S = 120.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = bench_args.parser("gophermart", __doc__, "smoke run: 3 s per run, 1 round")
-    parser.add_argument("--orders", type=int, help="orders queued for the poller per round "
-                        "(default 10000; quick 2000)")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        help="orders queued for the poller per round (default 10000; quick 2000)",
+    )
     args = bench_args.settle(parser.parse_args(argv))
     args.orders = args.orders or (2000 if args.quick else 10_000)
     return args
@@ -70,10 +80,15 @@ async def _seed_users(dsn: str) -> list[int]:
             ids = await conn.fetch(
                 "INSERT INTO gophermart.users (login, password_hash)"
                 " SELECT 'bench-' || g, 'not-a-hash' FROM generate_series(1, $1) g"
-                " RETURNING id", USERS)
+                " RETURNING id",
+                USERS,
+            )
             await conn.execute(
                 "INSERT INTO gophermart.balances (user_id, current_kop)"
-                " SELECT unnest($1::bigint[]), $2", [r["id"] for r in ids], OPENING_KOP)
+                " SELECT unnest($1::bigint[]), $2",
+                [r["id"] for r in ids],
+                OPENING_KOP,
+            )
         return [r["id"] for r in ids]
     finally:
         await conn.close()
@@ -91,11 +106,16 @@ async def _queue_orders(dsn: str, numbers: list[str], user_ids: list[int]) -> No
         await conn.execute(
             "INSERT INTO accrual.orders (number, goods, outcome, accrual_kop, ready_at)"
             " SELECT unnest($1::text[]), '[]', 'PROCESSED', $2, clock_timestamp()",
-            numbers, ACCRUAL_KOP)
+            numbers,
+            ACCRUAL_KOP,
+        )
         owners = [user_ids[k % len(user_ids)] for k in range(len(numbers))]
         await conn.execute(
             "INSERT INTO gophermart.orders (number, user_id)"
-            " SELECT unnest($1::text[]), unnest($2::bigint[])", numbers, owners)
+            " SELECT unnest($1::text[]), unnest($2::bigint[])",
+            numbers,
+            owners,
+        )
     finally:
         await conn.close()
 
@@ -135,16 +155,25 @@ def _drain_orders(dsn: str, numbers: list[str], user_ids: list[int], log) -> Fig
             first = (time.monotonic(), done)
         return done == len(numbers)
 
-    wait_until(all_done, DRAIN_TIMEOUT_S, f"{len(numbers)} orders to be PROCESSED",
-               interval_s=0.05)
+    wait_until(all_done, DRAIN_TIMEOUT_S, f"{len(numbers)} orders to be PROCESSED", interval_s=0.05)
     ended = time.monotonic()
     steady_s = max(1e-3, ended - first[0])
-    log(f"    {len(numbers)} orders credited {ended - queued:.2f} s after they were queued; "
+    log(
+        f"    {len(numbers)} orders credited {ended - queued:.2f} s after they were queued; "
         f"the first {first[1]} after {first[0] - queued:.2f} s, the rest at "
-        f"{(len(numbers) - first[1]) / steady_s:,.0f}/s")
-    return Figure((len(numbers) - first[1]) / steady_s,
-                  runs=[{"orders": len(numbers), "drain_s": ended - queued,
-                         "first_s": first[0] - queued, "first_count": first[1]}])
+        f"{(len(numbers) - first[1]) / steady_s:,.0f}/s"
+    )
+    return Figure(
+        (len(numbers) - first[1]) / steady_s,
+        runs=[
+            {
+                "orders": len(numbers),
+                "drain_s": ended - queued,
+                "first_s": first[0] - queued,
+                "first_count": first[1],
+            }
+        ],
+    )
 
 
 def measure(out: Results, pg: Postgres, services: dict, args) -> None:
@@ -168,47 +197,86 @@ def measure(out: Results, pg: Postgres, services: dict, args) -> None:
     ours, peer = alternate(
         wrk_side(balance_url, LUA / "balance.lua", args.clients, args.duration, env, ours_cpu),
         wrk_side(ceiling.url, CONSTANT_LUA, args.clients, args.duration, cpu=ceiling_cpu),
-        args.rounds, log)
+        args.rounds,
+        log,
+    )
     out.data["balance"] = {"ours": ours.as_dict(), "ceiling": peer.as_dict()}
     add_comparison(out, "1", "GET balance (req/s)", ours, peer, "ceiling", TARGETS["balance"])
     # context, no target: what the same server does for a bare select-only client
-    select_only = combine([pgbench_side(pg, "yardstick", "-S", args.clients, args.duration,
-                                        pg_cpu)() for _ in range(args.rounds)])
+    select_only = combine(
+        [
+            pgbench_side(pg, "yardstick", "-S", args.clients, args.duration, pg_cpu)()
+            for _ in range(args.rounds)
+        ]
+    )
     out.data["balance"]["pgbench_S"] = select_only.as_dict()
-    out.rows.append(rate_row("1.S", "  GET balance vs pgbench -S (context)", ours,
-                             select_only, None, "pgbench -S"))
+    out.rows.append(
+        rate_row(
+            "1.S", "  GET balance vs pgbench -S (context)", ours, select_only, None, "pgbench -S"
+        )
+    )
 
     print("\n[2] POST /api/user/balance/withdraw vs pgbench -N", flush=True)
     withdraw_url = gm.url("/api/user/balance/withdraw")
     runs = iter(range(env["RUN"], env["RUN"] + 100))  # each wrk run its own numbers
 
     def withdraw() -> Figure:
-        return wrk_side(withdraw_url, LUA / "withdraw.lua", args.clients, args.duration,
-                        {**env, "RUN": next(runs)}, ours_cpu)()
+        return wrk_side(
+            withdraw_url,
+            LUA / "withdraw.lua",
+            args.clients,
+            args.duration,
+            {**env, "RUN": next(runs)},
+            ours_cpu,
+        )()
 
     wrk.run(withdraw_url, LUA / "withdraw.lua", args.clients, 1, env={**env, "RUN": 999})
-    ours, peer_n = alternate(withdraw, pgbench_side(pg, "yardstick", "-N", args.clients,
-                                                    args.duration, pg_cpu), args.rounds, log)
+    ours, peer_n = alternate(
+        withdraw,
+        pgbench_side(pg, "yardstick", "-N", args.clients, args.duration, pg_cpu),
+        args.rounds,
+        log,
+    )
     out.data["withdraw"] = {"ours": ours.as_dict(), "pgbench_N": peer_n.as_dict()}
-    add_comparison(out, "2", "withdraw (req/s)", ours, peer_n, "pgbench -N",
-                   TARGETS["withdraw"])
+    add_comparison(out, "2", "withdraw (req/s)", ours, peer_n, "pgbench -N", TARGETS["withdraw"])
 
     print(f"\n[3] poller: {args.orders} orders queued at once vs pgbench -N", flush=True)
     rounds = iter(range(1, args.rounds + 1))
     ours, peer = alternate(
-        lambda: _drain(dsn, _numbers(next(rounds), args.orders), user_ids, log,
-                       {**ours_cpu, **accrual_cpu}),
+        lambda: _drain(
+            dsn, _numbers(next(rounds), args.orders), user_ids, log, {**ours_cpu, **accrual_cpu}
+        ),
         pgbench_side(pg, "yardstick", "-N", args.clients, args.duration, pg_cpu),
-        args.rounds, log)
-    credited = int(asyncio.run(_fetchval(
-        dsn, "SELECT sum(current_kop + withdrawn_kop) - $1::bigint * count(*)"
-        " FROM gophermart.balances", OPENING_KOP)))
+        args.rounds,
+        log,
+    )
+    credited = int(
+        asyncio.run(
+            _fetchval(
+                dsn,
+                "SELECT sum(current_kop + withdrawn_kop) - $1::bigint * count(*)"
+                " FROM gophermart.balances",
+                OPENING_KOP,
+            )
+        )
+    )
     expected = args.rounds * args.orders * ACCRUAL_KOP
-    out.data["poller"] = {"ours": ours.as_dict(), "pgbench_N": peer.as_dict(),
-                          "inflight": POLL_INFLIGHT, "credited_kop": credited,
-                          "expected_kop": expected}
-    add_comparison(out, "3", f"poller credits/s ({args.orders} queued)", ours, peer, "pgbench -N",
-              TARGETS["poller"])
+    out.data["poller"] = {
+        "ours": ours.as_dict(),
+        "pgbench_N": peer.as_dict(),
+        "inflight": POLL_INFLIGHT,
+        "credited_kop": credited,
+        "expected_kop": expected,
+    }
+    add_comparison(
+        out,
+        "3",
+        f"poller credits/s ({args.orders} queued)",
+        ours,
+        peer,
+        "pgbench -N",
+        TARGETS["poller"],
+    )
     if credited != expected:
         out.fail(f"3: credited {credited} kopecks in all, expected {expected} (exactly once)")
     else:
@@ -219,24 +287,33 @@ def _start(group: ProcGroup, dsn: str) -> dict:
     accrual = group.add(Accrual(dsn, group.dir, workers=HTTP_WORKERS, ACCRUAL_DELAY_MS=0))
     accrual.start()
     accrual.wait_ready()
-    gm = group.add(Gophermart(dsn, accrual.base, group.dir, workers=HTTP_WORKERS,
-                              GOPHERMART_POLL_INFLIGHT=POLL_INFLIGHT))
+    gm = group.add(
+        Gophermart(
+            dsn,
+            accrual.base,
+            group.dir,
+            workers=HTTP_WORKERS,
+            GOPHERMART_POLL_INFLIGHT=POLL_INFLIGHT,
+        )
+    )
     ceiling = group.add(Ceiling(group.dir, workers=HTTP_WORKERS))
     gm.start()
     ceiling.start()
     gm.wait_ready()
     ceiling.wait_ready()
-    return {"accrual": accrual, "gophermart": gm, "ceiling": ceiling, "dsn": dsn,
-            "dir": group.dir}
+    return {"accrual": accrual, "gophermart": gm, "ceiling": ceiling, "dsn": dsn, "dir": group.dir}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Results("gophermart", vars(args))
     return run_service_bench(
-        out, f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
-             f"{HTTP_WORKERS} HTTP workers, poller inflight {POLL_INFLIGHT}", 1,
-        lambda pg, group, dsn: measure(out, pg, _start(group, dsn), args))
+        out,
+        f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
+        f"{HTTP_WORKERS} HTTP workers, poller inflight {POLL_INFLIGHT}",
+        1,
+        lambda pg, group, dsn: measure(out, pg, _start(group, dsn), args),
+    )
 
 
 if __name__ == "__main__":

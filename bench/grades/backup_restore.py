@@ -18,6 +18,7 @@ import zlib
 
 import psutil
 import requests
+
 from bench.grades import zmqload
 from bench.grades.stack import BenchError, Stack, wait_until
 
@@ -78,19 +79,25 @@ def _read_backup(get_base: str) -> dict:
         lines += inflate.flush().count(b"\n")
     elapsed = time.perf_counter() - started
     meta = dict(pair.split("=", 1) for pair in header.split(b"\n", 1)[0].decode().split(","))
-    return {"seconds": elapsed, "rows": lines - 2, "meta_rows": int(meta["rows"]),
-            "gzip_bytes": compressed}
+    return {
+        "seconds": elapsed,
+        "rows": lines - 2,
+        "meta_rows": int(meta["rows"]),
+        "gzip_bytes": compressed,
+    }
 
 
 def measure(stack: Stack, rows: int) -> dict:
     bus = stack.bus()
     replica1 = stack.replica(1, bus)
-    fill = zmqload.pipelined_sets(replica1.storage_endpoint,
-                                  (str(i) for i in range(1, rows + 1)), window=1000)
+    fill = zmqload.pipelined_sets(
+        replica1.storage_endpoint, (str(i) for i in range(1, rows + 1)), window=1000
+    )
     if fill["errors"]:
         raise BenchError(f"prefill: {fill['errors']} Sets failed: {fill['first_error']}")
-    wait_until(lambda: replica1.readyz()[1].get("rows") == rows, 30,
-               f"replica 1 to hold {rows} rows")
+    wait_until(
+        lambda: replica1.readyz()[1].get("rows") == rows, 30, f"replica 1 to hold {rows} rows"
+    )
 
     # --- backup ------------------------------------------------------------
     getters = replica1.workers("getter")
@@ -105,8 +112,10 @@ def measure(stack: Stack, rows: int) -> dict:
     finally:
         sampler.stop()
     if backup["rows"] != rows or backup["meta_rows"] != rows:
-        raise BenchError(f"the backup holds {backup['rows']} rows "
-                         f"(header says {backup['meta_rows']}), expected {rows}")
+        raise BenchError(
+            f"the backup holds {backup['rows']} rows "
+            f"(header says {backup['meta_rows']}), expected {rows}"
+        )
     getter_after = _rss(replica1.workers("getter"))
 
     # --- restore -----------------------------------------------------------
@@ -126,13 +135,16 @@ def measure(stack: Stack, rows: int) -> dict:
     return {
         "rows": rows,
         "prefill": fill,
-        "backup_s": backup["seconds"], "backup_rows_per_s": rows / backup["seconds"],
+        "backup_s": backup["seconds"],
+        "backup_rows_per_s": rows / backup["seconds"],
         "backup_gzip_mb": backup["gzip_bytes"] / MB,
-        "getter_rss_before_mb": getter_before / MB, "getter_rss_peak_mb": sampler.peak / MB,
+        "getter_rss_before_mb": getter_before / MB,
+        "getter_rss_peak_mb": sampler.peak / MB,
         "getter_rss_after_mb": getter_after / MB,
         "getter_rss_growth_mb": max(0, sampler.peak - getter_before) / MB,
         "getter_rss_samples": sampler.samples,
-        "restore_s": restore_s, "restore_rows_per_s": rows / restore_s,
+        "restore_s": restore_s,
+        "restore_rows_per_s": rows / restore_s,
         "restore_load_s_logged": float(logged.group(2)) if logged else None,
         "storage2_rss_peak_mb": storage_sampler.peak / MB,
         "storage2_rss_samples": storage_sampler.samples,

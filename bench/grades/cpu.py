@@ -52,9 +52,23 @@ def measure(ctx) -> dict:
     sets = result.requests
     per_set = {role: (after[role] - before.get(role, 0.0)) * 1e6 / sets for role in after}
     total = sum(per_set.values())
-    rows = [Row("7", f"  {role}", f"{us:,.0f} us/set")
-            for role, us in sorted(per_set.items(), key=lambda item: -item[1]) if us >= 1]
-    rows.insert(0, Row("7", f"CPU per durable set, all processes ({sets:,} sets, "
-                            f"{result.rps:,.0f}/s at c={CONNECTIONS})", f"{total:,.0f} us/set"))
-    return {"data": {"sets": sets, "rps": result.rps, "us_per_set": per_set, "total_us": total},
-            "rows": rows, "failures": [], "notes": []}
+    rows = [
+        Row("7", f"  {role}", f"{us:,.0f} us/set")
+        for role, us in sorted(per_set.items(), key=lambda item: -item[1])
+        if us >= 1
+    ]
+    rows.insert(
+        0,
+        Row(
+            "7",
+            f"CPU per durable set, all processes ({sets:,} sets, "
+            f"{result.rps:,.0f}/s at c={CONNECTIONS})",
+            f"{total:,.0f} us/set",
+        ),
+    )
+    return {
+        "data": {"sets": sets, "rps": result.rps, "us_per_set": per_set, "total_us": total},
+        "rows": rows,
+        "failures": [],
+        "notes": [],
+    }

@@ -18,9 +18,10 @@ _AUTH = "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 
 
 def _request(host: str, port: int, body: bytes) -> bytes:
-    return (f"POST /set HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {_AUTH}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
+    return (
+        f"POST /set HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {_AUTH}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 class _Responses:
@@ -51,12 +52,13 @@ class _Responses:
                 raise BenchError("pipelined prefill: chunked responses are not supported")
         while len(self.buf) < (length or 0):
             self._fill()
-        self.buf = self.buf[length or 0:]
+        self.buf = self.buf[length or 0 :]
         return status
 
 
-def prefill(port: int, user_ids, host: str = "127.0.0.1", window: int = 500,
-            timeout_s: float = 120.0) -> dict:
+def prefill(
+    port: int, user_ids, host: str = "127.0.0.1", window: int = 500, timeout_s: float = 120.0
+) -> dict:
     """POST /set a full record for every user id; returns counts, fails on any non-200."""
     started = time.perf_counter()
     ok = 0
@@ -78,8 +80,15 @@ def prefill(port: int, user_ids, host: str = "127.0.0.1", window: int = 500,
                 raise BenchError(f"prefill of :{port} overran {timeout_s:.0f} s")
 
         for n, user_id in enumerate(user_ids):
-            body = json.dumps({"user_id": str(user_id), "postpaid_limit": n, "spp": n % 97,
-                               "shipping_fee": n % 13, "return_fee": n % 7}).encode()
+            body = json.dumps(
+                {
+                    "user_id": str(user_id),
+                    "postpaid_limit": n,
+                    "spp": n % 97,
+                    "shipping_fee": n % 13,
+                    "return_fee": n % 7,
+                }
+            ).encode()
             batch.append(_request(host, port, body))
             if len(batch) >= window:
                 flush()

@@ -24,8 +24,10 @@ import time
 
 from bench.grades.stack import BenchError
 
-JETSTREAM_NOTE = ("JetStream acks before fsync (page cache; it fsyncs every 2 min by "
-                  "default), our bus acks only after the group fdatasync")
+JETSTREAM_NOTE = (
+    "JetStream acks before fsync (page cache; it fsyncs every 2 min by "
+    "default), our bus acks only after the group fdatasync"
+)
 
 
 async def _connect(url: str, stream: str, subject: str):
@@ -38,11 +40,18 @@ async def _connect(url: str, stream: str, subject: str):
     return nc, js
 
 
-def _result(acked: int, errors: int, first_error: str, elapsed: float, in_flight: int,
-            payload_bytes: int) -> dict:
-    return {"appends": acked, "errors": errors, "first_error": first_error,
-            "seconds": elapsed, "per_s": acked / elapsed, "in_flight": in_flight,
-            "payload_bytes": payload_bytes}
+def _result(
+    acked: int, errors: int, first_error: str, elapsed: float, in_flight: int, payload_bytes: int
+) -> dict:
+    return {
+        "appends": acked,
+        "errors": errors,
+        "first_error": first_error,
+        "seconds": elapsed,
+        "per_s": acked / elapsed,
+        "in_flight": in_flight,
+        "payload_bytes": payload_bytes,
+    }
 
 
 async def _api(url: str, duration_s: float, in_flight: int, payload_bytes: int) -> dict:
@@ -67,8 +76,9 @@ async def _api(url: str, duration_s: float, in_flight: int, payload_bytes: int) 
         elapsed = time.perf_counter() - started
     finally:
         await nc.close()
-    return _result(counts["acked"], counts["errors"], counts["first"], elapsed, in_flight,
-                   payload_bytes)
+    return _result(
+        counts["acked"], counts["errors"], counts["first"], elapsed, in_flight, payload_bytes
+    )
 
 
 async def _raw(url: str, duration_s: float, in_flight: int, payload_bytes: int) -> dict:
@@ -106,16 +116,21 @@ async def _raw(url: str, duration_s: float, in_flight: int, payload_bytes: int) 
         elapsed = time.perf_counter() - started
     finally:
         await nc.close()
-    return _result(counts["acked"], counts["errors"], counts["first"], elapsed, in_flight,
-                   payload_bytes)
+    return _result(
+        counts["acked"], counts["errors"], counts["first"], elapsed, in_flight, payload_bytes
+    )
 
 
-def publishes(url: str, duration_s: float, way: str = "api", in_flight: int = 256,
-              payload_bytes: int = 200) -> dict:
+def publishes(
+    url: str, duration_s: float, way: str = "api", in_flight: int = 256, payload_bytes: int = 200
+) -> dict:
     """Durable (file storage) JetStream publishes per second; way is "api" or "raw"."""
     run = {"api": _api, "raw": _raw}[way]
     try:
-        return asyncio.run(asyncio.wait_for(run(url, duration_s, in_flight, payload_bytes),
-                                            timeout=duration_s + 60))
+        return asyncio.run(
+            asyncio.wait_for(
+                run(url, duration_s, in_flight, payload_bytes), timeout=duration_s + 60
+            )
+        )
     except TimeoutError:
         raise BenchError(f"JetStream publishes ({way}) overran their deadline") from None

@@ -41,8 +41,9 @@ APT_TIMEOUT_S = 600
 
 
 def _install_go() -> None:
-    missing = [p for p in GO_PACKAGES
-               if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode]
+    missing = [
+        p for p in GO_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode
+    ]
     if not missing:
         return
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
@@ -60,10 +61,20 @@ def _go_binary(work_dir: Path) -> Path:
     src.mkdir(parents=True)
     shutil.copy(PEERS_DIR / "go-grades-js" / "main.go", src / "main.go")
     out = work_dir / "go-grades-js"
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode",
-           "HOME": os.environ.get("HOME", "/root")}
-    built = subprocess.run(["go", "build", "-o", str(out), "."], cwd=src, env=env,
-                           capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": "/usr/share/gocode",
+        "HOME": os.environ.get("HOME", "/root"),
+    }
+    built = subprocess.run(
+        ["go", "build", "-o", str(out), "."],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
     if built.returncode:
         raise BenchError(f"go build of go-grades-js failed: {built.stderr[-2000:]}")
     return out
@@ -76,22 +87,39 @@ def _make_stream(url: str, name: str, subjects: str) -> None:
     async def run():
         nc = await nats.connect(url.split(","), connect_timeout=5)
         try:
-            await nc.jetstream(timeout=10).add_stream(api.StreamConfig(
-                name=name, subjects=[subjects], storage=api.StorageType.FILE, num_replicas=3))
+            await nc.jetstream(timeout=10).add_stream(
+                api.StreamConfig(
+                    name=name, subjects=[subjects], storage=api.StorageType.FILE, num_replicas=3
+                )
+            )
         finally:
             await nc.close()
+
     asyncio.run(asyncio.wait_for(run(), 30))
 
 
 class GoJs(Proc):
     """One go-grades-js replica against a NatsCluster."""
 
-    def __init__(self, binary: Path, replica_id: int, nats: NatsCluster, log_dir: Path,
-                 set_port: int, get_port: int):
+    def __init__(
+        self,
+        binary: Path,
+        replica_id: int,
+        nats: NatsCluster,
+        log_dir: Path,
+        set_port: int,
+        get_port: int,
+    ):
         self.set_port, self.get_port = set_port, get_port
-        env = {**os.environ, "REPLICA_ID": str(replica_id), "SETTER_PORT": str(set_port),
-               "GETTER_PORT": str(get_port), "NATS_URL": nats.url, "STREAM": GO_STREAM,
-               "SUBJECT_PREFIX": GO_PREFIX}
+        env = {
+            **os.environ,
+            "REPLICA_ID": str(replica_id),
+            "SETTER_PORT": str(set_port),
+            "GETTER_PORT": str(get_port),
+            "NATS_URL": nats.url,
+            "STREAM": GO_STREAM,
+            "SUBJECT_PREFIX": GO_PREFIX,
+        }
         super().__init__(f"go-grades-js{replica_id}", [str(binary)], env, log_dir)
         self.ok_codes |= {-15, 143, 2}
 
@@ -102,40 +130,53 @@ def _ours(ctx, sync: str, series) -> dict:
         nats = stack.nats_cluster(3, sync)
         one = stack.replica(1, nats)
         two = stack.replica(2, nats, next_url=one.get_base)
-        data["series"] = series(ctx, f"ours (2 replicas, JetStream R3 sync={sync})",
-                                f"{one.set_base}/set", wrk.SET_LUA)
+        data["series"] = series(
+            ctx, f"ours (2 replicas, JetStream R3 sync={sync})", f"{one.set_base}/set", wrk.SET_LUA
+        )
         try:
             data["verify"] = verify.replicas_identical(one.get_base, two.get_base)
         except BenchError as exc:
             data["verify"] = {"identical": False, "error": str(exc), "rows": 0}
             stack.keep_logs = True
         best = max(r["rps"] for r in data["series"])
-        data["lag"] = lag.measure(f"{one.set_base}/set", f"{two.get_base}/get",
-                                  best * LAG_LOAD, max(ctx.duration, 3.0), 200)
+        data["lag"] = lag.measure(
+            f"{one.set_base}/set",
+            f"{two.get_base}/get",
+            best * LAG_LOAD,
+            max(ctx.duration, 3.0),
+            200,
+        )
     return data
 
 
 def _peer(ctx, sync: str, series, binary: Path, lag_rate: float) -> dict:
     from actors.runtime.testing import free_port
+
     data = {}
     with Stack(f"js-{sync}-peer") as stack:
         nats = stack.nats_cluster(3, sync)
         _make_stream(nats.url, GO_STREAM, f"{GO_PREFIX}.>")
-        peers = [stack.add(GoJs(binary, k, nats, stack.log_dir, free_port(), free_port()))
-                 for k in (1, 2)]
+        peers = [
+            stack.add(GoJs(binary, k, nats, stack.log_dir, free_port(), free_port()))
+            for k in (1, 2)
+        ]
         for peer in peers:
             peer.start()
         for peer in peers:
-            wait_until(lambda p=peer: port_open(p.set_port) and port_open(p.get_port), 60,
-                       f"{peer.name} to listen")
+            wait_until(
+                lambda p=peer: port_open(p.set_port) and port_open(p.get_port),
+                60,
+                f"{peer.name} to listen",
+            )
         one, two = peers
         set_url = f"http://127.0.0.1:{one.set_port}/set"
-        data["series"] = series(ctx, f"{GO_JS} (same cluster, sync={sync})", set_url,
-                                wrk.SET_LUA)
-        data["verify"] = verify.peers_identical(f"http://127.0.0.1:{one.get_port}",
-                                                f"http://127.0.0.1:{two.get_port}")
-        data["lag"] = lag.measure(set_url, f"http://127.0.0.1:{two.get_port}/get",
-                                  lag_rate, max(ctx.duration, 3.0), 200)
+        data["series"] = series(ctx, f"{GO_JS} (same cluster, sync={sync})", set_url, wrk.SET_LUA)
+        data["verify"] = verify.peers_identical(
+            f"http://127.0.0.1:{one.get_port}", f"http://127.0.0.1:{two.get_port}"
+        )
+        data["lag"] = lag.measure(
+            set_url, f"http://127.0.0.1:{two.get_port}/get", lag_rate, max(ctx.duration, 3.0), 200
+        )
     return data
 
 
@@ -153,17 +194,31 @@ def js_cluster(ctx, series, series_rows) -> dict:
     try:
         for sync in SYNCS:
             ours = data[f"ours_{sync}"] = _ours(ctx, sync, series)
-            peer = data[f"peer_{sync}"] = (_peer(ctx, sync, series, binary,
-                                                 ours["lag"]["target_rate"])
-                                           if binary else None)
-            found, errors = series_rows(f"8 {sync}", "JetStream R3 durable sets",
-                                        ours["series"], peer and peer["series"], TARGET, GO_JS)
+            peer = data[f"peer_{sync}"] = (
+                _peer(ctx, sync, series, binary, ours["lag"]["target_rate"]) if binary else None
+            )
+            found, errors = series_rows(
+                f"8 {sync}",
+                "JetStream R3 durable sets",
+                ours["series"],
+                peer and peer["series"],
+                TARGET,
+                GO_JS,
+            )
             rows += found
             failures += errors
             check = ours["verify"]
-            rows.append(Row(f"8 {sync}", "replica 2 == replica 1 after load",
-                            f"{check['rows']} rows identical" if check["identical"]
-                            else "DIFFERENT", "", "", "identical", verdict(check["identical"])))
+            rows.append(
+                Row(
+                    f"8 {sync}",
+                    "replica 2 == replica 1 after load",
+                    f"{check['rows']} rows identical" if check["identical"] else "DIFFERENT",
+                    "",
+                    "",
+                    "identical",
+                    verdict(check["identical"]),
+                )
+            )
             if not check["identical"]:
                 failures.append(f"8 {sync}: {check.get('error')}")
             rows += _lag_rows(f"8 {sync}", ours["lag"], peer and peer["lag"])
@@ -175,10 +230,17 @@ def js_cluster(ctx, series, series_rows) -> dict:
 
 def _lag_rows(id_: str, ours: dict, peer: dict | None) -> list[Row]:
     return [
-        Row(id_, f"lag p50 / p99 ms @ {ours['target_rate']:,.0f} sets/s",
+        Row(
+            id_,
+            f"lag p50 / p99 ms @ {ours['target_rate']:,.0f} sets/s",
             f"{ms(ours['lag_p50_ms'])} / {ms(ours['lag_p99_ms'])}",
             f"{ms(peer['lag_p50_ms'])} / {ms(peer['lag_p99_ms'])}" if peer else "-",
-            times(ratio_of(ours["lag_p99_ms"], peer and peer["lag_p99_ms"]))),
-        Row(id_, "  lag load achieved sets/s", rate(ours["load"]["rps"]),
-            rate(peer["load"]["rps"]) if peer else "-"),
+            times(ratio_of(ours["lag_p99_ms"], peer and peer["lag_p99_ms"])),
+        ),
+        Row(
+            id_,
+            "  lag load achieved sets/s",
+            rate(ours["load"]["rps"]),
+            rate(peer["load"]["rps"]) if peer else "-",
+        ),
     ]

@@ -15,6 +15,7 @@ import statistics
 import time
 
 import requests
+
 from bench.grades import wrk
 from bench.grades.stack import AUTH, BenchError
 
@@ -41,22 +42,38 @@ def _probe(session_set, session_get, set_url: str, get_url: str, key: str) -> di
         reply = session_get.get(get_url, params={"user_id": key}, timeout=PROBE_TIMEOUT_S)
         seen = time.perf_counter()
         if reply.status_code == 200:
-            return {"set_ms": (acked - sent) * 1000, "lag_ms": (seen - acked) * 1000,
-                    "lag_lower_ms": max(0.0, polled - acked) * 1000,
-                    "set_to_visible_ms": (seen - sent) * 1000}
+            return {
+                "set_ms": (acked - sent) * 1000,
+                "lag_ms": (seen - acked) * 1000,
+                "lag_lower_ms": max(0.0, polled - acked) * 1000,
+                "set_to_visible_ms": (seen - sent) * 1000,
+            }
         if reply.status_code != 404:
             return {"error": f"get answered {reply.status_code}: {reply.text[:100]}"}
         if seen > deadline:
             return {"error": f"not visible after {PROBE_TIMEOUT_S:.0f} s"}
 
 
-def measure(set_url: str, get_url: str, rate: float, duration_s: float, min_probes: int,
-            connections: int = 64, threads: int = 2) -> dict:
+def measure(
+    set_url: str,
+    get_url: str,
+    rate: float,
+    duration_s: float,
+    min_probes: int,
+    connections: int = 64,
+    threads: int = 2,
+) -> dict:
     """Lag percentiles while wrk sets `rate`/s on set_url; probes until both duration_s
     has passed and min_probes are done (hard cap: 4 x duration_s + 30 s)."""
     hard_cap_s = 4 * duration_s + 30
-    load = wrk.Background(set_url, wrk.PACED_SET_LUA, connections, hard_cap_s + SETTLE_S + 5,
-                          threads=threads, env={"RATE": f"{rate:.1f}", "THREADS": threads})
+    load = wrk.Background(
+        set_url,
+        wrk.PACED_SET_LUA,
+        connections,
+        hard_cap_s + SETTLE_S + 5,
+        threads=threads,
+        env={"RATE": f"{rate:.1f}", "THREADS": threads},
+    )
     run_id = secrets.token_hex(4)
     probes, errors = [], []
     try:
@@ -91,11 +108,17 @@ def measure(set_url: str, get_url: str, rate: float, duration_s: float, min_prob
     lags = [p["lag_ms"] for p in probes]
     lower = [p["lag_lower_ms"] for p in probes]
     return {
-        "target_rate": rate, "load": background.as_dict(), "probes": len(probes),
-        "probe_errors": len(errors), "first_probe_error": errors[0]["error"] if errors else "",
-        "lag_p50_ms": _percentile(lags, 50), "lag_p99_ms": _percentile(lags, 99),
-        "lag_max_ms": max(lags), "lag_mean_ms": statistics.fmean(lags),
-        "lag_lower_p50_ms": _percentile(lower, 50), "lag_lower_p99_ms": _percentile(lower, 99),
+        "target_rate": rate,
+        "load": background.as_dict(),
+        "probes": len(probes),
+        "probe_errors": len(errors),
+        "first_probe_error": errors[0]["error"] if errors else "",
+        "lag_p50_ms": _percentile(lags, 50),
+        "lag_p99_ms": _percentile(lags, 99),
+        "lag_max_ms": max(lags),
+        "lag_mean_ms": statistics.fmean(lags),
+        "lag_lower_p50_ms": _percentile(lower, 50),
+        "lag_lower_p99_ms": _percentile(lower, 99),
         "probe_set_p50_ms": _percentile([p["set_ms"] for p in probes], 50),
         "set_to_visible_p99_ms": _percentile([p["set_to_visible_ms"] for p in probes], 99),
         "seconds": elapsed,

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.grades import backup_restore, cpu
-from bench.grades import httppipe
-from bench.grades import jetstream
-from bench.grades import jscluster
-from bench.grades import lag
-from bench.grades import verify
-from bench.grades import wrk
-from bench.grades import zmqload
 from actors.grades.config import DEFAULT_HTTP_WORKERS
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
+from bench.grades import (
+    backup_restore,
+    cpu,
+    httppipe,
+    jetstream,
+    jscluster,
+    lag,
+    verify,
+    wrk,
+    zmqload,
+)
 from bench.grades.stack import PEER_PORTS, BenchError, Stack
 from bench.report import Row, ms, rate, ratio_of, times, verdict
 
@@ -27,8 +30,15 @@ GO = "go-grades"
 GO_JS = "go-grades-js"
 GET_IDS = 20_000  # get.lua asks for ids 1..GET_IDS
 LAG_LOAD = 0.8  # fraction of 1b's best rate driven during the lag probes
-TARGETS = {"one_replica": 0.35, "two_replicas": 0.6, "lag_p99_ms": 10.0, "bus": 1.0,
-           "backup_s": 3.0, "restore_s": 5.0, "getter_rss_mb": 50.0}
+TARGETS = {
+    "one_replica": 0.35,
+    "two_replicas": 0.6,
+    "lag_p99_ms": 10.0,
+    "bus": 1.0,
+    "backup_s": 3.0,
+    "restore_s": 5.0,
+    "getter_rss_mb": 50.0,
+}
 FULL_ROWS = 1_000_000
 
 
@@ -57,14 +67,17 @@ def _series(ctx: Ctx, label: str, url: str, script, env: dict | None = None) -> 
     results = []
     for connections in ctx.concurrencies:
         result = wrk.run(url, script, connections, ctx.duration, env=env)
-        ctx.log(f"{label} c={connections}: {result.rps:,.0f}/s p50 {result.p50_ms:.2f} ms "
-                f"p99 {result.p99_ms:.2f} ms non-2xx {result.non2xx} sockerr {result.sockerr}")
+        ctx.log(
+            f"{label} c={connections}: {result.rps:,.0f}/s p50 {result.p50_ms:.2f} ms "
+            f"p99 {result.p99_ms:.2f} ms non-2xx {result.non2xx} sockerr {result.sockerr}"
+        )
         results.append(result.as_dict())
     return results
 
 
-def _series_rows(id_: str, noun: str, ours: list[dict], peer: list[dict] | None,
-                 target: float, peer_name: str) -> tuple[list[Row], list[str]]:
+def _series_rows(
+    id_: str, noun: str, ours: list[dict], peer: list[dict] | None, target: float, peer_name: str
+) -> tuple[list[Row], list[str]]:
     rows, failures = [], []
     peer_by_c = {r["connections"]: r for r in peer or []}
     for mine in ours:
@@ -73,21 +86,45 @@ def _series_rows(id_: str, noun: str, ours: list[dict], peer: list[dict] | None,
         r = ratio_of(mine["rps"], theirs and theirs["rps"])
         errors = mine["non2xx"] + mine["sockerr"]
         ours_cell = rate(mine["rps"]) + (f" ({errors} errors)" if errors else "")
-        peer_cell = (rate(theirs["rps"]) + (f" ({theirs['non2xx'] + theirs['sockerr']} errors)"
-                                            if theirs["non2xx"] + theirs["sockerr"] else "")
-                     ) if theirs else "-"
-        rows.append(Row(id_, f"{noun}/s c={c}", ours_cell, peer_cell, times(r),
-                        f">= {target:g}x {peer_name}",
-                        "no peer" if r is None else verdict(r >= target and not errors)))
+        peer_cell = (
+            (
+                rate(theirs["rps"])
+                + (
+                    f" ({theirs['non2xx'] + theirs['sockerr']} errors)"
+                    if theirs["non2xx"] + theirs["sockerr"]
+                    else ""
+                )
+            )
+            if theirs
+            else "-"
+        )
+        rows.append(
+            Row(
+                id_,
+                f"{noun}/s c={c}",
+                ours_cell,
+                peer_cell,
+                times(r),
+                f">= {target:g}x {peer_name}",
+                "no peer" if r is None else verdict(r >= target and not errors),
+            )
+        )
         p50 = ratio_of(mine["p50_ms"], theirs and theirs["p50_ms"])
         p99 = ratio_of(mine["p99_ms"], theirs and theirs["p99_ms"])
-        rows.append(Row(id_, f"  p50 / p99 ms c={c}",
-                        f"{ms(mine['p50_ms'])} / {ms(mine['p99_ms'])}",
-                        f"{ms(theirs['p50_ms'])} / {ms(theirs['p99_ms'])}" if theirs else "-",
-                        f"{times(p50)} / {times(p99)}" if theirs else ""))
+        rows.append(
+            Row(
+                id_,
+                f"  p50 / p99 ms c={c}",
+                f"{ms(mine['p50_ms'])} / {ms(mine['p99_ms'])}",
+                f"{ms(theirs['p50_ms'])} / {ms(theirs['p99_ms'])}" if theirs else "-",
+                f"{times(p50)} / {times(p99)}" if theirs else "",
+            )
+        )
         if errors:
-            failures.append(f"{id_} c={c}: {mine['non2xx']} non-2xx and {mine['sockerr']} "
-                            f"socket errors on our side")
+            failures.append(
+                f"{id_} c={c}: {mine['non2xx']} non-2xx and {mine['sockerr']} "
+                f"socket errors on our side"
+            )
     return rows, failures
 
 
@@ -99,25 +136,28 @@ def _no_peer(ctx: Ctx, what: str) -> str:
 
 # --- 1a ---------------------------------------------------------------------
 
+
 def set_one_replica(ctx: Ctx) -> dict:
     data, notes = {}, []
     with Stack("set1") as stack:
         replica = stack.replica(1, None)
-        data["ours"] = _series(ctx, "ours (1 replica, standalone)", f"{replica.set_base}/set",
-                               wrk.SET_LUA)
+        data["ours"] = _series(
+            ctx, "ours (1 replica, standalone)", f"{replica.set_base}/set", wrk.SET_LUA
+        )
     if ctx.peers:
         with Stack("set1-peer") as stack:
             stack.peers("plain")
-            data["peer"] = _series(ctx, GO, _url(PEER_PORTS["plain"]["set"], "/set"),
-                                   wrk.SET_LUA)
+            data["peer"] = _series(ctx, GO, _url(PEER_PORTS["plain"]["set"], "/set"), wrk.SET_LUA)
     else:
         notes.append(_no_peer(ctx, "1a"))
-    rows, failures = _series_rows("1a", "1 replica sets", data["ours"], data.get("peer"),
-                                  TARGETS["one_replica"], GO)
+    rows, failures = _series_rows(
+        "1a", "1 replica sets", data["ours"], data.get("peer"), TARGETS["one_replica"], GO
+    )
     return {"data": data, "rows": rows, "failures": failures, "notes": notes}
 
 
 # --- 1b ---------------------------------------------------------------------
+
 
 def set_two_replicas(ctx: Ctx) -> dict:
     data, notes, failures = {}, [], []
@@ -125,8 +165,9 @@ def set_two_replicas(ctx: Ctx) -> dict:
         bus = stack.bus()
         one = stack.replica(1, bus)
         two = stack.replica(2, bus, next_url=one.get_base)
-        data["ours"] = _series(ctx, "ours (2 replicas + bus, durable)", f"{one.set_base}/set",
-                               wrk.SET_LUA)
+        data["ours"] = _series(
+            ctx, "ours (2 replicas + bus, durable)", f"{one.set_base}/set", wrk.SET_LUA
+        )
         try:
             data["verify"] = verify.replicas_identical(one.get_base, two.get_base)
             ctx.log(f"verified: {data['verify']['rows']} rows identical on replicas 1 and 2")
@@ -138,27 +179,47 @@ def set_two_replicas(ctx: Ctx) -> dict:
     if ctx.peers:
         with Stack("set2-peer") as stack:
             stack.peers("js")
-            data["peer"] = _series(ctx, GO_JS, _url(PEER_PORTS["js1"]["set"], "/set"),
-                                   wrk.SET_LUA)
-            data["peer_verify"] = verify.peers_identical(_url(PEER_PORTS["js1"]["get"], ""),
-                                                         _url(PEER_PORTS["js2"]["get"], ""))
-            ctx.log(f"{GO_JS} replicas identical: {data['peer_verify']['identical']} "
-                    f"({data['peer_verify']['rows']} rows)")
+            data["peer"] = _series(ctx, GO_JS, _url(PEER_PORTS["js1"]["set"], "/set"), wrk.SET_LUA)
+            data["peer_verify"] = verify.peers_identical(
+                _url(PEER_PORTS["js1"]["get"], ""), _url(PEER_PORTS["js2"]["get"], "")
+            )
+            ctx.log(
+                f"{GO_JS} replicas identical: {data['peer_verify']['identical']} "
+                f"({data['peer_verify']['rows']} rows)"
+            )
     else:
         notes.append(_no_peer(ctx, "1b"))
-    rows, errors = _series_rows("1b", "2 replicas durable sets", data["ours"], data.get("peer"),
-                                TARGETS["two_replicas"], GO_JS)
+    rows, errors = _series_rows(
+        "1b",
+        "2 replicas durable sets",
+        data["ours"],
+        data.get("peer"),
+        TARGETS["two_replicas"],
+        GO_JS,
+    )
     check = data["verify"]
     peer_check = data.get("peer_verify")
-    rows.append(Row("1b", "replica 2 == replica 1 after load",
-                    f"{check['rows']} rows identical" if check["identical"] else "DIFFERENT",
-                    (f"{peer_check['rows']} rows, digest "
-                     f"{'equal' if peer_check['identical'] else 'DIFFERENT'}")
-                    if peer_check else "-", "", "identical", verdict(check["identical"])))
+    rows.append(
+        Row(
+            "1b",
+            "replica 2 == replica 1 after load",
+            f"{check['rows']} rows identical" if check["identical"] else "DIFFERENT",
+            (
+                f"{peer_check['rows']} rows, digest "
+                f"{'equal' if peer_check['identical'] else 'DIFFERENT'}"
+            )
+            if peer_check
+            else "-",
+            "",
+            "identical",
+            verdict(check["identical"]),
+        )
+    )
     return {"data": data, "rows": rows, "failures": failures + errors, "notes": notes}
 
 
 # --- 2 ----------------------------------------------------------------------
+
 
 def gets(ctx: Ctx) -> dict:
     data, notes = {}, []
@@ -172,10 +233,10 @@ def gets(ctx: Ctx) -> dict:
     if ctx.peers:
         with Stack("get-peer") as stack:
             stack.peers("plain")
-            data["peer_prefill"] = httppipe.prefill(PEER_PORTS["plain"]["set"],
-                                                    range(1, GET_IDS + 1))
-            data["peer"] = _series(ctx, GO, _url(PEER_PORTS["plain"]["get"], "/get"),
-                                   wrk.GET_LUA)
+            data["peer_prefill"] = httppipe.prefill(
+                PEER_PORTS["plain"]["set"], range(1, GET_IDS + 1)
+            )
+            data["peer"] = _series(ctx, GO, _url(PEER_PORTS["plain"]["get"], "/get"), wrk.GET_LUA)
     else:
         notes.append(_no_peer(ctx, "2"))
     with Stack("get-ceiling") as stack:
@@ -183,10 +244,15 @@ def gets(ctx: Ctx) -> dict:
         ceiling.start()
         ceiling.wait_ready()
         data["ceiling"] = _series(ctx, "HTTP ceiling", ceiling.url, CONSTANT_LUA)
-    rows, failures = _series_rows("2", "1 replica gets", data["ours"], data.get("peer"),
-                                  TARGETS["one_replica"], GO)
-    return {"data": data, "rows": rows + _ceiling_rows(data["ceiling"], data.get("peer")),
-            "failures": failures, "notes": notes}
+    rows, failures = _series_rows(
+        "2", "1 replica gets", data["ours"], data.get("peer"), TARGETS["one_replica"], GO
+    )
+    return {
+        "data": data,
+        "rows": rows + _ceiling_rows(data["ceiling"], data.get("peer")),
+        "failures": failures,
+        "notes": notes,
+    }
 
 
 def _ceiling_rows(ceiling: list[dict], peer: list[dict] | None) -> list[Row]:
@@ -196,14 +262,21 @@ def _ceiling_rows(ceiling: list[dict], peer: list[dict] | None) -> list[Row]:
     rows = []
     for mine in ceiling:
         theirs = peer_by_c.get(mine["connections"])
-        rows.append(Row("2.ceil", f"  HTTP ceiling (constant answer, {DEFAULT_HTTP_WORKERS} "
-                                  f"workers) c={mine['connections']}", rate(mine["rps"]),
-                        rate(theirs["rps"]) if theirs else "-",
-                        times(ratio_of(mine["rps"], theirs and theirs["rps"]))))
+        rows.append(
+            Row(
+                "2.ceil",
+                f"  HTTP ceiling (constant answer, {DEFAULT_HTTP_WORKERS} "
+                f"workers) c={mine['connections']}",
+                rate(mine["rps"]),
+                rate(theirs["rps"]) if theirs else "-",
+                times(ratio_of(mine["rps"], theirs and theirs["rps"])),
+            )
+        )
     return rows
 
 
 # --- 3 ----------------------------------------------------------------------
+
 
 def replication_lag(ctx: Ctx) -> dict:
     data, notes = {}, []
@@ -218,13 +291,16 @@ def replication_lag(ctx: Ctx) -> dict:
         if best:
             data["max_rate_from"] = "1b"
         else:
-            calibration = wrk.run(set_url, wrk.SET_LUA, max(ctx.concurrencies),
-                                  max(3.0, ctx.duration / 2))
+            calibration = wrk.run(
+                set_url, wrk.SET_LUA, max(ctx.concurrencies), max(3.0, ctx.duration / 2)
+            )
             best, data["max_rate_from"] = calibration.rps, "calibration run"
         data["max_rate"] = best
         data["rate"] = best * LAG_LOAD
-        ctx.log(f"load: {data['rate']:,.0f} sets/s on replica 1 ({LAG_LOAD:.0%} of "
-                f"{best:,.0f}/s from {data['max_rate_from']})")
+        ctx.log(
+            f"load: {data['rate']:,.0f} sets/s on replica 1 ({LAG_LOAD:.0%} of "
+            f"{best:,.0f}/s from {data['max_rate_from']})"
+        )
         data["ours"] = lag.measure(set_url, f"{two.get_base}/get", data["rate"], duration, 200)
         _log_lag(ctx, "ours", data["ours"])
     if ctx.peers:
@@ -232,43 +308,62 @@ def replication_lag(ctx: Ctx) -> dict:
             stack.peers("js")
             peer_set = _url(PEER_PORTS["js1"]["set"], "/set")
             wrk.run(peer_set, wrk.SET_LUA, ctx.concurrencies[0], ctx.warmup)
-            data["peer"] = lag.measure(peer_set, _url(PEER_PORTS["js2"]["get"], "/get"),
-                                       data["rate"], duration, 200)
+            data["peer"] = lag.measure(
+                peer_set, _url(PEER_PORTS["js2"]["get"], "/get"), data["rate"], duration, 200
+            )
             _log_lag(ctx, GO_JS, data["peer"])
     else:
         notes.append(_no_peer(ctx, "3"))
     ours, peer = data["ours"], data.get("peer")
     achieved = ours["load"]["rps"]
     rows = [
-        Row("3", f"lag p50 ms @ {data['rate']:,.0f} sets/s", ms(ours["lag_p50_ms"]),
+        Row(
+            "3",
+            f"lag p50 ms @ {data['rate']:,.0f} sets/s",
+            ms(ours["lag_p50_ms"]),
             ms(peer["lag_p50_ms"]) if peer else "-",
-            times(ratio_of(ours["lag_p50_ms"], peer and peer["lag_p50_ms"]))),
-        Row("3", f"lag p99 ms ({ours['probes']} probes)", ms(ours["lag_p99_ms"]),
+            times(ratio_of(ours["lag_p50_ms"], peer and peer["lag_p50_ms"])),
+        ),
+        Row(
+            "3",
+            f"lag p99 ms ({ours['probes']} probes)",
+            ms(ours["lag_p99_ms"]),
             ms(peer["lag_p99_ms"]) if peer else "-",
             times(ratio_of(ours["lag_p99_ms"], peer and peer["lag_p99_ms"])),
-            f"<= {TARGETS['lag_p99_ms']:g} ms", verdict(ours["lag_p99_ms"]
-                                                       <= TARGETS["lag_p99_ms"])),
-        Row("3", "  load achieved sets/s", rate(achieved),
-            rate(peer["load"]["rps"]) if peer else "-"),
+            f"<= {TARGETS['lag_p99_ms']:g} ms",
+            verdict(ours["lag_p99_ms"] <= TARGETS["lag_p99_ms"]),
+        ),
+        Row(
+            "3",
+            "  load achieved sets/s",
+            rate(achieved),
+            rate(peer["load"]["rps"]) if peer else "-",
+        ),
     ]
     failures = []
     if ours["probe_errors"] or ours["load"]["non2xx"] or ours["load"]["sockerr"]:
-        failures.append(f"3: {ours['probe_errors']} probe errors "
-                        f"({ours['first_probe_error']}), {ours['load']['non2xx']} non-2xx, "
-                        f"{ours['load']['sockerr']} socket errors under load")
+        failures.append(
+            f"3: {ours['probe_errors']} probe errors "
+            f"({ours['first_probe_error']}), {ours['load']['non2xx']} non-2xx, "
+            f"{ours['load']['sockerr']} socket errors under load"
+        )
     if achieved < 0.9 * data["rate"]:
-        notes.append(f"3: the paced load reached only {achieved:,.0f} of "
-                     f"{data['rate']:,.0f} sets/s")
+        notes.append(
+            f"3: the paced load reached only {achieved:,.0f} of {data['rate']:,.0f} sets/s"
+        )
     return {"data": data, "rows": rows, "failures": failures, "notes": notes}
 
 
 def _log_lag(ctx: Ctx, who: str, result: dict) -> None:
-    ctx.log(f"{who}: lag p50 {result['lag_p50_ms']:.2f} ms p99 {result['lag_p99_ms']:.2f} ms "
-            f"over {result['probes']} probes ({result['probe_errors']} errors); load "
-            f"{result['load']['rps']:,.0f}/s")
+    ctx.log(
+        f"{who}: lag p50 {result['lag_p50_ms']:.2f} ms p99 {result['lag_p99_ms']:.2f} ms "
+        f"over {result['probes']} probes ({result['probe_errors']} errors); load "
+        f"{result['load']['rps']:,.0f}/s"
+    )
 
 
 # --- 4 ----------------------------------------------------------------------
+
 
 def storage_actor(ctx: Ctx) -> dict:
     data = {}
@@ -278,16 +373,20 @@ def storage_actor(ctx: Ctx) -> dict:
         zmqload.sequential_sets(endpoint, min(1.0, ctx.warmup))
         data["one_in_flight"] = zmqload.sequential_sets(endpoint, ctx.duration)
         ctx.log(f"one in flight: {data['one_in_flight']['per_s']:,.0f} Set/s")
-        data["pipelined"] = zmqload.pipelined_sets(endpoint, zmqload.random_keys(),
-                                                   window=1000, duration_s=ctx.duration)
+        data["pipelined"] = zmqload.pipelined_sets(
+            endpoint, zmqload.random_keys(), window=1000, duration_s=ctx.duration
+        )
         ctx.log(f"pipelined x1000: {data['pipelined']['per_s']:,.0f} Set/s")
     failures = [f"4: {data[k]['errors']} Set errors ({k})" for k in data if data[k]["errors"]]
-    rows = [Row("4", "storage actor Set/s, 1 in flight", rate(data["one_in_flight"]["per_s"])),
-            Row("4", "storage actor Set/s, pipelined x1000", rate(data["pipelined"]["per_s"]))]
+    rows = [
+        Row("4", "storage actor Set/s, 1 in flight", rate(data["one_in_flight"]["per_s"])),
+        Row("4", "storage actor Set/s, pipelined x1000", rate(data["pipelined"]["per_s"])),
+    ]
     return {"data": data, "rows": rows, "failures": failures, "notes": []}
 
 
 # --- 5 ----------------------------------------------------------------------
+
 
 def bus_log(ctx: Ctx) -> dict:
     data, notes = {}, []
@@ -302,8 +401,9 @@ def bus_log(ctx: Ctx) -> dict:
             server = stack.nats()
             for way in ("api", "raw"):
                 data[f"jetstream_{way}"] = jetstream.publishes(server.url, ctx.duration, way)
-                ctx.log(f"JetStream ({way}): {data[f'jetstream_{way}']['per_s']:,.0f} acked "
-                        f"publishes/s")
+                ctx.log(
+                    f"JetStream ({way}): {data[f'jetstream_{way}']['per_s']:,.0f} acked publishes/s"
+                )
         notes.append(f"5: {jetstream.JETSTREAM_NOTE}")
         ctx.log(f"note: {jetstream.JETSTREAM_NOTE}")
     else:
@@ -314,10 +414,17 @@ def bus_log(ctx: Ctx) -> dict:
     for way, label in (("api", "js.publish x256"), ("raw", "raw PubAck x256")):
         peer = data.get(f"jetstream_{way}")
         r = ratio_of(ours, peer and peer["per_s"])
-        rows.append(Row("5", f"bus appends/s vs JetStream {label}", rate(ours),
-                        rate(peer["per_s"]) if peer else "-", times(r),
-                        f">= {target:g}x JetStream",
-                        "no peer" if r is None else verdict(r >= target)))
+        rows.append(
+            Row(
+                "5",
+                f"bus appends/s vs JetStream {label}",
+                rate(ours),
+                rate(peer["per_s"]) if peer else "-",
+                times(r),
+                f">= {target:g}x JetStream",
+                "no peer" if r is None else verdict(r >= target),
+            )
+        )
     failures = []
     for key in ("ours", "jetstream_api", "jetstream_raw"):
         if key in data and data[key]["errors"]:
@@ -327,6 +434,7 @@ def bus_log(ctx: Ctx) -> dict:
 
 # --- 6 ----------------------------------------------------------------------
 
+
 def backup_and_restore(ctx: Ctx) -> dict:
     with Stack("backup") as stack:
         data = backup_restore.measure(stack, ctx.rows)
@@ -334,24 +442,53 @@ def backup_and_restore(ctx: Ctx) -> dict:
     scaled = "" if ctx.rows == FULL_ROWS else f" (scaled to {ctx.rows:,} rows)"
     backup_limit, restore_limit = TARGETS["backup_s"] * scale, TARGETS["restore_s"] * scale
     label = f"{ctx.rows / 1e6:g}M" if ctx.rows >= 100_000 else f"{ctx.rows:,}"
-    ctx.log(f"prefill {data['prefill']['per_s']:,.0f} Set/s; backup {data['backup_s']:.2f} s "
-            f"(getter RSS +{data['getter_rss_growth_mb']:.1f} MB); restore "
-            f"{data['restore_s']:.2f} s (storage peak RSS {data['storage2_rss_peak_mb']:.0f} MB)")
+    ctx.log(
+        f"prefill {data['prefill']['per_s']:,.0f} Set/s; backup {data['backup_s']:.2f} s "
+        f"(getter RSS +{data['getter_rss_growth_mb']:.1f} MB); restore "
+        f"{data['restore_s']:.2f} s (storage peak RSS {data['storage2_rss_peak_mb']:.0f} MB)"
+    )
     rows = [
-        Row("6", f"prefill {label} pipelined Set/s (2 hops, durable)",
-            rate(data["prefill"]["per_s"])),
-        Row("6", f"backup {label} rows: seconds", f"{data['backup_s']:.2f}", "", "",
-            f"<= {backup_limit:g} s{scaled}", verdict(data["backup_s"] <= backup_limit)),
+        Row(
+            "6",
+            f"prefill {label} pipelined Set/s (2 hops, durable)",
+            rate(data["prefill"]["per_s"]),
+        ),
+        Row(
+            "6",
+            f"backup {label} rows: seconds",
+            f"{data['backup_s']:.2f}",
+            "",
+            "",
+            f"<= {backup_limit:g} s{scaled}",
+            verdict(data["backup_s"] <= backup_limit),
+        ),
         Row("6", "  backup rows/s", rate(data["backup_rows_per_s"])),
-        Row("6", "  getter worker RSS growth MB", f"{data['getter_rss_growth_mb']:.1f}", "",
-            "", f"< {TARGETS['getter_rss_mb']:g} MB",
-            verdict(data["getter_rss_growth_mb"] < TARGETS["getter_rss_mb"])),
-        Row("6", f"restore {label} rows: seconds to ready", f"{data['restore_s']:.2f}", "", "",
-            f"<= {restore_limit:g} s{scaled}", verdict(data["restore_s"] <= restore_limit)),
+        Row(
+            "6",
+            "  getter worker RSS growth MB",
+            f"{data['getter_rss_growth_mb']:.1f}",
+            "",
+            "",
+            f"< {TARGETS['getter_rss_mb']:g} MB",
+            verdict(data["getter_rss_growth_mb"] < TARGETS["getter_rss_mb"]),
+        ),
+        Row(
+            "6",
+            f"restore {label} rows: seconds to ready",
+            f"{data['restore_s']:.2f}",
+            "",
+            "",
+            f"<= {restore_limit:g} s{scaled}",
+            verdict(data["restore_s"] <= restore_limit),
+        ),
         Row("6", "  restore rows/s", rate(data["restore_rows_per_s"])),
-        Row("6", "  of which loading rows (replica 2's log)",
-            "-" if data["restore_load_s_logged"] is None
-            else f"{data['restore_load_s_logged']:.1f}"),
+        Row(
+            "6",
+            "  of which loading rows (replica 2's log)",
+            "-"
+            if data["restore_load_s_logged"] is None
+            else f"{data['restore_load_s_logged']:.1f}",
+        ),
         Row("6", "  replica 2 storage peak RSS MB", f"{data['storage2_rss_peak_mb']:.0f}"),
     ]
     return {"data": data, "rows": rows, "failures": [], "notes": []}
@@ -359,21 +496,31 @@ def backup_and_restore(ctx: Ctx) -> dict:
 
 # --- 8 ----------------------------------------------------------------------
 
+
 def jetstream_cluster(ctx: Ctx) -> dict:
     return jscluster.js_cluster(ctx, _series, _series_rows)
 
 
 MEASUREMENTS = {  # name: (id, title, function, needs wrk)
     "set1": ("1a", "HTTP sets, one standalone replica vs go-grades", set_one_replica, True),
-    "set2": ("1b", "HTTP sets, two replicas + bus (durable) vs go-grades-js", set_two_replicas,
-             True),
+    "set2": (
+        "1b",
+        "HTTP sets, two replicas + bus (durable) vs go-grades-js",
+        set_two_replicas,
+        True,
+    ),
     "get": ("2", "HTTP gets, one replica vs go-grades", gets, True),
     "lag": ("3", "replication lag under 80% load", replication_lag, True),
     "storage": ("4", "storage actor over ZeroMQ", storage_actor, False),
     "bus": ("5", "bus log durable appends vs NATS JetStream", bus_log, False),
     "backup": ("6", "backup and restore of a large replica", backup_and_restore, False),
     "cpu": ("7", "CPU per durable set, by process", cpu.measure, True),
-    "js": ("8", "two replicas on a 3-node JetStream cluster (sync always / 2m) vs "
-           "go-grades-js on the same cluster", jetstream_cluster, True),
+    "js": (
+        "8",
+        "two replicas on a 3-node JetStream cluster (sync always / 2m) vs "
+        "go-grades-js on the same cluster",
+        jetstream_cluster,
+        True,
+    ),
 }
 ALIASES = {info[0]: name for name, info in MEASUREMENTS.items()}

@@ -22,9 +22,9 @@ import threading
 import time
 
 import requests
-from bench.grades.stack import AUTH, BenchError, Stack
 
 from actors.grades.backup import read_backup
+from bench.grades.stack import AUTH, BenchError, Stack
 
 FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
 USERS = [f"soak{i}" for i in range(2000)]
@@ -50,8 +50,12 @@ class Writer(threading.Thread):
                 return
             value = next(counter)
             try:
-                response = session.post(f"{self.replica.set_base}/set", auth=AUTH, timeout=10,
-                                        json={"user_id": user, self.field: value})
+                response = session.post(
+                    f"{self.replica.set_base}/set",
+                    auth=AUTH,
+                    timeout=10,
+                    json={"user_id": user, self.field: value},
+                )
                 status = response.status_code
             except requests.RequestException:
                 status, session = 0, requests.Session()
@@ -80,8 +84,12 @@ def healthy(replicas) -> bool:
         try:
             if not replica.ready():
                 return False
-            response = requests.post(f"{replica.set_base}/set", auth=AUTH, timeout=5,
-                                     json={"user_id": "soak-probe", "spp": 1})
+            response = requests.post(
+                f"{replica.set_base}/set",
+                auth=AUTH,
+                timeout=5,
+                json={"user_id": "soak-probe", "spp": 1},
+            )
             if response.status_code != 200:
                 return False
         except requests.RequestException:
@@ -104,9 +112,16 @@ def kill(bus, replicas, victim: str, rng: random.Random) -> str:
         replica.start()
         return f"replica{replica.replica_id}"
     role = "setter" if victim == "setter-worker" else victim
-    procs = replica.workers(role) if victim == "setter-worker" else [
-        p for p in replica.role(role) if victim in ("storage", "broker") or
-        p.ppid() not in {q.pid for q in replica.role(role)}]
+    procs = (
+        replica.workers(role)
+        if victim == "setter-worker"
+        else [
+            p
+            for p in replica.role(role)
+            if victim in ("storage", "broker")
+            or p.ppid() not in {q.pid for q in replica.role(role)}
+        ]
+    )
     if not procs:
         return f"{victim}{replica.replica_id} (not running)"
     rng.choice(procs).kill()
@@ -120,8 +135,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    print(f"soak: {args.minutes} min, a kill every ~{args.kill_every} s, seed {args.seed}",
-          flush=True)
+    print(
+        f"soak: {args.minutes} min, a kill every ~{args.kill_every} s, seed {args.seed}", flush=True
+    )
     with Stack("soak") as stack:
         bus = stack.bus()
         one = stack.replica(1, bus)
@@ -138,13 +154,15 @@ def main() -> int:
             started = time.monotonic()
             while not healthy(replicas):
                 if time.monotonic() - started > RECOVERY_TIMEOUT_S:
-                    raise BenchError(f"no recovery {RECOVERY_TIMEOUT_S:.0f} s after killing "
-                                     f"{what}")
+                    raise BenchError(f"no recovery {RECOVERY_TIMEOUT_S:.0f} s after killing {what}")
                 time.sleep(0.1)
             recovery = time.monotonic() - started
             longest = max(longest, recovery)
-            print(f"  killed {what:22s} recovered in {recovery:5.1f} s  "
-                  f"acked so far {sum(w.counts['ok'] for w in writers)}", flush=True)
+            print(
+                f"  killed {what:22s} recovered in {recovery:5.1f} s  "
+                f"acked so far {sum(w.counts['ok'] for w in writers)}",
+                flush=True,
+            )
         for writer in writers:
             writer.stop_event.set()
             writer.join(timeout=30)
@@ -155,15 +173,23 @@ def main() -> int:
                 break
             time.sleep(1)
         converged = maps[0] == maps[1]
-        lost = [(w.field, user, value) for w in writers for user, value in w.acked.items()
-                if maps[0].get(user, [0] * 8)[FIELDS.index(w.field)] < value]
+        lost = [
+            (w.field, user, value)
+            for w in writers
+            for user, value in w.acked.items()
+            if maps[0].get(user, [0] * 8)[FIELDS.index(w.field)] < value
+        ]
         restarts = sum(r.output().count("restarting in") for r in replicas)
     totals = {key: sum(w.counts[key] for w in writers) for key in writers[0].counts}
     print(f"\nwrites acknowledged   {totals['ok']}")
-    print(f"writes refused (503)  {totals['refused']}, outcome unknown (504) "
-          f"{totals['unknown']}, no answer {totals['down']}")
-    print(f"kills                 {sum(kills.values())}: "
-          + ", ".join(f"{k} x{v}" for k, v in sorted(kills.items())))
+    print(
+        f"writes refused (503)  {totals['refused']}, outcome unknown (504) "
+        f"{totals['unknown']}, no answer {totals['down']}"
+    )
+    print(
+        f"kills                 {sum(kills.values())}: "
+        + ", ".join(f"{k} x{v}" for k, v in sorted(kills.items()))
+    )
     print(f"child restarts        {restarts} (by the replicas' supervisors)")
     print(f"longest recovery      {longest:.1f} s")
     print(f"replicas identical    {'yes' if converged else 'NO'} ({len(maps[0])} rows)")

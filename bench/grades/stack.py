@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Self
 
 from actors.grades.testing import AUTH, Cluster
-from actors.runtime.testing import (ROOT, START_TIMEOUT_S, HarnessError, Proc, free_port,
-                                    port_open, wait_until)
+from actors.runtime.testing import (
+    ROOT,
+    START_TIMEOUT_S,
+    HarnessError,
+    Proc,
+    free_port,
+    port_open,
+    wait_until,
+)
 from bench.common.errors import BenchError
 
 __all__ = ["AUTH", "BenchError", "PEERS_DIR", "PEER_PORTS", "LOGS", "Stack", "wait_until"]
@@ -29,10 +36,12 @@ PEERS_DIR = Path(os.environ.get("GRADES_PEERS_DIR", ROOT.parent / "shared" / "pe
 PEERS_START_TIMEOUT_S = 240.0  # the first run builds nats.go from source
 LOGS = {"dir": None, "always": False}
 """Where stacks copy their process logs (run.py sets it): on failure, or always if asked."""
-PEER_PORTS = {"plain": {"set": 18080, "get": 18081},
-              "js1": {"set": 18181, "get": 18180},
-              "js2": {"set": 18383, "get": 18282},
-              "nats": {"client": 14222}}
+PEER_PORTS = {
+    "plain": {"set": 18080, "get": 18081},
+    "js1": {"set": 18181, "get": 18180},
+    "js2": {"set": 18383, "get": 18282},
+    "nats": {"client": 14222},
+}
 
 
 class Peers(Proc):
@@ -40,22 +49,32 @@ class Peers(Proc):
 
     def __init__(self, mode: str, work_dir: Path):
         self.mode = mode
-        self.ports = [PEER_PORTS["plain"]["set"], PEER_PORTS["plain"]["get"]] \
-            if mode in ("plain", "all") else []
+        self.ports = (
+            [PEER_PORTS["plain"]["set"], PEER_PORTS["plain"]["get"]]
+            if mode in ("plain", "all")
+            else []
+        )
         if mode in ("js", "all"):
-            self.ports += [PEER_PORTS["js1"]["set"], PEER_PORTS["js1"]["get"],
-                           PEER_PORTS["js2"]["set"], PEER_PORTS["js2"]["get"],
-                           PEER_PORTS["nats"]["client"]]
+            self.ports += [
+                PEER_PORTS["js1"]["set"],
+                PEER_PORTS["js1"]["get"],
+                PEER_PORTS["js2"]["set"],
+                PEER_PORTS["js2"]["get"],
+                PEER_PORTS["nats"]["client"],
+            ]
         env = {**os.environ, "HOME": os.environ.get("HOME", "/root")}
-        super().__init__(f"peers-{mode}", ["bash", str(PEERS_DIR / "peers.sh"), mode],
-                         env, work_dir)
+        super().__init__(
+            f"peers-{mode}", ["bash", str(PEERS_DIR / "peers.sh"), mode], env, work_dir
+        )
         self.ok_codes |= {-15, 143}  # the Go servers exit by SIGTERM
 
     def start(self) -> None:
         busy = [p for p in self.ports if port_open(p)]
         if busy:
-            raise BenchError(f"peer ports {busy} are already in use (stale peers.sh?): "
-                             "stop whatever listens there first")
+            raise BenchError(
+                f"peer ports {busy} are already in use (stale peers.sh?): "
+                "stop whatever listens there first"
+            )
         super().start()
 
     def wait_up(self, timeout_s: float = PEERS_START_TIMEOUT_S) -> None:
@@ -76,14 +95,18 @@ class NatsServer(Proc):
         self.url = f"nats://127.0.0.1:{self.port}"
         store = work_dir / "jetstream"
         store.mkdir(parents=True)
-        super().__init__("nats-server", ["nats-server", "-js", "-sd", str(store), "-a",
-                                         "127.0.0.1", "-p", str(self.port)],
-                         dict(os.environ), work_dir)
+        super().__init__(
+            "nats-server",
+            ["nats-server", "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(self.port)],
+            dict(os.environ),
+            work_dir,
+        )
         self.ok_codes.add(1)  # nats-server exits 1 after a clean shutdown on SIGTERM
 
     def wait_up(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        wait_until(lambda: port_open(self.port) or not self.running(), timeout_s,
-                   "nats-server to listen")
+        wait_until(
+            lambda: port_open(self.port) or not self.running(), timeout_s, "nats-server to listen"
+        )
         if not self.running():
             raise self.fail("exited at start")
 
@@ -100,8 +123,7 @@ class Stack(Cluster):
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.stop_quietly(show_logs=exc_type is not None and not issubclass(exc_type,
-                                                                            HarnessError))
+        self.stop_quietly(show_logs=exc_type is not None and not issubclass(exc_type, HarnessError))
         if LOGS["dir"] and (LOGS["always"] or self.keep_logs or exc_type is not None):
             kept = Path(LOGS["dir"]) / self.name
             kept.mkdir(parents=True, exist_ok=True)

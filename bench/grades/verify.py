@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import requests
-from bench.grades.stack import BenchError
 
 from actors.grades.backup import read_backup
+from bench.grades.stack import BenchError
 
 BACKUP_TIMEOUT_S = 120.0
 
@@ -21,8 +21,9 @@ def backup_map(get_base: str) -> tuple[dict, dict]:
     """(meta, {user_id: [4 values, 4 versions]}) of one replica."""
     with requests.get(f"{get_base}/backup", stream=True, timeout=BACKUP_TIMEOUT_S) as response:
         if response.status_code != 200:
-            raise BenchError(f"{get_base}/backup answered {response.status_code}: "
-                             f"{response.text[:200]}")
+            raise BenchError(
+                f"{get_base}/backup answered {response.status_code}: {response.text[:200]}"
+            )
         response.raw.decode_content = False
         meta, batches = read_backup(response.raw)
         rows = {key: row for batch in batches for key, row in batch}
@@ -34,9 +35,11 @@ def _diff(a: dict, b: dict) -> str:
     extra = [k for k in b if k not in a]
     differ = [k for k in a if k in b and a[k] != b[k]]
     sample = (missing or differ or extra)[:3]
-    return (f"replica 1 has {len(a)} rows, replica 2 has {len(b)}: {len(missing)} missing on "
-            f"replica 2, {len(extra)} only on replica 2, {len(differ)} differ "
-            f"(e.g. {[(k, a.get(k), b.get(k)) for k in sample]})")
+    return (
+        f"replica 1 has {len(a)} rows, replica 2 has {len(b)}: {len(missing)} missing on "
+        f"replica 2, {len(extra)} only on replica 2, {len(differ)} differ "
+        f"(e.g. {[(k, a.get(k), b.get(k)) for k in sample]})"
+    )
 
 
 def replicas_identical(get_base_1: str, get_base_2: str, timeout_s: float = 30.0) -> dict:
@@ -48,11 +51,18 @@ def replicas_identical(get_base_1: str, get_base_2: str, timeout_s: float = 30.0
         meta1, rows1 = backup_map(get_base_1)
         meta2, rows2 = backup_map(get_base_2)
         if rows1 == rows2 and rows1:
-            return {"rows": len(rows1), "identical": True, "attempts": attempts,
-                    "position_1": meta1["position"], "position_2": meta2["position"]}
+            return {
+                "rows": len(rows1),
+                "identical": True,
+                "attempts": attempts,
+                "position_1": meta1["position"],
+                "position_2": meta2["position"],
+            }
         if time.monotonic() > deadline:
-            raise BenchError("replicas differ after the load: " + (
-                _diff(rows1, rows2) if rows1 else "replica 1 is empty"))
+            raise BenchError(
+                "replicas differ after the load: "
+                + (_diff(rows1, rows2) if rows1 else "replica 1 is empty")
+            )
         time.sleep(1.0)
 
 
@@ -65,6 +75,9 @@ def peers_identical(get_base_1: str, get_base_2: str, timeout_s: float = 30.0) -
         if (one["n"], one["digest"]) == (two["n"], two["digest"]):
             return {"rows": one["n"], "identical": True, "digest": one["digest"]}
         if time.monotonic() > deadline:
-            return {"rows": one["n"], "identical": False,
-                    "detail": f"replica 1 {one}, replica 2 {two}"}
+            return {
+                "rows": one["n"],
+                "identical": False,
+                "detail": f"replica 1 {one}, replica 2 {two}",
+            }
         time.sleep(1.0)

@@ -14,8 +14,16 @@ from bench.common import wrk as _wrk
 from bench.common.wrk import GRACE_S, WrkResult, parse
 from bench.grades.stack import PEERS_DIR
 
-__all__ = ["GET_LUA", "GRACE_S", "PACED_SET_LUA", "SET_LUA", "Background", "WrkResult",
-           "parse", "run"]
+__all__ = [
+    "GET_LUA",
+    "GRACE_S",
+    "PACED_SET_LUA",
+    "SET_LUA",
+    "Background",
+    "WrkResult",
+    "parse",
+    "run",
+]
 
 SCRIPTS = PEERS_DIR / "wrk"
 SET_LUA = SCRIPTS / "set.lua"
@@ -27,8 +35,15 @@ def _env(extra: dict | None) -> dict:
     return {"WRK_SCRIPTS": str(SCRIPTS), **(extra or {})}
 
 
-def run(url: str, script: Path, connections: int, duration_s: float, threads: int = 2,
-        env: dict | None = None, timeout_s: float = 5.0) -> WrkResult:
+def run(
+    url: str,
+    script: Path,
+    connections: int,
+    duration_s: float,
+    threads: int = 2,
+    env: dict | None = None,
+    timeout_s: float = 5.0,
+) -> WrkResult:
     """One wrk run to its end; BenchError if it fails or overruns its deadline."""
     return _wrk.run(url, script, connections, duration_s, threads, _env(env), timeout_s)
 
@@ -36,7 +51,14 @@ def run(url: str, script: Path, connections: int, duration_s: float, threads: in
 class Background(_wrk.Background):
     """A wrk run in the background; stop() ends it early and returns its result."""
 
-    def __init__(self, url: str, script: Path, connections: int, max_duration_s: float,
-                 threads: int = 2, env: dict | None = None, timeout_s: float = 5.0):
-        super().__init__(url, script, connections, max_duration_s, threads, _env(env),
-                         timeout_s)
+    def __init__(
+        self,
+        url: str,
+        script: Path,
+        connections: int,
+        max_duration_s: float,
+        threads: int = 2,
+        env: dict | None = None,
+        timeout_s: float = 5.0,
+    ):
+        super().__init__(url, script, connections, max_duration_s, threads, _env(env), timeout_s)

@@ -12,12 +12,12 @@ import random
 import time
 
 import zmq
-from bench.grades.stack import BenchError
 
-from actors.runtime import protocol
-from actors.grades import messages
 from actors.bus import messages as bus_messages
+from actors.grades import messages
+from actors.runtime import protocol
 from actors.runtime.client import Client, RemoteError
+from bench.grades.stack import BenchError
 
 DEADLINE_S = 60.0  # Set.deadline_ms: far enough that the actor never drops a bench write
 
@@ -44,12 +44,16 @@ def sequential_sets(endpoint: str, duration_s: float, ids: int = 100_000) -> dic
                 except RemoteError:
                     errors += 1
         elapsed = time.perf_counter() - started
-    return {"messages": count, "errors": errors, "seconds": elapsed,
-            "per_s": count / elapsed}
+    return {"messages": count, "errors": errors, "seconds": elapsed, "per_s": count / elapsed}
 
 
-def pipelined_sets(endpoint: str, keys, window: int = 1000, duration_s: float | None = None,
-                   timeout_s: float = 30.0) -> dict:
+def pipelined_sets(
+    endpoint: str,
+    keys,
+    window: int = 1000,
+    duration_s: float | None = None,
+    timeout_s: float = 30.0,
+) -> dict:
     """Send `window` Sets, then receive their `window` replies; repeat.
 
     Args:
@@ -76,16 +80,23 @@ def pipelined_sets(endpoint: str, keys, window: int = 1000, duration_s: float | 
                 try:
                     _, reply = client.receive(timeout_s)
                 except RemoteError as exc:
-                    raise BenchError(f"{endpoint}: no reply within {timeout_s:.0f} s "
-                                     f"({count} done)") from exc
+                    raise BenchError(
+                        f"{endpoint}: no reply within {timeout_s:.0f} s ({count} done)"
+                    ) from exc
                 if isinstance(reply, protocol.Ok):
                     count += 1
                 else:
                     errors += 1
                     first_error = first_error or f"{reply}"
         elapsed = time.perf_counter() - started
-    return {"messages": count, "errors": errors, "first_error": first_error,
-            "seconds": elapsed, "per_s": count / elapsed, "window": window}
+    return {
+        "messages": count,
+        "errors": errors,
+        "first_error": first_error,
+        "seconds": elapsed,
+        "per_s": count / elapsed,
+        "window": window,
+    }
 
 
 def random_keys(ids: int = 100_000, seed: int = 3):
@@ -94,8 +105,13 @@ def random_keys(ids: int = 100_000, seed: int = 3):
         yield str(rng.randint(1, ids))
 
 
-def bus_publishes(bus_url: str, duration_s: float, in_flight: int = 256,
-                  payload_bytes: int = 200, stream: str = "bench") -> dict:
+def bus_publishes(
+    bus_url: str,
+    duration_s: float,
+    in_flight: int = 256,
+    payload_bytes: int = 200,
+    stream: str = "bench",
+) -> dict:
     """BusPublish from one DEALER with `in_flight` outstanding; counts durable acks."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
@@ -118,8 +134,9 @@ def bus_publishes(bus_url: str, duration_s: float, in_flight: int = 256,
             sending = time.perf_counter() < deadline
             while sending and outstanding < in_flight:
                 seq = next(seqs)
-                sock.send(protocol.encode(
-                    bus_messages.BusPublish(stream, "bench", seq, payload), seq))
+                sock.send(
+                    protocol.encode(bus_messages.BusPublish(stream, "bench", seq, payload), seq)
+                )
                 outstanding += 1
             if not outstanding:
                 break
@@ -142,6 +159,12 @@ def bus_publishes(bus_url: str, duration_s: float, in_flight: int = 256,
     finally:
         sock.close(linger=0)
         ctx.term()
-    return {"appends": acked, "errors": errors, "first_error": first_error,
-            "seconds": elapsed, "per_s": acked / elapsed, "in_flight": in_flight,
-            "payload_bytes": payload_bytes}
+    return {
+        "appends": acked,
+        "errors": errors,
+        "first_error": first_error,
+        "seconds": elapsed,
+        "per_s": acked / elapsed,
+        "in_flight": in_flight,
+        "payload_bytes": payload_bytes,
+    }

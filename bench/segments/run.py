@@ -32,15 +32,15 @@ import requests
 
 from actors.segments.testing import Segments
 from bench import report
-from bench.common import wrk
-from bench.common.cpu import service_groups, tree_pids
-from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.common import args as bench_args
+from bench.common import wrk
+from bench.common.ceiling import CONSTANT_LUA, Ceiling
+from bench.common.cpu import service_groups, tree_pids
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
-from bench.common.session import run_service_bench
 from bench.common.rss import PeakRss
+from bench.common.session import run_service_bench
 from bench.common.side import add_comparison, alternate, pgbench_side, wrk_side
 
 LUA = Path(__file__).resolve().parent / "lua"
@@ -52,10 +52,12 @@ BULK_TIMEOUT_S = 600.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = bench_args.parser("segments", __doc__,
-                               "smoke run: 3 s per run, 1 round, 100k known users")
-    parser.add_argument("--users", type=int, help="known users for the 50%% segment "
-                        "(default 1000000; quick 100000)")
+    parser = bench_args.parser(
+        "segments", __doc__, "smoke run: 3 s per run, 1 round, 100k known users"
+    )
+    parser.add_argument(
+        "--users", type=int, help="known users for the 50%% segment (default 1000000; quick 100000)"
+    )
     args = bench_args.settle(parser.parse_args(argv))
     args.users = args.users or (100_000 if args.quick else 1_000_000)
     return args
@@ -64,8 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def _sql(dsn: str, *statements: tuple) -> list:
     conn = await asyncpg.connect(dsn)
     try:
-        return [await conn.fetchval(sql, *params, timeout=BULK_TIMEOUT_S)
-                for sql, *params in statements]
+        return [
+            await conn.fetchval(sql, *params, timeout=BULK_TIMEOUT_S) for sql, *params in statements
+        ]
     finally:
         await conn.close()
 
@@ -77,15 +80,22 @@ def _seed(service: Segments, dsn: str, users: int) -> None:
         response = service.post("/api/segments", {"slug": slug})
         if response.status_code != 201:
             raise BenchError(f"create {slug}: {response.status_code} {response.text}")
-    asyncio.run(_sql(
-        dsn,
-        ("INSERT INTO segments.users (id) SELECT generate_series(1, $1::bigint)", users),
-        # each hot user holds 3 of the 10 slugs, by a fixed pattern
-        ("INSERT INTO segments.memberships (user_id, segment_id)"
-         " SELECT u, s.id FROM generate_series(1, $1::bigint) u"
-         " JOIN segments.segments s ON s.slug = ANY($2::text[])"
-         " AND (u + s.id) % 10 < 3", min(HOT, users), SLUGS),
-        ("ANALYZE",)))
+    asyncio.run(
+        _sql(
+            dsn,
+            ("INSERT INTO segments.users (id) SELECT generate_series(1, $1::bigint)", users),
+            # each hot user holds 3 of the 10 slugs, by a fixed pattern
+            (
+                "INSERT INTO segments.memberships (user_id, segment_id)"
+                " SELECT u, s.id FROM generate_series(1, $1::bigint) u"
+                " JOIN segments.segments s ON s.slug = ANY($2::text[])"
+                " AND (u + s.id) % 10 < 3",
+                min(HOT, users),
+                SLUGS,
+            ),
+            ("ANALYZE",),
+        )
+    )
 
 
 def _timed(out: Results, service: Segments, what: str, send) -> tuple[float, dict, object]:
@@ -94,37 +104,58 @@ def _timed(out: Results, service: Segments, what: str, send) -> tuple[float, dic
         started = time.monotonic()
         response = send()
         seconds = time.monotonic() - started
-    print(f"  {what}: {seconds:.2f} s, RSS {rss.before_total_mb:.0f} -> peak "
-          f"{rss.peak_total_mb:.0f} MiB in all, largest process {rss.before_largest_mb:.0f} "
-          f"-> {rss.peak_largest_mb:.0f} MiB", flush=True)
+    print(
+        f"  {what}: {seconds:.2f} s, RSS {rss.before_total_mb:.0f} -> peak "
+        f"{rss.peak_total_mb:.0f} MiB in all, largest process {rss.before_largest_mb:.0f} "
+        f"-> {rss.peak_largest_mb:.0f} MiB",
+        flush=True,
+    )
     return seconds, rss.as_dict(), response
 
 
 def _rss_row(id_: str, rss: dict) -> report.Row:
     """Peak RSS during the step: all the service's processes / the largest one."""
-    return report.Row(id_, "  peak RSS: all processes / largest",
-                      f"{rss['peak_total_mb']:.0f} / {rss['peak_largest_mb']:.0f} MiB",
-                      f"before: {rss['before_total_mb']:.0f} / "
-                      f"{rss['before_largest_mb']:.0f} MiB")
+    return report.Row(
+        id_,
+        "  peak RSS: all processes / largest",
+        f"{rss['peak_total_mb']:.0f} / {rss['peak_largest_mb']:.0f} MiB",
+        f"before: {rss['before_total_mb']:.0f} / {rss['before_largest_mb']:.0f} MiB",
+    )
 
 
 def bulk(out: Results, service: Segments, dsn: str, users: int) -> None:
     print(f"\n[3] a 50% segment over {users:,} known users", flush=True)
-    seconds, rss, response = _timed(out, service, "create", lambda: requests.post(
-        service.url("/api/segments"), json={"slug": "BENCH_HALF", "percent": 50},
-        timeout=BULK_TIMEOUT_S))
+    seconds, rss, response = _timed(
+        out,
+        service,
+        "create",
+        lambda: requests.post(
+            service.url("/api/segments"),
+            json={"slug": "BENCH_HALF", "percent": 50},
+            timeout=BULK_TIMEOUT_S,
+        ),
+    )
     if response.status_code != 201:
         raise BenchError(f"percent create: {response.status_code} {response.text[:300]}")
     assigned = response.json()["users_assigned"]
-    out.data["create_50"] = {"users": users, "assigned": assigned, "seconds": seconds,
-                             "rss": rss}
-    out.rows.append(report.Row("3", f"create 50% over {users:,} users", f"{seconds:.1f} s",
-                               f"{assigned / seconds:,.0f} assigned/s"))
+    out.data["create_50"] = {"users": users, "assigned": assigned, "seconds": seconds, "rss": rss}
+    out.rows.append(
+        report.Row(
+            "3",
+            f"create 50% over {users:,} users",
+            f"{seconds:.1f} s",
+            f"{assigned / seconds:,.0f} assigned/s",
+        )
+    )
     out.rows.append(_rss_row("3.rss", rss))
 
     print("\n[4] delete it, then the month's history as CSV", flush=True)
-    seconds, rss, response = _timed(out, service, "delete", lambda: requests.delete(
-        service.url("/api/segments/BENCH_HALF"), timeout=BULK_TIMEOUT_S))
+    seconds, rss, response = _timed(
+        out,
+        service,
+        "delete",
+        lambda: requests.delete(service.url("/api/segments/BENCH_HALF"), timeout=BULK_TIMEOUT_S),
+    )
     if response.status_code != 204:
         raise BenchError(f"delete: {response.status_code} {response.text[:300]}")
     out.data["delete_50"] = {"seconds": seconds, "rss": rss}
@@ -133,8 +164,9 @@ def bulk(out: Results, service: Segments, dsn: str, users: int) -> None:
     month = datetime.datetime.now(datetime.UTC).strftime("%Y-%m")
 
     def stream() -> int:
-        with requests.get(service.url(f"/api/history/{month}.csv"), stream=True,
-                          timeout=BULK_TIMEOUT_S) as reply:
+        with requests.get(
+            service.url(f"/api/history/{month}.csv"), stream=True, timeout=BULK_TIMEOUT_S
+        ) as reply:
             if reply.status_code != 200:
                 raise BenchError(f"CSV: {reply.status_code} {reply.text[:300]}")
             lines = sum(chunk.count(b"\n") for chunk in reply.iter_content(1 << 16))
@@ -142,17 +174,23 @@ def bulk(out: Results, service: Segments, dsn: str, users: int) -> None:
 
     seconds, rss, rows = _timed(out, service, "history CSV", stream)
     out.data["history_csv"] = {"rows": rows, "seconds": seconds, "rss": rss}
-    out.rows.append(report.Row("4b", f"history CSV ({rows:,} rows)", f"{seconds:.1f} s",
-                               f"{rows / seconds:,.0f} rows/s"))
+    out.rows.append(
+        report.Row(
+            "4b",
+            f"history CSV ({rows:,} rows)",
+            f"{seconds:.1f} s",
+            f"{rows / seconds:,.0f} rows/s",
+        )
+    )
     out.rows.append(_rss_row("4b.rss", rss))
 
 
-def measure(out: Results, pg: Postgres, service: Segments, ceiling: Ceiling, dsn: str,
-            args) -> None:
+def measure(
+    out: Results, pg: Postgres, service: Segments, ceiling: Ceiling, dsn: str, args
+) -> None:
     started = time.monotonic()
     _seed(service, dsn, args.users)
-    print(f"  seeded {args.users:,} known users in {time.monotonic() - started:.1f} s",
-          flush=True)
+    print(f"  seeded {args.users:,} known users in {time.monotonic() - started:.1f} s", flush=True)
     hot = min(HOT, args.users)
     env = {"USERS": hot, "SLUGS": ",".join(SLUGS)}
     pg_pid = pg.server.process.pid
@@ -167,19 +205,22 @@ def measure(out: Results, pg: Postgres, service: Segments, ceiling: Ceiling, dsn
     ours, peer = alternate(
         wrk_side(get_url, LUA / "user_get.lua", args.clients, args.duration, env, ours_cpu),
         wrk_side(ceiling.url, CONSTANT_LUA, args.clients, args.duration, cpu=ceiling_cpu),
-        args.rounds)
+        args.rounds,
+    )
     out.data["get"] = {"ours": ours.as_dict(), "ceiling": peer.as_dict()}
-    add_comparison(out, "1", "GET user segments (req/s)", ours, peer, "ceiling",
-                   TARGETS["get"])
+    add_comparison(out, "1", "GET user segments (req/s)", ours, peer, "ceiling", TARGETS["get"])
 
     print("\n[2] POST /api/users/{id}/segments vs pgbench -N", flush=True)
     wrk.run(get_url, LUA / "user_change.lua", args.clients, 1, env=env)
     ours, peer = alternate(
         wrk_side(get_url, LUA / "user_change.lua", args.clients, args.duration, env, ours_cpu),
-        pgbench_side(pg, "yardstick", "-N", args.clients, args.duration, pg_cpu), args.rounds)
+        pgbench_side(pg, "yardstick", "-N", args.clients, args.duration, pg_cpu),
+        args.rounds,
+    )
     out.data["change"] = {"ours": ours.as_dict(), "pgbench_N": peer.as_dict()}
-    add_comparison(out, "2", "user segment changes (req/s)", ours, peer, "pgbench -N",
-                   TARGETS["change"])
+    add_comparison(
+        out, "2", "user segment changes (req/s)", ours, peer, "pgbench -N", TARGETS["change"]
+    )
 
     bulk(out, service, dsn, args.users)
 
@@ -198,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Results("segments", vars(args))
     return run_service_bench(
-        out, f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
-             f"{HTTP_WORKERS} HTTP workers, {args.users:,} known users", 1, body)
+        out,
+        f"{args.duration:g} s per run, {args.rounds} round(s), {args.clients} clients, "
+        f"{HTTP_WORKERS} HTTP workers, {args.users:,} known users",
+        1,
+        body,
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ migrated store."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from actors.accrual.store import SCHEMA_DIR

@@ -24,18 +24,25 @@ def error_of(response) -> str:
 
 
 def test_course_flow(client):
-    for rule in ({"match": "Pringles", "reward": 10, "reward_type": "%"},
-                 {"match": "Coca-Cola", "reward": 12.5, "reward_type": "pt"}):
+    for rule in (
+        {"match": "Pringles", "reward": 10, "reward_type": "%"},
+        {"match": "Coca-Cola", "reward": 12.5, "reward_type": "pt"},
+    ):
         added = client.request("POST", "/api/goods", json=rule)
         assert added.status_code == 200 and added.json == rule
-    dup = client.request("POST", "/api/goods",
-                         json={"match": "Pringles", "reward": 42, "reward_type": "pt"})
+    dup = client.request(
+        "POST", "/api/goods", json={"match": "Pringles", "reward": 42, "reward_type": "pt"}
+    )
     assert dup.status_code == 409 and error_of(dup).startswith("match")
     number = new_number()
-    order = {"order": number, "goods": [
-        {"description": "Чайник Tefal", "price": 7000},
-        {"description": "Чипсы Pringles бекон", "price": 147.5},
-        {"description": "Напиток Coca-Cola Zero 0.5л", "price": 55}]}
+    order = {
+        "order": number,
+        "goods": [
+            {"description": "Чайник Tefal", "price": 7000},
+            {"description": "Чипсы Pringles бекон", "price": 147.5},
+            {"description": "Напиток Coca-Cola Zero 0.5л", "price": 55},
+        ],
+    }
     assert client.request("POST", "/api/orders", json=order).status_code == 202
     assert client.request("POST", "/api/orders", json=order).status_code == 409
     got = client.request("GET", f"/api/orders/{number}")
@@ -43,42 +50,56 @@ def test_course_flow(client):
     assert got.json == {"order": number, "status": "PROCESSED", "accrual": 27.25}
     assert client.request("GET", f"/api/orders/{new_number()}").status_code == 204
     unmatched = new_number()
-    client.request("POST", "/api/orders", json={"order": unmatched, "goods": [
-        {"description": "Кирпич", "price": 10}]})
+    client.request(
+        "POST",
+        "/api/orders",
+        json={"order": unmatched, "goods": [{"description": "Кирпич", "price": 10}]},
+    )
     assert client.request("GET", f"/api/orders/{unmatched}").json == {
-        "order": unmatched, "status": "INVALID"}
+        "order": unmatched,
+        "status": "INVALID",
+    }
 
 
-@pytest.mark.parametrize("body, field", [
-    (b"", "body"), (b"{", "body"), (b"[]", "body"), (b"[" * 5000, "body"),
-    (b'{"match": "", "reward": 10, "reward_type": "%"}', "match"),
-    (b'{"match": "Milka", "reward": -10, "reward_type": "%"}', "reward"),
-    (b'{"match": "Milka", "reward": 0, "reward_type": "%"}', "reward"),
-    (b'{"match": "Milka", "reward": 101, "reward_type": "%"}', "reward"),
-    (b'{"match": "Milka", "reward": 1.001, "reward_type": "pt"}', "reward"),
-    (b'{"match": "Milka", "reward": 10, "reward_type": "USD"}', "reward_type"),
-    (b'{"match": 5, "reward": 10, "reward_type": "%"}', "match"),
-    (b'{"match": "Milka", "reward": "10", "reward_type": "%"}', "reward"),
-    (b'{"match": "Milka", "reward": 10}', "reward_type"),
-    (b'{"match": "Milka", "reward": 10, "reward_type": "%", "x": 1}', "x"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b"", "body"),
+        (b"{", "body"),
+        (b"[]", "body"),
+        (b"[" * 5000, "body"),
+        (b'{"match": "", "reward": 10, "reward_type": "%"}', "match"),
+        (b'{"match": "Milka", "reward": -10, "reward_type": "%"}', "reward"),
+        (b'{"match": "Milka", "reward": 0, "reward_type": "%"}', "reward"),
+        (b'{"match": "Milka", "reward": 101, "reward_type": "%"}', "reward"),
+        (b'{"match": "Milka", "reward": 1.001, "reward_type": "pt"}', "reward"),
+        (b'{"match": "Milka", "reward": 10, "reward_type": "USD"}', "reward_type"),
+        (b'{"match": 5, "reward": 10, "reward_type": "%"}', "match"),
+        (b'{"match": "Milka", "reward": "10", "reward_type": "%"}', "reward"),
+        (b'{"match": "Milka", "reward": 10}', "reward_type"),
+        (b'{"match": "Milka", "reward": 10, "reward_type": "%", "x": 1}', "x"),
+    ],
+)
 def test_bad_rules(client, body, field):
     response = client.request("POST", "/api/goods", body=body)
     assert response.status_code == 400, response.text
     assert error_of(response).startswith(field)
 
 
-@pytest.mark.parametrize("order, field", [
-    ({"order": "12345678901", "goods": [{"description": "a", "price": 1}]}, "order"),
-    ({"order": 12345678903, "goods": [{"description": "a", "price": 1}]}, "order"),
-    ({"order": "%s", "goods": []}, "goods"),
-    ({"order": "%s", "goods": {}}, "goods"),
-    ({"order": "%s", "goods": [{"description": "a"}]}, "goods[0].price"),
-    ({"order": "%s", "goods": [{"description": "a", "price": -1}]}, "goods[0].price"),
-    ({"order": "%s", "goods": [{"description": 1, "price": 1}]}, "goods[0].description"),
-    ({"order": "%s", "goods": [1]}, "goods[0]"),
-    ({"order": "%s", "goods": [{"description": "a", "price": 1, "n": 2}]}, "goods[0].n"),
-])
+@pytest.mark.parametrize(
+    "order, field",
+    [
+        ({"order": "12345678901", "goods": [{"description": "a", "price": 1}]}, "order"),
+        ({"order": 12345678903, "goods": [{"description": "a", "price": 1}]}, "order"),
+        ({"order": "%s", "goods": []}, "goods"),
+        ({"order": "%s", "goods": {}}, "goods"),
+        ({"order": "%s", "goods": [{"description": "a"}]}, "goods[0].price"),
+        ({"order": "%s", "goods": [{"description": "a", "price": -1}]}, "goods[0].price"),
+        ({"order": "%s", "goods": [{"description": 1, "price": 1}]}, "goods[0].description"),
+        ({"order": "%s", "goods": [1]}, "goods[0]"),
+        ({"order": "%s", "goods": [{"description": "a", "price": 1, "n": 2}]}, "goods[0].n"),
+    ],
+)
 def test_bad_orders(client, order, field):
     if order["order"] == "%s":
         order = {**order, "order": new_number()}
@@ -108,10 +129,13 @@ def test_rate_limit_answers_429_with_retry_after_and_text(db, loop):
 def test_delay_reveals_registered_then_processing(db, loop):
     slow = AppClient(db, loop, delay_s=30)
     number = new_number()
-    slow.request("POST", "/api/orders", json={"order": number, "goods": [
-        {"description": "x", "price": 1}]})
+    slow.request(
+        "POST", "/api/orders", json={"order": number, "goods": [{"description": "x", "price": 1}]}
+    )
     assert slow.request("GET", f"/api/orders/{number}").json == {
-        "order": number, "status": "REGISTERED"}
+        "order": number,
+        "status": "REGISTERED",
+    }
 
 
 def test_oversized_and_wrongly_encoded_bodies(client):

@@ -25,8 +25,11 @@ def test_rewards_are_exact_and_rounded_half_up():
     goods = [Good("Стиральная машинка LG", 4739999), Good("Телевизор Bork", 1459950)]
     assert order_accrual(goods, [brand]) == 72998  # 729.975 -> 729.98
     course = [Rule("Pringles", 1000, "%"), Rule("Coca-Cola", 1250, "pt")]
-    goods = [Good("Чайник Tefal", 700000), Good("Чипсы Pringles бекон", 14750),
-             Good("Напиток Coca-Cola Zero 0.5л", 5500)]
+    goods = [
+        Good("Чайник Tefal", 700000),
+        Good("Чипсы Pringles бекон", 14750),
+        Good("Напиток Coca-Cola Zero 0.5л", 5500),
+    ]
     assert order_accrual(goods, course) == 2725  # 14.75 + 12.50
     assert order_accrual([Good("Чайник Tefal", 700000)], course) is None
     assert order_accrual([Good("Pringles Coca-Cola", 100)], course) == 1260  # both rules

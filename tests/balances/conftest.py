@@ -3,12 +3,11 @@ migrated store."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from actors.balances.testing import SCHEMA_DIR
-from tests.fixtures_pg import migrated_pool
 from actors.runtime.testing import ProcGroup
+from tests.fixtures_pg import migrated_pool
 
 __all__ = ["db", "procs"]
 

@@ -69,21 +69,24 @@ def test_taken_username_is_409(call):
     assert result.status_code == 409 and "username" in result.json["error"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"balance": 5}, "username"),
-    ({"username": "x"}, "balance"),
-    ({"username": "", "balance": 5}, "username"),
-    ({"username": "x" * 129, "balance": 5}, "username"),
-    ({"username": "é" * 65, "balance": 5}, "username"),
-    ({"username": "a\x00b", "balance": 5}, "username"),
-    ({"username": 7, "balance": 5}, "username"),
-    ({"username": "x", "balance": -1}, "balance"),
-    ({"username": "x", "balance": 1.5}, "balance"),
-    ({"username": "x", "balance": "5"}, "balance"),
-    ({"username": "x", "balance": True}, "balance"),
-    ({"username": "x", "balance": 2**63}, "balance"),
-    ([], "object"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"balance": 5}, "username"),
+        ({"username": "x"}, "balance"),
+        ({"username": "", "balance": 5}, "username"),
+        ({"username": "x" * 129, "balance": 5}, "username"),
+        ({"username": "é" * 65, "balance": 5}, "username"),
+        ({"username": "a\x00b", "balance": 5}, "username"),
+        ({"username": 7, "balance": 5}, "username"),
+        ({"username": "x", "balance": -1}, "balance"),
+        ({"username": "x", "balance": 1.5}, "balance"),
+        ({"username": "x", "balance": "5"}, "balance"),
+        ({"username": "x", "balance": True}, "balance"),
+        ({"username": "x", "balance": 2**63}, "balance"),
+        ([], "object"),
+    ],
+)
 def test_bad_user_bodies_are_400_naming_the_field(call, body, field):
     before = call("GET", "/api/v1/user/", params={"limit": 1000}).json
     result = call("POST", "/api/v1/user/", json=body)
@@ -92,30 +95,46 @@ def test_bad_user_bodies_are_400_naming_the_field(call, body, field):
     assert call("GET", "/api/v1/user/", params={"limit": 1000}).json == before
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"", 400), (b"{", 400), (b"not json", 400), (b'{"username": "\\ud800", "balance": 1}', 400),
-    (b" " * (MAX_BODY_BYTES + 1), 413),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"", 400),
+        (b"{", 400),
+        (b"not json", 400),
+        (b'{"username": "\\ud800", "balance": 1}', 400),
+        (b" " * (MAX_BODY_BYTES + 1), 413),
+    ],
+)
 def test_malformed_or_oversized_bodies(call, body, status):
-    result = call("POST", "/api/v1/user/", body=body,
-                  headers={"Content-Type": "application/json"})
+    result = call("POST", "/api/v1/user/", body=body, headers={"Content-Type": "application/json"})
     assert result.status_code == status and "body" in result.json["error"]
 
 
 def test_ids_that_are_not_numbers_are_400_and_unknown_ids_404(call):
-    for path in ("/api/v1/user/abc", "/api/v1/user/-1", "/api/v1/user/0x1", "/api/v1/user/1\n",
-                 "/api/v1/user/\u0661",
-                 "/api/v1/user/99999999999999999999", "/api/v1/user/abc/tasks/"):
+    for path in (
+        "/api/v1/user/abc",
+        "/api/v1/user/-1",
+        "/api/v1/user/0x1",
+        "/api/v1/user/1\n",
+        "/api/v1/user/\u0661",
+        "/api/v1/user/99999999999999999999",
+        "/api/v1/user/abc/tasks/",
+    ):
         result = call("GET", path)
         assert result.status_code == 400 and "id" in result.json["error"], path
     assert call("GET", "/api/v1/task/x").json["error"].startswith("task_id")
-    for path in ("/api/v1/user/999999999", "/api/v1/user/0", "/api/v1/user/9999999999999999999",
-                 "/api/v1/task/0"):
+    for path in (
+        "/api/v1/user/999999999",
+        "/api/v1/user/0",
+        "/api/v1/user/9999999999999999999",
+        "/api/v1/task/0",
+    ):
         assert call("GET", path).status_code == 404, path
     assert call("GET", "/api/v1/user/999999999/tasks/").status_code == 404
     assert call("GET", "/api/v1/task/999999999").status_code == 404
-    result = call("POST", "/api/v1/user/999999999/amount/",
-                  json={"type": "replenishment", "amount": 1})
+    result = call(
+        "POST", "/api/v1/user/999999999/amount/", json={"type": "replenishment", "amount": 1}
+    )
     assert result.status_code == 404 and "id" in result.json["error"]
     # a trailing newline once slipped through a ^...$ pattern as user 2 (schemathesis found it)
     result = call("POST", "/api/v1/user/2\n/amount/", json={"type": "replenishment", "amount": 1})
@@ -125,41 +144,54 @@ def test_ids_that_are_not_numbers_are_400_and_unknown_ids_404(call):
 def test_a_task_is_202_queued_then_done_or_cancelled(call, apply):
     user = new_user(call, 500)
     uid = user["id"]
-    first = call("POST", f"/api/v1/user/{uid}/amount/",
-                 json={"type": "write-off", "amount": 600})
+    first = call("POST", f"/api/v1/user/{uid}/amount/", json={"type": "write-off", "amount": 600})
     assert first.status_code == 202
     task = first.json
     assert (task["user_id"], task["type"], task["amount"], task["status"]) == (
-        uid, "write-off", 600, "queued")
+        uid,
+        "write-off",
+        600,
+        "queued",
+    )
     assert first.headers["location"] == f"/api/v1/task/{task['task_id']}"
     second = call("POST", f"/api/v1/user/{uid}/amount", json={"type": "write-off", "amount": 200})
-    third = call("POST", f"/api/v1/user/{uid}/amount/",
-                 json={"type": "replenishment", "amount": 50})
+    third = call(
+        "POST", f"/api/v1/user/{uid}/amount/", json={"type": "replenishment", "amount": 50}
+    )
     apply()
     cancelled = call("GET", f"/api/v1/task/{task['task_id']}").json
     assert cancelled["status"] == "cancelled" and "insufficient funds" in cancelled["reason"]
     assert "balance_after" not in cancelled
     listed = call("GET", f"/api/v1/user/{uid}/tasks/").json
     assert [t["task_id"] for t in listed] == [
-        task["task_id"], second.json["task_id"], third.json["task_id"]]
+        task["task_id"],
+        second.json["task_id"],
+        third.json["task_id"],
+    ]
     assert [(t["status"], t.get("balance_after")) for t in listed] == [
-        ("cancelled", None), ("done", 300), ("done", 350)]
+        ("cancelled", None),
+        ("done", 300),
+        ("done", 350),
+    ]
     assert call("GET", f"/api/v1/user/{uid}").json["balance"] == 350
     page = call("GET", f"/api/v1/user/{uid}/tasks", params={"after": task["task_id"], "limit": 1})
     assert [t["task_id"] for t in page.json] == [second.json["task_id"]]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"amount": 5}, "type"),
-    ({"type": "refund", "amount": 5}, "type"),
-    ({"type": "write-off"}, "amount"),
-    ({"type": "write-off", "amount": 0}, "amount"),
-    ({"type": "write-off", "amount": -5}, "amount"),
-    ({"type": "write-off", "amount": 1.5}, "amount"),
-    ({"type": "write-off", "amount": "5"}, "amount"),
-    ({"type": "write-off", "amount": None}, "amount"),
-    ({"type": "write-off", "amount": 2**63}, "amount"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": 5}, "type"),
+        ({"type": "refund", "amount": 5}, "type"),
+        ({"type": "write-off"}, "amount"),
+        ({"type": "write-off", "amount": 0}, "amount"),
+        ({"type": "write-off", "amount": -5}, "amount"),
+        ({"type": "write-off", "amount": 1.5}, "amount"),
+        ({"type": "write-off", "amount": "5"}, "amount"),
+        ({"type": "write-off", "amount": None}, "amount"),
+        ({"type": "write-off", "amount": 2**63}, "amount"),
+    ],
+)
 def test_bad_task_bodies_are_400_and_queue_nothing(call, body, field):
     uid = new_user(call)["id"]
     result = call("POST", f"/api/v1/user/{uid}/amount/", json=body)
@@ -176,8 +208,9 @@ def test_idempotency_key(call):
     assert first.status_code == again.status_code == 202
     assert again.json["task_id"] == first.json["task_id"]
     assert again.headers["idempotent-replayed"] == "true"
-    other = call("POST", path, json={"type": "write-off", "amount": 10},
-                 headers={"Idempotency-Key": "abc-1"})
+    other = call(
+        "POST", path, json={"type": "write-off", "amount": 10}, headers={"Idempotency-Key": "abc-1"}
+    )
     assert other.status_code == 409 and "Idempotency-Key" in other.json["error"]
     for bad in ("x" * 256, "cl\xe9", "a\tb"):
         result = call("POST", path, json=body, headers={"Idempotency-Key": bad})
@@ -199,7 +232,12 @@ def test_probes_and_openapi(call):
     assert call("GET", "/healthz").status_code == 200
     assert call("GET", "/readyz").json == {"ready": True, "database": "ok"}
     spec = call("GET", "/openapi.json").json
-    assert {"/api/v1/user/", "/api/v1/user/{id}", "/api/v1/user/{id}/amount/",
-            "/api/v1/user/{id}/tasks/", "/api/v1/task/{task_id}"} <= set(spec["paths"])
+    assert {
+        "/api/v1/user/",
+        "/api/v1/user/{id}",
+        "/api/v1/user/{id}/amount/",
+        "/api/v1/user/{id}/tasks/",
+        "/api/v1/task/{task_id}",
+    } <= set(spec["paths"])
     metrics = call("GET", "/metrics")
     assert metrics.status_code == 200 and "balances_tasks_queued" in metrics.text

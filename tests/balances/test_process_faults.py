@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import collections
 import os
-import signal
 import random
+import signal
 import threading
 import time
 
@@ -32,8 +32,12 @@ def opening_users(db, loop, prefix: str, n: int, balance: int) -> dict[int, int]
 
 
 def wait_drained(db, loop, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
-    wait_until(lambda: loop.run(store.queued_count(db)) == 0, timeout_s,
-               "every queued task to be applied", interval_s=0.1)
+    wait_until(
+        lambda: loop.run(store.queued_count(db)) == 0,
+        timeout_s,
+        "every queued task to be applied",
+        interval_s=0.1,
+    )
 
 
 def check_replays(db, loop, openings: dict[int, int]) -> dict[int, list[store.Task]]:
@@ -55,7 +59,8 @@ async def workers_in_transaction(db) -> int:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND application_name LIKE 'balances worker-%' AND xact_start IS NOT NULL"
             # the apply step's statements, not a lease renewal's
-            " AND (query LIKE '%plan_cache_mode%' OR query LIKE '%balances.tasks%')")
+            " AND (query LIKE '%plan_cache_mode%' OR query LIKE '%balances.tasks%')"
+        )
 
 
 def owners(db, loop) -> collections.Counter:
@@ -73,8 +78,9 @@ class Load:
         self.stop = threading.Event()
         self.accepted: dict[str, tuple[int, int]] = {}  # key -> (user_id, task_id)
         self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                        for i in range(threads)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)
+        ]
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -94,8 +100,10 @@ class Load:
             n += 1
             user = self.users[(index + n * len(self.threads)) % len(self.users)]
             key = f"load-{index}-{n}"
-            body = {"type": "write-off" if rng.random() < 0.55 else "replenishment",
-                    "amount": rng.randint(1, 100)}
+            body = {
+                "type": "write-off" if rng.random() < 0.55 else "replenishment",
+                "amount": rng.randint(1, 100),
+            }
             if not self._post(http, rng, user, key, body):
                 return
 
@@ -104,8 +112,12 @@ class Load:
         while time.monotonic() < deadline:
             base = rng.choice(self.bases)
             try:
-                response = http.post(f"{base}/api/v1/user/{user}/amount/", json=body,
-                                     headers={"Idempotency-Key": key}, timeout=5)
+                response = http.post(
+                    f"{base}/api/v1/user/{user}/amount/",
+                    json=body,
+                    headers={"Idempotency-Key": key},
+                    timeout=5,
+                )
             except requests.RequestException:
                 time.sleep(0.05)
                 continue
@@ -140,15 +152,19 @@ def fresh(pg_server, loop):
 
 def test_two_instances_split_the_shards_and_keep_each_user_in_order(procs, fresh, loop):
     dsn, db = fresh
-    a, b = (procs.add(Balances(dsn, procs.dir, name=name, workers=2,
-                               BALANCES_LEASE_MS=LEASE_MS))
-            for name in ("balances-a", "balances-b"))
+    a, b = (
+        procs.add(Balances(dsn, procs.dir, name=name, workers=2, BALANCES_LEASE_MS=LEASE_MS))
+        for name in ("balances-a", "balances-b")
+    )
     a.start()
     b.start()  # both migrate the empty database at once
     a.wait_ready()
     b.wait_ready()
-    wait_until(lambda: sorted(owners(db, loop).values()) == [16, 16, 16, 16], 20,
-               "four workers of two instances to hold 16 shards each")
+    wait_until(
+        lambda: sorted(owners(db, loop).values()) == [16, 16, 16, 16],
+        20,
+        "four workers of two instances to hold 16 shards each",
+    )
     openings = opening_users(db, loop, "two", 8, 200)
     with Load([a.base, b.base], list(openings), threads=4) as load:
         time.sleep(2.0)
@@ -156,8 +172,11 @@ def test_two_instances_split_the_shards_and_keep_each_user_in_order(procs, fresh
     load.check_accepted(check_replays(db, loop, openings))
     assert len(load.accepted) > 50
     assert procs.stop(b) is None  # a clean stop releases b's shards to a at once
-    wait_until(lambda: sorted(owners(db, loop).values()) == [32, 32], 10,
-               "the instance left to hold every shard")
+    wait_until(
+        lambda: sorted(owners(db, loop).values()) == [32, 32],
+        10,
+        "the instance left to hold every shard",
+    )
     user = next(iter(openings))
     assert a.post_task(str(user), "replenishment", 1).status_code == 202
     wait_drained(db, loop, timeout_s=5)
@@ -169,16 +188,26 @@ def test_kill9_of_worker_actors_mid_batch(procs, pg_dsn, db, loop):
     service = launch(procs, pg_dsn, name="balances-k", workers=2, BALANCES_LEASE_MS=LEASE_MS)
     openings = opening_users(db, loop, "kill", 200, 1000)
     rng = random.Random(3)
-    backlog = [(rng.choice(list(openings)), rng.choice(store.TASK_TYPES), rng.randint(1, 300))
-               for _ in range(40_000)]
+    backlog = [
+        (rng.choice(list(openings)), rng.choice(store.TASK_TYPES), rng.randint(1, 300))
+        for _ in range(40_000)
+    ]
     for _ in range(2):  # two rounds: a backlog, a kill -9 of every worker while it drains
         loop.run(store.enqueue_many(db, backlog[:20_000]))
         backlog = backlog[20_000:]
         queued = loop.run(store.queued_count(db))
-        wait_until(lambda q=queued: loop.run(store.queued_count(db)) < q, 20,
-                   "the workers to start on the backlog", interval_s=0.01)
-        wait_until(lambda: loop.run(workers_in_transaction(db)), 20,
-                   "a worker to be inside an apply transaction", interval_s=0.002)
+        wait_until(
+            lambda q=queued: loop.run(store.queued_count(db)) < q,
+            20,
+            "the workers to start on the backlog",
+            interval_s=0.01,
+        )
+        wait_until(
+            lambda: loop.run(workers_in_transaction(db)),
+            20,
+            "a worker to be inside an apply transaction",
+            interval_s=0.002,
+        )
         victims = [psutil.Process(pid) for pid in service.worker_pids()]
         assert len(victims) == 2
         for victim in victims:
@@ -193,15 +222,20 @@ def test_kill9_of_worker_actors_mid_batch(procs, pg_dsn, db, loop):
     procs.stop(service)
 
 
-def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server, pg_dsn, db,
-                                                              loop):
+def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server, pg_dsn, db, loop):
     first = launch(procs, pg_dsn, name="balances-w1", workers=2, BALANCES_LEASE_MS=LEASE_MS)
     openings = opening_users(db, loop, "whole", 10, 500)
     with Load([first.base], list(openings), threads=4) as load:
         time.sleep(1.0)
         first.kill9()  # supervisor, workers, gunicorn: all at once
-        second = launch(procs, pg_dsn, name="balances-w2", port=first.port, workers=2,
-                        BALANCES_LEASE_MS=LEASE_MS)
+        second = launch(
+            procs,
+            pg_dsn,
+            name="balances-w2",
+            port=first.port,
+            workers=2,
+            BALANCES_LEASE_MS=LEASE_MS,
+        )
         time.sleep(1.0)
         pg_server.kill9()  # and the database under them
         pg_server.start()

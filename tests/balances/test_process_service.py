@@ -14,11 +14,11 @@ import requests
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.openapi_fuzz import fuzz_document
 from actors.balances import store
-from actors.balances.testing import check_user, launch
 from actors.balances.nudger import REFRESH_S as NUDGER_REFRESH_S
+from actors.balances.testing import check_user, launch
 from actors.runtime.testing import free_port, wait_until
+from tests.openapi_fuzz import fuzz_document
 from web.balances.validation import MAX_USERNAME_BYTES
 
 RUN_TIMEOUT_S = 20
@@ -30,9 +30,14 @@ def service(procs, pg_dsn, db, loop):
     """An instance whose workers poll only once a minute: every task applied within the
     tests' deadlines got there by a nudge."""
     service = launch(procs, pg_dsn, workers=2, http_workers=2, BALANCES_POLL_MS=60_000)
-    wait_until(lambda: sorted(collections.Counter(
-        loop.run(store.shard_endpoints(db)).values()).values()) == [32, 32], 20,
-        "the two workers to split the shards")
+    wait_until(
+        lambda: (
+            sorted(collections.Counter(loop.run(store.shard_endpoints(db)).values()).values())
+            == [32, 32]
+        ),
+        20,
+        "the two workers to split the shards",
+    )
     time.sleep(NUDGER_REFRESH_S + 0.2)  # the HTTP workers' view of the owners is current
     return service
 
@@ -53,8 +58,9 @@ def test_a_task_is_applied_within_a_second_by_its_nudge(service):
     user = service.create_user("prompt", 0)
     accepted = service.post_task(user["id"], "replenishment", 5).json()
     task = service.wait_final(user["id"], timeout_s=5)[0]
-    waited = (dt.datetime.fromisoformat(task["applied_at"])
-              - dt.datetime.fromisoformat(accepted["created_at"]))
+    waited = dt.datetime.fromisoformat(task["applied_at"]) - dt.datetime.fromisoformat(
+        accepted["created_at"]
+    )
     assert waited < dt.timedelta(seconds=1)
 
 
@@ -87,8 +93,11 @@ def test_two_requests_with_one_key_queue_one_task(service):
 
 def test_an_oversized_body_is_413(service):
     user = service.create_user("big-body", 0)
-    response = requests.post(service.url(f"/api/v1/user/{user['id']}/amount/"),
-                             data=b"{" + b" " * 20_000 + b"}", timeout=10)
+    response = requests.post(
+        service.url(f"/api/v1/user/{user['id']}/amount/"),
+        data=b"{" + b" " * 20_000 + b"}",
+        timeout=10,
+    )
     assert response.status_code == 413 and "body" in response.json()["error"]
     assert service.tasks(user["id"]) == []
 
@@ -98,17 +107,24 @@ def test_the_api_conforms_to_its_document(service):
     bodies and headers as documented. (Driven by hand: its pytest plugin's from_fixture
     does not run under pytest 9.)"""
     fuzz_document(
-        service.base, 6,
+        service.base,
+        6,
         additional_checks=[not_a_server_error, response_schema_conformance],
         # maxLength counts characters, the service UTF-8 bytes
         skip=lambda response: response.status_code == 400 and response.json() == TOO_LONG,
-        negative_may_be_empty=False)
+        negative_may_be_empty=False,
+    )
 
 
 def run_cli(env_extra: dict, *args: str) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1", **env_extra}
-    return subprocess.run([sys.executable, "-m", "actors.balances.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.balances.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
 
 
 def test_a_malformed_address_exits_2_naming_the_variable(pg_dsn):
@@ -120,10 +136,18 @@ def test_a_malformed_address_exits_2_naming_the_variable(pg_dsn):
 
 def test_an_unreachable_database_exits_1_naming_the_variable():
     port = free_port()
-    done = run_cli({"DATABASE_URI": f"postgresql://postgres@127.0.0.1:{port}/x",
-                    "BALANCES_DB_WAIT_S": "1", "RUN_ADDRESS": f"127.0.0.1:{free_port()}"})
+    done = run_cli(
+        {
+            "DATABASE_URI": f"postgresql://postgres@127.0.0.1:{port}/x",
+            "BALANCES_DB_WAIT_S": "1",
+            "RUN_ADDRESS": f"127.0.0.1:{free_port()}",
+        }
+    )
     assert done.returncode == 1 and "DATABASE_URI" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    done = run_cli({"BALANCES_DB_WAIT_S": "0", "RUN_ADDRESS": f"127.0.0.1:{free_port()}"},
-                   "-d", f"postgresql://postgres@127.0.0.1:{port}/x")
+    done = run_cli(
+        {"BALANCES_DB_WAIT_S": "0", "RUN_ADDRESS": f"127.0.0.1:{free_port()}"},
+        "-d",
+        f"postgresql://postgres@127.0.0.1:{port}/x",
+    )
     assert done.returncode == 1 and done.stderr.startswith("balances: -d: "), done.stderr

@@ -10,10 +10,10 @@ import msgpack
 import pytest
 import zmq
 
-from actors.runtime import protocol
 from actors.bus import messages as bus_messages
-from actors.runtime.client import Client, RemoteError
 from actors.bus.messages import BusFetch, BusInfo, BusPublish, BusSeek
+from actors.runtime import protocol
+from actors.runtime.client import Client, RemoteError
 from actors.runtime.testing import wait_until
 
 STREAM = "test-stream"
@@ -34,8 +34,11 @@ def publish_all(client: Client, payloads: list[bytes], origin: str = "t") -> lis
     results = []
     for request_id in ids:
         message = replies[request_id]
-        results.append(message.result if isinstance(message, protocol.Ok)
-                       else RemoteError(message.code, message.reason))
+        results.append(
+            message.result
+            if isinstance(message, protocol.Ok)
+            else RemoteError(message.code, message.reason)
+        )
     return results
 
 
@@ -101,19 +104,22 @@ def test_restart_keeps_every_acknowledged_record(cluster):
         assert publish_all(client, [b"after"])[0][0] == 300
 
 
-@pytest.mark.parametrize("frames", [
-    [b"not msgpack \xc1"],
-    [msgpack.packb({"a": 1})],
-    [msgpack.packb([99, "bus_info", 1, STREAM])],
-    [msgpack.packb([protocol.VERSION, "no_such_type", 1])],
-    [msgpack.packb([protocol.VERSION, "bus_info", 1])],
-    [msgpack.packb([protocol.VERSION, "bus_info", 1, STREAM, "extra", "more"])],
-    [msgpack.packb([protocol.VERSION, "bus_publish", 1, STREAM, 5, "seq", "not bytes"])],
-    [msgpack.packb([protocol.VERSION, "bus_publish", 1, "../etc", "o", 1, b"x"])],
-    [msgpack.packb([protocol.VERSION, "bus_fetch", 1, STREAM, "zero", None])],
-    [msgpack.packb([protocol.VERSION, "get", 1, "k"])],
-    [b"a", b"b", b"c"],
-])
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [b"not msgpack \xc1"],
+        [msgpack.packb({"a": 1})],
+        [msgpack.packb([99, "bus_info", 1, STREAM])],
+        [msgpack.packb([protocol.VERSION, "no_such_type", 1])],
+        [msgpack.packb([protocol.VERSION, "bus_info", 1])],
+        [msgpack.packb([protocol.VERSION, "bus_info", 1, STREAM, "extra", "more"])],
+        [msgpack.packb([protocol.VERSION, "bus_publish", 1, STREAM, 5, "seq", "not bytes"])],
+        [msgpack.packb([protocol.VERSION, "bus_publish", 1, "../etc", "o", 1, b"x"])],
+        [msgpack.packb([protocol.VERSION, "bus_fetch", 1, STREAM, "zero", None])],
+        [msgpack.packb([protocol.VERSION, "get", 1, "k"])],
+        [b"a", b"b", b"c"],
+    ],
+)
 def test_malformed_requests_get_an_error_and_change_nothing(bus, frames):
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
@@ -150,8 +156,9 @@ def test_an_oversized_frame_drops_that_connection_only(bus):
 @contextlib.contextmanager
 def tiny_filesystem(path, size: str):
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
-                              str(path)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -184,8 +191,11 @@ def test_a_full_disk_refuses_publishes_and_recovers(cluster, tmp_path):
             assert error.code == protocol.ErrorCode.UNAVAILABLE
             assert "cannot write" in bus.output()
             filler.unlink()
-            wait_until(lambda: not isinstance(publish_all(client, [b"back"])[0], RemoteError),
-                       10, "publishes to work again once space returned")
+            wait_until(
+                lambda: not isinstance(publish_all(client, [b"back"])[0], RemoteError),
+                10,
+                "publishes to work again once space returned",
+            )
             records = fetch_all(client)
             assert len(records) == acked + 1 and records[-1][4] == b"back"
         assert bus.stop() == 0

@@ -3,7 +3,6 @@ migrated store."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from actors.gophermart.store import SCHEMA_DIR
@@ -43,8 +42,9 @@ class AppClient:
         return self.loop.run(go())
 
     def register(self, login: str, password: str = "password-1"):
-        return self.request("POST", "/api/user/register",
-                            json={"login": login, "password": password})
+        return self.request(
+            "POST", "/api/user/register", json={"login": login, "password": password}
+        )
 
 
 @pytest.fixture(scope="module")

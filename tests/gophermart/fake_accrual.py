@@ -24,13 +24,19 @@ def processed(number: str, accrual: str | None = None) -> Reply:
 
 
 def status(number: str, value: str) -> Reply:
-    return 200, {"Content-Type": "application/json"}, json.dumps(
-        {"order": number, "status": value}).encode()
+    return (
+        200,
+        {"Content-Type": "application/json"},
+        json.dumps({"order": number, "status": value}).encode(),
+    )
 
 
 def too_many(retry_after: int) -> Reply:
-    return 429, {"Content-Type": "text/plain", "Retry-After": str(retry_after)}, \
-        b"No more than N requests per minute allowed"
+    return (
+        429,
+        {"Content-Type": "text/plain", "Retry-After": str(retry_after)},
+        b"No more than N requests per minute allowed",
+    )
 
 
 def unknown() -> Reply:

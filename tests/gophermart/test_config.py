@@ -21,10 +21,15 @@ def test_defaults_and_flags():
 
 
 def test_environment_wins_over_flags():
-    config = from_env({**BASE, "RUN_ADDRESS": "0.0.0.0:7000"},
-                      ["-a", "127.0.0.1:9000", "-d", "postgres://other@h/d", "-r", "other:1"])
+    config = from_env(
+        {**BASE, "RUN_ADDRESS": "0.0.0.0:7000"},
+        ["-a", "127.0.0.1:9000", "-d", "postgres://other@h/d", "-r", "other:1"],
+    )
     assert (str(config.address), config.database_uri, config.accrual_url) == (
-        "0.0.0.0:7000", BASE["DATABASE_URI"], "http://a:8091")
+        "0.0.0.0:7000",
+        BASE["DATABASE_URI"],
+        "http://a:8091",
+    )
 
 
 def test_instances_differ_by_address_only():
@@ -35,17 +40,20 @@ def test_instances_differ_by_address_only():
     assert one.lease_owner == from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, []).lease_owner
 
 
-@pytest.mark.parametrize("env, name", [
-    ({"RUN_ADDRESS": "no-port"}, "RUN_ADDRESS"),
-    ({"RUN_ADDRESS": "localhost:\u00b2"}, "RUN_ADDRESS"),  # a Unicode digit int() refuses
-    ({"DATABASE_URI": "mysql://x"}, "DATABASE_URI"),
-    ({"ACCRUAL_SYSTEM_ADDRESS": "ftp://x"}, "ACCRUAL_SYSTEM_ADDRESS"),
-    ({"ACCRUAL_SYSTEM_ADDRESS": "http://x/path"}, "ACCRUAL_SYSTEM_ADDRESS"),
-    ({"ACCRUAL_SYSTEM_ADDRESS": "http://x:99999"}, "ACCRUAL_SYSTEM_ADDRESS"),
-    ({"GOPHERMART_SECRET": "short"}, "GOPHERMART_SECRET"),
-    ({"GOPHERMART_POLL_INFLIGHT": "0"}, "GOPHERMART_POLL_INFLIGHT"),
-    ({"GOPHERMART_LEASE_S": "x"}, "GOPHERMART_LEASE_S"),
-])
+@pytest.mark.parametrize(
+    "env, name",
+    [
+        ({"RUN_ADDRESS": "no-port"}, "RUN_ADDRESS"),
+        ({"RUN_ADDRESS": "localhost:\u00b2"}, "RUN_ADDRESS"),  # a Unicode digit int() refuses
+        ({"DATABASE_URI": "mysql://x"}, "DATABASE_URI"),
+        ({"ACCRUAL_SYSTEM_ADDRESS": "ftp://x"}, "ACCRUAL_SYSTEM_ADDRESS"),
+        ({"ACCRUAL_SYSTEM_ADDRESS": "http://x/path"}, "ACCRUAL_SYSTEM_ADDRESS"),
+        ({"ACCRUAL_SYSTEM_ADDRESS": "http://x:99999"}, "ACCRUAL_SYSTEM_ADDRESS"),
+        ({"GOPHERMART_SECRET": "short"}, "GOPHERMART_SECRET"),
+        ({"GOPHERMART_POLL_INFLIGHT": "0"}, "GOPHERMART_POLL_INFLIGHT"),
+        ({"GOPHERMART_LEASE_S": "x"}, "GOPHERMART_LEASE_S"),
+    ],
+)
 def test_errors_name_the_variable(env, name):
     with pytest.raises(ConfigError) as caught:
         from_env({**BASE, **env}, [])
@@ -58,9 +66,13 @@ def test_a_missing_accrual_address_is_an_error():
 
 
 def test_accrual_settings():
-    config = accrual_config.from_env({"DATABASE_URI": BASE["DATABASE_URI"],
-                                      "ACCRUAL_RATE_LIMIT": "60", "ACCRUAL_DELAY_MS": "250"},
-                                     ["-a", "127.0.0.1:9100"])
-    assert (str(config.address), config.rate_limit, config.delay_s) == (
-        "127.0.0.1:9100", 60, 0.25)
+    config = accrual_config.from_env(
+        {
+            "DATABASE_URI": BASE["DATABASE_URI"],
+            "ACCRUAL_RATE_LIMIT": "60",
+            "ACCRUAL_DELAY_MS": "250",
+        },
+        ["-a", "127.0.0.1:9100"],
+    )
+    assert (str(config.address), config.rate_limit, config.delay_s) == ("127.0.0.1:9100", 60, 0.25)
     assert accrual_config.from_env({"DATABASE_URI": BASE["DATABASE_URI"]}, []).rate_limit == 0

@@ -28,18 +28,38 @@ def test_checksum_digit_makes_valid_and_is_the_only_one(prefix):
     assert sum(luhn_valid(prefix + str(d)) for d in range(10)) == 1
 
 
-@pytest.mark.parametrize("text, kop", [
-    (b"751", 75100), (b"1000.95", 100095), (b"0.01", 1), (b"1e2", 10000),
-    (b"459.00", 45900), (b"1000.950", 100095), (b"10000000000000", 10**15),
-])
+@pytest.mark.parametrize(
+    "text, kop",
+    [
+        (b"751", 75100),
+        (b"1000.95", 100095),
+        (b"0.01", 1),
+        (b"1e2", 10000),
+        (b"459.00", 45900),
+        (b"1000.950", 100095),
+        (b"10000000000000", 10**15),
+    ],
+)
 def test_parse_kopecks_exact(text, kop):
     assert money.parse_kopecks(money.DECODER.decode(text)) == kop
 
 
-@pytest.mark.parametrize("text", [
-    b"0", b"-1", b"0.001", b"1.005", b"\"5\"", b"true", b"null", b"[1]", b"1e999999999",
-    b"10000000000000.01", b"123456789012345678901234567890",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"0",
+        b"-1",
+        b"0.001",
+        b"1.005",
+        b'"5"',
+        b"true",
+        b"null",
+        b"[1]",
+        b"1e999999999",
+        b"10000000000000.01",
+        b"123456789012345678901234567890",
+    ],
+)
 def test_parse_kopecks_refuses(text):
     with pytest.raises(money.AmountError):
         money.parse_kopecks(money.DECODER.decode(text))
@@ -58,8 +78,9 @@ def test_kopecks_round_trip_through_json(kop):
 
 
 def test_json_numbers_as_the_seed_shows_them():
-    out = money.ENCODER.encode({"current": money.kopecks_json(50050),
-                                "withdrawn": money.kopecks_json(4200)})
+    out = money.ENCODER.encode(
+        {"current": money.kopecks_json(50050), "withdrawn": money.kopecks_json(4200)}
+    )
     assert out == b'{"current":500.5,"withdrawn":42}'
     assert money.format_kopecks(72998) == "729.98"
     assert money.round_kopecks(money.percent_of(1459950, 5)) == 72998

@@ -66,6 +66,7 @@ def test_nudged_order_is_credited_within_a_second_and_once(db, loop):
     user = new_user(db, loop)
     number = new_number()
     with FakeAccrual(lambda n, i: processed(n, "729.98")) as fake:
+
         async def scenario():
             async with running(db, fake.url) as poller:
                 await asyncio.sleep(0.6)  # the poller idles: nothing is due
@@ -76,6 +77,7 @@ def test_nudged_order_is_credited_within_a_second_and_once(db, loop):
                 elapsed = time.monotonic() - started
                 await asyncio.sleep(0.3)
                 return order, elapsed
+
         order, elapsed = loop.run(scenario())
     assert (order.status, order.accrual_kop) == ("PROCESSED", 72998)
     assert elapsed < 1.0
@@ -99,9 +101,11 @@ def test_statuses_map_and_pending_orders_are_asked_again(db, loop):
     for number in (pending, invalid, later):
         loop.run(store.upload_order(db, user, number))
     with FakeAccrual(script) as fake:
+
         async def scenario():
             async with running(db, fake.url):
                 return await wait_final(db, user, 3)
+
         orders = {o.number: o for o in loop.run(scenario())}
     assert (orders[pending].status, orders[pending].accrual_kop) == ("PROCESSED", 1000)
     assert (orders[invalid].status, orders[invalid].accrual_kop) == ("INVALID", None)
@@ -122,9 +126,12 @@ def test_429_pauses_every_request_and_is_shared(db, loop):
         return processed(number, "1")
 
     with FakeAccrual(script) as fake:
+
         async def scenario():
-            async with running(db, fake.url, owner="a:1") as one, \
-                    running(db, fake.url, owner="b:2") as two:
+            async with (
+                running(db, fake.url, owner="a:1") as one,
+                running(db, fake.url, owner="b:2") as two,
+            ):
                 await store.upload_order(db, user, first)
                 one.nudge()
                 while not said_429:
@@ -135,6 +142,7 @@ def test_429_pauses_every_request_and_is_shared(db, loop):
                     one.nudge()
                     two.nudge()
                 return await wait_final(db, user, 6)
+
         loop.run(scenario())
     after = [t - said_429[0] for t in fake.times()[1:]]
     assert after and min(after) >= 2.0 - 0.05, after
@@ -146,9 +154,11 @@ def test_failures_back_off(db, loop):
     number = new_number()
     loop.run(store.upload_order(db, user, number))
     with FakeAccrual(lambda n, i: fail()) as fake:
+
         async def scenario():
             async with running(db, fake.url):
                 await asyncio.sleep(2.5)
+
         loop.run(scenario())
     assert 1 <= fake.count(number) <= 3  # 1 s, then 2 s apart at least: not hammered
     [order] = loop.run(store.list_orders(db, user))
@@ -165,11 +175,15 @@ def test_two_pollers_share_the_work_without_overlap(db, loop):
             numbers[number] = user
             loop.run(store.upload_order(db, user, number))
     with FakeAccrual(lambda n, i: processed(n, "0.01"), delay_s=0.002) as fake:
+
         async def scenario():
-            async with running(db, fake.url, owner="a:1", inflight=4), \
-                    running(db, fake.url, owner="b:2", inflight=4):
+            async with (
+                running(db, fake.url, owner="a:1", inflight=4),
+                running(db, fake.url, owner="b:2", inflight=4),
+            ):
                 for user in users:
                     await wait_final(db, user, 25)
+
         loop.run(scenario())
     assert fake.overlaps == 0
     assert all(fake.count(n) == 1 for n in numbers)
@@ -177,16 +191,24 @@ def test_two_pollers_share_the_work_without_overlap(db, loop):
         assert loop.run(store.get_balance(db, user)).current_kop == 25
 
 
-@pytest.mark.parametrize("value, seconds", [
-    ("7", 7.0), (None, 60.0), ("soon", 60.0), ("99999", 3600.0), ("\u00b2", 60.0),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ("7", 7.0),
+        (None, 60.0),
+        ("soon", 60.0),
+        ("99999", 3600.0),
+        ("\u00b2", 60.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
+)
 def test_retry_after_parsing(value, seconds):
     assert parse_retry_after(value) == seconds
 
 
 def test_client_reuses_connections_and_survives_a_closed_one(loop):
     with FakeAccrual(lambda n, i: processed(n, "5")) as fake:
+
         async def scenario():
             client = AccrualClient(fake.url, max_connections=2)
             answers = await asyncio.gather(*(client.ask(str(i)) for i in range(10)))
@@ -196,6 +218,7 @@ def test_client_reuses_connections_and_survives_a_closed_one(loop):
             again = await client.ask("42")
             await client.close()
             return answers, idle, again
+
         answers, idle, again = loop.run(scenario())
     assert all(a.kind == "final" and a.accrual_kop == 500 for a in answers)
     assert idle <= 2
@@ -206,6 +229,7 @@ def test_client_reports_refused_and_garbage(loop):
     async def scenario():
         refused = await AccrualClient("http://127.0.0.1:9", timeout_s=1).ask("1")
         return refused
+
     assert loop.run(scenario()).kind == "failed"
     with FakeAccrual(lambda n, i: (200, {}, b"{not json")) as fake:
         garbage = loop.run(AccrualClient(fake.url).ask("1"))

@@ -54,8 +54,10 @@ def accrual(group, pg_dsn):
 @pytest.fixture(scope="module")
 def two(group, pg_dsn, accrual):
     """Two gophermart instances on one database, each with its own port and poller."""
-    instances = [group.add(Gophermart(pg_dsn, accrual.base, group.dir, name=f"gophermart{i}",
-                                      workers=2)) for i in (1, 2)]
+    instances = [
+        group.add(Gophermart(pg_dsn, accrual.base, group.dir, name=f"gophermart{i}", workers=2))
+        for i in (1, 2)
+    ]
     for instance in instances:
         instance.start()
     for instance in instances:
@@ -66,8 +68,7 @@ def two(group, pg_dsn, accrual):
 @pytest.fixture(scope="module")
 def fake():
     script = {"reply": lambda number, index: processed(number, "1")}
-    with FakeAccrual(lambda number, index: script["reply"](number, index),
-                     delay_s=0.05) as server:
+    with FakeAccrual(lambda number, index: script["reply"](number, index), delay_s=0.05) as server:
         server.script_box = script
         yield server
 
@@ -77,9 +78,17 @@ def faked(group, pg_server, fake):
     """An instance whose accrual system is the scripted fake, on a database of its own."""
     dsn = pg_server.create_database(f"t_gm_fake_{uuid.uuid4().hex[:8]}")
     # NOTE: a 10 s idle poll: an order answered within a second was asked on a nudge.
-    instance = group.add(Gophermart(dsn, fake.url, group.dir, name="gophermart-fake",
-                                    GOPHERMART_LEASE_S=2, GOPHERMART_POLL_INFLIGHT=4,
-                                    GOPHERMART_IDLE_MS=10000))
+    instance = group.add(
+        Gophermart(
+            dsn,
+            fake.url,
+            group.dir,
+            name="gophermart-fake",
+            GOPHERMART_LEASE_S=2,
+            GOPHERMART_POLL_INFLIGHT=4,
+            GOPHERMART_IDLE_MS=10000,
+        )
+    )
     instance.start()
     instance.wait_ready()
     return instance
@@ -92,20 +101,41 @@ def orders_of(instance: Gophermart) -> list[dict]:
 
 
 def wait_all_final(instance: Gophermart, count: int) -> list[dict]:
-    return wait_until(lambda: (lambda orders: orders if len(orders) == count and all(
-        o["status"] in ("PROCESSED", "INVALID") for o in orders) else None)(
-            orders_of(instance)), WAIT_S, f"{count} orders final")
+    return wait_until(
+        lambda: (
+            lambda orders: (
+                orders
+                if len(orders) == count
+                and all(o["status"] in ("PROCESSED", "INVALID") for o in orders)
+                else None
+            )
+        )(orders_of(instance)),
+        WAIT_S,
+        f"{count} orders final",
+    )
 
 
 def test_course_flow(accrual, two):
     gophermart = two[0]
     brand = f"Bork-{uuid.uuid4().hex[:8]}"
-    assert accrual.post("/api/goods", {"match": brand, "reward": 5,
-                                       "reward_type": "%"}).status_code == 200
+    assert (
+        accrual.post("/api/goods", {"match": brand, "reward": 5, "reward_type": "%"}).status_code
+        == 200
+    )
     number = new_number()
-    assert accrual.post("/api/orders", {"order": number, "goods": [
-        {"description": "Стиральная машинка LG", "price": 47399.99},
-        {"description": f"Телевизор {brand}", "price": 14599.50}]}).status_code == 202
+    assert (
+        accrual.post(
+            "/api/orders",
+            {
+                "order": number,
+                "goods": [
+                    {"description": "Стиральная машинка LG", "price": 47399.99},
+                    {"description": f"Телевизор {brand}", "price": 14599.50},
+                ],
+            },
+        ).status_code
+        == 202
+    )
     anonymous = requests.post(gophermart.url("/api/user/orders"), data=number, timeout=5)
     assert anonymous.status_code == 401
     gophermart.register(new_login(), "pass-word-1")
@@ -130,8 +160,7 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
     brand = f"Points-{uuid.uuid4().hex[:8]}"
     accrual.post("/api/goods", {"match": brand, "reward": 1000, "reward_type": "pt"})
     number = new_number()
-    accrual.post("/api/orders", {"order": number, "goods": [
-        {"description": brand, "price": 1}]})
+    accrual.post("/api/orders", {"order": number, "goods": [{"description": brand, "price": 1}]})
     token = two[0].register(new_login(), "pass-word-2")
     two[0].upload(number)
     wait_all_final(two[0], 1)
@@ -141,9 +170,12 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
 
     def withdraw(i: int) -> int:
         barrier.wait(timeout=10)
-        response = requests.post(two[i % 2].url("/api/user/balance/withdraw"), timeout=10,
-                                 json={"order": orders[i], "sum": 100},
-                                 headers={"Authorization": token})
+        response = requests.post(
+            two[i % 2].url("/api/user/balance/withdraw"),
+            timeout=10,
+            json={"order": orders[i], "sum": 100},
+            headers={"Authorization": token},
+        )
         return response.status_code
 
     with ThreadPoolExecutor(20) as pool:
@@ -151,10 +183,12 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
     assert statuses.count(200) == 10 and set(statuses) <= {200, 402, 409}, statuses
     assert statuses[:2].count(409) <= 1 and 409 not in statuses[2:]
     for instance in two:
-        assert requests.get(instance.url("/api/user/balance"), timeout=5, headers={
-            "Authorization": token}).json() == {"current": 0, "withdrawn": 1000}
-    listed = requests.get(two[1].url("/api/user/withdrawals"), timeout=5,
-                          headers={"Authorization": token}).json()
+        assert requests.get(
+            instance.url("/api/user/balance"), timeout=5, headers={"Authorization": token}
+        ).json() == {"current": 0, "withdrawn": 1000}
+    listed = requests.get(
+        two[1].url("/api/user/withdrawals"), timeout=5, headers={"Authorization": token}
+    ).json()
     assert len(listed) == 10 and sum(w["sum"] for w in listed) == 1000
 
 
@@ -166,8 +200,11 @@ def test_an_upload_nudges_the_poller_over_zmq(fake, faked):
         number = new_number()
         started = time.monotonic()
         assert faked.upload(number).status_code == 202
-        wait_until(lambda: orders_of(faked)[-1]["status"] == "PROCESSED", 1.0,
-                   "PROCESSED within a second of the upload")
+        wait_until(
+            lambda: orders_of(faked)[-1]["status"] == "PROCESSED",
+            1.0,
+            "PROCESSED within a second of the upload",
+        )
         assert time.monotonic() - started < 1.0
     assert faked.get("/api/user/balance").json()["current"] == 1.5
 
@@ -190,7 +227,7 @@ def test_429_pauses_the_instance(fake, faked):
     for _ in range(3):  # uploads (and nudges) during the pause
         faked.upload(new_number())
     wait_all_final(faked, 4)
-    after = [t - said[0] for t in fake.times()[start + 1:]]
+    after = [t - said[0] for t in fake.times()[start + 1 :]]
     assert after and min(after) >= 2.0 - 0.05, after
     assert faked.get("/api/user/balance").json()["current"] == 4
 
@@ -202,8 +239,9 @@ def test_kill9_with_orders_in_flight_credits_each_once(fake, faked):
     numbers = [new_number() for _ in range(24)]
     for number in numbers:
         assert faked.upload(number).status_code == 202
-    wait_until(lambda: any(o["status"] == "PROCESSED" for o in orders_of(faked)), WAIT_S,
-               "a first credit")
+    wait_until(
+        lambda: any(o["status"] == "PROCESSED" for o in orders_of(faked)), WAIT_S, "a first credit"
+    )
     asked_before = {n for _, n in fake.requests}
     faked.kill9()
     in_flight_at_kill = len([n for n in numbers if n in asked_before])
@@ -217,21 +255,54 @@ def test_kill9_with_orders_in_flight_credits_each_once(fake, faked):
 
 
 def run_command(args: list[str], env: dict, timeout_s: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "actors.gophermart.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.gophermart.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
-@pytest.mark.parametrize("env, code, names", [
-    ({"RUN_ADDRESS": "nonsense", "DATABASE_URI": "postgresql://x@127.0.0.1:1/x",
-      "ACCRUAL_SYSTEM_ADDRESS": "http://127.0.0.1:1"}, 2, "RUN_ADDRESS"),
-    ({"DATABASE_URI": "mysql://x", "ACCRUAL_SYSTEM_ADDRESS": "http://127.0.0.1:1"}, 2,
-     "DATABASE_URI"),
-    ({"DATABASE_URI": "postgresql://x@127.0.0.1:1/x"}, 2, "ACCRUAL_SYSTEM_ADDRESS"),
-    ({"DATABASE_URI": "postgresql://x@127.0.0.1:1/x", "ACCRUAL_SYSTEM_ADDRESS": "ftp://x",
-      "GOPHERMART_DB_WAIT_S": "1"}, 2, "ACCRUAL_SYSTEM_ADDRESS"),
-    ({"DATABASE_URI": "postgresql://x@127.0.0.1:1/x", "ACCRUAL_SYSTEM_ADDRESS": "127.0.0.1:1",
-      "GOPHERMART_DB_WAIT_S": "1"}, 1, "DATABASE_URI"),
-])
+@pytest.mark.parametrize(
+    "env, code, names",
+    [
+        (
+            {
+                "RUN_ADDRESS": "nonsense",
+                "DATABASE_URI": "postgresql://x@127.0.0.1:1/x",
+                "ACCRUAL_SYSTEM_ADDRESS": "http://127.0.0.1:1",
+            },
+            2,
+            "RUN_ADDRESS",
+        ),
+        (
+            {"DATABASE_URI": "mysql://x", "ACCRUAL_SYSTEM_ADDRESS": "http://127.0.0.1:1"},
+            2,
+            "DATABASE_URI",
+        ),
+        ({"DATABASE_URI": "postgresql://x@127.0.0.1:1/x"}, 2, "ACCRUAL_SYSTEM_ADDRESS"),
+        (
+            {
+                "DATABASE_URI": "postgresql://x@127.0.0.1:1/x",
+                "ACCRUAL_SYSTEM_ADDRESS": "ftp://x",
+                "GOPHERMART_DB_WAIT_S": "1",
+            },
+            2,
+            "ACCRUAL_SYSTEM_ADDRESS",
+        ),
+        (
+            {
+                "DATABASE_URI": "postgresql://x@127.0.0.1:1/x",
+                "ACCRUAL_SYSTEM_ADDRESS": "127.0.0.1:1",
+                "GOPHERMART_DB_WAIT_S": "1",
+            },
+            1,
+            "DATABASE_URI",
+        ),
+    ],
+)
 def test_configuration_errors_are_one_line(env, code, names):
     result = run_command([], {"PATH": "/usr/bin:/bin", **env})
     assert result.returncode == code, result.stderr
@@ -240,7 +311,12 @@ def test_configuration_errors_are_one_line(env, code, names):
 
 
 def test_environment_wins_over_flags(tmp_path):
-    result = run_command(["-a", "127.0.0.1:1", "-d", "postgresql://x@127.0.0.1:1/x"],
-                         {"RUN_ADDRESS": "bad address", "PATH": "/usr/bin:/bin",
-                          "ACCRUAL_SYSTEM_ADDRESS": "http://127.0.0.1:1"})
+    result = run_command(
+        ["-a", "127.0.0.1:1", "-d", "postgresql://x@127.0.0.1:1/x"],
+        {
+            "RUN_ADDRESS": "bad address",
+            "PATH": "/usr/bin:/bin",
+            "ACCRUAL_SYSTEM_ADDRESS": "http://127.0.0.1:1",
+        },
+    )
     assert result.returncode == 2 and "RUN_ADDRESS" in result.stderr

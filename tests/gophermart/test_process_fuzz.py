@@ -15,13 +15,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.openapi_fuzz import fuzz_document
 from actors.accrual.testing import Accrual
 from actors.gophermart.testing import Gophermart
 from actors.runtime.testing import ProcGroup
+from tests.openapi_fuzz import fuzz_document
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +50,33 @@ def fuzz_all(base: str, expected: set[str], headers: dict | None = None) -> None
 def test_gophermart_conforms_to_its_document(services):
     _, gophermart = services
     token = gophermart.register(f"fuzz-{uuid.uuid4().hex[:8]}", "fuzz-password")
-    fuzz_all(gophermart.base, {
-        "POST /api/user/register", "POST /api/user/login", "POST /api/user/orders",
-        "GET /api/user/orders", "GET /api/user/balance", "POST /api/user/balance/withdraw",
-        "GET /api/user/withdrawals", "GET /healthz", "GET /readyz"},
-        headers={"Authorization": token})
+    fuzz_all(
+        gophermart.base,
+        {
+            "POST /api/user/register",
+            "POST /api/user/login",
+            "POST /api/user/orders",
+            "GET /api/user/orders",
+            "GET /api/user/balance",
+            "POST /api/user/balance/withdraw",
+            "GET /api/user/withdrawals",
+            "GET /healthz",
+            "GET /readyz",
+        },
+        headers={"Authorization": token},
+    )
     assert gophermart.get("/api/user/balance").json() == {"current": 0, "withdrawn": 0}
 
 
 def test_accrual_conforms_to_its_document(services):
     accrual, _ = services
-    fuzz_all(accrual.base, {"POST /api/goods", "POST /api/orders", "GET /api/orders/{number}",
-                            "GET /healthz", "GET /readyz"})
+    fuzz_all(
+        accrual.base,
+        {
+            "POST /api/goods",
+            "POST /api/orders",
+            "GET /api/orders/{number}",
+            "GET /healthz",
+            "GET /readyz",
+        },
+    )

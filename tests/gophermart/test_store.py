@@ -55,8 +55,9 @@ def test_racing_uploads_of_one_number_have_one_owner(db, loop):
     number = new_number()
 
     async def race():
-        return await asyncio.gather(*(store.upload_order(db, u, number) for u in users),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(store.upload_order(db, u, number) for u in users), return_exceptions=True
+        )
 
     results = loop.run(race())
     assert results.count(True) == 1
@@ -151,7 +152,8 @@ def test_racing_withdrawals_never_overdraw(db, loop):
     async def race():
         return await asyncio.gather(
             *(store.withdraw(db, user, new_number(), 300) for _ in range(20)),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
 
     results = loop.run(race())
     wins = [r for r in results if isinstance(r, store.Balance)]
@@ -168,8 +170,9 @@ def test_claims_are_exclusive_and_leased(db, loop):
         loop.run(store.upload_order(db, user, number))
 
     async def two_pollers():
-        return await asyncio.gather(store.claim_orders(db, "a:1", 100, 30),
-                                    store.claim_orders(db, "b:2", 100, 30))
+        return await asyncio.gather(
+            store.claim_orders(db, "a:1", 100, 30), store.claim_orders(db, "b:2", 100, 30)
+        )
 
     first, second = ([n for n, _ in claimed] for claimed in loop.run(two_pollers()))
     assert not set(first) & set(second)
@@ -213,8 +216,10 @@ def test_shared_pause(db, loop):
     number = new_number()
     loop.run(store.upload_order(db, user, number))
     assert loop.run(store.claim_orders(db, "p:1", 1000, 30)) == []  # paused
+
     async def unpause():
         async with db.acquire() as conn:
             await conn.execute("UPDATE gophermart.accrual_pause SET until = 'epoch'")
+
     loop.run(unpause())
     assert (number, 0) in loop.run(store.claim_orders(db, "p:1", 1000, 30))

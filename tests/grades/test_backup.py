@@ -191,8 +191,9 @@ def test_parse_header_line_rejects_each_missing_int_key(key):
 # --- damage --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [b"", b"not gzip at all", b"PK\x03\x04zipfile",
-                                  b"\x1f\x8b\x08\x00"])
+@pytest.mark.parametrize(
+    "data", [b"", b"not gzip at all", b"PK\x03\x04zipfile", b"\x1f\x8b\x08\x00"]
+)
 def test_read_backup_rejects_non_gzip_bytes_itself(data):
     with pytest.raises(BackupError):
         read_backup(io.BytesIO(data))
@@ -260,8 +261,9 @@ def test_row_with_wrong_column_count_raises_backup_error(row):
         list(batches)
 
 
-@pytest.mark.parametrize("row", ["u,1,2,x,4,5,6,7,8\n", "u,1,2,3,4,5,6,7,1.5\n",
-                                 "u,,2,3,4,5,6,7,8\n"])
+@pytest.mark.parametrize(
+    "row", ["u,1,2,x,4,5,6,7,8\n", "u,1,2,3,4,5,6,7,1.5\n", "u,,2,3,4,5,6,7,8\n"]
+)
 def test_row_with_a_non_integer_raises_backup_error(row):
     _, batches = read_backup(io.BytesIO(gzip_text(valid_prefix() + row)))
 

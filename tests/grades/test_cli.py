@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from actors.runtime.testing import ROOT, free_port, wait_until
-from actors.grades.testing import AUTH, Cluster
 
 from actors.grades.backup import read_backup
+from actors.grades.testing import AUTH, Cluster
+from actors.runtime.testing import ROOT, free_port, wait_until
 
 CLI_TIMEOUT_S = 60.0
 CONVERGE_TIMEOUT_S = 30.0
@@ -37,10 +37,22 @@ TRICKY_USERS = ["comma,user", 'quote"user', "ünïcødé-user", "new\nline", " s
 
 def run_cli(*args: str, cwd: Path = ROOT, **env) -> subprocess.CompletedProcess:
     """`python -m actors.grades.cli ARGS` with the test credentials; output as text."""
-    full_env = {**os.environ, "GRADES_USER": AUTH[0], "GRADES_PASSWORD": AUTH[1],
-                "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run([sys.executable, "-m", "actors.grades.cli", *args], cwd=cwd, env=full_env,
-                          check=False, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    full_env = {
+        **os.environ,
+        "GRADES_USER": AUTH[0],
+        "GRADES_PASSWORD": AUTH[1],
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "actors.grades.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
 
 
 def read_file_rows(path: Path) -> dict[str, list[int]]:
@@ -56,8 +68,9 @@ def values(rows: dict[str, list[int]]) -> dict[str, list[int]]:
 def seed(replica) -> None:
     """Full and partial writes, extreme values, user ids that need CSV quoting."""
     for i in range(40):
-        response = replica.set(f"user-{i}", postpaid_limit=i, spp=-i, shipping_fee=i * 1000,
-                               return_fee=INT64_MAX - i)
+        response = replica.set(
+            f"user-{i}", postpaid_limit=i, spp=-i, shipping_fee=i * 1000, return_fee=INT64_MAX - i
+        )
         assert response.status_code == 200, response.text
     for i in range(0, 40, 3):
         assert replica.set(f"user-{i}", spp=0).status_code == 200
@@ -69,16 +82,24 @@ def seed(replica) -> None:
 def procs(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("cli"))
     bus = cluster.bus()
-    names = {"r1": (1, bus), "r2": (2, bus), "load_target": (11, None),
-             "csv_target": (12, None), "lone_a": (13, None), "lone_b": (14, None)}
-    replicas = {name: cluster.replica(rid, rbus, wait=False)
-                for name, (rid, rbus) in names.items()}
+    names = {
+        "r1": (1, bus),
+        "r2": (2, bus),
+        "load_target": (11, None),
+        "csv_target": (12, None),
+        "lone_a": (13, None),
+        "lone_b": (14, None),
+    }
+    replicas = {name: cluster.replica(rid, rbus, wait=False) for name, (rid, rbus) in names.items()}
     for replica in replicas.values():
         replica.wait_ready()
     seed(replicas["r1"])
     r1, r2 = replicas["r1"], replicas["r2"]
-    wait_until(lambda: r2.backup_rows() == r1.backup_rows(), CONVERGE_TIMEOUT_S,
-               "replica 2 to hold the seeded rows")
+    wait_until(
+        lambda: r2.backup_rows() == r1.backup_rows(),
+        CONVERGE_TIMEOUT_S,
+        "replica 2 to hold the seeded rows",
+    )
     yield replicas
     problems = cluster.stop_all()
     if problems:
@@ -127,12 +148,12 @@ def test_backup_without_output_uses_the_replicas_file_name(procs, tmp_path):
 
 def test_backup_fails_clearly_and_leaves_no_file(procs, tmp_path):
     target = tmp_path / "out.csv.gz"
-    unreachable = run_cli("backup", "--from", f"http://127.0.0.1:{free_port()}",
-                          "-o", str(target))
+    unreachable = run_cli("backup", "--from", f"http://127.0.0.1:{free_port()}", "-o", str(target))
     assert unreachable.returncode == 2
     assert "unreachable" in unreachable.stderr
-    wrong_port = run_cli("backup", "--from", procs["r1"].set_url.rsplit("/", 1)[0],
-                         "-o", str(target))
+    wrong_port = run_cli(
+        "backup", "--from", procs["r1"].set_url.rsplit("/", 1)[0], "-o", str(target)
+    )
     assert wrong_port.returncode == 2
     assert "HTTP 404" in wrong_port.stderr
     assert list(tmp_path.iterdir()) == []
@@ -157,7 +178,7 @@ class TruncatedBackup(http.server.BaseHTTPRequestHandler):
 def test_a_truncated_backup_is_an_error_not_a_file(procs, tmp_path):
     whole = tmp_path / "whole.csv.gz"
     assert run_cli("backup", "--from", procs["r1"].get_base, "-o", str(whole)).returncode == 0
-    TruncatedBackup.body = whole.read_bytes()[:len(whole.read_bytes()) // 2]
+    TruncatedBackup.body = whole.read_bytes()[: len(whole.read_bytes()) // 2]
     with serve(TruncatedBackup) as url:
         target = tmp_path / "out.csv.gz"
         result = run_cli("backup", "--from", url, "-o", str(target))
@@ -213,20 +234,30 @@ def test_load_a_csv_with_some_fields(procs, tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"loaded {len(rows)} rows, 0 failures" in result.stdout
-    assert target.record("csv-0") == {"user_id": "csv-0", "postpaid_limit": 7, "spp": 5,
-                                      "shipping_fee": 0, "return_fee": 9}
+    assert target.record("csv-0") == {
+        "user_id": "csv-0",
+        "postpaid_limit": 7,
+        "spp": 5,
+        "shipping_fee": 0,
+        "return_fee": 9,
+    }
     assert target.record("csv-1")["shipping_fee"] == 60
-    assert target.record("comma,user") == {"user_id": "comma,user", "postpaid_limit": 0,
-                                           "spp": 0, "shipping_fee": 70, "return_fee": 0}
+    assert target.record("comma,user") == {
+        "user_id": "comma,user",
+        "postpaid_limit": 0,
+        "spp": 0,
+        "shipping_fee": 70,
+        "return_fee": 0,
+    }
     assert target.record("same-user")["spp"] == 299
 
 
 def test_load_stops_loudly_on_a_4xx_or_a_bad_row(procs, tmp_path):
     target = procs["csv_target"]
-    path = write_csv(tmp_path / "rows.csv", ["user_id", "spp"],
-                     [["bad-0", 1], ["bad-1", "twelve"], ["bad-2", 3]])
-    wrong_password = run_cli("load", str(path), "--to", target.set_url,
-                             GRADES_PASSWORD="wrong")
+    path = write_csv(
+        tmp_path / "rows.csv", ["user_id", "spp"], [["bad-0", 1], ["bad-1", "twelve"], ["bad-2", 3]]
+    )
+    wrong_password = run_cli("load", str(path), "--to", target.set_url, GRADES_PASSWORD="wrong")
     assert wrong_password.returncode == 1
     assert re.search(r"STOPPED: line \d+ \(user_id 'bad-\d'\): HTTP 401", wrong_password.stderr)
 
@@ -267,11 +298,11 @@ class FlakySetter(http.server.BaseHTTPRequestHandler):
         if seen == 1 or user == "always-busy":
             self._reply(503, {"error": "catching up"}, {"Retry-After": "1"})
         else:
-            self._reply(200, {"result": body}, {}, chunked=total % 2 == 1,
-                        close=total % 5 == 0)
+            self._reply(200, {"result": body}, {}, chunked=total % 2 == 1, close=total % 5 == 0)
 
-    def _reply(self, status: int, payload: dict, headers: dict, chunked: bool = False,
-               close: bool = False) -> None:
+    def _reply(
+        self, status: int, payload: dict, headers: dict, chunked: bool = False, close: bool = False
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -310,8 +341,9 @@ def test_load_retries_503_after_retry_after(flaky_setter, tmp_path):
     result = run_cli("load", str(busy), "--to", flaky_setter, "--attempts", "2")
     assert result.returncode == 1
     assert "loaded 0 rows, 1 failures" in result.stdout
-    assert "line 2 (user_id 'always-busy'): HTTP 503: catching up (after 2 attempts)" \
-        in result.stderr
+    assert (
+        "line 2 (user_id 'always-busy'): HTTP 503: catching up (after 2 attempts)" in result.stderr
+    )
 
 
 # --- verify --------------------------------------------------------------------
@@ -377,13 +409,21 @@ def test_status_prints_an_aligned_table(procs):
     assert lines[3].strip().startswith(f"{down}:")
 
 
-@pytest.mark.parametrize("env, says", [
-    ({"REPLICA_ID": "abc"}, "REPLICA_ID='abc' is not an integer"),
-    ({"SETTER_PORT": "70000"}, "SETTER_PORT=70000 is outside 1..65535"),
-])
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        ({"REPLICA_ID": "abc"}, "REPLICA_ID='abc' is not an integer"),
+        ({"SETTER_PORT": "70000"}, "SETTER_PORT=70000 is outside 1..65535"),
+    ],
+)
 def test_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path, env, says):
-    result = subprocess.run([sys.executable, "-m", "actors.grades.cli", "replica"],
-                            env={**os.environ, "GRADES_DATA_DIR": str(tmp_path), **env},
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "actors.grades.cli", "replica"],
+        env={**os.environ, "GRADES_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == f"grades: configuration error: {says}"

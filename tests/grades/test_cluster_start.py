@@ -22,8 +22,9 @@ POLL_S = 0.05
 
 def _accepts_sets(replica) -> bool:
     try:
-        response = requests.post(replica.set_url, json={"user_id": f"probe-{replica.replica_id}"},
-                                 auth=AUTH, timeout=2)
+        response = requests.post(
+            replica.set_url, json={"user_id": f"probe-{replica.replica_id}"}, auth=AUTH, timeout=2
+        )
     except requests.RequestException:
         return False
     return response.status_code == 200
@@ -42,8 +43,10 @@ def test_two_replicas_started_at_once_take_writes_without_waiting_for_each_other
         pending = {r for r in pending if not _accepts_sets(r)}
         time.sleep(POLL_S)
     elapsed = time.monotonic() - started
-    assert not pending, (f"not taking writes {elapsed:.1f} s after start: "
-                         f"{[r.name for r in pending]}\n{one.output(30)}\n{two.output(30)}")
+    assert not pending, (
+        f"not taking writes {elapsed:.1f} s after start: "
+        f"{[r.name for r in pending]}\n{one.output(30)}\n{two.output(30)}"
+    )
     print(f"both replicas took writes {elapsed:.2f} s after start")
     fell_back = 0
     for replica in (one, two):
@@ -54,5 +57,8 @@ def test_two_replicas_started_at_once_take_writes_without_waiting_for_each_other
         assert "rebuilding from the bus log instead" in log or "replaying the log from" in log
         assert "peer answered 503" not in log
     assert fell_back >= 1  # the first to start found no ready peer
-    wait_until(lambda: one.record("probe-2") and two.record("probe-1"), 10,
-               "each replica's first write to reach the other")
+    wait_until(
+        lambda: one.record("probe-2") and two.record("probe-1"),
+        10,
+        "each replica's first write to reach the other",
+    )

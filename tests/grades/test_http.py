@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from actors.grades.backup import COLUMNS, parse_header_line, read_backup
-from actors.runtime.testing import wait_until
 from actors.grades.testing import AUTH
+from actors.runtime.testing import wait_until
 
 FULL = {"postpaid_limit": 1111, "spp": 23123, "shipping_fee": 333, "return_fee": 444}
 
@@ -23,6 +23,7 @@ FULL = {"postpaid_limit": 1111, "spp": 23123, "shipping_fee": 333, "return_fee":
 def replica(tmp_path_factory):
     """A standalone replica shared by the read-mostly tests of this module."""
     from actors.grades.testing import Cluster
+
     cluster = Cluster(tmp_path_factory.mktemp("standalone"))
     replica = cluster.replica(1, bus=None)
     yield replica
@@ -51,11 +52,21 @@ def test_set_with_trailing_slash_works(replica):
 
 def test_partial_sets_merge_and_zero_is_a_value(replica):
     assert replica.set("partial", spp=7).json()["result"] == {
-        "user_id": "partial", "postpaid_limit": 0, "spp": 7, "shipping_fee": 0, "return_fee": 0}
+        "user_id": "partial",
+        "postpaid_limit": 0,
+        "spp": 7,
+        "shipping_fee": 0,
+        "return_fee": 0,
+    }
     replica.set("partial", shipping_fee=9, return_fee=-3)
     replica.set("partial", spp=0)
     assert replica.record("partial") == {
-        "user_id": "partial", "postpaid_limit": 0, "spp": 0, "shipping_fee": 9, "return_fee": -3}
+        "user_id": "partial",
+        "postpaid_limit": 0,
+        "spp": 0,
+        "shipping_fee": 9,
+        "return_fee": -3,
+    }
 
 
 def test_get_of_unknown_user_is_404_json(replica):
@@ -70,23 +81,26 @@ def test_get_without_user_id_is_400(replica):
     assert response.json()["error"].startswith("user_id")
 
 
-@pytest.mark.parametrize("body, field", [
-    ("{not json", "body"),
-    ("[1, 2]", "body"),
-    ('"just a string"', "body"),
-    ('{"spp": 1}', "user_id"),
-    ('{"user_id": ""}', "user_id"),
-    ('{"user_id": 5}', "user_id"),
-    ('{"user_id": "' + "x" * 129 + '"}', "user_id"),
-    ('{"user_id": "a", "spp": 1.5}', "spp"),
-    ('{"user_id": "a", "spp": "7"}', "spp"),
-    ('{"user_id": "a", "spp": true}', "spp"),
-    ('{"user_id": "a", "spp": null}', "spp"),
-    ('{"user_id": "a", "spp": 9223372036854775808}', "spp"),
-    ('{"user_id": "a", "return_fee": -9223372036854775809}', "return_fee"),
-    ('{"user_id": "a", "bonus": 1}', "bonus"),
-    ('{"user_id": "a", "spp": 1, "spp": 2}', "spp"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ("{not json", "body"),
+        ("[1, 2]", "body"),
+        ('"just a string"', "body"),
+        ('{"spp": 1}', "user_id"),
+        ('{"user_id": ""}', "user_id"),
+        ('{"user_id": 5}', "user_id"),
+        ('{"user_id": "' + "x" * 129 + '"}', "user_id"),
+        ('{"user_id": "a", "spp": 1.5}', "spp"),
+        ('{"user_id": "a", "spp": "7"}', "spp"),
+        ('{"user_id": "a", "spp": true}', "spp"),
+        ('{"user_id": "a", "spp": null}', "spp"),
+        ('{"user_id": "a", "spp": 9223372036854775808}', "spp"),
+        ('{"user_id": "a", "return_fee": -9223372036854775809}', "return_fee"),
+        ('{"user_id": "a", "bonus": 1}', "bonus"),
+        ('{"user_id": "a", "spp": 1, "spp": 2}', "spp"),
+    ],
+)
 def test_bad_bodies_are_400_naming_the_field_and_change_nothing(replica, body, field):
     replica.set("a", spp=42)
     response = post(replica, body)
@@ -112,8 +126,7 @@ def test_missing_or_wrong_credentials_are_401_and_change_nothing(replica, auth):
 
 
 def test_malformed_authorization_header_is_401(replica):
-    response = post(replica, '{"user_id": "x"}', headers={"Authorization": "Basic !!!"},
-                    auth=None)
+    response = post(replica, '{"user_id": "x"}', headers={"Authorization": "Basic !!!"}, auth=None)
     assert response.status_code == 401
 
 
@@ -142,8 +155,14 @@ def test_body_over_the_limit_is_413_with_or_without_length(replica):
         for _ in range(10):
             yield b" " * 1000
         yield b'{"user_id": "big"}'
-    response = requests.post(replica.set_url, data=chunks(), auth=AUTH, timeout=10,
-                             headers={"Content-Type": "application/json"})
+
+    response = requests.post(
+        replica.set_url,
+        data=chunks(),
+        auth=AUTH,
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert replica.record("big") is None
 
@@ -153,8 +172,13 @@ def test_an_8_mib_body_is_413_not_431(replica):
     arrive in the same read (issue 14: an 8 MiB body was answered 431)."""
     body = b'{"user_id": "huge", "pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
     try:
-        response = requests.post(replica.set_url, data=body, auth=AUTH, timeout=30,
-                                 headers={"Content-Type": "application/json"})
+        response = requests.post(
+            replica.set_url,
+            data=body,
+            auth=AUTH,
+            timeout=30,
+            headers={"Content-Type": "application/json"},
+        )
     except requests.ConnectionError:
         pytest.fail("the server dropped the connection instead of answering 413")
     assert response.status_code == 413, response.text
@@ -193,7 +217,7 @@ def test_concurrent_partial_sets_lose_no_field(replica):
 
 
 def test_backup_is_a_streamed_gzip_csv_with_time_header(replica):
-    replica.set("backup,me \"quoted\"", **FULL)
+    replica.set('backup,me "quoted"', **FULL)
     response = requests.get(f"{replica.get_base}/backup", timeout=30)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/gzip"
@@ -207,7 +231,7 @@ def test_backup_is_a_streamed_gzip_csv_with_time_header(replica):
     assert header == ",".join(COLUMNS)
     _, batches = read_backup(io.BytesIO(response.content))
     rows = {key: row for batch in batches for key, row in batch}
-    assert rows["backup,me \"quoted\""][:4] == list(FULL.values())
+    assert rows['backup,me "quoted"'][:4] == list(FULL.values())
 
 
 def test_health_and_readiness(replica):
@@ -221,20 +245,25 @@ def test_storage_actor_killed_is_restarted_by_the_replica(cluster):
     storage = replica.child("storage")
     storage.kill()
     storage.wait(timeout=5)
-    wait_until(lambda: replica.set("after-kill", spp=1).status_code == 200, 20,
-               "a set to succeed after the storage actor was killed")
+    wait_until(
+        lambda: replica.set("after-kill", spp=1).status_code == 200,
+        20,
+        "a set to succeed after the storage actor was killed",
+    )
     assert replica.child("storage").pid != storage.pid
     assert "restarting in" in replica.output()
 
 
 def test_backup_of_200k_rows_keeps_getter_memory_flat(cluster):
     replica = cluster.replica(1, bus=None)
-    from actors.runtime.client import Client
     from actors.grades.messages import Set
+    from actors.runtime.client import Client
+
     with Client(replica.storage_endpoint) as client:
         for start in range(0, 200_000, 1000):
-            ids = [client.send(Set(f"user-{i}", [i, i, i, i], 0))
-                   for i in range(start, start + 1000)]
+            ids = [
+                client.send(Set(f"user-{i}", [i, i, i, i], 0)) for i in range(start, start + 1000)
+            ]
             for _ in ids:
                 client.receive()
     getter_workers = replica.child("getter").children()
@@ -287,16 +316,27 @@ def test_set_without_a_bus_is_503_with_retry_after(cluster):
 def test_every_set_answers_with_a_request_id(replica):
     fresh = replica.set("rid", spp=1)
     assert len(fresh.headers["X-Request-Id"]) == 16
-    given = requests.post(replica.set_url, json={"user_id": "rid"}, auth=AUTH, timeout=5,
-                          headers={"X-Request-Id": "client-42"})
+    given = requests.post(
+        replica.set_url,
+        json={"user_id": "rid"},
+        auth=AUTH,
+        timeout=5,
+        headers={"X-Request-Id": "client-42"},
+    )
     assert given.headers["X-Request-Id"] == "client-42"
-    odd = requests.post(replica.set_url, json={"user_id": "rid"}, auth=AUTH, timeout=5,
-                        headers={"X-Request-Id": "bad id\twith junk"})
+    odd = requests.post(
+        replica.set_url,
+        json={"user_id": "rid"},
+        auth=AUTH,
+        timeout=5,
+        headers={"X-Request-Id": "bad id\twith junk"},
+    )
     assert odd.headers["X-Request-Id"] != "bad id\twith junk"
 
 
 def test_json_logs_are_one_object_per_line(cluster):
     import json
+
     replica = cluster.replica(1, bus=None, LOG_FORMAT="json")
     lines = [line for line in replica.output().splitlines() if line.strip()]
     ours = [json.loads(line) for line in lines if line.startswith("{")]

@@ -53,12 +53,17 @@ def _start(cluster):
     nats = cluster.bus()
     one = cluster.replica(1, nats)
     two = cluster.replica(2, nats, next_url=one.get_base)
-    writers = [Writer(one, USERS, ("postpaid_limit", "spp")),
-               Writer(two, USERS, ("shipping_fee", "return_fee"))]
+    writers = [
+        Writer(one, USERS, ("postpaid_limit", "spp")),
+        Writer(two, USERS, ("shipping_fee", "return_fee")),
+    ]
     for writer in writers:
         writer.start()
-    wait_until(lambda: all(w.acked_count() > 20 for w in writers), RESUME_TIMEOUT_S,
-               "both replicas to acknowledge writes")
+    wait_until(
+        lambda: all(w.acked_count() > 20 for w in writers),
+        RESUME_TIMEOUT_S,
+        "both replicas to acknowledge writes",
+    )
     writers.append(Stalls(list(writers)))
     writers[-1].start()
     return nats, one, two, writers
@@ -71,8 +76,11 @@ def _resume_and_check(one, two, writers) -> dict:
     """
     stalls = writers.pop() if isinstance(writers[-1], Stalls) else None
     before = [w.acked_count() for w in writers]
-    wait_until(lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
-               RESUME_TIMEOUT_S, "both replicas to acknowledge writes again")
+    wait_until(
+        lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
+        RESUME_TIMEOUT_S,
+        "both replicas to acknowledge writes again",
+    )
     for writer in writers:
         writer.stop()
     if stalls is not None:
@@ -80,9 +88,11 @@ def _resume_and_check(one, two, writers) -> dict:
         stalls.join(timeout=5)
     rows = converged(one, two)
     assert_holds_acked_writes(rows, *writers)
-    print(f"\n{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}: statuses "
-          f"{[dict(sorted(w.statuses.items())) for w in writers]}, longest stall "
-          f"{stalls.longest_s if stalls else 0:.1f} s, {len(rows)} users identical")
+    print(
+        f"\n{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}: statuses "
+        f"{[dict(sorted(w.statuses.items())) for w in writers]}, longest stall "
+        f"{stalls.longest_s if stalls else 0:.1f} s, {len(rows)} users identical"
+    )
     return rows
 
 
@@ -96,6 +106,7 @@ def _js(url: str, job):
             return await job(nc.jetstream(timeout=5))
         finally:
             await nc.close()
+
     return asyncio.run(asyncio.wait_for(run(), 30))
 
 
@@ -164,12 +175,16 @@ def test_a_recreated_stream_is_replayed_from_its_start(cluster):
     wait_until(lambda: two.record("old29"), 10, "the old stream's records on replica 2")
     _js(nats.url, lambda js: js.delete_stream("GRADES"))
     # The brokers' probes recreate it; replica 2's position (30) means nothing there.
-    wait_until(lambda: one.set("new0", spp=1).status_code == 200, 20,
-               "writes into the recreated stream")
+    wait_until(
+        lambda: one.set("new0", spp=1).status_code == 200, 20, "writes into the recreated stream"
+    )
     for i in range(1, 10):
         assert one.set(f"new{i}", spp=i).status_code == 200
-    wait_until(lambda: all(two.record(f"new{i}") for i in range(10)), 20,
-               "replica 2 to replay the recreated stream from its start")
+    wait_until(
+        lambda: all(two.record(f"new{i}") for i in range(10)),
+        20,
+        "replica 2 to replay the recreated stream from its start",
+    )
     assert "replaying it from the start" in two.output()
 
 

@@ -44,8 +44,7 @@ class Namespace(NamedTuple):
 
 
 def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True,
-                   timeout=IP_TIMEOUT_S)
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=IP_TIMEOUT_S)
 
 
 @pytest.fixture
@@ -69,8 +68,7 @@ def netns():
         _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
         yield ns
     finally:
-        subprocess.run(["ip", "link", "del", ns.outside], capture_output=True,
-                       timeout=IP_TIMEOUT_S)
+        subprocess.run(["ip", "link", "del", ns.outside], capture_output=True, timeout=IP_TIMEOUT_S)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT_S)
 
 
@@ -83,6 +81,7 @@ def _stepdown(url: str) -> None:
             await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.GRADES", b"", timeout=5)
         finally:
             await nc.close()
+
     asyncio.run(asyncio.wait_for(run(), 20))
 
 
@@ -100,19 +99,37 @@ def _lead_from(nats: NatsCluster, node: NatsNode) -> None:
 @pytest.mark.timeout(PARTITION_TEST_TIMEOUT_S)
 def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     home = cluster.data_dir / "nats"
-    nodes = [cluster.add(NatsNode(k, home, cluster.log_dir, "always", host=netns.outside_ip,
-                                  listen_host="0.0.0.0")) for k in (1, 2)]
-    nodes.append(cluster.add(NatsNode(3, home, cluster.log_dir, "always",
-                                      host=netns.inside_ip, listen_host="0.0.0.0",
-                                      netns=netns.name)))
+    nodes = [
+        cluster.add(
+            NatsNode(
+                k, home, cluster.log_dir, "always", host=netns.outside_ip, listen_host="0.0.0.0"
+            )
+        )
+        for k in (1, 2)
+    ]
+    nodes.append(
+        cluster.add(
+            NatsNode(
+                3,
+                home,
+                cluster.log_dir,
+                "always",
+                host=netns.inside_ip,
+                listen_host="0.0.0.0",
+                netns=netns.name,
+            )
+        )
+    )
     for node in nodes:
         node.write_config(nodes)
     nats = NatsCluster(nodes)
     nats.start()
     one = cluster.replica(1, nats)
     two = cluster.replica(2, nats, next_url=one.get_base)
-    writers = [Writer(one, USERS, ("postpaid_limit", "spp")),
-               Writer(two, USERS, ("shipping_fee", "return_fee"))]
+    writers = [
+        Writer(one, USERS, ("postpaid_limit", "spp")),
+        Writer(two, USERS, ("shipping_fee", "return_fee")),
+    ]
     for writer in writers:
         writer.start()
     _lead_from(nats, nodes[2])
@@ -121,8 +138,11 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     before = [w.acked_count() for w in writers]
     _ip("link", "set", netns.outside, "down")
     try:
-        wait_until(lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
-                   CUT_S * 3, "writes to go on with the majority while node 3 is cut off")
+        wait_until(
+            lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
+            CUT_S * 3,
+            "writes to go on with the majority while node 3 is cut off",
+        )
         assert nats.stream_leader() is not nodes[2]
         time.sleep(CUT_S)
     finally:

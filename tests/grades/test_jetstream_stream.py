@@ -28,5 +28,6 @@ def test_a_start_past_the_end_is_not_this_log():
 
 def test_a_recreated_stream_has_another_log_id():
     import datetime
+
     one = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     assert log_id_of("GRADES", one) != log_id_of("GRADES", one + datetime.timedelta(seconds=1))

@@ -36,10 +36,12 @@ def test_metrics_count_requests_and_report_replica_and_bus(cluster):
         return response.text
 
     text = scrape(one)
-    assert sample(text, "grades_http_requests_total", port="setter", route="/set",
-                  status="200") == 30
-    assert sample(text, "grades_http_requests_total", port="getter", route="/get",
-                  status="404") == 1
+    assert (
+        sample(text, "grades_http_requests_total", port="setter", route="/set", status="200") == 30
+    )
+    assert (
+        sample(text, "grades_http_requests_total", port="getter", route="/get", status="404") == 1
+    )
     assert sample(text, "grades_http_request_seconds_count", port="setter", route="/set") == 30
     assert sample(text, "grades_rows") == 30
     assert sample(text, "grades_ready", phase="ready") == 1

@@ -73,8 +73,10 @@ def test_a_long_write_run_keeps_the_log_bounded_and_a_cold_start_restores_it(clu
     bus = cluster.bus(**BUS_ENV)
     one = cluster.replica(1, bus, **REPLICA_ENV)
     two = cluster.replica(2, bus, next_url=one.get_base, **REPLICA_ENV)
-    writers = [Writer(one, [f"r{i}" for i in range(3000)], FIELDS),
-               Writer(two, [f"r{i}" for i in range(3000)], ("spp",))]
+    writers = [
+        Writer(one, [f"r{i}" for i in range(3000)], FIELDS),
+        Writer(two, [f"r{i}" for i in range(3000)], ("spp",)),
+    ]
     bulk = Bulk(one)
     for writer in [*writers, bulk]:
         writer.start()
@@ -132,8 +134,11 @@ def test_a_snapshot_older_than_the_log_is_refused_then_the_peer_backup_is_used(c
     writer, bulk = Writer(one, [f"big{i}" for i in range(2000)], FIELDS), Bulk(one)
     writer.start()
     bulk.start()
-    wait_until(lambda: stream_stats(bus)["first"] > meta["position"], 60,
-               "retention to delete what replica 2's snapshot needs")
+    wait_until(
+        lambda: stream_stats(bus)["first"] > meta["position"],
+        60,
+        "retention to delete what replica 2's snapshot needs",
+    )
     writer.stop()
     bulk.stop()
     assert one.stop() == 0  # the peer is down when replica 2 comes back...

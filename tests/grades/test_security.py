@@ -6,11 +6,11 @@ import pytest
 import zmq
 import zmq.auth
 
-from actors.runtime import protocol
-from actors.grades import messages
-from actors.runtime.client import Client, RemoteError
 from actors.bus.messages import BusFetch, BusInfo, BusPublish
+from actors.grades import messages
 from actors.grades.testing import BACKENDS
+from actors.runtime import protocol
+from actors.runtime.client import Client, RemoteError
 from actors.runtime.security import Curve, keygen
 
 STREAM = "secure"
@@ -29,8 +29,13 @@ def secure_bus(cluster, keys):
 
 
 def test_keygen_makes_server_and_client_keys_and_authorizes_the_client(keys):
-    for name in ("server.key", "server.key_secret", "client.key", "client.key_secret",
-                 "authorized/client.key"):
+    for name in (
+        "server.key",
+        "server.key_secret",
+        "client.key",
+        "client.key_secret",
+        "authorized/client.key",
+    ):
         assert (keys / name).exists(), name
     assert oct((keys / "client.key_secret").stat().st_mode)[-3:] == "600"
 
@@ -55,8 +60,9 @@ def _plain_dealer(url: str, keys_dir=None, rogue_dir=None) -> zmq.Socket:
 
 
 @pytest.mark.parametrize("who", ["no keys", "unauthorized keys"])
-def test_a_peer_without_an_authorized_key_can_neither_publish_nor_fetch(secure_bus, keys,
-                                                                        tmp_path, who):
+def test_a_peer_without_an_authorized_key_can_neither_publish_nor_fetch(
+    secure_bus, keys, tmp_path, who
+):
     rogue = None
     if who == "unauthorized keys":
         rogue = tmp_path / "rogue"

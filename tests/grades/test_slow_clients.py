@@ -49,8 +49,9 @@ def test_idle_and_slowloris_connections_do_not_starve_a_client(cluster):
         session = requests.Session()
         for _ in range(PROBES):
             started = time.perf_counter()
-            response = session.get(f"{replica.get_base}/get", params={"user_id": "probe"},
-                                   timeout=5)
+            response = session.get(
+                f"{replica.get_base}/get", params={"user_id": "probe"}, timeout=5
+            )
             latencies.append(time.perf_counter() - started)
             assert response.status_code == 200
     finally:
@@ -60,8 +61,10 @@ def test_idle_and_slowloris_connections_do_not_starve_a_client(cluster):
             sock.close()
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
-    print(f"\nunder {IDLE_CONNECTIONS} idle + {SLOWLORIS_CONNECTIONS} slowloris connections: "
-          f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms over {PROBES} gets")
+    print(
+        f"\nunder {IDLE_CONNECTIONS} idle + {SLOWLORIS_CONNECTIONS} slowloris connections: "
+        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms over {PROBES} gets"
+    )
     assert replica.set("probe", spp=2).status_code == 200
 
 
@@ -69,8 +72,12 @@ def test_idle_and_slowloris_connections_do_not_starve_a_client(cluster):
 def test_an_oversized_header_is_refused_and_the_server_lives(cluster, header_bytes):
     replica = cluster.replica(1, bus=None)
     try:
-        response = requests.get(f"{replica.get_base}/get", params={"user_id": "x"},
-                                headers={"X-Huge": "a" * header_bytes}, timeout=10)
+        response = requests.get(
+            f"{replica.get_base}/get",
+            params={"user_id": "x"},
+            headers={"X-Huge": "a" * header_bytes},
+            timeout=10,
+        )
         assert response.status_code == 431
         assert "headers" in response.json()["error"]
     except requests.ConnectionError:

@@ -71,9 +71,11 @@ class Writer(threading.Thread):
 
 def converged(*replicas) -> dict:
     """Wait until every replica's full map (values and versions) is the same."""
+
     def same():
         maps = [replica.backup_rows() for replica in replicas]
         return maps[0] if all(m == maps[0] for m in maps[1:]) else None
+
     return wait_until(same, CONVERGE_TIMEOUT_S, "the replicas to converge", interval_s=0.5)
 
 
@@ -94,8 +96,11 @@ def test_a_set_on_either_replica_appears_on_the_other(cluster):
     wait_until(lambda: two.record("3333"), 10, "the set to reach replica 2")
     assert two.record("3333")["spp"] == 23123
     assert two.set("3333", shipping_fee=333).status_code == 200
-    wait_until(lambda: (one.record("3333") or {}).get("shipping_fee") == 333, 10,
-               "the set to reach replica 1")
+    wait_until(
+        lambda: (one.record("3333") or {}).get("shipping_fee") == 333,
+        10,
+        "the set to reach replica 1",
+    )
     assert one.record("3333") == two.record("3333")
 
 
@@ -105,8 +110,10 @@ def test_concurrent_partial_sets_on_both_replicas_keep_every_field(cluster):
     one = cluster.replica(1, bus)
     two = cluster.replica(2, bus, next_url=one.get_base)
     users = [f"u{i}" for i in range(40)]
-    writers = [Writer(one, users, ("postpaid_limit", "spp")),
-               Writer(two, users, ("shipping_fee", "return_fee"))]
+    writers = [
+        Writer(one, users, ("postpaid_limit", "spp")),
+        Writer(two, users, ("shipping_fee", "return_fee")),
+    ]
     for writer in writers:
         writer.start()
     time.sleep(4)
@@ -156,9 +163,11 @@ def test_kill9_of_the_bus_under_load_loses_no_acknowledged_write(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
     two = cluster.replica(2, bus, next_url=one.get_base)
-    writers = [Writer(one, [f"a{i}" for i in range(300)], ("spp", "postpaid_limit")),
-               Writer(two, [f"a{i}" for i in range(300)], ("shipping_fee",)),
-               Writer(two, [f"b{i}" for i in range(300)], FIELDS)]
+    writers = [
+        Writer(one, [f"a{i}" for i in range(300)], ("spp", "postpaid_limit")),
+        Writer(two, [f"a{i}" for i in range(300)], ("shipping_fee",)),
+        Writer(two, [f"b{i}" for i in range(300)], FIELDS),
+    ]
     for writer in writers:
         writer.start()
     time.sleep(2)
@@ -170,8 +179,11 @@ def test_kill9_of_the_bus_under_load_loses_no_acknowledged_write(cluster):
     bus.wait_listening()
     wait_until(lambda: all(w.statuses.get(200, 0) > 0 for w in writers), 20, "writes to resume")
     before = [w.acked_count() for w in writers]
-    wait_until(lambda: all(w.acked_count() > b + 50 for w, b in zip(writers, before)), 30,
-               "the replicas to accept writes again without a restart")
+    wait_until(
+        lambda: all(w.acked_count() > b + 50 for w, b in zip(writers, before)),
+        30,
+        "the replicas to accept writes again without a restart",
+    )
     for writer in writers:
         writer.stop()
     rows = converged(one, two)
@@ -190,9 +202,11 @@ def test_kill9_of_replica1_right_after_acknowledged_writes(cluster):
         assert response.status_code == 200
         acked[f"last{i}"] = i
     one.kill9()
+
     def all_there():
         rows = two.backup_rows()
         return all(k in rows and rows[k][1] == v for k, v in acked.items())
+
     wait_until(all_there, 20, "replica 2 to hold every write replica 1 acknowledged")
     one.start()
     one.wait_ready()
@@ -211,14 +225,18 @@ def test_bus_down_means_fast_503_working_gets_and_resume(cluster):
         started = time.monotonic()
         response = one.set("steady", spp=2)
         return [response, time.monotonic() - started] if response.status_code == 503 else None
+
     response, elapsed = wait_until(set_refused, 15, "sets to be refused with 503")
     assert response.headers["Retry-After"]
     assert elapsed < 1.0, f"a refused set took {elapsed:.2f} s"
     assert one.record("steady")["spp"] == 1
     bus.start()
     bus.wait_listening()
-    wait_until(lambda: one.set("steady", spp=3).status_code == 200, 20,
-               "sets to work again once the bus is back")
+    wait_until(
+        lambda: one.set("steady", spp=3).status_code == 200,
+        20,
+        "sets to work again once the bus is back",
+    )
     assert one.record("steady")["spp"] == 3
 
 
@@ -238,12 +256,15 @@ def test_cold_start_rebuilds_from_the_log(cluster):
 def test_a_late_replica_restores_from_a_peer_while_writes_continue(cluster):
     bus = cluster.bus()
     one = cluster.replica(1, bus)
-    from actors.runtime.client import Client
     from actors.grades.messages import Set
+    from actors.runtime.client import Client
+
     with Client(one.storage_endpoint) as client:
         for start in range(0, 30_000, 1000):
-            ids = [client.send(Set(f"bulk{i}", [i, None, None, i], 0))
-                   for i in range(start, start + 1000)]
+            ids = [
+                client.send(Set(f"bulk{i}", [i, None, None, i], 0))
+                for i in range(start, start + 1000)
+            ]
             for _ in ids:
                 client.receive()
     writer = Writer(one, [f"live{i}" for i in range(200)], FIELDS)
@@ -297,12 +318,17 @@ def test_replicas_with_skewed_clocks_keep_causality_and_converge(cluster):
     ahead = cluster.replica(2, bus, next_url=behind.get_base, GRADES_CLOCK_SKEW_MS=5000)
     for i in range(20):
         assert ahead.set(f"skew{i}", spp=1).status_code == 200
-    wait_until(lambda: all((behind.record(f"skew{i}") or {}).get("spp") == 1
-                           for i in range(20)), 10, "the ahead replica's writes to arrive")
+    wait_until(
+        lambda: all((behind.record(f"skew{i}") or {}).get("spp") == 1 for i in range(20)),
+        10,
+        "the ahead replica's writes to arrive",
+    )
     for i in range(20):  # causally after: must win although this clock is 10 s behind
         assert behind.set(f"skew{i}", spp=2).status_code == 200
-    writers = [Writer(behind, [f"skew{i}" for i in range(20)], ("return_fee",)),
-               Writer(ahead, [f"skew{i}" for i in range(20)], ("return_fee",))]
+    writers = [
+        Writer(behind, [f"skew{i}" for i in range(20)], ("return_fee",)),
+        Writer(ahead, [f"skew{i}" for i in range(20)], ("return_fee",)),
+    ]
     for writer in writers:
         writer.start()
     time.sleep(2)

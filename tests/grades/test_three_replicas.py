@@ -22,11 +22,15 @@ USERS = 200
 
 
 def verify(*urls: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "actors.grades.cli", "verify", "--versions",
-                           *urls],
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          check=False, capture_output=True, text=True,
-                          timeout=VERIFY_TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.grades.cli", "verify", "--versions", *urls],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=VERIFY_TIMEOUT_S,
+    )
 
 
 def verify_until_identical(*urls: str) -> subprocess.CompletedProcess:
@@ -60,8 +64,11 @@ def test_a_third_replica_joins_with_configuration_only(cluster):
 
     assert r3.set("from-3", shipping_fee=3).status_code == 200
     for other in (r1, r2):
-        wait_until(lambda replica=other: replica.record("from-3"), CONVERGE_TIMEOUT_S,
-                   f"{other.name} to get replica 3's write")
+        wait_until(
+            lambda replica=other: replica.record("from-3"),
+            CONVERGE_TIMEOUT_S,
+            f"{other.name} to get replica 3's write",
+        )
         assert other.record("from-3")["shipping_fee"] == 3
     result = verify_until_identical(r3.get_base, r1.get_base, r2.get_base)
     assert result.returncode == 0, result.stdout + result.stderr

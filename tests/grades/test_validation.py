@@ -25,8 +25,10 @@ VALID = [
     ),
     (body(user_id="u", return_fee=0, postpaid_limit=0), ("u", [0, None, None, 0])),
     (body(user_id="u", shipping_fee=-5), ("u", [None, None, -5, None])),
-    (body(user_id="u", spp=INT64_MAX, return_fee=INT64_MIN),
-     ("u", [None, INT64_MAX, None, INT64_MIN])),
+    (
+        body(user_id="u", spp=INT64_MAX, return_fee=INT64_MIN),
+        ("u", [None, INT64_MAX, None, INT64_MIN]),
+    ),
     (b'{"user_id":"u","spp":-0}', ("u", [None, 0, None, None])),
     (body(user_id="ünïcødé 😀"), ("ünïcødé 😀", [None, None, None, None])),
     (b'{"user_id":"\\u00fc\\ud83d\\ude00"}', ("ü😀", [None, None, None, None])),

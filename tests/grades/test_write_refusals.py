@@ -27,8 +27,9 @@ def _write_through(replica, stop: threading.Event, statuses: list, name: str) ->
     session = requests.Session()
     i = 0
     while not stop.is_set():
-        response = session.post(replica.set_url, json={"user_id": f"{name}-{i}", "spp": i},
-                                auth=AUTH, timeout=10)
+        response = session.post(
+            replica.set_url, json={"user_id": f"{name}-{i}", "spp": i}, auth=AUTH, timeout=10
+        )
         statuses.append((response.status_code, response.text[:200]))
         i += 1
 
@@ -37,8 +38,10 @@ def test_a_bus_stalled_with_writes_in_flight_costs_no_write(cluster):
     bus = cluster.bus()
     replica = cluster.replica(1, bus)
     stop, statuses = threading.Event(), []
-    writers = [threading.Thread(target=_write_through, args=(replica, stop, statuses, f"w{n}"))
-               for n in range(WRITERS)]
+    writers = [
+        threading.Thread(target=_write_through, args=(replica, stop, statuses, f"w{n}"))
+        for n in range(WRITERS)
+    ]
     for writer in writers:
         writer.start()
     try:
@@ -70,8 +73,11 @@ def test_each_change_of_the_refusal_reason_is_logged_once_and_shown_in_readyz(cl
     assert _readyz(replica)[1]["write_refusal"] == ""
     os.kill(bus.process.pid, signal.SIGSTOP)
     try:
-        status, body = wait_until(lambda: (s := _readyz(replica))[0] == 503 and s, 10,
-                                  "the replica to notice the silent bus")
+        status, body = wait_until(
+            lambda: (s := _readyz(replica))[0] == 503 and s,
+            10,
+            "the replica to notice the silent bus",
+        )
         assert body["write_refusal"] == "bus is unreachable"
         response = replica.set("refused", spp=1)
         assert response.status_code == 503

@@ -48,15 +48,21 @@ async def fetch(dsn: str, sql: str, *args):
 
 
 def test_migrate_applies_in_numeric_order_once(db, tmp_path):
-    schema = write(tmp_path / "schema", {
-        "2_table.sql": "CREATE TABLE t (x int);",
-        "10_rows.sql": "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);",
-        "1_first.sql": "CREATE TABLE first (y int);",
-    })
+    schema = write(
+        tmp_path / "schema",
+        {
+            "2_table.sql": "CREATE TABLE t (x int);",
+            "10_rows.sql": "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);",
+            "1_first.sql": "CREATE TABLE first (y int);",
+        },
+    )
     assert asyncio.run(migrate(db, "svc", schema)) == ["1_first", "2_table", "10_rows"]
     assert asyncio.run(migrate(db, "svc", schema)) == []
-    rows = asyncio.run(fetch(db, "SELECT version, name FROM schema_migrations "
-                                 "WHERE service = 'svc' ORDER BY version"))
+    rows = asyncio.run(
+        fetch(
+            db, "SELECT version, name FROM schema_migrations WHERE service = 'svc' ORDER BY version"
+        )
+    )
     assert [tuple(row) for row in rows] == [(1, "1_first"), (2, "2_table"), (10, "10_rows")]
     assert [row["x"] for row in asyncio.run(fetch(db, "SELECT x FROM t ORDER BY x"))] == [1, 2]
 
@@ -66,10 +72,13 @@ def test_migrate_applies_in_numeric_order_once(db, tmp_path):
 
 def test_two_instances_migrating_at_once_apply_once(db, tmp_path):
     # Not idempotent on purpose: a second application would fail on CREATE TABLE.
-    schema = write(tmp_path / "schema", {
-        "001_slow.sql": "SELECT pg_sleep(0.5); CREATE TABLE once (x int);",
-        "002_rows.sql": "INSERT INTO once VALUES (1);",
-    })
+    schema = write(
+        tmp_path / "schema",
+        {
+            "001_slow.sql": "SELECT pg_sleep(0.5); CREATE TABLE once (x int);",
+            "002_rows.sql": "INSERT INTO once VALUES (1);",
+        },
+    )
 
     async def both():
         return await asyncio.gather(migrate(db, "svc", schema), migrate(db, "svc", schema))
@@ -90,14 +99,18 @@ def test_services_are_independent(db, tmp_path):
 
 
 def test_a_failing_file_rolls_everything_back(db, tmp_path):
-    schema = write(tmp_path / "schema", {
-        "001_ok.sql": "CREATE TABLE good (x int);",
-        "002_bad.sql": "CREATE TABLE bad (x int); SELEKT 1;",
-    })
+    schema = write(
+        tmp_path / "schema",
+        {
+            "001_ok.sql": "CREATE TABLE good (x int);",
+            "002_bad.sql": "CREATE TABLE bad (x int); SELEKT 1;",
+        },
+    )
     with pytest.raises(MigrationError, match=r"002_bad\.sql failed"):
         asyncio.run(migrate(db, "svc", schema))
-    tables = asyncio.run(fetch(db, "SELECT tablename FROM pg_tables WHERE tablename IN "
-                                   "('good', 'bad')"))
+    tables = asyncio.run(
+        fetch(db, "SELECT tablename FROM pg_tables WHERE tablename IN ('good', 'bad')")
+    )
     assert tables == []
     applied = asyncio.run(fetch(db, "SELECT * FROM schema_migrations WHERE service = 'svc'"))
     assert applied == []
@@ -148,15 +161,23 @@ def test_wait_for_database_fails_at_once_for_an_unknown_database(pg_server):
 def test_normalize_dsn():
     assert normalize_dsn(" postgres://u@h:1/d ") == "postgresql://u@h:1/d"
     assert normalize_dsn("postgresql://u@h/d") == "postgresql://u@h/d"
-    for bad, problem in [("", "empty"), ("mysql://u@h/d", "scheme 'mysql'"),
-                         ("u@h/d", "not a URI"), ("postgres://u@h:port/d", "port")]:
+    for bad, problem in [
+        ("", "empty"),
+        ("mysql://u@h/d", "scheme 'mysql'"),
+        ("u@h/d", "not a URI"),
+        ("postgres://u@h:port/d", "port"),
+    ]:
         with pytest.raises(ValueError, match=problem):
             normalize_dsn(bad)
 
 
 def test_lazy_pool_opens_on_first_acquire(pg_dsn):
-    pool = LazyPool(pg_dsn.replace("postgresql://", "postgres://"), max_size=2,
-                    command_timeout_s=0.3, application_name="lazy-pool-test")
+    pool = LazyPool(
+        pg_dsn.replace("postgresql://", "postgres://"),
+        max_size=2,
+        command_timeout_s=0.3,
+        application_name="lazy-pool-test",
+    )
 
     async def scenario():
         watch = await asyncpg.connect(pg_dsn)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from actors.runtime import protocol
-from actors.grades import messages
-from actors.runtime.protocol import VERSION, Error, ErrorCode, Ok, ProtocolError, decode, encode
 from actors.bus.messages import topic_for
+from actors.grades import messages
+from actors.runtime import protocol
+from actors.runtime.protocol import VERSION, Error, ErrorCode, Ok, ProtocolError, decode, encode
 
 # A sample value per annotated field type; the protocol itself does not check field
 # types, so any msgpack-able value of the right kind exercises the framing.
@@ -27,8 +27,10 @@ ALL_TAGS = sorted(protocol._MESSAGES)
 def sample_fields(cls) -> list:
     """A sample value for every field of cls (defaults included), by its annotation."""
     annotations = cls.__annotations__  # NamedTuple keeps them as ForwardRef objects
-    return [SAMPLE_BY_TYPE[getattr(annotations[n], "__forward_arg__", annotations[n])]
-            for n in cls._fields]
+    return [
+        SAMPLE_BY_TYPE[getattr(annotations[n], "__forward_arg__", annotations[n])]
+        for n in cls._fields
+    ]
 
 
 def sample_message(cls):

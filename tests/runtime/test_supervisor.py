@@ -46,8 +46,11 @@ def test_a_child_that_keeps_dying_at_start_makes_the_supervisor_give_up(tmp_path
 def test_a_child_that_lives_past_its_quick_death_time_is_restarted_for_ever(tmp_path):
     proc = _supervisor(tmp_path, "steady")
     try:
-        wait_until(lambda: proc.output().count("restarting flaky") >= 6, 30,
-                   "six restarts of the flaky child")
+        wait_until(
+            lambda: proc.output().count("restarting flaky") >= 6,
+            30,
+            "six restarts of the flaky child",
+        )
         assert proc.running()
         assert "giving up" not in proc.output()
     finally:

@@ -57,6 +57,7 @@ class AppClient:
 
     def __init__(self, db: Db, app=None):
         from web.segments.app import create_app
+
         self.db = db
         self.nudges = 0
         self.app = app or create_app(db.pool, self._nudge)
@@ -70,6 +71,7 @@ class AppClient:
         async def go():
             async with testing.ASGIConductor(self.app) as conductor:
                 return await conductor.simulate_request(method, path, **kwargs)
+
         return self.db.run(go())
 
     def get(self, path, **kwargs):
@@ -99,6 +101,7 @@ def client_of(db):
 def procs(tmp_path):
     """A ProcGroup for the test's processes; a process that did not stop cleanly fails it."""
     from actors.runtime.testing import ProcGroup
+
     group = ProcGroup(tmp_path / "logs")
     yield group
     problems = group.stop_all()

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 _ids = itertools.count(4_000_000)
-ROW = re.compile(r"^(\d+);([A-Za-z0-9_.-]+);(добавление|удаление);"
-                 r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)$")
+ROW = re.compile(
+    r"^(\d+);([A-Za-z0-9_.-]+);(добавление|удаление);"
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)$"
+)
 
 
 def this_month() -> str:
@@ -32,18 +34,25 @@ def csv_rows(response) -> list[tuple[int, str, str, str]]:
 
 
 def test_history_url_is_absolute_and_keeps_the_user_filter(client):
-    response = client.get("/api/history", params={"period": "2023-08"},
-                          host="segments.example", port=8100)
+    response = client.get(
+        "/api/history", params={"period": "2023-08"}, host="segments.example", port=8100
+    )
     assert response.status_code == 200
     assert response.json == {"url": "http://segments.example:8100/api/history/2023-08.csv"}
     response = client.get("/api/history", params={"period": "2023-08", "user_id": "42"})
     assert response.json["url"].endswith("/api/history/2023-08.csv?user_id=42")
 
 
-@pytest.mark.parametrize("query, field", [
-    ({}, "period"), ({"period": "2023-8"}, "period"), ({"period": "2023-13"}, "period"),
-    ({"period": "08-2023"}, "period"), ({"period": "2023-08", "user_id": "0"}, "user_id"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({}, "period"),
+        ({"period": "2023-8"}, "period"),
+        ({"period": "2023-13"}, "period"),
+        ({"period": "08-2023"}, "period"),
+        ({"period": "2023-08", "user_id": "0"}, "user_id"),
+    ],
+)
 def test_bad_history_query_is_400(client, query, field):
     response = client.get("/api/history", params=query)
     assert response.status_code == 400 and response.json["error"].startswith(f"{field}:")
@@ -64,8 +73,9 @@ def test_csv_has_every_change_in_time_order_ttl_and_deletion_included(client):
     user, other = next(_ids), next(_ids)
     for slug in ("H_A", "H_B", "H_TTL"):
         assert client.post("/api/segments", {"slug": slug}).status_code == 201
-    client.post(f"/api/users/{user}/segments",
-                {"add": ["H_A", "H_B", {"slug": "H_TTL", "ttl_seconds": 1}]})
+    client.post(
+        f"/api/users/{user}/segments", {"add": ["H_A", "H_B", {"slug": "H_TTL", "ttl_seconds": 1}]}
+    )
     client.post(f"/api/users/{other}/segments", {"add": ["H_A"]})
     client.post(f"/api/users/{user}/segments", {"remove": ["H_B"]})
     time.sleep(1.1)  # H_TTL expires; no reaper runs in process: the report reaps first
@@ -75,8 +85,13 @@ def test_csv_has_every_change_in_time_order_ttl_and_deletion_included(client):
     path = url.json["url"].split("://", 1)[1].split("/", 1)[1]
     rows = csv_rows(client.get("/" + path.split("?")[0], params={"user_id": str(user)}))
     assert [(s, op) for _, s, op, _ in rows] == [
-        ("H_A", "добавление"), ("H_B", "добавление"), ("H_TTL", "добавление"),
-        ("H_B", "удаление"), ("H_TTL", "удаление"), ("H_A", "удаление")]
+        ("H_A", "добавление"),
+        ("H_B", "добавление"),
+        ("H_TTL", "добавление"),
+        ("H_B", "удаление"),
+        ("H_TTL", "удаление"),
+        ("H_A", "удаление"),
+    ]
     assert {u for u, *_ in rows} == {user}
     stamps = [ts for *_, ts in rows]
     assert stamps == sorted(stamps)

@@ -34,8 +34,9 @@ def test_segment_lifecycle(client):
     assert created.json == {"slug": "AVITO_VOICE_MESSAGES", "percent": None, "users_assigned": 0}
     again = client.post("/api/segments", {"slug": "AVITO_VOICE_MESSAGES", "percent": 10})
     assert again.status_code == 409 and "AVITO_VOICE_MESSAGES" in error_of(again)
-    assert client.post("/api/segments", {"slug": "a.b-c_D", "percent": 12.5}).json[
-        "percent"] == 12.5
+    assert (
+        client.post("/api/segments", {"slug": "a.b-c_D", "percent": 12.5}).json["percent"] == 12.5
+    )
     listed = client.get("/api/segments")
     assert listed.status_code == 200
     slugs = [s["slug"] for s in listed.json]
@@ -50,26 +51,28 @@ def test_segment_lifecycle(client):
     assert client.post("/api/segments", {"slug": "AVITO_VOICE_MESSAGES"}).status_code == 201
 
 
-@pytest.mark.parametrize("body, field", [
-    (b'{"slug": "A B"}', "slug"),
-    (b'{"slug": "AB\\n"}', "slug"),
-    (b'{"slug": ""}', "slug"),
-    (b'{"slug": "' + b"x" * 101 + b'"}', "slug"),
-    (b'{"slug": 5}', "slug"),
-    (b'{"percent": 5}', "slug"),
-    (b'{"slug": "OK_1", "percent": 101}', "percent"),
-    (b'{"slug": "OK_1", "percent": -1}', "percent"),
-    (b'{"slug": "OK_1", "percent": "5"}', "percent"),
-    (b'{"slug": "OK_1", "percent": true}', "percent"),
-    (b'{"slug": "OK_1", "percent": 1e400}', "body"),  # out of range for the parser
-    (b'{"slug": "OK_1", "extra": 1}', "extra"),
-    (b'{"slug": "OK_1"', "body"),
-    (b'["OK_1"]', "body"),
-    (b'', "body"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b'{"slug": "A B"}', "slug"),
+        (b'{"slug": "AB\\n"}', "slug"),
+        (b'{"slug": ""}', "slug"),
+        (b'{"slug": "' + b"x" * 101 + b'"}', "slug"),
+        (b'{"slug": 5}', "slug"),
+        (b'{"percent": 5}', "slug"),
+        (b'{"slug": "OK_1", "percent": 101}', "percent"),
+        (b'{"slug": "OK_1", "percent": -1}', "percent"),
+        (b'{"slug": "OK_1", "percent": "5"}', "percent"),
+        (b'{"slug": "OK_1", "percent": true}', "percent"),
+        (b'{"slug": "OK_1", "percent": 1e400}', "body"),  # out of range for the parser
+        (b'{"slug": "OK_1", "extra": 1}', "extra"),
+        (b'{"slug": "OK_1"', "body"),
+        (b'["OK_1"]', "body"),
+        (b"", "body"),
+    ],
+)
 def test_bad_segment_is_400_naming_the_field_and_creates_nothing(client, body, field):
-    response = client.post("/api/segments", body=body,
-                           headers={"Content-Type": "application/json"})
+    response = client.post("/api/segments", body=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
     assert error_of(response).startswith(f"{field}:")
     assert "OK_1" not in [s["slug"] for s in client.get("/api/segments").json]
@@ -85,46 +88,64 @@ def test_user_changes_and_reads(client, db):
         assert client.post("/api/segments", {"slug": slug}).status_code == 201
     user = new_user()
     assert client.get(f"/api/users/{user}/segments").json == {"user_id": user, "segments": []}
-    changed = client.post(f"/api/users/{user}/segments", {
-        "add": ["U_B", {"slug": "U_A", "ttl_seconds": 60},
-                {"slug": "U_C", "expires_at": "2999-01-01T00:00:00+03:00"}]})
+    changed = client.post(
+        f"/api/users/{user}/segments",
+        {
+            "add": [
+                "U_B",
+                {"slug": "U_A", "ttl_seconds": 60},
+                {"slug": "U_C", "expires_at": "2999-01-01T00:00:00+03:00"},
+            ]
+        },
+    )
     assert changed.status_code == 200
     assert changed.json == {"user_id": user, "segments": ["U_A", "U_B", "U_C"]}
     assert client.nudges >= 1  # an expiry was added: the reaper was told
-    assert client.post(f"/api/users/{user}/segments",
-                       {"add": ["U_A"], "remove": ["U_C", "U_C"]}).json["segments"] == [
-        "U_A", "U_B"]
+    assert client.post(
+        f"/api/users/{user}/segments", {"add": ["U_A"], "remove": ["U_C", "U_C"]}
+    ).json["segments"] == ["U_A", "U_B"]
     assert client.get(f"/api/users/{user}/segments").json["segments"] == ["U_A", "U_B"]
-    expires = db.fetch("SELECT m.expires_at FROM segments.memberships m JOIN segments.segments s "
-                       "ON s.id = m.segment_id WHERE m.user_id = $1 AND s.slug = 'U_A'", user)
+    expires = db.fetch(
+        "SELECT m.expires_at FROM segments.memberships m JOIN segments.segments s "
+        "ON s.id = m.segment_id WHERE m.user_id = $1 AND s.slug = 'U_A'",
+        user,
+    )
     assert expires[0][0] is None  # adding a held segment replaced its expiry
     assert history_count(db, user) == 4  # three adds, one remove
 
 
-@pytest.mark.parametrize("document, status, field", [
-    ({"add": ["U2_A", "U2_NOPE"]}, 404, "unknown segment: U2_NOPE"),
-    ({"remove": ["U2_NOPE_2", "U2_NOPE_1"]}, 404, "unknown segments: U2_NOPE_1, U2_NOPE_2"),
-    ({"add": ["U2_A"], "remove": ["U2_A"]}, 400, "remove:"),
-    ({"add": ["U2_A", {"slug": "U2_A", "ttl_seconds": 5}]}, 400, "add[1]:"),
-    ({"add": ["bad slug"]}, 400, "add[0]:"),
-    ({"add": [5]}, 400, "add[0]:"),
-    ({"add": [{"ttl_seconds": 5}]}, 400, "add[0].slug:"),
-    ({"add": [{"slug": "U2_A", "ttl_seconds": 0}]}, 400, "add[0].ttl_seconds:"),
-    ({"add": [{"slug": "U2_A", "ttl_seconds": 1.5}]}, 400, "add[0].ttl_seconds:"),
-    ({"add": [{"slug": "U2_A", "ttl": 5}]}, 400, "add[0].ttl:"),
-    ({"add": [{"slug": "U2_A", "ttl_seconds": 5, "expires_at": "2999-01-01T00:00:00Z"}]},
-     400, "add[0]:"),
-    ({"add": [{"slug": "U2_A", "expires_at": "2000-01-01T00:00:00Z"}]}, 400, "expires_at"),
-    ({"add": [{"slug": "U2_A", "expires_at": "2999-01-01T00:00:00"}]}, 400,
-     "add[0].expires_at:"),
-    ({"add": [{"slug": "U2_A", "expires_at": "tomorrow"}]}, 400, "add[0].expires_at:"),
-    ({"add": "U2_A"}, 400, "add:"),
-    ({"remove": [None]}, 400, "remove[0]:"),
-    ({"add": ["U2_A"] * 101}, 400, "add:"),
-    ({"delete": []}, 400, "delete:"),
-])
-def test_bad_change_is_rejected_naming_it_and_changes_nothing(client, db, document, status,
-                                                              field):
+@pytest.mark.parametrize(
+    "document, status, field",
+    [
+        ({"add": ["U2_A", "U2_NOPE"]}, 404, "unknown segment: U2_NOPE"),
+        ({"remove": ["U2_NOPE_2", "U2_NOPE_1"]}, 404, "unknown segments: U2_NOPE_1, U2_NOPE_2"),
+        ({"add": ["U2_A"], "remove": ["U2_A"]}, 400, "remove:"),
+        ({"add": ["U2_A", {"slug": "U2_A", "ttl_seconds": 5}]}, 400, "add[1]:"),
+        ({"add": ["bad slug"]}, 400, "add[0]:"),
+        ({"add": [5]}, 400, "add[0]:"),
+        ({"add": [{"ttl_seconds": 5}]}, 400, "add[0].slug:"),
+        ({"add": [{"slug": "U2_A", "ttl_seconds": 0}]}, 400, "add[0].ttl_seconds:"),
+        ({"add": [{"slug": "U2_A", "ttl_seconds": 1.5}]}, 400, "add[0].ttl_seconds:"),
+        ({"add": [{"slug": "U2_A", "ttl": 5}]}, 400, "add[0].ttl:"),
+        (
+            {"add": [{"slug": "U2_A", "ttl_seconds": 5, "expires_at": "2999-01-01T00:00:00Z"}]},
+            400,
+            "add[0]:",
+        ),
+        ({"add": [{"slug": "U2_A", "expires_at": "2000-01-01T00:00:00Z"}]}, 400, "expires_at"),
+        (
+            {"add": [{"slug": "U2_A", "expires_at": "2999-01-01T00:00:00"}]},
+            400,
+            "add[0].expires_at:",
+        ),
+        ({"add": [{"slug": "U2_A", "expires_at": "tomorrow"}]}, 400, "add[0].expires_at:"),
+        ({"add": "U2_A"}, 400, "add:"),
+        ({"remove": [None]}, 400, "remove[0]:"),
+        ({"add": ["U2_A"] * 101}, 400, "add:"),
+        ({"delete": []}, 400, "delete:"),
+    ],
+)
+def test_bad_change_is_rejected_naming_it_and_changes_nothing(client, db, document, status, field):
     client.post("/api/segments", {"slug": "U2_A"})
     user = new_user()
     response = client.post(f"/api/users/{user}/segments", document)
@@ -136,8 +157,10 @@ def test_bad_change_is_rejected_naming_it_and_changes_nothing(client, db, docume
 
 @pytest.mark.parametrize("user_id", ["0", "-1", str(INT64_MAX + 1), "abc", "1.5", "１２"])
 def test_bad_user_id_is_400(client, user_id):
-    for response in (client.get(f"/api/users/{user_id}/segments"),
-                     client.post(f"/api/users/{user_id}/segments", {"add": []})):
+    for response in (
+        client.get(f"/api/users/{user_id}/segments"),
+        client.post(f"/api/users/{user_id}/segments", {"add": []}),
+    ):
         assert response.status_code == 400 and error_of(response).startswith("user_id:")
 
 
@@ -165,8 +188,11 @@ def test_wrong_method_and_unknown_route_are_json(client):
 def test_an_unreachable_database_is_503_with_retry_after(client_of):
     client = client_of(create_app(LazyPool(f"postgresql://postgres@127.0.0.1:{free_port()}/x")))
     assert client.get("/readyz").status_code == 503
-    for response in (client.get("/api/segments"), client.get("/api/users/1/segments"),
-                     client.post("/api/segments", {"slug": "X"})):
+    for response in (
+        client.get("/api/segments"),
+        client.get("/api/users/1/segments"),
+        client.post("/api/segments", {"slug": "X"}),
+    ):
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
         assert error_of(response).startswith("database unavailable")

@@ -19,8 +19,10 @@ def test_defaults_and_flags():
 
 
 def test_the_environment_wins_over_flags():
-    config = Config.from_env({"RUN_ADDRESS": "127.0.0.1:9200", "DATABASE_URI": DSN},
-                             ["-a", "127.0.0.1:9100", "-d", "postgresql://other@h/db"])
+    config = Config.from_env(
+        {"RUN_ADDRESS": "127.0.0.1:9200", "DATABASE_URI": DSN},
+        ["-a", "127.0.0.1:9100", "-d", "postgresql://other@h/db"],
+    )
     assert str(config.address) == "127.0.0.1:9200" and config.database_uri == DSN
 
 
@@ -36,14 +38,17 @@ def test_two_instances_have_private_endpoints(tmp_path, monkeypatch):
     assert Config.from_env(env, []) == first  # a child reads back the same settings
 
 
-@pytest.mark.parametrize("environ, argv, named", [
-    ({"RUN_ADDRESS": "nonsense", "DATABASE_URI": DSN}, [], "RUN_ADDRESS"),
-    ({"DATABASE_URI": DSN}, ["-a", "localhost"], "-a"),
-    ({}, [], "DATABASE_URI"),
-    ({"DATABASE_URI": "mysql://x/y"}, [], "DATABASE_URI"),
-    ({}, ["-d", "nonsense"], "-d"),
-    ({"DATABASE_URI": DSN, "SEGMENTS_HTTP_WORKERS": "0"}, [], "SEGMENTS_HTTP_WORKERS"),
-])
+@pytest.mark.parametrize(
+    "environ, argv, named",
+    [
+        ({"RUN_ADDRESS": "nonsense", "DATABASE_URI": DSN}, [], "RUN_ADDRESS"),
+        ({"DATABASE_URI": DSN}, ["-a", "localhost"], "-a"),
+        ({}, [], "DATABASE_URI"),
+        ({"DATABASE_URI": "mysql://x/y"}, [], "DATABASE_URI"),
+        ({}, ["-d", "nonsense"], "-d"),
+        ({"DATABASE_URI": DSN, "SEGMENTS_HTTP_WORKERS": "0"}, [], "SEGMENTS_HTTP_WORKERS"),
+    ],
+)
 def test_a_bad_setting_is_named(environ, argv, named):
     with pytest.raises(ConfigError) as caught:
         Config.from_env(environ, argv)

@@ -11,16 +11,21 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.openapi_fuzz import fuzz_document
 from actors.segments.testing import Segments
+from tests.openapi_fuzz import fuzz_document
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
 def service(pg_dsn, tmp_path_factory):
     from actors.runtime.testing import ProcGroup
+
     group = ProcGroup(tmp_path_factory.mktemp("fuzz-logs"))
     service = group.add(Segments(pg_dsn, group.dir, workers=2))
     service.start()
@@ -37,7 +42,16 @@ def service(pg_dsn, tmp_path_factory):
 def test_the_api_conforms_to_its_document(service):
     """(Driven by hand with hypothesis: schemathesis's pytest plugin does not run under
     pytest 9.)"""
-    fuzz_document(service.base, {
-        "POST /api/segments", "GET /api/segments", "DELETE /api/segments/{slug}",
-        "GET /api/users/{user_id}/segments", "POST /api/users/{user_id}/segments",
-        "GET /api/history", "GET /api/history/{period}.csv"}, checks=CHECKS)
+    fuzz_document(
+        service.base,
+        {
+            "POST /api/segments",
+            "GET /api/segments",
+            "DELETE /api/segments/{slug}",
+            "GET /api/users/{user_id}/segments",
+            "POST /api/users/{user_id}/segments",
+            "GET /api/history",
+            "GET /api/history/{period}.csv",
+        },
+        checks=CHECKS,
+    )

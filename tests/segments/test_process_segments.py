@@ -31,6 +31,7 @@ def sql(dsn: str, query: str, *args):
             return await conn.fetch(query, *args)
         finally:
             await conn.close()
+
     return asyncio.run(go())
 
 
@@ -52,6 +53,7 @@ def _session() -> requests.Session:
 
 def answers(service: Segments, users: list[int], slug: str) -> dict[int, bool]:
     """Whether each user holds slug, asked with CLIENT_THREADS requests in flight."""
+
     def ask(user):
         response = _session().get(service.url(f"/api/users/{user}/segments"), timeout=10)
         assert response.status_code == 200, response.text
@@ -90,18 +92,24 @@ def test_ttl_expiry_is_invisible_at_once_and_in_history_at_its_time(procs, pg_ds
     service = start(procs, pg_dsn)
     assert service.post("/api/segments", {"slug": "P_TTL"}).status_code == 201
     user = next(_ids)
-    response = service.post(f"/api/users/{user}/segments",
-                            {"add": [{"slug": "P_TTL", "ttl_seconds": 1}]})
+    response = service.post(
+        f"/api/users/{user}/segments", {"add": [{"slug": "P_TTL", "ttl_seconds": 1}]}
+    )
     assert response.json()["segments"] == ["P_TTL"]
-    expires = sql(pg_dsn, "SELECT expires_at FROM segments.memberships WHERE user_id = $1",
-                  user)[0][0]
+    expires = sql(pg_dsn, "SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[
+        0
+    ][0]
     while datetime.now(UTC) < expires:
         time.sleep(0.01)
     assert service.user_segments(user) == []  # hidden by the read's time filter
 
     def reaped():  # by the reaper, not by the report (which would reap on its own)
-        return sql(pg_dsn, "SELECT at FROM segments.history WHERE user_id = $1 AND "
-                           "operation = 'remove'", user)
+        return sql(
+            pg_dsn,
+            "SELECT at FROM segments.history WHERE user_id = $1 AND operation = 'remove'",
+            user,
+        )
+
     rows = wait_until(reaped, 1.5, "the reaper to record the expiry")
     late_s = (datetime.now(UTC) - expires).total_seconds()
     assert rows[0][0] == expires
@@ -115,8 +123,7 @@ def test_kill9_loses_no_acknowledged_change_and_the_reaper_catches_up(procs, pg_
     for slug in ("K_A", "K_B", "K_TTL"):
         assert service.post("/api/segments", {"slug": slug}).status_code == 201
     ttl_user = next(_ids)
-    service.post(f"/api/users/{ttl_user}/segments",
-                 {"add": [{"slug": "K_TTL", "ttl_seconds": 1}]})
+    service.post(f"/api/users/{ttl_user}/segments", {"add": [{"slug": "K_TTL", "ttl_seconds": 1}]})
     acknowledged: list[int] = []
     stop = threading.Event()
 
@@ -125,8 +132,11 @@ def test_kill9_loses_no_acknowledged_change_and_the_reaper_catches_up(procs, pg_
         while not stop.is_set():
             user = next(_ids)
             try:
-                response = session.post(service.url(f"/api/users/{user}/segments"),
-                                        json={"add": ["K_A", "K_B"]}, timeout=5)
+                response = session.post(
+                    service.url(f"/api/users/{user}/segments"),
+                    json={"add": ["K_A", "K_B"]},
+                    timeout=5,
+                )
             except requests.RequestException:
                 continue
             if response.status_code == 200:
@@ -144,21 +154,36 @@ def test_kill9_loses_no_acknowledged_change_and_the_reaper_catches_up(procs, pg_
     procs.stop(service)
     service = start(procs, pg_dsn, "restarted", port=service.port)
 
-    adds = dict((r[0], r[1]) for r in sql(
-        pg_dsn, "SELECT user_id, count(*) FROM segments.history WHERE slug IN ('K_A', 'K_B') "
-                "AND operation = 'add' GROUP BY user_id"))
+    adds = dict(
+        (r[0], r[1])
+        for r in sql(
+            pg_dsn,
+            "SELECT user_id, count(*) FROM segments.history WHERE slug IN ('K_A', 'K_B') "
+            "AND operation = 'add' GROUP BY user_id",
+        )
+    )
     for user in acknowledged:
         assert {"K_A", "K_B"} <= set(service.user_segments(user))
         assert adds[user] == 2  # one add per segment: nothing applied twice
     assert set(adds.values()) == {2}  # unacknowledged ones are all or nothing too
-    rows = wait_until(lambda: sql(
-        pg_dsn, "SELECT h.at, m.expires_at FROM segments.history h "
-                "LEFT JOIN segments.memberships m ON m.user_id = h.user_id "
-                "WHERE h.user_id = $1 AND h.operation = 'remove' AND h.slug = 'K_TTL'",
-        ttl_user), 3, "the restarted reaper to catch up")
+    rows = wait_until(
+        lambda: sql(
+            pg_dsn,
+            "SELECT h.at, m.expires_at FROM segments.history h "
+            "LEFT JOIN segments.memberships m ON m.user_id = h.user_id "
+            "WHERE h.user_id = $1 AND h.operation = 'remove' AND h.slug = 'K_TTL'",
+            ttl_user,
+        ),
+        3,
+        "the restarted reaper to catch up",
+    )
     assert rows[0][1] is None  # the membership left, stamped with its expiry:
-    added = sql(pg_dsn, "SELECT at FROM segments.history WHERE user_id = $1 "
-                        "AND operation = 'add' AND slug = 'K_TTL'", ttl_user)[0][0]
+    added = sql(
+        pg_dsn,
+        "SELECT at FROM segments.history WHERE user_id = $1 "
+        "AND operation = 'add' AND slug = 'K_TTL'",
+        ttl_user,
+    )[0][0]
     assert (rows[0][0] - added).total_seconds() == 1.0
 
 
@@ -177,8 +202,9 @@ def test_concurrent_changes_of_one_user_on_two_instances_are_serial(procs, pg_ds
 
     def send(i):
         service = (first, second)[i % 2]
-        response = _session().post(service.url(f"/api/users/{user}/segments"),
-                                   json=changes[i], timeout=10)
+        response = _session().post(
+            service.url(f"/api/users/{user}/segments"), json=changes[i], timeout=10
+        )
         assert response.status_code == 200, response.text
         return response.json()["segments"]
 
@@ -186,8 +212,11 @@ def test_concurrent_changes_of_one_user_on_two_instances_are_serial(procs, pg_ds
         seen = list(pool.map(send, range(len(changes))))
     final = first.user_segments(user)
     assert second.user_segments(user) == final
-    rows = sql(pg_dsn, "SELECT slug, operation FROM segments.history WHERE user_id = $1 "
-                       "ORDER BY at, id", user)
+    rows = sql(
+        pg_dsn,
+        "SELECT slug, operation FROM segments.history WHERE user_id = $1 ORDER BY at, id",
+        user,
+    )
     for slug in slugs:
         ops = [r[1] for r in rows if r[0] == slug]
         assert all(a != b for a, b in itertools.pairwise(ops)), (slug, ops)
@@ -199,14 +228,25 @@ def test_concurrent_changes_of_one_user_on_two_instances_are_serial(procs, pg_ds
 
 
 def test_exit_statuses(procs, pg_dsn):
-    bad = subprocess.run([sys.executable, "-m", "actors.segments.cli", "-d", pg_dsn],
-                         env={"RUN_ADDRESS": "nonsense", "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "actors.segments.cli", "-d", pg_dsn],
+        env={"RUN_ADDRESS": "nonsense", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 2 and "RUN_ADDRESS" in bad.stderr
     unreachable = subprocess.run(
         [sys.executable, "-m", "actors.segments.cli", "-a", "127.0.0.1:1"],
-        env={"DATABASE_URI": "postgresql://postgres@127.0.0.1:1/x", "SEGMENTS_DB_WAIT_S": "1",
-             "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+        env={
+            "DATABASE_URI": "postgresql://postgres@127.0.0.1:1/x",
+            "SEGMENTS_DB_WAIT_S": "1",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert unreachable.returncode == 1
     assert unreachable.stderr.strip().splitlines()[-1].startswith("segments: DATABASE_URI:")
     service = start(procs, pg_dsn)

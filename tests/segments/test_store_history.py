@@ -20,8 +20,10 @@ def new_user() -> int:
 
 
 def rows_of(db, user_id: int) -> list[tuple[str, str, datetime]]:
-    rows = db.fetch("SELECT slug, operation, at FROM segments.history WHERE user_id = $1 "
-                    "ORDER BY at, id", user_id)
+    rows = db.fetch(
+        "SELECT slug, operation, at FROM segments.history WHERE user_id = $1 ORDER BY at, id",
+        user_id,
+    )
     return [(r["slug"], r["operation"], r["at"]) for r in rows]
 
 
@@ -35,11 +37,13 @@ class Line(NamedTuple):
 def collect(db, start, end, user_id=None, batch_rows=1000) -> list[Line]:
     async def go():
         out = []
-        async for batch in store.history_lines(db.pool, start, end, user_id,
-                                               ("add", "remove"), batch_rows):
+        async for batch in store.history_lines(
+            db.pool, start, end, user_id, ("add", "remove"), batch_rows
+        ):
             assert len(batch) <= batch_rows
             out.extend(batch)
         return out
+
     lines = []
     for text in db.run(go()):
         user, slug, operation, at = text.split(";")
@@ -51,8 +55,9 @@ def collect(db, start, end, user_id=None, batch_rows=1000) -> list[Line]:
 def test_expired_membership_is_not_read_and_is_reaped_at_its_expiry(db):
     db.run(store.create_segment(db.pool, "T_TTL", None))
     user = new_user()
-    assert db.run(store.change_user_segments(
-        db.pool, user, [AddItem("T_TTL", ttl_seconds=1)], [])) == ["T_TTL"]
+    assert db.run(
+        store.change_user_segments(db.pool, user, [AddItem("T_TTL", ttl_seconds=1)], [])
+    ) == ["T_TTL"]
     expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     assert 0 < db.run(store.seconds_to_next_expiry(db.pool)) <= 1
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
@@ -70,7 +75,8 @@ def test_readding_an_expired_membership_records_its_removal_first(db):
     expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
     assert db.run(store.change_user_segments(db.pool, user, [AddItem("T_READD")], [])) == [
-        "T_READD"]
+        "T_READD"
+    ]
     ops = rows_of(db, user)
     assert [op for _, op, _ in ops] == ["add", "remove", "add"]
     assert ops[1][2] == expires < ops[2][2]
@@ -81,8 +87,12 @@ def test_two_reapers_write_each_removal_once(db):
     users = [new_user() for _ in range(200)]
 
     async def add_all():
-        await asyncio.gather(*(store.change_user_segments(
-            db.pool, u, [AddItem("T_REAP2", ttl_seconds=1)], []) for u in users))
+        await asyncio.gather(
+            *(
+                store.change_user_segments(db.pool, u, [AddItem("T_REAP2", ttl_seconds=1)], [])
+                for u in users
+            )
+        )
 
     db.run(add_all())
     time.sleep(1.1)
@@ -91,10 +101,12 @@ def test_two_reapers_write_each_removal_once(db):
         return await asyncio.gather(*(store.reap_expired(db.pool, limit=50) for _ in range(12)))
 
     reaped = sum(db.run(reap_twice()))
-    while (more := db.run(store.reap_expired(db.pool, limit=50))):
+    while more := db.run(store.reap_expired(db.pool, limit=50)):
         reaped += more
-    counts = db.fetch("SELECT user_id, count(*) FROM segments.history WHERE slug = 'T_REAP2' "
-                      "AND operation = 'remove' GROUP BY user_id")
+    counts = db.fetch(
+        "SELECT user_id, count(*) FROM segments.history WHERE slug = 'T_REAP2' "
+        "AND operation = 'remove' GROUP BY user_id"
+    )
     assert reaped == len(users) == len(counts)
     assert {c for _, c in counts} == {1}
 
@@ -104,13 +116,15 @@ def test_deleting_a_segment_stamps_unreaped_expiries_with_their_expiry(db):
     short, long = new_user(), new_user()
     db.run(store.change_user_segments(db.pool, short, [AddItem("T_DEL_TTL", ttl_seconds=1)], []))
     db.run(store.change_user_segments(db.pool, long, [AddItem("T_DEL_TTL", ttl_seconds=99)], []))
-    expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1",
-                       short)[0][0]
+    expires = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", short)[0][
+        0
+    ]
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
     db.run(store.delete_segment(db.pool, "T_DEL_TTL"))
     assert rows_of(db, short)[-1] == ("T_DEL_TTL", "remove", expires)
-    assert rows_of(db, long)[-1][1] == "remove" and rows_of(db, long)[-1][2] < expires + \
-        timedelta(seconds=5)
+    assert rows_of(db, long)[-1][1] == "remove" and rows_of(db, long)[-1][2] < expires + timedelta(
+        seconds=5
+    )
 
 
 def test_history_streams_in_time_order_with_user_filter_and_period_bounds(db):
@@ -119,8 +133,9 @@ def test_history_streams_in_time_order_with_user_filter_and_period_bounds(db):
     users = [new_user() for _ in range(5)]
     for round_ in range(3):
         for user in users:
-            add, remove = (["T_HIST_A"], ["T_HIST_B"]) if round_ % 2 else (["T_HIST_B"],
-                                                                           ["T_HIST_A"])
+            add, remove = (
+                (["T_HIST_A"], ["T_HIST_B"]) if round_ % 2 else (["T_HIST_B"], ["T_HIST_A"])
+            )
             db.run(store.change_user_segments(db.pool, user, [AddItem(s) for s in add], remove))
     start = datetime.now(UTC) - timedelta(hours=1)
     end = start + timedelta(hours=2)
@@ -130,9 +145,13 @@ def test_history_streams_in_time_order_with_user_filter_and_period_bounds(db):
     mine = [r for r in everything if r.user_id == users[2]]
     assert collect(db, start, end, user_id=users[2], batch_rows=2) == mine
     assert [(r.slug, r.operation, r.at) for r in mine] == [
-        row for row in rows_of(db, users[2]) if row[0].startswith("T_HIST")]
+        row for row in rows_of(db, users[2]) if row[0].startswith("T_HIST")
+    ]
     assert [(r.slug, r.operation) for r in mine] == [
         ("T_HIST_B", "add"),  # removals of one change come before its additions
-        ("T_HIST_B", "remove"), ("T_HIST_A", "add"),
-        ("T_HIST_A", "remove"), ("T_HIST_B", "add")]
+        ("T_HIST_B", "remove"),
+        ("T_HIST_A", "add"),
+        ("T_HIST_A", "remove"),
+        ("T_HIST_B", "add"),
+    ]
     assert collect(db, end, end + timedelta(days=31)) == []

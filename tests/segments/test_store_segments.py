@@ -20,16 +20,22 @@ def new_user() -> int:
 
 
 def history_of(db, user_id: int, slug: str | None = None) -> list[tuple[str, str]]:
-    rows = db.fetch("SELECT slug, operation FROM segments.history WHERE user_id = $1 "
-                    "ORDER BY at, id", user_id)
+    rows = db.fetch(
+        "SELECT slug, operation FROM segments.history WHERE user_id = $1 ORDER BY at, id", user_id
+    )
     return [(r["slug"], r["operation"]) for r in rows if slug is None or r["slug"] == slug]
 
 
 def members_of(db, slug: str) -> set[int]:
-    return {r[0] for r in db.fetch(
-        "SELECT m.user_id FROM segments.memberships m "
-        "JOIN segments.segments s ON s.id = m.segment_id "
-        "WHERE s.slug = $1 AND s.deleted_at IS NULL", slug)}
+    return {
+        r[0]
+        for r in db.fetch(
+            "SELECT m.user_id FROM segments.memberships m "
+            "JOIN segments.segments s ON s.id = m.segment_id "
+            "WHERE s.slug = $1 AND s.deleted_at IS NULL",
+            slug,
+        )
+    }
 
 
 def test_create_list_delete_and_create_again(db):
@@ -39,7 +45,8 @@ def test_create_list_delete_and_create_again(db):
         db.run(store.create_segment(db.pool, "S_BASIC", Decimal(10)))
     user = new_user()
     assert db.run(store.change_user_segments(db.pool, user, [AddItem("S_BASIC")], [])) == [
-        "S_BASIC"]
+        "S_BASIC"
+    ]
     listed = {s.slug: s for s in db.run(store.list_segments(db.pool))}
     assert listed["S_BASIC"] == store.SegmentInfo("S_BASIC", None, 1)
 
@@ -58,8 +65,9 @@ def test_change_is_all_or_nothing(db):
     db.run(store.create_segment(db.pool, "S_AON", None))
     user = new_user()
     with pytest.raises(store.UnknownSegments) as caught:
-        db.run(store.change_user_segments(db.pool, user, [AddItem("S_AON")],
-                                          ["S_NOPE_2", "S_NOPE_1"]))
+        db.run(
+            store.change_user_segments(db.pool, user, [AddItem("S_AON")], ["S_NOPE_2", "S_NOPE_1"])
+        )
     assert caught.value.slugs == ["S_NOPE_1", "S_NOPE_2"]
     assert history_of(db, user) == []
     assert db.fetch("SELECT 1 FROM segments.users WHERE id = $1", user) == []  # not even known
@@ -71,13 +79,18 @@ def test_add_held_replaces_expiry_and_remove_not_held_is_noop(db):
     user = new_user()
     db.run(store.change_user_segments(db.pool, user, [AddItem("S_IDEM", ttl_seconds=60)], []))
     first = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
-    db.run(store.change_user_segments(db.pool, user, [AddItem("S_IDEM", ttl_seconds=3600)],
-                                      ["S_OTHER"]))
+    db.run(
+        store.change_user_segments(
+            db.pool, user, [AddItem("S_IDEM", ttl_seconds=3600)], ["S_OTHER"]
+        )
+    )
     second = db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
     assert (second - first).total_seconds() > 3000
     db.run(store.change_user_segments(db.pool, user, [AddItem("S_IDEM")], []))  # no expiry now
-    assert db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1",
-                    user)[0][0] is None
+    assert (
+        db.fetch("SELECT expires_at FROM segments.memberships WHERE user_id = $1", user)[0][0]
+        is None
+    )
     assert history_of(db, user) == [("S_IDEM", "add")]
 
 
@@ -110,7 +123,8 @@ def test_percent_rollout_of_known_users_matches_the_python_hash(db):
     # A fractional percent: the bulk INSERT ... SELECT and Python agree at the boundary.
     db.run(store.create_segment(db.pool, "S_PCT_FRAC", Decimal("33.337")))
     assert members_of(db, "S_PCT_FRAC") == {
-        u for u in known if rollout.selected("S_PCT_FRAC", u, Decimal("33.337"))}
+        u for u in known if rollout.selected("S_PCT_FRAC", u, Decimal("33.337"))
+    }
 
     # Same answer after delete and create again with the same percent.
     db.run(store.delete_segment(db.pool, "S_PCT30"))
@@ -128,8 +142,7 @@ def test_user_seen_later_is_assigned_in_the_first_request_and_remove_sticks(db):
     assert "S_LATE" not in db.run(store.user_segments(db.pool, outside[0]))
     # a change request is a first request too
     assert "S_LATE" in db.run(store.change_user_segments(db.pool, inside[1], [], []))
-    assert "S_LATE" not in db.run(store.change_user_segments(db.pool, inside[2], [],
-                                                             ["S_LATE"]))
+    assert "S_LATE" not in db.run(store.change_user_segments(db.pool, inside[2], [], ["S_LATE"]))
     assert "S_LATE" not in db.run(store.user_segments(db.pool, inside[2]))
     assert history_of(db, inside[2], "S_LATE") == [("S_LATE", "add"), ("S_LATE", "remove")]
 
@@ -156,12 +169,15 @@ def test_concurrent_changes_of_one_user_alternate_in_history(db):
     db.run(store.create_segment(db.pool, "S_CONC_A", None))
     db.run(store.create_segment(db.pool, "S_CONC_B", None))
     user = new_user()
-    ops = [([AddItem("S_CONC_A")], ["S_CONC_B"]), ([AddItem("S_CONC_B")], ["S_CONC_A"]),
-           ([AddItem("S_CONC_A"), AddItem("S_CONC_B")], []), ([], ["S_CONC_A", "S_CONC_B"])]
+    ops = [
+        ([AddItem("S_CONC_A")], ["S_CONC_B"]),
+        ([AddItem("S_CONC_B")], ["S_CONC_A"]),
+        ([AddItem("S_CONC_A"), AddItem("S_CONC_B")], []),
+        ([], ["S_CONC_A", "S_CONC_B"]),
+    ]
 
     async def scenario():
-        calls = [store.change_user_segments(db.pool, user, *ops[i % len(ops)])
-                 for i in range(40)]
+        calls = [store.change_user_segments(db.pool, user, *ops[i % len(ops)]) for i in range(40)]
         return await asyncio.gather(*calls)
 
     db.run(scenario())
@@ -190,12 +206,19 @@ def test_delete_racing_changes_leaves_no_member_of_a_deleted_segment(db):
 
     db.run(scenario())
     assert members_of(db, "S_DEL_RACE") == set()
-    assert db.fetch("SELECT 1 FROM segments.memberships m "
-                    "JOIN segments.segments s ON s.id = m.segment_id "
-                    "WHERE s.slug = 'S_DEL_RACE'") == []
+    assert (
+        db.fetch(
+            "SELECT 1 FROM segments.memberships m "
+            "JOIN segments.segments s ON s.id = m.segment_id "
+            "WHERE s.slug = 'S_DEL_RACE'"
+        )
+        == []
+    )
     for user in users:
-        assert history_of(db, user, "S_DEL_RACE") in ([], [("S_DEL_RACE", "add"),
-                                                           ("S_DEL_RACE", "remove")])
+        assert history_of(db, user, "S_DEL_RACE") in (
+            [],
+            [("S_DEL_RACE", "add"), ("S_DEL_RACE", "remove")],
+        )
 
 
 def test_two_deletions_racing_changes_of_their_members_finish_without_deadlock(db):
@@ -204,8 +227,12 @@ def test_two_deletions_racing_changes_of_their_members_finish_without_deadlock(d
     users = [new_user() for _ in range(30)]
 
     async def setup():
-        await asyncio.gather(*(store.change_user_segments(
-            db.pool, u, [AddItem("S_DD_A"), AddItem("S_DD_B")], []) for u in users))
+        await asyncio.gather(
+            *(
+                store.change_user_segments(db.pool, u, [AddItem("S_DD_A"), AddItem("S_DD_B")], [])
+                for u in users
+            )
+        )
 
     async def change(user, i):
         add = [AddItem("S_DD_C")] + ([AddItem("S_DD_A")] if i % 2 else [])

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from actors.balances.store.base import User, UsernameTaken, UnknownUser, fetch, fetchrow
+from actors.balances.store.base import UnknownUser, User, UsernameTaken, fetch, fetchrow
 
 _USER_COLUMNS = "id, username, balance"
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.grades.backup import BackupError, parse_header_line
-from actors.grades.tools.remote import ToolError, endpoint, open_url
 from actors.grades.tools.progress import Progress, format_bytes
+from actors.grades.tools.remote import ToolError, endpoint, open_url
 
 __all__ = ["BackupSaved", "save_backup"]
 
@@ -89,8 +89,10 @@ def _stream_to(response, part: Path, progress: Progress) -> dict:
             try:
                 chunk = response.read(CHUNK_BYTES)
             except (OSError, http.client.HTTPException) as exc:
-                raise ToolError(f"download interrupted after {progress.count:,} bytes: "
-                                f"{exc.__class__.__name__}: {exc}") from None
+                raise ToolError(
+                    f"download interrupted after {progress.count:,} bytes: "
+                    f"{exc.__class__.__name__}: {exc}"
+                ) from None
             if not chunk:
                 break
             check.feed(chunk)

@@ -31,9 +31,9 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from actors.grades.tools.progress import Progress, format_rows
 from actors.grades.tools.remote import ToolError, endpoint, error_text
 from actors.grades.tools.rows import InputError, Row
-from actors.grades.tools.progress import Progress, format_rows
 
 __all__ = ["LoadOptions", "LoadResult", "SetTarget", "check_reachable", "load_rows"]
 
@@ -79,9 +79,11 @@ class SetTarget:
         """The request line and headers up to ``Content-Length: ``."""
         parts = self.parts
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        return (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                f"Authorization: Basic {token}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: ").encode("latin-1")
+        return (
+            f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Basic {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: "
+        ).encode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,14 @@ class _BadResponse(Exception):
     """The server's bytes are not an HTTP/1.1 response we understand."""
 
 
-CONNECTION_ERRORS = (TimeoutError, OSError, EOFError, asyncio.LimitOverrunError, _BadResponse,
-                     ValueError)
+CONNECTION_ERRORS = (
+    TimeoutError,
+    OSError,
+    EOFError,
+    asyncio.LimitOverrunError,
+    _BadResponse,
+    ValueError,
+)
 """A request that got no usable response (EOFError covers asyncio.IncompleteReadError)."""
 
 
@@ -178,9 +186,9 @@ class _Connection:
         tls = ssl.create_default_context() if parts.scheme == "https" else None
         port = parts.port or (443 if tls else 80)
         self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(parts.hostname, port, ssl=tls,
-                                    limit=RESPONSE_HEAD_MAX_BYTES),
-            CONNECT_TIMEOUT_S)
+            asyncio.open_connection(parts.hostname, port, ssl=tls, limit=RESPONSE_HEAD_MAX_BYTES),
+            CONNECT_TIMEOUT_S,
+        )
 
     async def post(self, body: bytes) -> _Response:
         if self._writer is None:
@@ -206,7 +214,7 @@ def _retry_after_s(response: _Response) -> float:
 
 
 def _backoff_s(attempt: int) -> float:
-    return min(BACKOFF_FIRST_S * 2 ** attempt, BACKOFF_MAX_S)
+    return min(BACKOFF_FIRST_S * 2**attempt, BACKOFF_MAX_S)
 
 
 def _describe(row: Row) -> str:
@@ -231,8 +239,10 @@ class _Loader:
         if len(self.result.failures) < FAILURES_SHOWN:
             self.result.failures.append(f"{_describe(row)}: {reason}")
         if self.result.failed > self.options.max_failures:
-            self.stop(f"more than {self.options.max_failures} rows failed; last: "
-                      f"{_describe(row)}: {reason}")
+            self.stop(
+                f"more than {self.options.max_failures} rows failed; last: "
+                f"{_describe(row)}: {reason}"
+            )
 
     async def send(self, row: Row, conn: _Connection) -> None:
         """POST one row, retrying as the module docstring says."""
@@ -311,8 +321,12 @@ def _run(coroutine):
     return uvloop.run(coroutine)
 
 
-def load_rows(rows: Iterable[Row], target: SetTarget, options: LoadOptions = LoadOptions(),
-              progress: Progress | None = None) -> LoadResult:
+def load_rows(
+    rows: Iterable[Row],
+    target: SetTarget,
+    options: LoadOptions = LoadOptions(),
+    progress: Progress | None = None,
+) -> LoadResult:
     """POST /set each row; see the module docstring for retries and stops.
 
     Args:
@@ -334,6 +348,7 @@ def check_reachable(target: SetTarget) -> None:
     Raises:
         ToolError: the setter does not accept connections.
     """
+
     async def probe():
         conn = _Connection(target)
         try:
@@ -343,4 +358,5 @@ def check_reachable(target: SetTarget) -> None:
             raise ToolError(f"{target.url}: unreachable: {reason}") from None
         finally:
             conn.close()
+
     _run(probe())

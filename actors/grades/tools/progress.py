@@ -37,8 +37,13 @@ def format_rows(count: int, seconds: float) -> str:
 class Progress:
     """Counts work done and shows it; see the module docstring."""
 
-    def __init__(self, label: str, describe: Callable[[int, float], str],
-                 stream: TextIO | None = None, interactive: bool | None = None):
+    def __init__(
+        self,
+        label: str,
+        describe: Callable[[int, float], str],
+        stream: TextIO | None = None,
+        interactive: bool | None = None,
+    ):
         """Start counting now.
 
         Args:
@@ -57,9 +62,12 @@ class Progress:
         self._live: RichProgress | None = None
         if self.interactive:
             console = Console(file=self.stream, force_terminal=True, highlight=False)
-            self._live = RichProgress(TextColumn("{task.description}", markup=False),
-                                      console=console, transient=True,
-                                      refresh_per_second=REFRESH_PER_S)
+            self._live = RichProgress(
+                TextColumn("{task.description}", markup=False),
+                console=console,
+                transient=True,
+                refresh_per_second=REFRESH_PER_S,
+            )
             self._task = self._live.add_task(self.line())
             self._live.start()
 

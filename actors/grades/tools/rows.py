@@ -70,11 +70,17 @@ def _field_columns(header: list[str]) -> list[tuple[int, str]]:
     names = [name.strip() for name in header]
     if KEY_COLUMN not in names:
         raise InputError(f"the header has no {KEY_COLUMN} column: {header[:10]}")
-    unknown = [n for n in names if n != KEY_COLUMN and n not in FIELDS
-               and not (n.endswith(VERSION_SUFFIX) and n[:-len(VERSION_SUFFIX)] in FIELDS)]
+    unknown = [
+        n
+        for n in names
+        if n != KEY_COLUMN
+        and n not in FIELDS
+        and not (n.endswith(VERSION_SUFFIX) and n[: -len(VERSION_SUFFIX)] in FIELDS)
+    ]
     if unknown:
-        raise InputError(f"unknown column(s) {unknown}: expected {KEY_COLUMN} and any of "
-                         f"{', '.join(FIELDS)}")
+        raise InputError(
+            f"unknown column(s) {unknown}: expected {KEY_COLUMN} and any of {', '.join(FIELDS)}"
+        )
     if len(set(names)) != len(names):
         raise InputError(f"a column is named twice in the header: {header}")
     return [(i, name) for i, name in enumerate(names) if name in FIELDS]
@@ -92,8 +98,9 @@ def _value(cell: str, field: str, line: int) -> int | None:
     return value
 
 
-def _row(cells: list[str], key_index: int, fields: list[tuple[int, str]], width: int,
-         line: int) -> Row:
+def _row(
+    cells: list[str], key_index: int, fields: list[tuple[int, str]], width: int, line: int
+) -> Row:
     if len(cells) != width:
         raise InputError(f"line {line}: {len(cells)} columns, the header has {width}")
     user_id = cells[key_index]
@@ -171,8 +178,9 @@ class RowFile:
                     continue
                 yield _row(cells, key_index, self._fields, width, line)
         except (OSError, EOFError, UnicodeDecodeError, zlib.error, csv.Error) as exc:
-            raise InputError(f"{self.path}: damaged after line "
-                             f"{self._header_lines + reader.line_num}: {exc}") from None
+            raise InputError(
+                f"{self.path}: damaged after line {self._header_lines + reader.line_num}: {exc}"
+            ) from None
 
     def close(self) -> None:
         self._text.close()
@@ -182,4 +190,3 @@ class RowFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
-

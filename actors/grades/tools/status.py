@@ -48,8 +48,9 @@ def fetch_status(url: str) -> dict:
         ``{"ready": False, "phase": "unreachable", "reason": ...}``.
     """
     try:
-        with urllib.request.urlopen(f"{base_url(url)}/readyz",
-                                    timeout=READYZ_TIMEOUT_S) as response:
+        with urllib.request.urlopen(
+            f"{base_url(url)}/readyz", timeout=READYZ_TIMEOUT_S
+        ) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         with exc:
@@ -89,8 +90,10 @@ def render_table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
 
     def line(row: list[str]) -> str:
-        cells = [cell.rjust(width) if name in NUMERIC_COLUMNS else cell.ljust(width)
-                 for name, cell, width in zip(COLUMNS, row, widths)]
+        cells = [
+            cell.rjust(width) if name in NUMERIC_COLUMNS else cell.ljust(width)
+            for name, cell, width in zip(COLUMNS, row, widths)
+        ]
         return COLUMN_GAP.join(cells).rstrip()
 
     return "\n".join(line(row) for row in table)

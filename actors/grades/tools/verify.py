@@ -68,8 +68,13 @@ def _format_difference(columns: tuple[str, ...], a: tuple, b: tuple) -> str:
 class Verifier:
     """Compares replicas' backups and writes a report; see the module docstring."""
 
-    def __init__(self, urls: list[str], with_versions: bool = False, show: int = DEFAULT_SHOW,
-                 out: TextIO | None = None):
+    def __init__(
+        self,
+        urls: list[str],
+        with_versions: bool = False,
+        show: int = DEFAULT_SHOW,
+        out: TextIO | None = None,
+    ):
         """Set up a comparison; nothing is fetched until run().
 
         Args:
@@ -92,8 +97,10 @@ class Verifier:
         with open_url(source, READ_TIMEOUT_S) as response:
             try:
                 meta, batches = read_backup(response)
-                self._print(f"{url}: backup of replica {meta['replica_id']}, "
-                            f"{meta['rows']:,} rows at log position {meta['position']}")
+                self._print(
+                    f"{url}: backup of replica {meta['replica_id']}, "
+                    f"{meta['rows']:,} rows at log position {meta['position']}"
+                )
                 yield from batches
             except BackupError as exc:
                 raise ToolError(f"{source}: {exc}") from None
@@ -118,25 +125,26 @@ class Verifier:
                 mine, theirs = project(row), reference.get(key)
                 if theirs is None:
                     report.only_other += 1
-                    self._sample(report, f"only on {url}: {key!r} "
-                                         f"{_format_record(columns, mine)}")
+                    self._sample(report, f"only on {url}: {key!r} {_format_record(columns, mine)}")
                 elif mine == theirs:
                     report.same += 1
                 else:
                     report.differ += 1
-                    self._sample(report, f"differs: {key!r}: "
-                                         f"{_format_difference(columns, theirs, mine)}")
+                    self._sample(
+                        report, f"differs: {key!r}: {_format_difference(columns, theirs, mine)}"
+                    )
         for key, record in reference.items():
             if key not in seen:
                 report.only_reference += 1
-                self._sample(report, f"missing on {url}: {key!r} "
-                                     f"{_format_record(columns, record)}")
+                self._sample(report, f"missing on {url}: {key!r} {_format_record(columns, record)}")
         return report
 
     def _print_report(self, report: PairReport) -> None:
-        self._print(f"{report.reference} vs {report.other}: {report.same:,} identical, "
-                    f"{report.only_reference:,} missing on {report.other}, "
-                    f"{report.only_other:,} only on {report.other}, {report.differ:,} differ")
+        self._print(
+            f"{report.reference} vs {report.other}: {report.same:,} identical, "
+            f"{report.only_reference:,} missing on {report.other}, "
+            f"{report.only_other:,} only on {report.other}, {report.differ:,} differ"
+        )
         if report.differ:
             self._print(f"  (differs: field {report.reference} != {report.other})")
         for line in report.samples:
@@ -164,6 +172,7 @@ class Verifier:
         if total:
             self._print(f"verify: DIFFERENT: {total:,} differences ({what})")
         else:
-            self._print(f"verify: IDENTICAL: {len(self.urls)} replicas, "
-                        f"{len(reference):,} rows ({what})")
+            self._print(
+                f"verify: IDENTICAL: {len(self.urls)} replicas, {len(reference):,} rows ({what})"
+            )
         return reports

@@ -21,8 +21,8 @@ from actors.shared.luhn import is_digits
 from actors.shared.money import ENCODER, kopecks_json
 from web.accrual.openapi import SPEC
 from web.accrual.validation import InvalidInput, parse_order, parse_rule, read_body
-from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
+from web.common.database import database_readiness, map_database_errors
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 
 __all__ = ["create_app", "get_app"]
@@ -43,8 +43,14 @@ class GoodsResource:
     async def on_post(self, req, resp):
         rule = parse_rule(await read_body(req))
         await store.add_rule(self.pool, rule)
-        _json(resp, {"match": rule.match, "reward": kopecks_json(rule.reward_hundredths),
-                     "reward_type": rule.reward_type})
+        _json(
+            resp,
+            {
+                "match": rule.match,
+                "reward": kopecks_json(rule.reward_hundredths),
+                "reward_type": rule.reward_type,
+            },
+        )
 
 
 class OrdersResource:
@@ -87,11 +93,13 @@ class OrderResource:
 def _handler(make, description: str | None):
     async def handler(req, resp, exc, params):
         raise make(description=description or str(exc))
+
     return handler
 
 
-def create_app(pool, rate_limit: int = 0, delay_s: float = 1.0,
-               middleware: list | None = None) -> falcon.asgi.App:
+def create_app(
+    pool, rate_limit: int = 0, delay_s: float = 1.0, middleware: list | None = None
+) -> falcon.asgi.App:
     """The app over a pool (LazyPool or asyncpg.Pool).
 
     Args:
@@ -100,10 +108,12 @@ def create_app(pool, rate_limit: int = 0, delay_s: float = 1.0,
     """
     app = base_app(middleware)
     app.add_error_handler(InvalidInput, _handler(falcon.HTTPBadRequest, None))
-    app.add_error_handler(store.RuleExists, _handler(
-        falcon.HTTPConflict, "match: a rule with this match exists"))
-    app.add_error_handler(store.OrderExists, _handler(
-        falcon.HTTPConflict, "order: registered already"))
+    app.add_error_handler(
+        store.RuleExists, _handler(falcon.HTTPConflict, "match: a rule with this match exists")
+    )
+    app.add_error_handler(
+        store.OrderExists, _handler(falcon.HTTPConflict, "order: registered already")
+    )
     map_database_errors(app)
 
     ready = database_readiness(lambda: store.ping(pool))
@@ -120,7 +130,6 @@ def create_app(pool, rate_limit: int = 0, delay_s: float = 1.0,
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker, configured from the environment (set by the cli)."""
     config = from_env(argv=[])
-    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
-                    application_name="accrual: http")
+    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="accrual: http")
     middleware = [RequestMetrics("accrual", "http")] if metrics_enabled() else []
     return create_app(pool, config.rate_limit, config.delay_s, middleware)

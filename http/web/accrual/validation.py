@@ -15,8 +15,16 @@ from actors.accrual.rewards import Good, Rule
 from actors.shared.luhn import luhn_valid
 from actors.shared.money import DECODER, AmountError, parse_kopecks
 
-__all__ = ["MAX_BODY_BYTES", "MAX_GOODS", "MAX_TEXT_BYTES", "InvalidInput", "NewOrder",
-           "parse_order", "parse_rule", "read_body"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_GOODS",
+    "MAX_TEXT_BYTES",
+    "InvalidInput",
+    "NewOrder",
+    "parse_order",
+    "parse_rule",
+    "read_body",
+]
 
 MAX_BODY_BYTES = 256 * 1024
 """MAX_GOODS goods with descriptions of MAX_TEXT_BYTES fit."""
@@ -111,8 +119,9 @@ def parse_order(body: bytes) -> NewOrder:
     for index, item in enumerate(goods):
         where = f"goods[{index}]."
         item = _object(item, ("description", "price"), where)
-        description = _text(item["description"], where + "description", MAX_TEXT_BYTES,
-                            allow_empty=True)
+        description = _text(
+            item["description"], where + "description", MAX_TEXT_BYTES, allow_empty=True
+        )
         try:
             price = parse_kopecks(item["price"], allow_zero=True)
         except AmountError as exc:

@@ -8,7 +8,6 @@ Idempotency-Key).
 
 from __future__ import annotations
 
-
 import falcon
 import falcon.asgi
 
@@ -25,8 +24,8 @@ from web.balances.resources import (
     UsersResource,
     UserTasksResource,
 )
-from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
+from web.common.database import database_readiness, map_database_errors
 from web.common.errors import map_error
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 
@@ -66,8 +65,9 @@ class _Lifespan:
             await self.pool.close()
 
 
-def create_app(pool, nudger: Nudger | None = None, middleware: list | None = None
-               ) -> falcon.asgi.App:
+def create_app(
+    pool, nudger: Nudger | None = None, middleware: list | None = None
+) -> falcon.asgi.App:
     """The app over a pool (LazyPool, asyncpg.Pool or one connection).
 
     Args:
@@ -87,6 +87,7 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
     app.add_route("/api/v1/task/{task_id}", TaskResource(pool))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
+
     async def queue_metrics() -> list:
         from prometheus_client.core import GaugeMetricFamily
 
@@ -95,10 +96,14 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
         except transient_errors():
             return []
         return [
-            GaugeMetricFamily("balances_tasks_queued", "Tasks accepted, not yet applied",
-                              value=queued),
-            GaugeMetricFamily("balances_oldest_queued_seconds",
-                              "How long the oldest queued task has waited", value=age),
+            GaugeMetricFamily(
+                "balances_tasks_queued", "Tasks accepted, not yet applied", value=queued
+            ),
+            GaugeMetricFamily(
+                "balances_oldest_queued_seconds",
+                "How long the oldest queued task has waited",
+                value=age,
+            ),
         ]
 
     app.add_route("/metrics", MetricsResource(queue_metrics))
@@ -109,7 +114,6 @@ def create_app(pool, nudger: Nudger | None = None, middleware: list | None = Non
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker: settings from the environment."""
     config = load([])
-    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
-                    application_name="balances http")
+    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="balances http")
     middleware = [RequestMetrics("balances", "http")] if metrics_enabled() else []
     return create_app(pool, middleware=middleware)

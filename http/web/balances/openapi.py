@@ -6,10 +6,9 @@ from typing import Literal
 
 import msgspec
 
-from web.common.openapi import openapi_30
-
 from actors.balances.store import MAX_MONEY
 from web.balances.validation import MAX_LIMIT, NewTask, NewUser
+from web.common.openapi import openapi_30
 
 __all__ = ["SPEC"]
 
@@ -52,32 +51,52 @@ def _error(description: str) -> dict:
 
 
 def _id(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True,
-            "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+    }
 
 
 _PAGE = [
-    {"name": "after", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY},
-     "description": "Only items with an id above this."},
-    {"name": "limit", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}},
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY},
+        "description": "Only items with an id above this.",
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+    },
 ]
 _BAD = _error("A malformed request, naming the field; nothing changed")
 
 SPEC = {
     "openapi": "3.0.3",
-    "info": {"title": "balances", "version": "1",
-             "description": "Users' balances, changed by tasks applied in acceptance order."},
+    "info": {
+        "title": "balances",
+        "version": "1",
+        "description": "Users' balances, changed by tasks applied in acceptance order.",
+    },
     "paths": {
         "/api/v1/user/": {
             "post": {
                 "summary": "Create a user",
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _NEW_USER}}},
-                "responses": {"201": _json(_USER, "Created"), "400": _BAD,
-                              "409": _error("The username is taken"),
-                              "413": _error("Body too large")},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _NEW_USER}},
+                },
+                "responses": {
+                    "201": _json(_USER, "Created"),
+                    "400": _BAD,
+                    "409": _error("The username is taken"),
+                    "413": _error("Body too large"),
+                },
             },
             "get": {
                 "summary": "Users by id, paged",
@@ -89,39 +108,59 @@ SPEC = {
             "get": {
                 "summary": "One user",
                 "parameters": [_id("id")],
-                "responses": {"200": _json(_USER, "The user"), "400": _BAD,
-                              "404": _error("No such user")},
+                "responses": {
+                    "200": _json(_USER, "The user"),
+                    "400": _BAD,
+                    "404": _error("No such user"),
+                },
             },
         },
         "/api/v1/user/{id}/amount/": {
             "post": {
                 "summary": "Queue a replenishment or write-off",
-                "parameters": [_id("id"), {
-                    "name": "Idempotency-Key", "in": "header", "required": False,
-                    "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
-                    "description": "A repeat returns the first task and queues nothing."}],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _NEW_TASK}}},
-                "responses": {"202": _json(_TASK, "Queued (committed)"), "400": _BAD,
-                              "404": _error("No such user"),
-                              "413": _error("Body too large"),
-                              "409": _error("Idempotency-Key reused with another type or amount")},
+                "parameters": [
+                    _id("id"),
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
+                        "description": "A repeat returns the first task and queues nothing.",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _NEW_TASK}},
+                },
+                "responses": {
+                    "202": _json(_TASK, "Queued (committed)"),
+                    "400": _BAD,
+                    "404": _error("No such user"),
+                    "413": _error("Body too large"),
+                    "409": _error("Idempotency-Key reused with another type or amount"),
+                },
             },
         },
         "/api/v1/user/{id}/tasks/": {
             "get": {
                 "summary": "A user's tasks in acceptance order, paged",
                 "parameters": [_id("id"), *_PAGE],
-                "responses": {"200": _json(_TASKS, "Tasks"), "400": _BAD,
-                              "404": _error("No such user")},
+                "responses": {
+                    "200": _json(_TASKS, "Tasks"),
+                    "400": _BAD,
+                    "404": _error("No such user"),
+                },
             },
         },
         "/api/v1/task/{task_id}": {
             "get": {
                 "summary": "One task",
                 "parameters": [_id("task_id")],
-                "responses": {"200": _json(_TASK, "The task"), "400": _BAD,
-                              "404": _error("No such task")},
+                "responses": {
+                    "200": _json(_TASK, "The task"),
+                    "400": _BAD,
+                    "404": _error("No such task"),
+                },
             },
         },
     },

@@ -46,9 +46,15 @@ Money = Annotated[int, msgspec.Meta(ge=0, le=MAX_MONEY)]
 class NewUser(msgspec.Struct):
     """POST /api/v1/user/ body."""
 
-    username: Annotated[str, msgspec.Meta(
-        min_length=1, max_length=MAX_USERNAME_BYTES, pattern="^[^\x00]*$",
-        description="Non-empty, at most 128 UTF-8 bytes, no NUL; unique.")]
+    username: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_USERNAME_BYTES,
+            pattern="^[^\x00]*$",
+            description="Non-empty, at most 128 UTF-8 bytes, no NUL; unique.",
+        ),
+    ]
     """Non-empty, at most 128 UTF-8 bytes (the schema can only say characters), unique."""
     balance: Money
     """Opening balance in minor units, >= 0."""
@@ -72,11 +78,13 @@ async def read_body(req, shape: type[msgspec.Struct]) -> msgspec.Struct:
     """
     if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
         raise falcon.HTTPContentTooLarge(
-            description=f"body: over the limit of {MAX_BODY_BYTES} bytes")
+            description=f"body: over the limit of {MAX_BODY_BYTES} bytes"
+        )
     data = await req.stream.read(MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
         raise falcon.HTTPContentTooLarge(
-            description=f"body: over the limit of {MAX_BODY_BYTES} bytes")
+            description=f"body: over the limit of {MAX_BODY_BYTES} bytes"
+        )
     if not data.strip():
         raise falcon.HTTPBadRequest(description="body: expected a JSON object, got nothing")
     try:
@@ -96,8 +104,7 @@ def _check_username(username: str) -> None:
     except UnicodeEncodeError:
         raise falcon.HTTPBadRequest(description="username: not valid UTF-8") from None
     if size > MAX_USERNAME_BYTES:
-        raise falcon.HTTPBadRequest(
-            description=f"username: longer than {MAX_USERNAME_BYTES} bytes")
+        raise falcon.HTTPBadRequest(description=f"username: longer than {MAX_USERNAME_BYTES} bytes")
     if "\x00" in username:
         raise falcon.HTTPBadRequest(description="username: must not contain NUL")
 
@@ -106,7 +113,8 @@ def path_id(value: str, name: str) -> int:
     """An id from the path: 400 unless digits; 404 for 0 or beyond bigint (no such row)."""
     if not _DIGITS.fullmatch(value):
         raise falcon.HTTPBadRequest(
-            description=f"{name}: {value[:40]!r} is not a positive integer id")
+            description=f"{name}: {value[:40]!r} is not a positive integer id"
+        )
     number = int(value)
     if not 0 < number <= MAX_MONEY:
         raise falcon.HTTPNotFound(description=f"{name}: no {_NOUNS[name]} {number}")
@@ -119,7 +127,8 @@ def _int_param(req, name: str, default: int, low: int, high: int) -> int:
         return default
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise falcon.HTTPBadRequest(
-            description=f"{name}: {raw[:40]!r} is not an integer in {low}..{high}")
+            description=f"{name}: {raw[:40]!r} is not an integer in {low}..{high}"
+        )
     return int(raw)
 
 
@@ -137,5 +146,6 @@ def idempotency_key(req) -> str | None:
         return None
     if not _KEY.fullmatch(key):
         raise falcon.HTTPBadRequest(
-            description=f"Idempotency-Key: 1..{MAX_KEY_CHARS} printable ASCII characters")
+            description=f"Idempotency-Key: 1..{MAX_KEY_CHARS} printable ASCII characters"
+        )
     return key

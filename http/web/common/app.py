@@ -29,10 +29,17 @@ class _App(falcon.asgi.App):
         version = scope.get("http_version", "1.1")
         if scope["type"] == "http" and version not in _HTTP_VERSIONS:
             body = json_body({"error": f"HTTP/{version}: unsupported HTTP version"})
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    (b"connection", b"close")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await super().__call__(scope, receive, send)

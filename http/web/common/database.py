@@ -20,8 +20,9 @@ RETRY_AFTER_S = 1
 
 
 async def _unavailable(req, resp, exc, params):
-    raise falcon.HTTPServiceUnavailable(description=f"database unavailable: {exc}",
-                                        retry_after=RETRY_AFTER_S)
+    raise falcon.HTTPServiceUnavailable(
+        description=f"database unavailable: {exc}", retry_after=RETRY_AFTER_S
+    )
 
 
 def map_database_errors(app) -> None:

@@ -35,8 +35,9 @@ def http_error_for(exc: RemoteError) -> falcon.HTTPError:
     if exc.code == ErrorCode.NOT_FOUND:
         return falcon.HTTPNotFound(description=exc.reason)
     if exc.code == ErrorCode.UNAVAILABLE:
-        return falcon.HTTPServiceUnavailable(description=exc.reason,
-                                             retry_after=max(1, exc.retry_after_s))
+        return falcon.HTTPServiceUnavailable(
+            description=exc.reason, retry_after=max(1, exc.retry_after_s)
+        )
     if exc.code == ErrorCode.UNKNOWN_OUTCOME:
         return falcon.HTTPGatewayTimeout(description=exc.reason)
     return falcon.HTTPInternalServerError(description=exc.reason)
@@ -46,8 +47,7 @@ async def remote_error_handler(req, resp, exc: RemoteError, params) -> None:
     raise http_error_for(exc)
 
 
-def map_error(app, exception: type[Exception],
-              make: Callable[..., falcon.HTTPError]) -> None:
+def map_error(app, exception: type[Exception], make: Callable[..., falcon.HTTPError]) -> None:
     """Answer ``exception`` with ``make(description=str(exc))`` wherever it is raised."""
 
     async def handler(req, resp, exc, params):

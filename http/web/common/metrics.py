@@ -33,11 +33,19 @@ class RequestMetrics:
         # NOTE: imported here, after the worker has its environment: prometheus_client
         # picks multiprocess mode from PROMETHEUS_MULTIPROC_DIR at import time.
         from prometheus_client import Counter, Histogram
+
         self.role = port_role
-        self.requests = Counter(f"{service}_http_requests", "HTTP requests answered",
-                                ["port", "route", "method", "status"])
-        self.latency = Histogram(f"{service}_http_request_seconds", "HTTP request latency",
-                                 ["port", "route"], buckets=LATENCY_BUCKETS_S)
+        self.requests = Counter(
+            f"{service}_http_requests",
+            "HTTP requests answered",
+            ["port", "route", "method", "status"],
+        )
+        self.latency = Histogram(
+            f"{service}_http_request_seconds",
+            "HTTP request latency",
+            ["port", "route"],
+            buckets=LATENCY_BUCKETS_S,
+        )
         self._children: dict[tuple, tuple] = {}  # (route, method, status) -> (count, time)
 
     async def process_request(self, req, resp):
@@ -53,7 +61,8 @@ class RequestMetrics:
             route, method, status = key
             children = self._children[key] = (
                 self.requests.labels(self.role, route, method, str(status)),
-                self.latency.labels(self.role, route))
+                self.latency.labels(self.role, route),
+            )
         children[0].inc()
         children[1].observe(time.perf_counter() - started)
 
@@ -76,6 +85,7 @@ class MetricsResource:
 
     async def on_get(self, req, resp):
         from prometheus_client import multiprocess
+
         registry = CollectorRegistry()
         if metrics_enabled():
             multiprocess.MultiProcessCollector(registry)

@@ -18,8 +18,19 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Error", "document", "openapi_30", "operation", "json_response", "error_response", "ref",
-           "RETRY_AFTER", "query_parameter", "path_parameter", "SPEC_PATH"]
+__all__ = [
+    "Error",
+    "document",
+    "openapi_30",
+    "operation",
+    "json_response",
+    "error_response",
+    "ref",
+    "RETRY_AFTER",
+    "query_parameter",
+    "path_parameter",
+    "SPEC_PATH",
+]
 
 SPEC_PATH = "/openapi.json"
 _REF = "#/components/schemas/{name}"
@@ -31,9 +42,13 @@ class Error(msgspec.Struct, forbid_unknown_fields=True):
     error: str
 
 
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
-                               "required": True,
-                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
 
 
 def ref(type_: type) -> dict:
@@ -45,8 +60,12 @@ def _schema(body: Any) -> dict:
     return body if isinstance(body, dict) else ref(body)
 
 
-def json_response(description: str, body: Any = None, headers: dict | None = None,
-                  media_type: str = "application/json") -> dict:
+def json_response(
+    description: str,
+    body: Any = None,
+    headers: dict | None = None,
+    media_type: str = "application/json",
+) -> dict:
     response: dict = {"description": description}
     if body is not None:
         response["content"] = {media_type: {"schema": _schema(body)}}
@@ -59,24 +78,44 @@ def error_response(description: str, headers: dict | None = None) -> dict:
     return json_response(description, Error, headers)
 
 
-def query_parameter(name: str, schema: dict, required: bool = False,
-                    description: str = "") -> dict:
-    return {"name": name, "in": "query", "required": required, "schema": schema,
-            **({"description": description} if description else {})}
+def query_parameter(name: str, schema: dict, required: bool = False, description: str = "") -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        **({"description": description} if description else {}),
+    }
 
 
 def path_parameter(name: str, schema: dict, description: str = "") -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": schema,
-            **({"description": description} if description else {})}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        **({"description": description} if description else {}),
+    }
 
 
-def operation(operation_id: str, summary: str, responses: dict[int | str, dict], *,
-              request: Any = None, request_media_type: str = "application/json",
-              request_description: str = "", parameters: list | None = None,
-              description: str = "", security: list | None = None) -> dict:
+def operation(
+    operation_id: str,
+    summary: str,
+    responses: dict[int | str, dict],
+    *,
+    request: Any = None,
+    request_media_type: str = "application/json",
+    request_description: str = "",
+    parameters: list | None = None,
+    description: str = "",
+    security: list | None = None,
+) -> dict:
     """One operation; ``request`` is a Struct type or a JSON Schema dict."""
-    op: dict = {"operationId": operation_id, "summary": summary,
-                "responses": {str(status): body for status, body in responses.items()}}
+    op: dict = {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {str(status): body for status, body in responses.items()},
+    }
     if description:
         op["description"] = description
     if parameters:
@@ -84,8 +123,10 @@ def operation(operation_id: str, summary: str, responses: dict[int | str, dict],
     if security is not None:
         op["security"] = security
     if request is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {request_media_type: {"schema": _schema(request)}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {request_media_type: {"schema": _schema(request)}},
+        }
         if request_description:
             op["requestBody"]["description"] = request_description
     return op
@@ -111,15 +152,24 @@ def openapi_30(schema):
     return schema
 
 
-def document(title: str, description: str, paths: dict, types: list[type],
-             version: str = "1.0.0", security_schemes: dict | None = None) -> dict:
+def document(
+    title: str,
+    description: str,
+    paths: dict,
+    types: list[type],
+    version: str = "1.0.0",
+    security_schemes: dict | None = None,
+) -> dict:
     """The whole document; ``types`` are every Struct the paths refer to (Error included)."""
     _, schemas = msgspec.json.schema_components([Error, *types], ref_template=_REF)
     components: dict = {"schemas": openapi_30(schemas)}
     if security_schemes:
         components["securitySchemes"] = security_schemes
-    spec_op = operation("openapi", "This document.", {
-        200: json_response("The OpenAPI document.", {"type": "object"})})
+    spec_op = operation(
+        "openapi",
+        "This document.",
+        {200: json_response("The OpenAPI document.", {"type": "object"})},
+    )
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "version": version, "description": description},

@@ -17,11 +17,13 @@ __all__ = ["Worker", "BoundedHeadProtocol", "MAX_HEAD_BYTES"]
 MAX_HEAD_BYTES = 32 * 1024
 """Request line plus headers; nginx's default buffers allow about as much."""
 
-_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-              b"content-type: application/json\r\n"
-              b"connection: close\r\n"
-              b"content-length: 52\r\n\r\n"
-              b'{"error": "headers: larger than 32768 bytes in all"}')
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"connection: close\r\n"
+    b"content-length: 52\r\n\r\n"
+    b'{"error": "headers: larger than 32768 bytes in all"}'
+)
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
@@ -48,8 +50,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def on_headers_complete(self) -> None:
-        head_bytes = len(self.url) + sum(len(name) + len(value) + 4
-                                         for name, value in self.headers)
+        head_bytes = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if head_bytes > MAX_HEAD_BYTES:
             self._refused = True  # answered by data_received once the parser returns
             return

@@ -19,8 +19,8 @@ from actors.gophermart.messages import GmNudge
 from actors.runtime.client import AsyncClient
 from actors.runtime.pg import transient_errors
 from actors.runtime.pgpool import LazyPool
-from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
+from web.common.database import database_readiness, map_database_errors
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 from web.gophermart.openapi import SPEC
 from web.gophermart.resources import (
@@ -42,27 +42,39 @@ _ERRORS = (
     (InvalidInput, falcon.HTTPBadRequest, None),
     (BadOrderNumber, falcon.HTTPUnprocessableEntity, None),
     (store.LoginTaken, falcon.HTTPConflict, "login: taken by another user"),
-    (store.UnknownUser, lambda description: falcon.HTTPUnauthorized(
-        description=description, challenges=["Bearer"]),
-     "not authenticated: the token names no user of this service; log in again"),
-    (store.OrderOwnedByAnother, falcon.HTTPConflict,
-     "order number: uploaded by another user"),
-    (store.OrderAlreadyWithdrawn, falcon.HTTPConflict,
-     "order: a withdrawal against this order number exists"),
-    (store.InsufficientFunds, lambda description: falcon.HTTPError(
-        falcon.HTTP_402, description=description), "sum: more than the current balance"),
+    (
+        store.UnknownUser,
+        lambda description: falcon.HTTPUnauthorized(description=description, challenges=["Bearer"]),
+        "not authenticated: the token names no user of this service; log in again",
+    ),
+    (store.OrderOwnedByAnother, falcon.HTTPConflict, "order number: uploaded by another user"),
+    (
+        store.OrderAlreadyWithdrawn,
+        falcon.HTTPConflict,
+        "order: a withdrawal against this order number exists",
+    ),
+    (
+        store.InsufficientFunds,
+        lambda description: falcon.HTTPError(falcon.HTTP_402, description=description),
+        "sum: more than the current balance",
+    ),
 )
 
 
 def _handler(make: Callable[..., falcon.HTTPError], description: str | None):
     async def handler(req, resp, exc, params):
         raise make(description=description or str(exc))
+
     return handler
 
 
-def create_app(pool, secret: str, token_ttl_s: int,
-               on_upload: Callable[[str], None] | None = None,
-               middleware: list | None = None) -> falcon.asgi.App:
+def create_app(
+    pool,
+    secret: str,
+    token_ttl_s: int,
+    on_upload: Callable[[str], None] | None = None,
+    middleware: list | None = None,
+) -> falcon.asgi.App:
     """The app over a pool (LazyPool or asyncpg.Pool).
 
     Args:
@@ -86,6 +98,7 @@ def create_app(pool, secret: str, token_ttl_s: int,
     app.add_route("/api/user/withdrawals", WithdrawalsResource(pool, auth))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
+
     async def poll_metrics() -> list:
         from prometheus_client.core import GaugeMetricFamily
 
@@ -94,13 +107,21 @@ def create_app(pool, secret: str, token_ttl_s: int,
         except transient_errors():
             return []
         return [
-            GaugeMetricFamily("gophermart_orders_pending",
-                              "Orders NEW or PROCESSING (waiting for a final accrual)",
-                              value=pending),
-            GaugeMetricFamily("gophermart_oldest_pending_seconds",
-                              "How long the oldest pending order has waited", value=oldest),
-            GaugeMetricFamily("gophermart_accrual_pause_seconds",
-                              "Seconds left of the pause a 429 imposed", value=pause),
+            GaugeMetricFamily(
+                "gophermart_orders_pending",
+                "Orders NEW or PROCESSING (waiting for a final accrual)",
+                value=pending,
+            ),
+            GaugeMetricFamily(
+                "gophermart_oldest_pending_seconds",
+                "How long the oldest pending order has waited",
+                value=oldest,
+            ),
+            GaugeMetricFamily(
+                "gophermart_accrual_pause_seconds",
+                "Seconds left of the pause a 429 imposed",
+                value=pause,
+            ),
         ]
 
     app.add_route("/metrics", MetricsResource(poll_metrics))
@@ -111,9 +132,15 @@ def create_app(pool, secret: str, token_ttl_s: int,
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker, configured from the environment (set by the cli)."""
     config = from_env(argv=[])
-    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
-                    application_name="gophermart: http")
+    pool = LazyPool(
+        config.database_uri, max_size=POOL_MAX_SIZE, application_name="gophermart: http"
+    )
     middleware = [RequestMetrics("gophermart", "http")] if metrics_enabled() else []
     poller = AsyncClient(config.poller_endpoint, peer="gophermart poller")
-    return create_app(pool, config.secret, config.token_ttl_s,
-                      lambda number: poller.tell(GmNudge(number)), middleware)
+    return create_app(
+        pool,
+        config.secret,
+        config.token_ttl_s,
+        lambda number: poller.tell(GmNudge(number)),
+        middleware,
+    )

@@ -18,8 +18,15 @@ from web.gophermart.validation import (
     read_body,
 )
 
-__all__ = ["Auth", "BalanceResource", "LoginResource", "OrdersResource",
-           "RegisterResource", "WithdrawResource", "WithdrawalsResource"]
+__all__ = [
+    "Auth",
+    "BalanceResource",
+    "LoginResource",
+    "OrdersResource",
+    "RegisterResource",
+    "WithdrawResource",
+    "WithdrawalsResource",
+]
 
 COOKIE_NAME = "token"
 
@@ -47,8 +54,15 @@ class Auth:
         resp.set_header("Authorization", f"Bearer {token}")
         # NOTE: secure=False: the service speaks plain HTTP (behind TLS termination in
         # production); a Secure cookie would never come back over http://localhost.
-        resp.set_cookie(COOKIE_NAME, token, max_age=self.ttl_s, path="/", secure=False,
-                        http_only=True, same_site="Lax")
+        resp.set_cookie(
+            COOKIE_NAME,
+            token,
+            max_age=self.ttl_s,
+            path="/",
+            secure=False,
+            http_only=True,
+            same_site="Lax",
+        )
 
     def user_of(self, req) -> int:
         """The authenticated user id. Raises 401 unless header or cookie holds a valid token."""
@@ -63,8 +77,9 @@ class Auth:
                     return user_id
         raise falcon.HTTPUnauthorized(
             description="not authenticated: send the token of register or login "
-                        "(Authorization: Bearer <token>, or the token cookie)",
-            challenges=["Bearer"])
+            "(Authorization: Bearer <token>, or the token cookie)",
+            challenges=["Bearer"],
+        )
 
 
 class RegisterResource:
@@ -115,11 +130,24 @@ class OrdersResource:
         if not orders:
             resp.status = falcon.HTTP_204
             return
-        _json(resp, [
-            {"number": o.number, "status": o.status, "accrual": kopecks_json(o.accrual_kop),
-             "uploaded_at": _rfc3339(o.uploaded_at)} if o.accrual_kop is not None else
-            {"number": o.number, "status": o.status, "uploaded_at": _rfc3339(o.uploaded_at)}
-            for o in orders])
+        _json(
+            resp,
+            [
+                {
+                    "number": o.number,
+                    "status": o.status,
+                    "accrual": kopecks_json(o.accrual_kop),
+                    "uploaded_at": _rfc3339(o.uploaded_at),
+                }
+                if o.accrual_kop is not None
+                else {
+                    "number": o.number,
+                    "status": o.status,
+                    "uploaded_at": _rfc3339(o.uploaded_at),
+                }
+                for o in orders
+            ],
+        )
 
 
 class BalanceResource:
@@ -128,8 +156,13 @@ class BalanceResource:
 
     async def on_get(self, req, resp):
         balance = await store.get_balance(self.pool, self.auth.user_of(req))
-        _json(resp, {"current": kopecks_json(balance.current_kop),
-                     "withdrawn": kopecks_json(balance.withdrawn_kop)})
+        _json(
+            resp,
+            {
+                "current": kopecks_json(balance.current_kop),
+                "withdrawn": kopecks_json(balance.withdrawn_kop),
+            },
+        )
 
 
 class WithdrawResource:
@@ -140,9 +173,15 @@ class WithdrawResource:
         user_id = self.auth.user_of(req)
         request = parse_withdraw(await read_body(req, MAX_JSON_BYTES))
         balance = await store.withdraw(self.pool, user_id, request.order, request.sum_kop)
-        _json(resp, {"order": request.order, "sum": kopecks_json(request.sum_kop),
-                     "current": kopecks_json(balance.current_kop),
-                     "withdrawn": kopecks_json(balance.withdrawn_kop)})
+        _json(
+            resp,
+            {
+                "order": request.order,
+                "sum": kopecks_json(request.sum_kop),
+                "current": kopecks_json(balance.current_kop),
+                "withdrawn": kopecks_json(balance.withdrawn_kop),
+            },
+        )
 
 
 class WithdrawalsResource:
@@ -154,5 +193,14 @@ class WithdrawalsResource:
         if not withdrawals:
             resp.status = falcon.HTTP_204
             return
-        _json(resp, [{"order": w.order, "sum": kopecks_json(w.sum_kop),
-                      "processed_at": _rfc3339(w.processed_at)} for w in withdrawals])
+        _json(
+            resp,
+            [
+                {
+                    "order": w.order,
+                    "sum": kopecks_json(w.sum_kop),
+                    "processed_at": _rfc3339(w.processed_at),
+                }
+                for w in withdrawals
+            ],
+        )

@@ -58,8 +58,7 @@ async def read_body(req: falcon.asgi.Request, limit: int) -> bytes:
     """The whole body, refused with 413 past `limit` bytes (before reading it if the
     Content-Length says so)."""
     if req.content_length is not None and req.content_length > limit:
-        raise falcon.HTTPContentTooLarge(
-            description=f"body: longer than {limit} bytes")
+        raise falcon.HTTPContentTooLarge(description=f"body: longer than {limit} bytes")
     body = await req.stream.read(limit + 1)
     if len(body) > limit:
         raise falcon.HTTPContentTooLarge(description=f"body: longer than {limit} bytes")

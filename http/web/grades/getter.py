@@ -14,9 +14,9 @@ import falcon
 import falcon.asgi
 
 from actors.grades.backup import BackupEncoder, backup_filename
+from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
 from actors.runtime.client import AsyncClient, RemoteError
 from actors.runtime.logs import setup_logging
-from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 from web.grades.metrics import GradesCollector
@@ -92,12 +92,14 @@ async def _readiness(store: AsyncClient) -> tuple[bool, dict]:
     except RemoteError as exc:
         status = {"phase": "down", "reason": exc.reason}
     ready = status.get("phase") == "ready" and (
-        not status.get("replicated") or status.get("writable"))
+        not status.get("replicated") or status.get("writable")
+    )
     return ready, status
 
 
-def create_app(store: AsyncClient, bus: AsyncClient | None = None,
-               middleware: list | None = None) -> falcon.asgi.App:
+def create_app(
+    store: AsyncClient, bus: AsyncClient | None = None, middleware: list | None = None
+) -> falcon.asgi.App:
     app = base_app(middleware)
     app.add_route("/get", GetResource(store))
     app.add_route("/backup", BackupResource(store))

@@ -27,8 +27,11 @@ def _replica_families(status: dict | None) -> list:
     gauges = [
         ("grades_rows", "records in the map", "rows"),
         ("grades_log_position", "next bus log position to apply", "position"),
-        ("grades_replication_lag_ms", "age of the last remote write when merged",
-         "replication_lag_ms"),
+        (
+            "grades_replication_lag_ms",
+            "age of the last remote write when merged",
+            "replication_lag_ms",
+        ),
         ("grades_restore_rows", "rows loaded from a peer's backup", "restored_rows"),
         ("grades_pending_batches", "write batches awaiting the bus", "pending_batches"),
         ("grades_bus_up", "1 if the broker hears the bus", "bus_up"),
@@ -38,10 +41,10 @@ def _replica_families(status: dict | None) -> list:
         family = GaugeMetricFamily(name, doc)
         family.add_metric([], float(status.get(key) or 0))
         families.append(family)
-    for name, doc, key in (("grades_sets_applied", "this replica's writes merged",
-                            "sets_applied"),
-                           ("grades_remote_applied", "other replicas' writes merged",
-                            "remote_applied")):
+    for name, doc, key in (
+        ("grades_sets_applied", "this replica's writes merged", "sets_applied"),
+        ("grades_remote_applied", "other replicas' writes merged", "remote_applied"),
+    ):
         family = CounterMetricFamily(name, doc)
         family.add_metric([], float(status.get(key) or 0))
         families.append(family)

@@ -13,17 +13,28 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from actors.grades.records import INT64_MAX, INT64_MIN, MAX_KEY_BYTES
-from web.common.openapi import (RETRY_AFTER, document, error_response, json_response,
-                                operation, query_parameter)
+from web.common.openapi import (
+    RETRY_AFTER,
+    document,
+    error_response,
+    json_response,
+    operation,
+    query_parameter,
+)
 
 __all__ = ["GETTER_SPEC", "setter_spec", "SetRequest", "Record", "Result", "Readiness"]
 
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX, extra_json_schema={"format": "int64"})]
-UserId = Annotated[str, Meta(
-    min_length=1, max_length=MAX_KEY_BYTES,
-    description=f"Non-empty, at most {MAX_KEY_BYTES} bytes once UTF-8 encoded (maxLength "
-                "counts characters, so a shorter string of multi-byte characters can still "
-                "be refused with 400).")]
+UserId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_KEY_BYTES,
+        description=f"Non-empty, at most {MAX_KEY_BYTES} bytes once UTF-8 encoded (maxLength "
+        "counts characters, so a shorter string of multi-byte characters can still "
+        "be refused with 400).",
+    ),
+]
 
 
 class SetRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -69,25 +80,34 @@ class Readiness(msgspec.Struct):
     """Why writes are refused now ("" when they are accepted)."""
 
 
-_UNAVAILABLE = error_response("The replica cannot honour the request now (restoring, catching "
-                              "up, bus unreachable). Nothing was changed.", RETRY_AFTER)
-_UNKNOWN_OUTCOME = error_response("No answer in time: the write may or may not be applied; "
-                                  "retrying is safe.")
+_UNAVAILABLE = error_response(
+    "The replica cannot honour the request now (restoring, catching "
+    "up, bus unreachable). Nothing was changed.",
+    RETRY_AFTER,
+)
+_UNKNOWN_OUTCOME = error_response(
+    "No answer in time: the write may or may not be applied; retrying is safe."
+)
 _NOT_ROUTED = 'An unknown route is 404, a wrong method 405, both as {"error": ...}.'
 
 
 def setter_spec(max_body_bytes: int) -> dict:
     """The setter port's document; setter.py passes its body limit."""
     set_op = operation(
-        "set", "Create or merge a user's record.",
+        "set",
+        "Create or merge a user's record.",
         {
             200: json_response("The merged record.", Result),
-            400: error_response("Malformed JSON, invalid UTF-8, not an object, user_id missing, "
-                                "empty or too long, a field that is not an int64 (float, "
-                                "string, bool, null, out of range), an unknown field, a field "
-                                "given twice."),
-            401: error_response("Missing or wrong credentials.", {
-                "WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}),
+            400: error_response(
+                "Malformed JSON, invalid UTF-8, not an object, user_id missing, "
+                "empty or too long, a field that is not an int64 (float, "
+                "string, bool, null, out of range), an unknown field, a field "
+                "given twice."
+            ),
+            401: error_response(
+                "Missing or wrong credentials.",
+                {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+            ),
             413: error_response(f"Body over {max_body_bytes} bytes."),
             415: error_response("A Content-Type other than application/json or */*+json."),
             503: _UNAVAILABLE,
@@ -95,24 +115,30 @@ def setter_spec(max_body_bytes: int) -> dict:
         },
         request=SetRequest,
         request_description=f"At most {max_body_bytes} bytes, strict UTF-8 JSON, no key given "
-                            "twice. A missing Content-Type is taken as JSON; any "
-                            "application/json or */*+json type is accepted.",
+        "twice. A missing Content-Type is taken as JSON; any "
+        "application/json or */*+json type is accepted.",
         description="Partial sets merge: an absent field keeps its value, a present one "
-                    "overwrites it (0 included); a new user's absent fields are 0. A rejected "
-                    "request (4xx, 503) changes nothing.",
-        security=[{"basicAuth": []}])
-    return document("grades setter", "Writes of the grades key-value store. Also served at "
-                    f"/set/. {_NOT_ROUTED}", {"/set": {"post": set_op}},
-                    [SetRequest, Record, Result],
-                    security_schemes={"basicAuth": {"type": "http", "scheme": "basic"}})
+        "overwrites it (0 included); a new user's absent fields are 0. A rejected "
+        "request (4xx, 503) changes nothing.",
+        security=[{"basicAuth": []}],
+    )
+    return document(
+        "grades setter",
+        f"Writes of the grades key-value store. Also served at /set/. {_NOT_ROUTED}",
+        {"/set": {"post": set_op}},
+        [SetRequest, Record, Result],
+        security_schemes={"basicAuth": {"type": "http", "scheme": "basic"}},
+    )
 
 
 _USER_ID_SCHEMA = msgspec.json.schema(UserId)
 
 _BACKUP_HEADERS = {
     "Content-Disposition": {"required": True, "schema": {"type": "string"}},
-    "X-Backup-Generated-At-Ms": {"required": True,
-                                 "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    "X-Backup-Generated-At-Ms": {
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
     "X-Backup-Position": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}},
 }
 
@@ -120,34 +146,76 @@ GETTER_SPEC = document(
     "grades getter",
     f"Reads, backups and health of the grades key-value store. {_NOT_ROUTED}",
     {
-        "/get": {"get": operation(
-            "get", "A user's record.",
-            {200: json_response("The record.", Result),
-             400: error_response("user_id missing, empty or too long."),
-             404: error_response("Unknown user."),
-             503: _UNAVAILABLE, 504: _UNKNOWN_OUTCOME},
-            parameters=[query_parameter("user_id", _USER_ID_SCHEMA, required=True)])},
-        "/backup": {"get": operation(
-            "backup", "A streamed gzip'd CSV of every record.",
-            {200: json_response("The backup.", {"type": "string", "format": "binary"},
-                                _BACKUP_HEADERS, media_type="application/gzip"),
-             503: _UNAVAILABLE, 504: _UNKNOWN_OUTCOME},
-            description="Line 1 is the metadata (generated_at first, then position, log_id, "
-                        "replica_id, hlc, rows, format), line 2 the columns, then one row per "
-                        "user.")},
-        "/healthz": {"get": operation(
-            "healthz", "The process answers.",
-            {200: json_response("Alive.", {"type": "object", "required": ["status"],
-                                           "properties": {"status": {"enum": ["alive"]}}})})},
-        "/readyz": {"get": operation(
-            "readyz", "Restored and (if replicated) live with the bus.",
-            {200: json_response("Ready.", Readiness),
-             503: json_response("Not ready (yet).", Readiness, RETRY_AFTER)})},
-        "/metrics": {"get": operation(
-            "metrics", "Prometheus metrics: HTTP requests of both ports, replica and bus.",
-            {200: json_response("Prometheus text format.", {"type": "string"},
-                                media_type="text/plain")})},
+        "/get": {
+            "get": operation(
+                "get",
+                "A user's record.",
+                {
+                    200: json_response("The record.", Result),
+                    400: error_response("user_id missing, empty or too long."),
+                    404: error_response("Unknown user."),
+                    503: _UNAVAILABLE,
+                    504: _UNKNOWN_OUTCOME,
+                },
+                parameters=[query_parameter("user_id", _USER_ID_SCHEMA, required=True)],
+            )
+        },
+        "/backup": {
+            "get": operation(
+                "backup",
+                "A streamed gzip'd CSV of every record.",
+                {
+                    200: json_response(
+                        "The backup.",
+                        {"type": "string", "format": "binary"},
+                        _BACKUP_HEADERS,
+                        media_type="application/gzip",
+                    ),
+                    503: _UNAVAILABLE,
+                    504: _UNKNOWN_OUTCOME,
+                },
+                description="Line 1 is the metadata (generated_at first, then position, log_id, "
+                "replica_id, hlc, rows, format), line 2 the columns, then one row per "
+                "user.",
+            )
+        },
+        "/healthz": {
+            "get": operation(
+                "healthz",
+                "The process answers.",
+                {
+                    200: json_response(
+                        "Alive.",
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {"status": {"enum": ["alive"]}},
+                        },
+                    )
+                },
+            )
+        },
+        "/readyz": {
+            "get": operation(
+                "readyz",
+                "Restored and (if replicated) live with the bus.",
+                {
+                    200: json_response("Ready.", Readiness),
+                    503: json_response("Not ready (yet).", Readiness, RETRY_AFTER),
+                },
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                "Prometheus metrics: HTTP requests of both ports, replica and bus.",
+                {
+                    200: json_response(
+                        "Prometheus text format.", {"type": "string"}, media_type="text/plain"
+                    )
+                },
+            )
+        },
     },
     [Record, Result, Readiness],
 )
-

@@ -17,10 +17,10 @@ import time
 import falcon
 import falcon.asgi
 
+from actors.grades.messages import Set
 from actors.runtime.client import AsyncClient, RemoteError
 from actors.runtime.logs import setup_logging
 from actors.runtime.protocol import ErrorCode
-from actors.grades.messages import Set
 from web.common.app import SpecResource, base_app
 from web.common.metrics import RequestMetrics, metrics_enabled
 from web.common.requests import request_id_for
@@ -54,8 +54,9 @@ class BasicAuth:
         except (binascii.Error, ValueError):
             given = b""
         if scheme.lower() != "basic" or not hmac.compare_digest(given, self._expected):
-            raise falcon.HTTPUnauthorized(description="missing or wrong credentials",
-                                          challenges=[REALM])
+            raise falcon.HTTPUnauthorized(
+                description="missing or wrong credentials", challenges=[REALM]
+            )
 
 
 class SetResource:
@@ -68,14 +69,17 @@ class SetResource:
         media_type = (req.content_type or "application/json").split(";")[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):
             raise falcon.HTTPUnsupportedMediaType(
-                description=f"Content-Type: expected application/json, got {media_type}")
+                description=f"Content-Type: expected application/json, got {media_type}"
+            )
         if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
             raise falcon.HTTPContentTooLarge(
-                description=f"body: larger than {MAX_BODY_BYTES} bytes")
+                description=f"body: larger than {MAX_BODY_BYTES} bytes"
+            )
         body = await req.stream.read(MAX_BODY_BYTES + 1)
         if len(body) > MAX_BODY_BYTES:
             raise falcon.HTTPContentTooLarge(
-                description=f"body: larger than {MAX_BODY_BYTES} bytes")
+                description=f"body: larger than {MAX_BODY_BYTES} bytes"
+            )
         try:
             user_id, values = parse_set_body(body)
         except InvalidBody as exc:
@@ -92,8 +96,9 @@ class SetResource:
         resp.content_type = falcon.MEDIA_JSON
 
 
-def create_app(store: AsyncClient, auth: BasicAuth,
-               middleware: list | None = None) -> falcon.asgi.App:
+def create_app(
+    store: AsyncClient, auth: BasicAuth, middleware: list | None = None
+) -> falcon.asgi.App:
     app = base_app(middleware)
     app.add_route("/set", SetResource(store, auth))
     app.add_route("/openapi.json", SpecResource(setter_spec(MAX_BODY_BYTES)))

@@ -17,8 +17,8 @@ from actors.runtime.pgpool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
 from actors.segments.messages import ReaperNudge
-from web.common.database import database_readiness, map_database_errors
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
+from web.common.database import database_readiness, map_database_errors
 from web.common.errors import map_error
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 from web.segments.openapi import SPEC
@@ -36,8 +36,9 @@ __all__ = ["create_app", "get_app"]
 POOL_MAX_SIZE = 10  # per worker; the history stream holds one for its duration
 
 
-def create_app(pool, on_expiry: Callable[[], None] | None = None,
-               middleware: list | None = None) -> falcon.asgi.App:
+def create_app(
+    pool, on_expiry: Callable[[], None] | None = None, middleware: list | None = None
+) -> falcon.asgi.App:
     """The app over a pool (LazyPool or asyncpg.Pool).
 
     Args:
@@ -83,8 +84,7 @@ class _Lifespan:
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker, configured from the environment."""
     config = Config.from_env(os.environ, [])
-    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE,
-                    application_name="segments: http")
+    pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="segments: http")
     reaper = AsyncClient(config.reaper_endpoint, peer="segments reaper")
     middleware = [RequestMetrics("segments", "http")] if metrics_enabled() else []
     middleware.append(_Lifespan(pool, reaper))

@@ -62,13 +62,25 @@ class SegmentsResource:
     async def on_post(self, req, resp):
         segment = validation.parse_segment(await read_body(req))
         created = await store.create_segment(self.pool, segment.slug, segment.percent)
-        _json(resp, {"slug": created.slug, "percent": percent_json(created.percent),
-                     "users_assigned": created.users_assigned}, falcon.HTTP_201)
+        _json(
+            resp,
+            {
+                "slug": created.slug,
+                "percent": percent_json(created.percent),
+                "users_assigned": created.users_assigned,
+            },
+            falcon.HTTP_201,
+        )
 
     async def on_get(self, req, resp):
         segments = await store.list_segments(self.pool)
-        _json(resp, [{"slug": s.slug, "percent": percent_json(s.percent), "users": s.users}
-                     for s in segments])
+        _json(
+            resp,
+            [
+                {"slug": s.slug, "percent": percent_json(s.percent), "users": s.users}
+                for s in segments
+            ],
+        )
 
 
 class SegmentResource:
@@ -98,7 +110,8 @@ class UserSegmentsResource:
         change = validation.parse_change(await read_body(req))
         segments = await store.change_user_segments(self.pool, user, change.add, change.remove)
         if self.on_expiry is not None and any(
-                item.expires_at or item.ttl_seconds for item in change.add):
+            item.expires_at or item.ttl_seconds for item in change.add
+        ):
             self.on_expiry()
         _json(resp, {"user_id": user, "segments": segments})
 
@@ -131,7 +144,8 @@ class HistoryCsvResource:
         period, dot_csv, rest = report.rpartition(".csv")
         if not dot_csv or rest:
             raise falcon.HTTPNotFound(
-                description=f"no report {report[:40]!r}: reports are /api/history/YYYY-MM.csv")
+                description=f"no report {report[:40]!r}: reports are /api/history/YYYY-MM.csv"
+            )
         month = validation.parse_period(period)
         raw_user = req.get_param("user_id", required=False)
         user = None if raw_user is None else validation.parse_user_id(raw_user)
@@ -139,8 +153,9 @@ class HistoryCsvResource:
         # the reaper has not run since; reapers of other instances skip what this one holds.
         await store.reap_expired(self.pool)
         resp.content_type = "text/csv; charset=utf-8"
-        resp.set_header("Content-Disposition",
-                        f'inline; filename="segments-history-{month.text}.csv"')
+        resp.set_header(
+            "Content-Disposition", f'inline; filename="segments-history-{month.text}.csv"'
+        )
         resp.stream = csv_lines(self.pool, month, user)
 
 

@@ -38,11 +38,15 @@ INT64_MAX = 2**63 - 1
 SLUG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SLUG_TEXT = "1 to 100 characters of A-Z a-z 0-9 _ . -"
 _USER_ID = re.compile(r"^[0-9]{1,19}$")
-PERIOD_PATTERN = (r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
-                  r"-(0[1-9]|1[0-2])$")  # 1970-01 to 9998-12: the next month must exist
+PERIOD_PATTERN = (
+    r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+    r"-(0[1-9]|1[0-2])$"
+)  # 1970-01 to 9998-12: the next month must exist
 _PERIOD = re.compile(PERIOD_PATTERN)
-_RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
-                      r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 
 
 class InvalidInput(ValueError):
@@ -123,13 +127,14 @@ def _list(data: dict, field: str) -> list:
 
 def _timestamp(value: Any, field: str) -> datetime:
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise InvalidInput(f"{field}: expected an RFC 3339 timestamp with offset, "
-                           "e.g. 2030-01-31T12:00:00Z")
+        raise InvalidInput(
+            f"{field}: expected an RFC 3339 timestamp with offset, e.g. 2030-01-31T12:00:00Z"
+        )
     text = value.upper().replace(" ", "T")
     date_time, dot, rest = text.partition(".")
     if dot:  # at most microseconds
         digits = re.match(r"[0-9]+", rest).group(0)
-        text = f"{date_time}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+        text = f"{date_time}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except (ValueError, OverflowError):
@@ -143,8 +148,9 @@ def _add_item(value: Any, field: str) -> AddItem:
         raise InvalidInput(f"{field}: expected a slug or an object with slug")
     for key in value:
         if key not in ("slug", "expires_at", "ttl_seconds"):
-            raise InvalidInput(f"{field}.{key}: unknown field "
-                               "(allowed: slug, expires_at, ttl_seconds)")
+            raise InvalidInput(
+                f"{field}.{key}: unknown field (allowed: slug, expires_at, ttl_seconds)"
+            )
     if "slug" not in value:
         raise InvalidInput(f"{field}.slug: required")
     slug = parse_slug(value["slug"], f"{field}.slug")
@@ -178,10 +184,12 @@ def parse_change(body: bytes) -> UserChange:
 
 def parse_user_id(value: Any, field: str = "user_id") -> int:
     """A positive signed 64-bit integer in decimal digits (path or query string)."""
-    if not isinstance(value, str) or not _USER_ID.fullmatch(value) or not \
-            0 < int(value) <= INT64_MAX:
-        raise InvalidInput(f"{field}: expected a positive 64-bit integer "
-                           f"(1 to {INT64_MAX})")
+    if (
+        not isinstance(value, str)
+        or not _USER_ID.fullmatch(value)
+        or not 0 < int(value) <= INT64_MAX
+    ):
+        raise InvalidInput(f"{field}: expected a positive 64-bit integer (1 to {INT64_MAX})")
     return int(value)
 
 

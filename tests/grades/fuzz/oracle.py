@@ -32,17 +32,21 @@ def examples(n: int) -> int:
 
 
 def fuzz_settings(n: int) -> settings:
-    return settings(max_examples=examples(n), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much,
-                                           HealthCheck.large_base_example])
-
+    return settings(
+        max_examples=examples(n),
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.large_base_example,
+        ],
+    )
 
 
 def worker_pids(replica) -> dict[str, set[int]]:
     """The gunicorn worker pids of each port (children of the role's master)."""
-    return {role: {w.pid for w in replica.child(role).children()}
-            for role in ("setter", "getter")}
+    return {role: {w.pid for w in replica.child(role).children()} for role in ("setter", "getter")}
 
 
 # --- what every response must be ---------------------------------------------
@@ -51,7 +55,10 @@ def worker_pids(replica) -> dict[str, set[int]]:
 def assert_error_body(response) -> str:
     """Our errors: JSON ``{"error": "<non-empty text>"}`` and nothing else."""
     assert response.headers.get("Content-Type", "").startswith("application/json"), (
-        response.status_code, response.headers, response.content[:300])
+        response.status_code,
+        response.headers,
+        response.content[:300],
+    )
     body = response.json()
     assert isinstance(body, dict) and set(body) == {"error"}, body
     assert isinstance(body["error"], str) and body["error"], body
@@ -116,8 +123,11 @@ class Ledger:
 
     def verify(self) -> None:
         after = self.replica.backup_rows()
-        changed = {key for key in set(self.before) | set(after)
-                   if key not in self.touched and self.before.get(key) != after.get(key)}
+        changed = {
+            key
+            for key in set(self.before) | set(after)
+            if key not in self.touched and self.before.get(key) != after.get(key)
+        }
         assert not changed, {key: (self.before.get(key), after.get(key)) for key in changed}
         for key in self.touched:
             assert key in after, key
@@ -159,9 +169,16 @@ def acceptable(pairs: list[tuple[str, object]]) -> tuple[str, dict] | None:
 def encode_pairs(pairs, separators=(", ", ": "), ensure_ascii=True) -> bytes:
     """A JSON object from pairs, keeping repeated keys (json.dumps cannot)."""
     item_sep, key_sep = separators
-    text = "{" + item_sep.join(
-        json.dumps(key, ensure_ascii=ensure_ascii) + key_sep
-        + json.dumps(value, ensure_ascii=ensure_ascii) for key, value in pairs) + "}"
+    text = (
+        "{"
+        + item_sep.join(
+            json.dumps(key, ensure_ascii=ensure_ascii)
+            + key_sep
+            + json.dumps(value, ensure_ascii=ensure_ascii)
+            for key, value in pairs
+        )
+        + "}"
+    )
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -169,8 +186,7 @@ def post_set(replica, session, body, headers=None, auth=True, **kwargs):
     headers = dict(headers or {})
     if auth:
         headers.setdefault("Authorization", AUTH_HEADER)
-    return session.post(replica.set_url, data=body, headers=headers, timeout=TIMEOUT_S,
-                        **kwargs)
+    return session.post(replica.set_url, data=body, headers=headers, timeout=TIMEOUT_S, **kwargs)
 
 
 def check_set(replica, ledger, session, body: bytes, expected, **kwargs):
@@ -190,26 +206,80 @@ def check_set(replica, ledger, session, body: bytes, expected, **kwargs):
 
 # --- strategies -----------------------------------------------------------------
 
-EDGE_INTS = [0, 1, -1, INT64_MAX, INT64_MIN, INT64_MAX + 1, INT64_MIN - 1, 2**64, 10**400,
-             -(10**400)]
+EDGE_INTS = [
+    0,
+    1,
+    -1,
+    INT64_MAX,
+    INT64_MIN,
+    INT64_MAX + 1,
+    INT64_MIN - 1,
+    2**64,
+    10**400,
+    -(10**400),
+]
 int64s = st.integers(INT64_MIN, INT64_MAX) | st.sampled_from(EDGE_INTS)
-json_scalars = (st.none() | st.booleans() | st.integers() | st.sampled_from(EDGE_INTS)
-                | st.floats() | st.text(max_size=12))
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(EDGE_INTS)
+    | st.floats()
+    | st.text(max_size=12)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=4),
-    max_leaves=12)
-field_values = (int64s | st.booleans() | st.none() | st.floats() | st.text(max_size=6)
-                | st.sampled_from([[], {}, [1], {"a": 1}, "1", "0x10", 1.0, -0.0, 1e300]))
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+field_values = (
+    int64s
+    | st.booleans()
+    | st.none()
+    | st.floats()
+    | st.text(max_size=6)
+    | st.sampled_from([[], {}, [1], {"a": 1}, "1", "0x10", 1.0, -0.0, 1e300])
+)
 # a few users, so that accepted sets of the same user merge
-user_ids = (st.sampled_from([f"fuzz-{i}" for i in range(6)] + ["ünï 😀", "a,\"b\"\n\r"])
-            | st.text(max_size=8) | st.sampled_from(
-                ["", "a" * 128, "a" * 129, "é" * 64, "é" * 65, "😀" * 32, "😀" * 33, "\x00",
-                 "\u2028", "\ufeff", " "]))
-keys = (st.sampled_from(ALLOWED) | st.text(max_size=10)
-        | st.sampled_from(["User_id", "user_id ", " spp", "spp\x00", "SPP", "userid", "",
-                           'x":', "__proto__", "result"]))
+user_ids = (
+    st.sampled_from([f"fuzz-{i}" for i in range(6)] + ["ünï 😀", 'a,"b"\n\r'])
+    | st.text(max_size=8)
+    | st.sampled_from(
+        [
+            "",
+            "a" * 128,
+            "a" * 129,
+            "é" * 64,
+            "é" * 65,
+            "😀" * 32,
+            "😀" * 33,
+            "\x00",
+            "\u2028",
+            "\ufeff",
+            " ",
+        ]
+    )
+)
+keys = (
+    st.sampled_from(ALLOWED)
+    | st.text(max_size=10)
+    | st.sampled_from(
+        [
+            "User_id",
+            "user_id ",
+            " spp",
+            "spp\x00",
+            "SPP",
+            "userid",
+            "",
+            'x":',
+            "__proto__",
+            "result",
+        ]
+    )
+)
 
 
 @st.composite
@@ -233,5 +303,3 @@ def object_pairs(draw):
 
 def valid_pairs():
     return object_pairs().filter(lambda pairs: acceptable(pairs) is not None)
-
-

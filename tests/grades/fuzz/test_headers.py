@@ -1,5 +1,4 @@
-"""hypothesis over what surrounds a body: content types, chunked transfer, credentials.
-"""
+"""hypothesis over what surrounds a body: content types, chunked transfer, credentials."""
 
 from __future__ import annotations
 
@@ -10,11 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.grades.testing import AUTH
-from web.grades.setter import MAX_BODY_BYTES
 from tests.grades.fuzz.oracle import (
     AUTH_HEADER,
-    Ledger,
     SET_STATUSES,
+    Ledger,
     acceptable,
     assert_sane,
     check_set,
@@ -24,19 +22,37 @@ from tests.grades.fuzz.oracle import (
     post_set,
     valid_pairs,
 )
-
+from web.grades.setter import MAX_BODY_BYTES
 
 # --- hypothesis: headers, chunks, credentials ----------------------------------------
 
 content_types = (
-    st.sampled_from(["application/json", "application/json; charset=utf-8",
-                     "APPLICATION/JSON", "application/vnd.api+json", "application/merge-patch+json",
-                     "application/json ", "application/json;", "text/plain", "text/json",
-                     "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                     "application/jsonp", "json", "*/*", "application/*", ";", "",
-                     "application/json, text/plain", "application/json\t; q=1"])
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "APPLICATION/JSON",
+            "application/vnd.api+json",
+            "application/merge-patch+json",
+            "application/json ",
+            "application/json;",
+            "text/plain",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "json",
+            "*/*",
+            "application/*",
+            ";",
+            "",
+            "application/json, text/plain",
+            "application/json\t; q=1",
+        ]
+    )
     | st.text(string.ascii_letters + string.digits + " /+;=-.,*\t", max_size=40).map(
-        str.lstrip)  # requests refuses a header value that starts with whitespace
+        str.lstrip
+    )  # requests refuses a header value that starts with whitespace
 )
 
 
@@ -74,8 +90,9 @@ def test_chunked_bodies_are_read_like_whole_ones(replica, session):
     """Transfer-Encoding: chunked (no Content-Length), in random pieces, even over the limit."""
     ledger = Ledger(replica)
 
-    padding = st.just(0) | st.integers(0, 100) | st.integers(MAX_BODY_BYTES - 200,
-                                                             3 * MAX_BODY_BYTES)
+    padding = (
+        st.just(0) | st.integers(0, 100) | st.integers(MAX_BODY_BYTES - 200, 3 * MAX_BODY_BYTES)
+    )
 
     @fuzz_settings(100)
     @given(object_pairs(), padding, st.lists(st.integers(1, 2000), min_size=1, max_size=8))
@@ -86,7 +103,7 @@ def test_chunked_bodies_are_read_like_whole_ones(replica, session):
             at, i = 0, 0
             while at < len(body):
                 size = sizes[i % len(sizes)]
-                yield body[at:at + size]
+                yield body[at : at + size]
                 at, i = at + size, i + 1
 
         response = post_set(replica, session, pieces())
@@ -106,20 +123,38 @@ def test_chunked_bodies_are_read_like_whole_ones(replica, session):
     ledger.verify()
 
 
-latin1_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
-                                    blacklist_characters="\x7f"), max_size=60)
+latin1_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=60
+)
 authorization_values = (
     latin1_text
-    | st.builds(lambda scheme, raw: f"{scheme} {base64.b64encode(raw).decode()}",
-                st.sampled_from(["Basic", "basic", "BASIC", "Bearer", "Digest", ""]),
-                st.binary(max_size=40))
-    | st.builds(lambda scheme, user, password: scheme + " " + base64.b64encode(
-        f"{user}:{password}".encode()).decode(),
-        st.sampled_from(["Basic", "basic"]), st.sampled_from(["test", "Test", "", "test "]),
-        st.sampled_from(["test", "TEST", "", "test\x00", "tes", "testt"]))
-    | st.sampled_from(["Basic", "Basic ", "Basic dGVzdDp0ZXN0=", "Basic dGVzdDp0ZXN0==",
-                       "Basic dGVzd Dp0ZXN0", "Basic !!!", "Basic dGVzdDp0ZXN0\t",
-                       "Basic\tdGVzdDp0ZXN0", "Basic  dGVzdDp0ZXN0", AUTH_HEADER + "x"])
+    | st.builds(
+        lambda scheme, raw: f"{scheme} {base64.b64encode(raw).decode()}",
+        st.sampled_from(["Basic", "basic", "BASIC", "Bearer", "Digest", ""]),
+        st.binary(max_size=40),
+    )
+    | st.builds(
+        lambda scheme, user, password: (
+            scheme + " " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        ),
+        st.sampled_from(["Basic", "basic"]),
+        st.sampled_from(["test", "Test", "", "test "]),
+        st.sampled_from(["test", "TEST", "", "test\x00", "tes", "testt"]),
+    )
+    | st.sampled_from(
+        [
+            "Basic",
+            "Basic ",
+            "Basic dGVzdDp0ZXN0=",
+            "Basic dGVzdDp0ZXN0==",
+            "Basic dGVzd Dp0ZXN0",
+            "Basic !!!",
+            "Basic dGVzdDp0ZXN0\t",
+            "Basic\tdGVzdDp0ZXN0",
+            "Basic  dGVzdDp0ZXN0",
+            AUTH_HEADER + "x",
+        ]
+    )
 ).map(str.lstrip)  # requests refuses a header value that starts with whitespace
 
 

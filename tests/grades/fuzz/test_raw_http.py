@@ -21,7 +21,6 @@ from tests.grades.fuzz.oracle import (
     fuzz_settings,
 )
 
-
 # --- raw HTTP: what requests will not send ----------------------------------------------
 
 
@@ -65,8 +64,13 @@ def parse_raw(out: bytes) -> tuple[int | None, dict, bytes]:
     return status, headers, body
 
 
-def request_bytes(method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"",
-                  version: str = "HTTP/1.1") -> bytes:
+def request_bytes(
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes = b"",
+    version: str = "HTTP/1.1",
+) -> bytes:
     lines = [f"{method} {path} {version}", "Host: 127.0.0.1"]
     lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -82,56 +86,161 @@ def _chunked(*pieces: bytes, last=b"0\r\n\r\n") -> bytes:
 
 RAW_REQUESTS = {
     # oversized and numerous headers: refused or served, never a 5xx
-    "100 KB header": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("X-Big", "a" * 100_000), ("Content-Length", str(len(SENTINEL_BODY)))], SENTINEL_BODY)),
-    "100 KB Authorization": ("setter", request_bytes("POST", "/set", [
-        ("Authorization", "Basic " + "QUFB" * 25_000),
-        ("Content-Length", str(len(SENTINEL_BODY)))], SENTINEL_BODY)),
-    "100 KB Content-Type": ("setter", request_bytes("POST", "/set", [
-        ("Authorization", AUTH_HEADER), ("Content-Type", "application/json;" + "x" * 100_000),
-        ("Content-Length", str(len(SENTINEL_BODY)))], SENTINEL_BODY)),
+    "100 KB header": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("X-Big", "a" * 100_000), ("Content-Length", str(len(SENTINEL_BODY)))],
+            SENTINEL_BODY,
+        ),
+    ),
+    "100 KB Authorization": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            [
+                ("Authorization", "Basic " + "QUFB" * 25_000),
+                ("Content-Length", str(len(SENTINEL_BODY))),
+            ],
+            SENTINEL_BODY,
+        ),
+    ),
+    "100 KB Content-Type": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            [
+                ("Authorization", AUTH_HEADER),
+                ("Content-Type", "application/json;" + "x" * 100_000),
+                ("Content-Length", str(len(SENTINEL_BODY))),
+            ],
+            SENTINEL_BODY,
+        ),
+    ),
     "1 MB header": ("getter", request_bytes("GET", "/healthz", [("X-Big", "c" * 1_000_000)])),
     "64 KB header name": ("getter", request_bytes("GET", "/healthz", [("X" * 65_536, "1")])),
-    "2000 headers": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        (f"X-H{i}", "v") for i in range(2000)] + [("Content-Length", str(len(SENTINEL_BODY)))],
-        SENTINEL_BODY)),
-    "100 KB header on the getter": ("getter", request_bytes(
-        "GET", "/get?user_id=raw-sentinel", [("X-Big", "b" * 100_000)])),
+    "2000 headers": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS
+            + [(f"X-H{i}", "v") for i in range(2000)]
+            + [("Content-Length", str(len(SENTINEL_BODY)))],
+            SENTINEL_BODY,
+        ),
+    ),
+    "100 KB header on the getter": (
+        "getter",
+        request_bytes("GET", "/get?user_id=raw-sentinel", [("X-Big", "b" * 100_000)]),
+    ),
     "100 KB URL": ("getter", request_bytes("GET", "/get?user_id=" + "a" * 100_000, [])),
-    "100 KB URL on the setter": ("setter", request_bytes("POST", "/set?" + "a" * 100_000,
-                                                         OK_HEADERS + [("Content-Length", "2")],
-                                                         b"{}")),
+    "100 KB URL on the setter": (
+        "setter",
+        request_bytes(
+            "POST", "/set?" + "a" * 100_000, OK_HEADERS + [("Content-Length", "2")], b"{}"
+        ),
+    ),
     # body framing
-    "chunked, bad size": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "chunked")], b"zz\r\n" + SENTINEL_BODY + b"\r\n0\r\n\r\n")),
-    "chunked, over the limit": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "chunked")], _chunked(b" " * 3000, b" " * 3000, SENTINEL_BODY))),
-    "chunked, with Content-Length": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "chunked"), ("Content-Length", "5")], _chunked(SENTINEL_BODY))),
-    "chunked, with a trailer": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "chunked")], _chunked(b"[", last=b"0\r\nX-T: 1\r\n\r\n"))),
-    "chunked, huge size": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "chunked")], b"ffffffffffffffff\r\n" + b" " * 5000)),
-    "chunked, size over 64 bits": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "chunked")], b"1" + b"0" * 16 + b"\r\n" + b" " * 100)),
-    "transfer-encoding gzip": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Transfer-Encoding", "gzip, chunked")], _chunked(SENTINEL_BODY))),
-    "Content-Length -1": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", "-1")], SENTINEL_BODY)),
-    "Content-Length 10**30": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", str(10**30))], SENTINEL_BODY)),
-    "Content-Length 10**6, short body": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", str(10**6))], b"[" * 5000)),
-    "Content-Length twice": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", "2"), ("Content-Length", "3")], b"{}")),
-    "Content-Length abc": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", "abc")], SENTINEL_BODY)),
+    "chunked, bad size": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "chunked")],
+            b"zz\r\n" + SENTINEL_BODY + b"\r\n0\r\n\r\n",
+        ),
+    ),
+    "chunked, over the limit": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "chunked")],
+            _chunked(b" " * 3000, b" " * 3000, SENTINEL_BODY),
+        ),
+    ),
+    "chunked, with Content-Length": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
+            _chunked(SENTINEL_BODY),
+        ),
+    ),
+    "chunked, with a trailer": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "chunked")],
+            _chunked(b"[", last=b"0\r\nX-T: 1\r\n\r\n"),
+        ),
+    ),
+    "chunked, huge size": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "chunked")],
+            b"ffffffffffffffff\r\n" + b" " * 5000,
+        ),
+    ),
+    "chunked, size over 64 bits": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "chunked")],
+            b"1" + b"0" * 16 + b"\r\n" + b" " * 100,
+        ),
+    ),
+    "transfer-encoding gzip": (
+        "setter",
+        request_bytes(
+            "POST",
+            "/set",
+            OK_HEADERS + [("Transfer-Encoding", "gzip, chunked")],
+            _chunked(SENTINEL_BODY),
+        ),
+    ),
+    "Content-Length -1": (
+        "setter",
+        request_bytes("POST", "/set", OK_HEADERS + [("Content-Length", "-1")], SENTINEL_BODY),
+    ),
+    "Content-Length 10**30": (
+        "setter",
+        request_bytes(
+            "POST", "/set", OK_HEADERS + [("Content-Length", str(10**30))], SENTINEL_BODY
+        ),
+    ),
+    "Content-Length 10**6, short body": (
+        "setter",
+        request_bytes("POST", "/set", OK_HEADERS + [("Content-Length", str(10**6))], b"[" * 5000),
+    ),
+    "Content-Length twice": (
+        "setter",
+        request_bytes(
+            "POST", "/set", OK_HEADERS + [("Content-Length", "2"), ("Content-Length", "3")], b"{}"
+        ),
+    ),
+    "Content-Length abc": (
+        "setter",
+        request_bytes("POST", "/set", OK_HEADERS + [("Content-Length", "abc")], SENTINEL_BODY),
+    ),
     # request line and header syntax
-    "HTTP/1.0": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", "2")], b"{}", version="HTTP/1.0")),
+    "HTTP/1.0": (
+        "setter",
+        request_bytes(
+            "POST", "/set", OK_HEADERS + [("Content-Length", "2")], b"{}", version="HTTP/1.0"
+        ),
+    ),
     "HTTP/2.0 text": ("setter", request_bytes("POST", "/set", OK_HEADERS, version="HTTP/2.0")),
-    "HTTP/0.9 with headers": ("getter", request_bytes("GET", "/healthz", [],
-                                                      version="HTTP/0.9")),
+    "HTTP/0.9 with headers": ("getter", request_bytes("GET", "/healthz", [], version="HTTP/0.9")),
     "HTTP/1.2": ("getter", request_bytes("GET", "/healthz", [], version="HTTP/1.2")),
     "HTTP/9.9": ("getter", request_bytes("GET", "/healthz", [], version="HTTP/9.9")),
     "unknown method": ("setter", request_bytes("BREW", "/set", OK_HEADERS)),
@@ -141,18 +250,28 @@ RAW_REQUESTS = {
     "asterisk": ("getter", request_bytes("OPTIONS", "*", [])),
     "raw bytes in path": ("getter", b"GET /\xff\xfe/get HTTP/1.1\r\nHost: x\r\n\r\n"),
     "raw UTF-8 in path": ("setter", "POST /sét HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
-    "header name with a space": ("setter", b"POST /set HTTP/1.1\r\nHost: x\r\nBad Name: 1"
-                                 b"\r\n\r\n"),
+    "header name with a space": ("setter", b"POST /set HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n"),
     "raw bytes in query": ("getter", b"GET /get?user_id=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"),
     "raw UTF-8 in query": ("getter", "GET /get?user_id=é HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
-    "raw bytes in Content-Type": ("setter", b"POST /set HTTP/1.1\r\nHost: x\r\nAuthorization: "
-                                  + AUTH_HEADER.encode() + b"\r\nContent-Type: \xff\xfe\r\n"
-                                  b"Content-Length: 2\r\n\r\n{}"),
-    "raw bytes in Authorization": ("setter", b"POST /set HTTP/1.1\r\nHost: x\r\nAuthorization: "
-                                   b"Basic \xff\xfe\r\nContent-Length: 2\r\n\r\n{}"),
+    "raw bytes in Content-Type": (
+        "setter",
+        b"POST /set HTTP/1.1\r\nHost: x\r\nAuthorization: "
+        + AUTH_HEADER.encode()
+        + b"\r\nContent-Type: \xff\xfe\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+    ),
+    "raw bytes in Authorization": (
+        "setter",
+        b"POST /set HTTP/1.1\r\nHost: x\r\nAuthorization: "
+        b"Basic \xff\xfe\r\nContent-Length: 2\r\n\r\n{}",
+    ),
     "header without colon": ("setter", b"POST /set HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n"),
-    "obsolete line folding": ("setter", request_bytes("POST", "/set", OK_HEADERS + [
-        ("X-A", "1\r\n  folded"), ("Content-Length", "2")], b"{}")),
+    "obsolete line folding": (
+        "setter",
+        request_bytes(
+            "POST", "/set", OK_HEADERS + [("X-A", "1\r\n  folded"), ("Content-Length", "2")], b"{}"
+        ),
+    ),
     "LF only": ("getter", b"GET /healthz HTTP/1.1\nHost: x\n\n"),
     "TLS hello": ("setter", bytes.fromhex("16030100a5010000a10303") + b"\x00" * 160),
     "HTTP/2 preface": ("setter", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00" * 20),
@@ -168,30 +287,64 @@ def test_malformed_http_is_refused_and_changes_nothing(replica, name):
     status, headers, body = parse_raw(raw_exchange(port, data))
     # None: the server closed the connection without an answer, which is fine too
     assert status is None or status < 500, (status, headers, body[:300])
-    if status is not None and status >= 400 and headers.get("content-type", "").startswith(
-            "text/plain"):
+    if (
+        status is not None
+        and status >= 400
+        and headers.get("content-type", "").startswith("text/plain")
+    ):
         # the HTTP parser's own refusal, before the request reaches the app
         assert status == 400 and headers.get("connection") == "close", (status, headers)
     elif status is not None and status >= 400:
         assert set(json.loads(body)) == {"error"}, body
     after = replica.record("raw-sentinel")
     if status == 200 and port_name == "setter":
-        assert after == {"user_id": "raw-sentinel", "postpaid_limit": 0, "spp": 1,
-                         "shipping_fee": 0, "return_fee": 0}
+        assert after == {
+            "user_id": "raw-sentinel",
+            "postpaid_limit": 0,
+            "spp": 1,
+            "shipping_fee": 0,
+            "return_fee": 0,
+        }
     else:
         assert after == before
     assert replica.ready()
 
 
 no_crlf = st.characters(min_codepoint=0x09, max_codepoint=0xFF, blacklist_characters="\n\r")
-raw_header_names = (
-    st.sampled_from(["Content-Type", "Authorization", "Accept", "Host", "User-Agent", "Cookie",
-                     "Expect", "Accept-Encoding", "Range", "Origin", "Upgrade", "TE", "Trailer",
-                     "X-Forwarded-For", "Forwarded", "Content-Encoding", "Keep-Alive"])
-    | st.text(no_crlf, min_size=1, max_size=20))
-raw_header_values = (st.sampled_from(["application/json", AUTH_HEADER, "100-continue", "",
-                                      "gzip", "websocket", "h2c", "bytes=0-1", "*/*"])
-                     | st.text(no_crlf, max_size=60))
+raw_header_names = st.sampled_from(
+    [
+        "Content-Type",
+        "Authorization",
+        "Accept",
+        "Host",
+        "User-Agent",
+        "Cookie",
+        "Expect",
+        "Accept-Encoding",
+        "Range",
+        "Origin",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "X-Forwarded-For",
+        "Forwarded",
+        "Content-Encoding",
+        "Keep-Alive",
+    ]
+) | st.text(no_crlf, min_size=1, max_size=20)
+raw_header_values = st.sampled_from(
+    [
+        "application/json",
+        AUTH_HEADER,
+        "100-continue",
+        "",
+        "gzip",
+        "websocket",
+        "h2c",
+        "bytes=0-1",
+        "*/*",
+    ]
+) | st.text(no_crlf, max_size=60)
 
 
 @st.composite
@@ -203,18 +356,54 @@ def raw_requests(draw):
     def odd() -> bool:
         return draw(st.integers(0, 3)) == 0
 
-    method = draw(st.text(string.ascii_uppercase + "-_!#", min_size=1, max_size=10)
-                  if odd() else st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS",
-                                                 "HEAD", "PATCH", "TRACE", "get", "M-SEARCH"]))
-    target = draw(st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=40)
-                  .map(lambda path: "/" + path) if odd() else st.sampled_from(
-                      ["/set", "/set/", "/get?user_id=raw-sentinel", "/get?user_id=%zz", "/get",
-                       "/healthz", "/readyz", "/openapi.json", "/", "*", "/set?a=%zz"]))
-    version = draw(st.sampled_from(["HTTP/0.9", "HTTP/2.0", "HTTP/2", "HTTP/3.0", "HTTP/1.2",
-                                    "http/1.1", "HTTP/1.1 ", "HTTP/11", "HTTP/1.01",
-                                    "HTTPS/1.1", ""])
-                   | st.from_regex(r"HTTP/[0-9]\.[0-9]", fullmatch=True)
-                   if odd() else st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    method = draw(
+        st.text(string.ascii_uppercase + "-_!#", min_size=1, max_size=10)
+        if odd()
+        else st.sampled_from(
+            ["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE", "get", "M-SEARCH"]
+        )
+    )
+    target = draw(
+        st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=40).map(
+            lambda path: "/" + path
+        )
+        if odd()
+        else st.sampled_from(
+            [
+                "/set",
+                "/set/",
+                "/get?user_id=raw-sentinel",
+                "/get?user_id=%zz",
+                "/get",
+                "/healthz",
+                "/readyz",
+                "/openapi.json",
+                "/",
+                "*",
+                "/set?a=%zz",
+            ]
+        )
+    )
+    version = draw(
+        st.sampled_from(
+            [
+                "HTTP/0.9",
+                "HTTP/2.0",
+                "HTTP/2",
+                "HTTP/3.0",
+                "HTTP/1.2",
+                "http/1.1",
+                "HTTP/1.1 ",
+                "HTTP/11",
+                "HTTP/1.01",
+                "HTTPS/1.1",
+                "",
+            ]
+        )
+        | st.from_regex(r"HTTP/[0-9]\.[0-9]", fullmatch=True)
+        if odd()
+        else st.sampled_from(["HTTP/1.1", "HTTP/1.0"])
+    )
     headers = [("Host", "127.0.0.1")]
     if draw(st.booleans()):
         headers.append(("Authorization", AUTH_HEADER))
@@ -222,11 +411,16 @@ def raw_requests(draw):
         headers.append(("Content-Type", "application/json"))
     if odd():
         extra = draw(st.lists(st.tuples(raw_header_names, raw_header_values), max_size=6))
-        headers += [(name, value) for name, value in extra
-                    if name.strip().lower() not in ("content-length", "transfer-encoding",
-                                                    "connection")]
-    body = draw(st.binary(max_size=300) if odd() else st.sampled_from(
-        [b"", SENTINEL_BODY, b"{", b'{"user_id": "raw-fuzz"}']))
+        headers += [
+            (name, value)
+            for name, value in extra
+            if name.strip().lower() not in ("content-length", "transfer-encoding", "connection")
+        ]
+    body = draw(
+        st.binary(max_size=300)
+        if odd()
+        else st.sampled_from([b"", SENTINEL_BODY, b"{", b'{"user_id": "raw-fuzz"}'])
+    )
     head = f"{method} {target} {version}".rstrip() + "\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers)
     head += f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -270,9 +464,18 @@ def test_regression_http_2_0_and_0_9_request_lines_are_400_not_500(replica, port
     path = "/set" if port_name == "setter" else "/get?user_id=raw-sentinel"
     method = "POST" if port_name == "setter" else "GET"
     before = replica.record("raw-sentinel")
-    status, headers, body = parse_raw(raw_exchange(port, request_bytes(
-        method, path, OK_HEADERS + [("Content-Length", str(len(SENTINEL_BODY)))],
-        SENTINEL_BODY, version=version)))
+    status, headers, body = parse_raw(
+        raw_exchange(
+            port,
+            request_bytes(
+                method,
+                path,
+                OK_HEADERS + [("Content-Length", str(len(SENTINEL_BODY)))],
+                SENTINEL_BODY,
+                version=version,
+            ),
+        )
+    )
     assert status == 400, (status, body)
     assert headers["content-type"] == "application/json"
     assert json.loads(body) == {"error": f"{version}: unsupported HTTP version"}
@@ -281,10 +484,18 @@ def test_regression_http_2_0_and_0_9_request_lines_are_400_not_500(replica, port
 
 def test_pipelined_requests_are_all_answered_in_order(replica):
     """Valid and invalid requests in one write: each gets its own answer, none a 5xx."""
-    bodies = [SENTINEL_BODY, b"{", b'{"user_id": "pipelined", "spp": 3}', b"[]" * 10,
-              b'{"user_id": "x", "spp": 1.5}', SENTINEL_BODY]
-    data = b"".join(request_bytes("POST", "/set", OK_HEADERS + [
-        ("Content-Length", str(len(body)))], body) for body in bodies)
+    bodies = [
+        SENTINEL_BODY,
+        b"{",
+        b'{"user_id": "pipelined", "spp": 3}',
+        b"[]" * 10,
+        b'{"user_id": "x", "spp": 1.5}',
+        SENTINEL_BODY,
+    ]
+    data = b"".join(
+        request_bytes("POST", "/set", OK_HEADERS + [("Content-Length", str(len(body)))], body)
+        for body in bodies
+    )
     data += request_bytes("GET", "/set", [])
     port = urlsplit(replica.set_url).port
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
@@ -307,8 +518,14 @@ def test_a_client_that_vanishes_mid_body_leaves_nothing_behind(replica):
     port = urlsplit(replica.set_url).port
     for sent in (0, 10, len(SENTINEL_BODY) - 1):
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
-            sock.sendall(request_bytes("POST", "/set", OK_HEADERS + [
-                ("Content-Length", str(len(SENTINEL_BODY)))], SENTINEL_BODY[:sent]))
+            sock.sendall(
+                request_bytes(
+                    "POST",
+                    "/set",
+                    OK_HEADERS + [("Content-Length", str(len(SENTINEL_BODY)))],
+                    SENTINEL_BODY[:sent],
+                )
+            )
     assert replica.set("after-vanish", spp=1).status_code == 200
     after = replica.backup_rows()
     del after["after-vanish"]

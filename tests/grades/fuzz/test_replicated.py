@@ -1,14 +1,12 @@
-"""Rejected writes change nothing anywhere: two replicas on a bus.
-"""
+"""Rejected writes change nothing anywhere: two replicas on a bus."""
 
 from __future__ import annotations
-
 
 import requests
 from hypothesis import given
 
-from actors.runtime.testing import wait_until
 from actors.grades.testing import Cluster
+from actors.runtime.testing import wait_until
 from tests.grades.fuzz.oracle import (
     Ledger,
     acceptable,
@@ -17,7 +15,6 @@ from tests.grades.fuzz.oracle import (
     fuzz_settings,
     object_pairs,
 )
-
 
 # --- rejected writes change nothing anywhere: two replicas on a bus --------------------------
 
@@ -42,8 +39,11 @@ def test_rejected_writes_reach_no_replica(tmp_path):
         assert first.set("the-end", spp=1).status_code == 200  # the log's last record
         ledger.touched.add("the-end")
         ledger.values["the-end"] = [0, 1, 0, 0]
-        wait_until(lambda: second.record("the-end") is not None, 30,
-                   "replica 2 to apply replica 1's last write")
+        wait_until(
+            lambda: second.record("the-end") is not None,
+            30,
+            "replica 2 to apply replica 1's last write",
+        )
         ledger.verify()
         assert second.backup_rows() == first.backup_rows()
     finally:

@@ -26,14 +26,18 @@ from tests.grades.fuzz.oracle import (
     examples,
 )
 
-
 # --- schemathesis: each port against the document it serves ---------------------------
 
 # status_code_conformance, content_type_conformance, response_headers_conformance,
 # response_schema_conformance and not_a_server_error on every case; schemathesis's
 # defaults add negative_data_rejection, ignored_auth, unsupported_method and more.
-CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance,
-               response_headers_conformance, response_schema_conformance]
+CONFORMANCE = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 def load_schema(base: str, *, auth: bool, max_examples: int):
@@ -44,15 +48,29 @@ def load_schema(base: str, *, auth: bool, max_examples: int):
         "generation": {"mode": "all", "max-examples": examples(max_examples)},
         "phases": {"stateful": {"enabled": False}},
         # a negative case can be too big, and 413 is how /set rejects that
-        "checks": {"negative_data_rejection": {"expected-statuses": [
-            "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428",
-            "429"]}},
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "405",
+                    "406",
+                    "409",
+                    "413",
+                    "415",
+                    "422",
+                    "428",
+                    "429",
+                ]
+            }
+        },
     }
     if auth:
         data["auth"] = {"basic": {"username": AUTH[0], "password": AUTH[1]}}
     config = schemathesis.Config.from_dict(data)
-    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=config,
-                                           timeout=TIMEOUT_S)
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", config=config, timeout=TIMEOUT_S)
     schema.hook(filter_failure)
     return schema
 
@@ -107,30 +125,38 @@ def test_each_port_serves_its_openapi_document(replica, setter_schema, getter_sc
     setter = requests.get(f"{replica.setter_base}/openapi.json", timeout=TIMEOUT_S).json()
     operation = setter["paths"]["/set"]["post"]
     assert operation["security"] == [{"basicAuth": []}]
-    assert setter["components"]["securitySchemes"]["basicAuth"] == {"type": "http",
-                                                                    "scheme": "basic"}
+    assert setter["components"]["securitySchemes"]["basicAuth"] == {
+        "type": "http",
+        "scheme": "basic",
+    }
     body = setter["components"]["schemas"]["SetRequest"]
     assert body["required"] == ["user_id"] and body["additionalProperties"] is False
     assert body["properties"]["user_id"]["minLength"] == 1
     assert body["properties"]["user_id"]["maxLength"] == MAX_KEY_BYTES
     for field in FIELDS:
-        assert body["properties"][field] == {"type": "integer", "format": "int64",
-                                             "minimum": INT64_MIN, "maximum": INT64_MAX}
+        assert body["properties"][field] == {
+            "type": "integer",
+            "format": "int64",
+            "minimum": INT64_MIN,
+            "maximum": INT64_MAX,
+        }
     assert set(operation["responses"]) == {"200", "400", "401", "413", "415", "503", "504"}
     getter = requests.get(f"{replica.get_base}/openapi.json", timeout=TIMEOUT_S).json()
     assert set(getter["paths"]) >= {"/get", "/backup", "/healthz", "/readyz"}
-    assert set(getter["paths"]["/get"]["get"]["responses"]) == {"200", "400", "404", "503",
-                                                                "504"}
+    assert set(getter["paths"]["/get"]["get"]["responses"]) == {"200", "400", "404", "503", "504"}
     assert set(getter["paths"]["/readyz"]["get"]["responses"]) == {"200", "503"}
-    assert "application/gzip" in getter["paths"]["/backup"]["get"]["responses"]["200"][
-        "content"]
+    assert "application/gzip" in getter["paths"]["/backup"]["get"]["responses"]["200"]["content"]
     # both documents are valid OpenAPI 3.0 (against its meta-schema), with the operations
     # the code routes
     setter_schema.validate()
     getter_schema.validate()
     assert {op.ok().label for op in setter_schema.get_all_operations()} >= {"POST /set"}
     assert {op.ok().label for op in getter_schema.get_all_operations()} >= {
-        "GET /get", "GET /backup", "GET /healthz", "GET /readyz"}
+        "GET /get",
+        "GET /backup",
+        "GET /healthz",
+        "GET /readyz",
+    }
 
 
 @setter_api.parametrize()

@@ -12,12 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from web.grades.setter import MAX_BODY_BYTES
 from tests.grades.fuzz.oracle import (
-    json_values,
     ALLOWED,
-    Ledger,
     SET_STATUSES,
+    Ledger,
     acceptable,
     assert_error_body,
     assert_sane,
@@ -25,11 +23,12 @@ from tests.grades.fuzz.oracle import (
     encode_pairs,
     examples,
     fuzz_settings,
+    json_values,
     object_pairs,
     post_set,
     valid_pairs,
 )
-
+from web.grades.setter import MAX_BODY_BYTES
 
 # --- hypothesis: /set bodies -------------------------------------------------------
 
@@ -38,8 +37,10 @@ def test_arbitrary_bytes_are_refused_and_change_nothing(replica, session):
     ledger = Ledger(replica)
 
     @fuzz_settings(150)
-    @given(st.binary(max_size=200) | st.binary(min_size=MAX_BODY_BYTES - 8,
-                                              max_size=MAX_BODY_BYTES + 8))
+    @given(
+        st.binary(max_size=200)
+        | st.binary(min_size=MAX_BODY_BYTES - 8, max_size=MAX_BODY_BYTES + 8)
+    )
     def run(body):
         response = post_set(replica, session, body)
         assert_sane(response, SET_STATUSES - {200, 401, 415})
@@ -55,8 +56,10 @@ def test_arbitrary_json_values_follow_the_rules(replica, session):
     ledger = Ledger(replica)
 
     @fuzz_settings(150)
-    @given(json_values | st.dictionaries(st.sampled_from(ALLOWED), json_values, max_size=5),
-           st.booleans())
+    @given(
+        json_values | st.dictionaries(st.sampled_from(ALLOWED), json_values, max_size=5),
+        st.booleans(),
+    )
     def run(value, ensure_ascii):
         body = json.dumps(value, ensure_ascii=ensure_ascii).encode()
         expected = acceptable(list(value.items())) if isinstance(value, dict) else None
@@ -151,7 +154,7 @@ ODD_BODIES = [
 @pytest.mark.parametrize("body", ODD_BODIES, ids=lambda body: repr(body[:40]))
 def test_odd_bodies_are_400_or_413_and_change_nothing(replica, session, body, chunked):
     before = replica.record("n")
-    data = iter([body[i:i + 1000] for i in range(0, len(body), 1000)]) if chunked else body
+    data = iter([body[i : i + 1000] for i in range(0, len(body), 1000)]) if chunked else body
     response = post_set(replica, session, data)
     assert ("Transfer-Encoding" in response.request.headers) == chunked
     assert_sane(response, {400, 413})
@@ -167,12 +170,34 @@ def corrupt(body: bytes, how: str, data) -> bytes:
         return body.decode().encode(how)
     if how == "bad utf-8":
         at = body.index(b'"user_id"') + 1
-        return body[:at] + data.draw(st.sampled_from(
-            [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"\x80", b"\xfe"])) + body[at:]
+        return (
+            body[:at]
+            + data.draw(
+                st.sampled_from(
+                    [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"\x80", b"\xfe"]
+                )
+            )
+            + body[at:]
+        )
     if how == "number":
-        literal = data.draw(st.sampled_from(
-            [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"9" * 400, b"1.5", b"0x1", b"+1",
-             b"01", b"true", b"null", b'"1"']))
+        literal = data.draw(
+            st.sampled_from(
+                [
+                    b"NaN",
+                    b"Infinity",
+                    b"-Infinity",
+                    b"1e400",
+                    b"9" * 400,
+                    b"1.5",
+                    b"0x1",
+                    b"+1",
+                    b"01",
+                    b"true",
+                    b"null",
+                    b'"1"',
+                ]
+            )
+        )
         return re.sub(rb"(-?\d+)(?=\s*[,}])", lambda m: literal, body, count=1)
     if how == "nest":
         depth = data.draw(st.integers(1, 3000))
@@ -180,7 +205,7 @@ def corrupt(body: bytes, how: str, data) -> bytes:
     if how == "trailing":
         return body + data.draw(st.sampled_from([b",", b"}", b"x", b"{}", b"\x00", b"//"]))
     if how == "truncate":
-        return body[:data.draw(st.integers(0, len(body) - 1))]
+        return body[: data.draw(st.integers(0, len(body) - 1))]
     if how == "repeat":
         key = data.draw(st.sampled_from(re.findall(rb'"(\w+)"\s*:', body)))
         return body[:-1] + b', "' + key + b'": 1}'
@@ -189,8 +214,19 @@ def corrupt(body: bytes, how: str, data) -> bytes:
 
 def test_corrupted_valid_bodies_are_400_and_change_nothing(replica, session):
     ledger = Ledger(replica)
-    ways = ["bom", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "bad utf-8", "number",
-            "nest", "trailing", "truncate", "repeat"]
+    ways = [
+        "bom",
+        "utf-16",
+        "utf-16-le",
+        "utf-16-be",
+        "utf-32",
+        "bad utf-8",
+        "number",
+        "nest",
+        "trailing",
+        "truncate",
+        "repeat",
+    ]
 
     @fuzz_settings(150)
     @given(valid_pairs(), st.sampled_from(ways), st.data())

@@ -1,8 +1,6 @@
-"""Runs last in this package (file order): the fuzzed replica's workers all survived.
-"""
+"""Runs last in this package (file order): the fuzzed replica's workers all survived."""
 
 from __future__ import annotations
-
 
 import requests
 
@@ -10,7 +8,6 @@ from tests.grades.fuzz.oracle import (
     TIMEOUT_S,
     worker_pids,
 )
-
 
 # --- after all of it ---------------------------------------------------------------
 
