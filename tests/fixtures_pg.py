@@ -22,7 +22,7 @@ import pytest
 from actors.runtime.pgserver import PostgresError, PostgresServer
 from actors.runtime.testing import free_port
 
-if TYPE_CHECKING:  # imported where used: a session without PostgreSQL tests loads no asyncpg
+if TYPE_CHECKING:  # for the annotations; migrated_pool imports the runtime at call time
     from asyncpg import Record
 
     from actors.runtime.pgpool import LazyPool
