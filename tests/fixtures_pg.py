@@ -13,14 +13,21 @@ import asyncio
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from actors.runtime.pgserver import PostgresError, PostgresServer
 from actors.runtime.testing import free_port
 
-__all__ = ["free_pg_port", "loop", "migrated_pool", "pg_dsn", "pg_server"]
+if TYPE_CHECKING:  # for the annotations; migrated_pool imports the runtime at call time
+    from asyncpg import Record
+
+    from actors.runtime.pgpool import LazyPool
+
+__all__ = ["fetch_rows", "free_pg_port", "loop", "migrated_pool", "pg_dsn", "pg_server"]
 
 START_ATTEMPTS = 3  # a free port can be taken between the probe and the bind
 START_TIMEOUT_S = 30.0
@@ -32,17 +39,18 @@ def free_pg_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def loop():
+def loop() -> Iterator[asyncio.Runner]:
     """One event loop per module (``loop.run(coro)``), so a pool outlives a test."""
     with asyncio.Runner() as runner:
         yield runner
 
 
 @pytest.fixture(scope="session")
-def pg_server():
+def pg_server() -> Iterator[PostgresServer]:
     """A started PostgresServer; stopped (fast shutdown, exit 0 asserted) at the end."""
     root = Path(tempfile.mkdtemp(prefix="pgtest-"))
-    server, errors = None, []
+    server: PostgresServer | None = None
+    errors: list[str] = []
     for _ in range(START_ATTEMPTS):
         candidate = PostgresServer(root / "data", free_pg_port())
         try:
@@ -71,14 +79,16 @@ _created: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
-def pg_dsn(pg_server, request) -> str:
+def pg_dsn(pg_server: PostgresServer, request: pytest.FixtureRequest) -> str:
     """The DSN of a new, empty database for the requesting test module."""
     base = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.lower())[-50:]
     _created[base] = _created.get(base, 0) + 1
     return pg_server.create_database(f"t_{base}_{_created[base]}")
 
 
-def migrated_pool(dsn: str, loop, service: str, schema_dir: Path, max_size: int):
+def migrated_pool(
+    dsn: str, loop: asyncio.Runner, service: str, schema_dir: Path, max_size: int
+) -> Iterator[LazyPool]:
     """Generator body of a service's ``db`` fixture: its schema applied, a LazyPool on
     the module's database (closed at the end)::
 
@@ -93,3 +103,14 @@ def migrated_pool(dsn: str, loop, service: str, schema_dir: Path, max_size: int)
     pool = LazyPool(dsn, max_size=max_size)
     yield pool
     loop.run(pool.close())
+
+
+def fetch_rows(loop: asyncio.Runner, pool: LazyPool, query: str, *args: object) -> list[Record]:
+    """The rows of one query on a pooled connection: test-only SQL, to check what the
+    store wrote without the store's own reads."""
+
+    async def fetch() -> list[Record]:
+        async with pool.acquire() as conn:
+            return await conn.fetch(query, *args)
+
+    return loop.run(fetch())

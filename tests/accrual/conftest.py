@@ -1,14 +1,16 @@
 """Fixtures for accrual: PostgreSQL (pg_server, pg_dsn), an event loop per module, the
-migrated store."""
+migrated store, the app in process."""
 
 from __future__ import annotations
 
 import pytest
 
 from actors.accrual.store import SCHEMA_DIR
+from tests.app_client import AppClient
 from tests.fixtures_pg import migrated_pool
+from web.accrual.app import create_app
 
-__all__ = ["db"]
+__all__ = ["client", "db"]
 
 
 @pytest.fixture(scope="module")
@@ -17,25 +19,8 @@ def db(pg_dsn, loop):
     yield from migrated_pool(pg_dsn, loop, "accrual", SCHEMA_DIR, max_size=24)
 
 
-class AppClient:
-    """The accrual app in process (falcon ASGIConductor) over the module's pool."""
-
-    def __init__(self, db, loop, rate_limit: int = 0, delay_s: float = 0.0):
-        from web.accrual.app import create_app
-
-        self.loop = loop
-        self.app = create_app(db, rate_limit, delay_s)
-
-    def request(self, method: str, path: str, **kwargs):
-        from falcon import testing
-
-        async def go():
-            async with testing.ASGIConductor(self.app) as conductor:
-                return await conductor.simulate_request(method, path, **kwargs)
-
-        return self.loop.run(go())
-
-
 @pytest.fixture(scope="module")
 def client(db, loop):
-    return AppClient(db, loop)
+    """The accrual app over the module's pool: no rate limit, final statuses at once."""
+    with AppClient(create_app(db, rate_limit=0, delay_s=0.0), loop) as client:
+        yield client

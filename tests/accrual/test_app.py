@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from actors.shared.luhn import checksum_digit
-from tests.accrual.conftest import AppClient
+from web.accrual.app import create_app
 
 _seq = itertools.count(1)
 
@@ -114,8 +114,8 @@ def test_bad_number_in_path(client):
     assert error_of(client.request("GET", "/api/orders/12a")).startswith("number")
 
 
-def test_rate_limit_answers_429_with_retry_after_and_text(db, loop):
-    limited = AppClient(db, loop, rate_limit=3)
+def test_rate_limit_answers_429_with_retry_after_and_text(db, client_of):
+    limited = client_of(create_app(db, rate_limit=3, delay_s=0.0))
     number = new_number()
     statuses = [limited.request("GET", f"/api/orders/{number}") for _ in range(5)]
     assert [r.status_code for r in statuses[:3]] == [204, 204, 204]
@@ -126,8 +126,8 @@ def test_rate_limit_answers_429_with_retry_after_and_text(db, loop):
     assert 1 <= int(refused.headers["retry-after"]) <= 60
 
 
-def test_delay_reveals_registered_then_processing(db, loop):
-    slow = AppClient(db, loop, delay_s=30)
+def test_delay_reveals_registered_then_processing(db, client_of):
+    slow = client_of(create_app(db, delay_s=30))
     number = new_number()
     slow.request(
         "POST", "/api/orders", json={"order": number, "goods": [{"description": "x", "price": 1}]}

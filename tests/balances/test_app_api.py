@@ -6,23 +6,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from falcon import testing
 
 from actors.balances import store
-from web.balances.app import create_app
 from web.balances.validation import MAX_BODY_BYTES
 
 OWNER = "app-test"
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def call(db, loop):
-    """call(method, path, **simulate_kwargs) -> falcon testing Result."""
-    conductor = testing.ASGIConductor(create_app(db))
-    loop.run(conductor.__aenter__())
-    yield lambda method, path, **kw: loop.run(conductor.simulate_request(method, path, **kw))
-    loop.run(conductor.__aexit__(None, None, None))
 
 
 @pytest.fixture(scope="module")

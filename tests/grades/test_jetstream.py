@@ -13,40 +13,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 
 import pytest
 
 from actors.runtime.testing import wait_until
-from tests.grades.test_system import Writer, assert_holds_acked_writes, converged
+from tests.grades.writers import (
+    FAULT_USERS,
+    RESUME_TIMEOUT_S,
+    Stalls,
+    Writer,
+    resume_and_check,
+)
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 
-USERS = [f"js{i}" for i in range(200)]
-RESUME_TIMEOUT_S = 40
-SAMPLE_S = 0.1
 FAULT_TEST_TIMEOUT_S = 150
 """Per test (pytest-timeout): each runs ~15-25 s here; this bounds a hang, not the run."""
-
-
-class Stalls(threading.Thread):
-    """Samples the writers' 200 counts: the longest time no replica acknowledged anything."""
-
-    def __init__(self, writers):
-        super().__init__(daemon=True)
-        self.writers = writers
-        self.longest_s = 0.0
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        last, since = -1, time.monotonic()
-        while not self.stop_event.wait(SAMPLE_S):
-            total = sum(w.acked_count() for w in self.writers)
-            now = time.monotonic()
-            if total != last:
-                last, since = total, now
-            self.longest_s = max(self.longest_s, now - since)
 
 
 def _start(cluster):
@@ -54,8 +37,8 @@ def _start(cluster):
     one = cluster.replica(1, nats)
     two = cluster.replica(2, nats, next_url=one.get_base)
     writers = [
-        Writer(one, USERS, ("postpaid_limit", "spp")),
-        Writer(two, USERS, ("shipping_fee", "return_fee")),
+        Writer(one, FAULT_USERS, ("postpaid_limit", "spp")),
+        Writer(two, FAULT_USERS, ("shipping_fee", "return_fee")),
     ]
     for writer in writers:
         writer.start()
@@ -67,33 +50,6 @@ def _start(cluster):
     writers.append(Stalls(list(writers)))
     writers[-1].start()
     return nats, one, two, writers
-
-
-def _resume_and_check(one, two, writers) -> dict:
-    """Writes flow again on both replicas; then stop, converge, nothing acknowledged lost.
-
-    Prints (pytest -s) each writer's statuses and the longest stall of acknowledgements.
-    """
-    stalls = writers.pop() if isinstance(writers[-1], Stalls) else None
-    before = [w.acked_count() for w in writers]
-    wait_until(
-        lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
-        RESUME_TIMEOUT_S,
-        "both replicas to acknowledge writes again",
-    )
-    for writer in writers:
-        writer.stop()
-    if stalls is not None:
-        stalls.stop_event.set()
-        stalls.join(timeout=5)
-    rows = converged(one, two)
-    assert_holds_acked_writes(rows, *writers)
-    print(
-        f"\n{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}: statuses "
-        f"{[dict(sorted(w.statuses.items())) for w in writers]}, longest stall "
-        f"{stalls.longest_s if stalls else 0:.1f} s, {len(rows)} users identical"
-    )
-    return rows
 
 
 def _js(url: str, job):
@@ -118,7 +74,7 @@ def test_kill9_of_a_follower_under_writes(cluster):
     follower.kill9()
     time.sleep(2)
     nats.start(follower)
-    _resume_and_check(one, two, writers)
+    resume_and_check(one, two, writers)
 
 
 @pytest.mark.timeout(FAULT_TEST_TIMEOUT_S)
@@ -128,7 +84,7 @@ def test_kill9_of_the_stream_leader_under_writes(cluster):
     leader.kill9()
     time.sleep(3)
     nats.start(leader)
-    _resume_and_check(one, two, writers)
+    resume_and_check(one, two, writers)
 
 
 @pytest.mark.timeout(FAULT_TEST_TIMEOUT_S)
@@ -140,7 +96,7 @@ def test_kill9_of_two_nodes_under_writes(cluster):
     follower.kill9()
     time.sleep(3)  # no quorum: writes are refused (503) or unknown (504) meanwhile
     nats.start(leader, follower)
-    _resume_and_check(one, two, writers)
+    resume_and_check(one, two, writers)
     assert any(503 in w.statuses or 504 in w.statuses for w in writers)
 
 
@@ -150,7 +106,7 @@ def test_kill9_of_all_three_nodes_under_writes(cluster):
     nats.kill9()
     time.sleep(2)
     nats.start()
-    _resume_and_check(one, two, writers)
+    resume_and_check(one, two, writers)
     assert any(503 in w.statuses or 504 in w.statuses for w in writers)
 
 
@@ -163,7 +119,7 @@ def test_sigstop_of_the_stream_leader_for_10_s(cluster):
         time.sleep(10)
     finally:
         os.kill(leader.process.pid, signal.SIGCONT)
-    _resume_and_check(one, two, writers)
+    resume_and_check(one, two, writers)
 
 
 def test_a_recreated_stream_is_replayed_from_its_start(cluster):

@@ -22,8 +22,7 @@ import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode
 from actors.runtime.testing import wait_until
-from tests.grades.test_jetstream import USERS, Stalls, _resume_and_check
-from tests.grades.test_system import Writer
+from tests.grades.writers import FAULT_USERS, Stalls, Writer, resume_and_check
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 
@@ -127,8 +126,8 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     one = cluster.replica(1, nats)
     two = cluster.replica(2, nats, next_url=one.get_base)
     writers = [
-        Writer(one, USERS, ("postpaid_limit", "spp")),
-        Writer(two, USERS, ("shipping_fee", "return_fee")),
+        Writer(one, FAULT_USERS, ("postpaid_limit", "spp")),
+        Writer(two, FAULT_USERS, ("shipping_fee", "return_fee")),
     ]
     for writer in writers:
         writer.start()
@@ -147,6 +146,6 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
         time.sleep(CUT_S)
     finally:
         _ip("link", "set", netns.outside, "up")
-    _resume_and_check(one, two, [*writers, stalls])
+    resume_and_check(one, two, [*writers, stalls])
     for node in nodes:  # a route cut mid-write may hold a node's exit for its write deadline
         assert node.stop(timeout_s=NODE_STOP_TIMEOUT_S) in node.ok_codes

@@ -20,7 +20,7 @@ from actors.grades import snapshots
 from actors.grades.messages import Set
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
-from tests.grades.test_system import FIELDS, Writer, assert_holds_acked_writes, converged
+from tests.grades.writers import FIELDS, Writer, assert_holds_acked_writes, converged
 
 SEGMENT_BYTES = 32 * 1024
 RETAIN_BYTES = 128 * 1024

@@ -9,82 +9,16 @@ end at its last acknowledged value or a later attempted one.
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
 
 import pytest
-import requests
 
 from actors.grades.testing import BACKENDS
 from actors.runtime.testing import wait_until
+from tests.grades.writers import FIELDS, Writer, assert_holds_acked_writes, converged
 
-FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
-CONVERGE_TIMEOUT_S = 60
 both_backends = pytest.mark.parametrize("cluster", BACKENDS, indirect=True)
 """The built-in bus and a 3-node JetStream cluster (a fixture parameter, see conftest)."""
-
-
-class Writer(threading.Thread):
-    """Writes increasing values of some fields for a set of users, until stopped."""
-
-    def __init__(self, replica, users: list[str], fields: tuple[str, ...], pace_s: float = 0.0):
-        super().__init__(daemon=True)
-        self.replica = replica
-        self.users = users
-        self.fields = fields
-        self.pace_s = pace_s
-        self.acked: dict[tuple[str, str], int] = {}
-        self.statuses: dict[int, int] = {}
-        self.stop_event = threading.Event()
-        self._counter = itertools.count(1)
-
-    def run(self) -> None:
-        session = requests.Session()
-        for user in itertools.cycle(self.users):
-            if self.stop_event.is_set():
-                return
-            value = next(self._counter)
-            body = {field: value for field in self.fields}
-            try:
-                status = self.replica.set(user, session=session, **body).status_code
-            except requests.RequestException:
-                status = 0
-                session = requests.Session()
-                time.sleep(0.05)
-            self.statuses[status] = self.statuses.get(status, 0) + 1
-            if status == 200:
-                for field in self.fields:
-                    self.acked[(user, field)] = value
-            if self.pace_s:
-                time.sleep(self.pace_s)
-
-    def stop(self) -> "Writer":
-        self.stop_event.set()
-        self.join(timeout=30)
-        assert not self.is_alive()
-        return self
-
-    def acked_count(self) -> int:
-        return self.statuses.get(200, 0)
-
-
-def converged(*replicas) -> dict:
-    """Wait until every replica's full map (values and versions) is the same."""
-
-    def same():
-        maps = [replica.backup_rows() for replica in replicas]
-        return maps[0] if all(m == maps[0] for m in maps[1:]) else None
-
-    return wait_until(same, CONVERGE_TIMEOUT_S, "the replicas to converge", interval_s=0.5)
-
-
-def assert_holds_acked_writes(rows: dict, *writers: Writer) -> None:
-    for writer in writers:
-        assert writer.acked_count() > 0, f"writer got no 200 at all: {writer.statuses}"
-        for (user, field), value in writer.acked.items():
-            stored = rows[user][FIELDS.index(field)]
-            assert stored >= value, f"{user}.{field}: acknowledged {value}, holds {stored}"
 
 
 @both_backends

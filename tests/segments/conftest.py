@@ -1,107 +1,45 @@
-"""Fixtures of the segments tests: a migrated database per module, an event loop with a pool."""
+"""Fixtures for segments: PostgreSQL (pg_server, pg_dsn), an event loop per module, the
+migrated store, the app in process, the test's processes."""
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
 import pytest
 
-from actors.runtime.pg import migrate
+from actors.runtime.testing import ProcGroup
 from actors.segments.store import SCHEMA_DIR
+from tests.app_client import AppClient
+from tests.fixtures_pg import migrated_pool
+from web.segments.app import create_app
 
-POOL_SIZE = 8
-
-
-@pytest.fixture(scope="module")
-def segments_dsn(pg_dsn):  # pg_dsn: tests/fixtures_pg.py, a plugin of tests/conftest.py
-    """A database of the module with the segments schema applied."""
-    asyncio.run(migrate(pg_dsn, "segments", SCHEMA_DIR))
-    return pg_dsn
-
-
-class Db:
-    """An event loop and an asyncpg pool on it; `db.run(coro)` runs one coroutine."""
-
-    def __init__(self, dsn: str):
-        self.dsn = dsn
-        self.loop = asyncio.new_event_loop()
-        self.pool = self.run(self._open())
-
-    async def _open(self):
-        return await asyncpg.create_pool(self.dsn, min_size=1, max_size=POOL_SIZE)
-
-    def run(self, coro, timeout_s: float = 60.0):
-        return self.loop.run_until_complete(asyncio.wait_for(coro, timeout_s))
-
-    def fetch(self, query: str, *args):
-        return self.run(self.pool.fetch(query, *args))
-
-    def close(self):
-        self.run(self.pool.close())
-        self.loop.close()
+__all__ = ["client", "db", "procs"]
 
 
 @pytest.fixture(scope="module")
-def db(segments_dsn):
-    database = Db(segments_dsn)
-    yield database
-    database.close()
+def db(pg_dsn, loop):
+    """A LazyPool on the module's database, segments schema applied."""
+    yield from migrated_pool(pg_dsn, loop, "segments", SCHEMA_DIR, max_size=8)
 
 
-class AppClient:
-    """The segments app in process (falcon ASGIConductor) over the module's pool.
+class SegmentsClient(AppClient):
+    """The segments app over the module's pool; `nudges` counts the reaper wake-ups."""
 
-    Requests run on the Db fixture's event loop, the loop the pool belongs to.
-    """
-
-    def __init__(self, db: Db, app=None):
-        from web.segments.app import create_app
-
-        self.db = db
+    def __init__(self, db, loop):
         self.nudges = 0
-        self.app = app or create_app(db.pool, self._nudge)
+        super().__init__(create_app(db, self._nudge), loop)
 
-    def _nudge(self):
+    def _nudge(self) -> None:
         self.nudges += 1
 
-    def request(self, method: str, path: str, **kwargs):
-        from falcon import testing
-
-        async def go():
-            async with testing.ASGIConductor(self.app) as conductor:
-                return await conductor.simulate_request(method, path, **kwargs)
-
-        return self.db.run(go())
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path, document=None, **kwargs):
-        if document is not None:
-            kwargs["json"] = document
-        return self.request("POST", path, **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.request("DELETE", path, **kwargs)
-
 
 @pytest.fixture(scope="module")
-def client(db):
-    return AppClient(db)
-
-
-@pytest.fixture
-def client_of(db):
-    """`client_of(app)`: an AppClient of another app, on the module's event loop."""
-    return lambda app: AppClient(db, app)
+def client(db, loop):
+    with SegmentsClient(db, loop) as client:
+        yield client
 
 
 @pytest.fixture
 def procs(tmp_path):
     """A ProcGroup for the test's processes; a process that did not stop cleanly fails it."""
-    from actors.runtime.testing import ProcGroup
-
     group = ProcGroup(tmp_path / "logs")
     yield group
     problems = group.stop_all()

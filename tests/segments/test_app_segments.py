@@ -9,6 +9,7 @@ import pytest
 from actors.runtime.pgpool import LazyPool
 from actors.runtime.testing import free_port
 from actors.segments import rollout
+from tests.fixtures_pg import fetch_rows
 from web.segments.app import create_app
 
 _ids = itertools.count(3_000_000)
@@ -19,8 +20,10 @@ def new_user() -> int:
     return next(_ids)
 
 
-def history_count(db, user_id: int) -> int:
-    return db.fetch("SELECT count(*) FROM segments.history WHERE user_id = $1", user_id)[0][0]
+def history_count(db, loop, user_id: int) -> int:
+    return fetch_rows(
+        loop, db, "SELECT count(*) FROM segments.history WHERE user_id = $1", user_id
+    )[0][0]
 
 
 def error_of(response) -> str:
@@ -83,7 +86,7 @@ def test_oversized_body_is_413(client):
     assert response.status_code == 413 and error_of(response).startswith("body:")
 
 
-def test_user_changes_and_reads(client, db):
+def test_user_changes_and_reads(client, db, loop):
     for slug in ("U_A", "U_B", "U_C"):
         assert client.post("/api/segments", {"slug": slug}).status_code == 201
     user = new_user()
@@ -105,13 +108,15 @@ def test_user_changes_and_reads(client, db):
         f"/api/users/{user}/segments", {"add": ["U_A"], "remove": ["U_C", "U_C"]}
     ).json["segments"] == ["U_A", "U_B"]
     assert client.get(f"/api/users/{user}/segments").json["segments"] == ["U_A", "U_B"]
-    expires = db.fetch(
+    expires = fetch_rows(
+        loop,
+        db,
         "SELECT m.expires_at FROM segments.memberships m JOIN segments.segments s "
         "ON s.id = m.segment_id WHERE m.user_id = $1 AND s.slug = 'U_A'",
         user,
     )
     assert expires[0][0] is None  # adding a held segment replaced its expiry
-    assert history_count(db, user) == 4  # three adds, one remove
+    assert history_count(db, loop, user) == 4  # three adds, one remove
 
 
 @pytest.mark.parametrize(
@@ -145,14 +150,16 @@ def test_user_changes_and_reads(client, db):
         ({"delete": []}, 400, "delete:"),
     ],
 )
-def test_bad_change_is_rejected_naming_it_and_changes_nothing(client, db, document, status, field):
+def test_bad_change_is_rejected_naming_it_and_changes_nothing(
+    client, db, loop, document, status, field
+):
     client.post("/api/segments", {"slug": "U2_A"})
     user = new_user()
     response = client.post(f"/api/users/{user}/segments", document)
     assert response.status_code == status, response.text
     assert field in error_of(response)
-    assert history_count(db, user) == 0
-    assert db.fetch("SELECT 1 FROM segments.users WHERE id = $1", user) == []
+    assert history_count(db, loop, user) == 0
+    assert fetch_rows(loop, db, "SELECT 1 FROM segments.users WHERE id = $1", user) == []
 
 
 @pytest.mark.parametrize("user_id", ["0", "-1", str(INT64_MAX + 1), "abc", "1.5", "１２"])

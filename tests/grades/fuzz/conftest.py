@@ -1,5 +1,5 @@
-"""One standalone replica for every fuzz test of this package (test_zz_survival.py
-checks at the end that none of its workers died)."""
+"""One standalone replica for every fuzz test of this package; at teardown, after all of
+them in whatever order, it must have survived (oracle.assert_survived)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from actors.grades.testing import Cluster
-from tests.grades.fuzz.oracle import worker_pids
+from tests.grades.fuzz.oracle import assert_survived, worker_pids
 
 
 @pytest.fixture(scope="package")
@@ -17,9 +17,12 @@ def replica(tmp_path_factory):
     replica = cluster.replica(1, bus=None)
     replica.setter_base = replica.set_url.rsplit("/", 1)[0]
     replica.workers_at_start = worker_pids(replica)
-    yield replica
-    problems = cluster.stop_all()
-    assert not problems, problems
+    try:
+        yield replica
+        assert_survived(replica)
+    finally:
+        problems = cluster.stop_all()
+        assert not problems, problems
 
 
 @pytest.fixture

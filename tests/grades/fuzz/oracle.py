@@ -1,9 +1,9 @@
 """Shared by the fuzz tests: settings, the oracle of /set, the ledger of the map,
 strategies and the checks every response must pass.
 
-The whole suite (this package) fuzzes one standalone replica (conftest.py);
-the rules it checks are README.md's. FUZZ_SCALE=10 multiplies the example
-counts for a longer hunt.
+The whole suite (this package) fuzzes one standalone replica (conftest.py), which must
+survive it (assert_survived); the rules it checks are README.md's. FUZZ_SCALE=10
+multiplies the example counts for a longer hunt.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import base64
 import json
 import os
 
+import requests
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,23 @@ def fuzz_settings(n: int) -> settings:
 def worker_pids(replica) -> dict[str, set[int]]:
     """The gunicorn worker pids of each port (children of the role's master)."""
     return {role: {w.pid for w in replica.child(role).children()} for role in ("setter", "getter")}
+
+
+def assert_survived(replica) -> None:
+    """No worker died or was replaced since the replica started, it still serves (a set,
+    a get, a backup, ready), and its log has no traceback: what being fuzzed must leave.
+
+    Checked by test_survival.py after its own burst, and by the package's ``replica``
+    fixture at teardown, after every fuzz test that shared it (whatever their order).
+    """
+    assert worker_pids(replica) == replica.workers_at_start
+    response = replica.set("still-alive", spp=11, return_fee=-1)
+    assert response.status_code == 200, response.text
+    assert replica.record("still-alive")["spp"] == 11
+    assert requests.get(f"{replica.get_base}/backup", timeout=TIMEOUT_S).status_code == 200
+    assert replica.ready()
+    log = replica.output()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
 
 
 # --- what every response must be ---------------------------------------------

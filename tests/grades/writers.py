@@ -1,0 +1,157 @@
+"""Load for the replicated grades tests: writers that record what the cluster
+acknowledged, a sampler of the longest stall, and the checks after a fault (the
+replicas converged, nothing acknowledged was lost).
+
+Shared by test_system.py, test_jetstream.py, test_jetstream_partition.py and
+test_retention.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+
+import requests
+
+from actors.grades.testing import Replica
+from actors.runtime.testing import wait_until
+
+__all__ = [
+    "CONVERGE_TIMEOUT_S",
+    "FAULT_USERS",
+    "FIELDS",
+    "RESUME_TIMEOUT_S",
+    "Stalls",
+    "Writer",
+    "assert_holds_acked_writes",
+    "converged",
+    "resume_and_check",
+]
+
+FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
+CONVERGE_TIMEOUT_S = 60
+FAULT_USERS = [f"js{i}" for i in range(200)]
+"""The users both replicas write during a JetStream fault."""
+RESUME_TIMEOUT_S = 40
+SAMPLE_S = 0.1
+
+
+class Writer(threading.Thread):
+    """Writes increasing values of some fields for a set of users, until stopped."""
+
+    def __init__(
+        self, replica: Replica, users: list[str], fields: tuple[str, ...], pace_s: float = 0.0
+    ):
+        super().__init__(daemon=True)
+        self.replica = replica
+        self.users = users
+        self.fields = fields
+        self.pace_s = pace_s
+        self.acked: dict[tuple[str, str], int] = {}
+        self.statuses: dict[int, int] = {}
+        self.stop_event = threading.Event()
+        self._counter = itertools.count(1)
+
+    def run(self) -> None:
+        session = requests.Session()
+        for user in itertools.cycle(self.users):
+            if self.stop_event.is_set():
+                return
+            value = next(self._counter)
+            body = {field: value for field in self.fields}
+            try:
+                status = self.replica.set(user, session=session, **body).status_code
+            except requests.RequestException:
+                status = 0
+                session = requests.Session()
+                time.sleep(0.05)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 200:
+                for field in self.fields:
+                    self.acked[(user, field)] = value
+            if self.pace_s:
+                time.sleep(self.pace_s)
+
+    def stop(self) -> "Writer":
+        self.stop_event.set()
+        self.join(timeout=30)
+        assert not self.is_alive()
+        return self
+
+    def acked_count(self) -> int:
+        return self.statuses.get(200, 0)
+
+
+def converged(*replicas: Replica) -> dict[str, list[int]]:
+    """Wait until every replica's full map (values and versions) is the same."""
+
+    def same() -> dict[str, list[int]] | None:
+        maps = [replica.backup_rows() for replica in replicas]
+        return maps[0] if all(m == maps[0] for m in maps[1:]) else None
+
+    rows: dict[str, list[int]] = wait_until(
+        same, CONVERGE_TIMEOUT_S, "the replicas to converge", interval_s=0.5
+    )
+    return rows
+
+
+def assert_holds_acked_writes(rows: dict[str, list[int]], *writers: Writer) -> None:
+    for writer in writers:
+        assert writer.acked_count() > 0, f"writer got no 200 at all: {writer.statuses}"
+        for (user, field), value in writer.acked.items():
+            stored = rows[user][FIELDS.index(field)]
+            assert stored >= value, f"{user}.{field}: acknowledged {value}, holds {stored}"
+
+
+class Stalls(threading.Thread):
+    """Samples the writers' 200 counts: the longest time no replica acknowledged anything."""
+
+    def __init__(self, writers: list[Writer]) -> None:
+        super().__init__(daemon=True)
+        self.writers = writers
+        self.longest_s = 0.0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        last, since = -1, time.monotonic()
+        while not self.stop_event.wait(SAMPLE_S):
+            total = sum(w.acked_count() for w in self.writers)
+            now = time.monotonic()
+            if total != last:
+                last, since = total, now
+            self.longest_s = max(self.longest_s, now - since)
+
+
+def resume_and_check(
+    one: Replica, two: Replica, writers: list[Writer | Stalls]
+) -> dict[str, list[int]]:
+    """Writes flow again on both replicas; then stop, converge, nothing acknowledged lost.
+
+    Prints (pytest -s) each writer's statuses and the longest stall of acknowledgements.
+    """
+    stalls, last = None, writers[-1]
+    if isinstance(last, Stalls):
+        stalls = last
+        writers.pop()
+    load = [w for w in writers if isinstance(w, Writer)]
+    before = [w.acked_count() for w in load]
+    wait_until(
+        lambda: all(w.acked_count() > b + 20 for w, b in zip(load, before)),
+        RESUME_TIMEOUT_S,
+        "both replicas to acknowledge writes again",
+    )
+    for writer in load:
+        writer.stop()
+    if stalls is not None:
+        stalls.stop_event.set()
+        stalls.join(timeout=5)
+    rows = converged(one, two)
+    assert_holds_acked_writes(rows, *load)
+    print(
+        f"\n{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}: statuses "
+        f"{[dict(sorted(w.statuses.items())) for w in load]}, longest stall "
+        f"{stalls.longest_s if stalls else 0:.1f} s, {len(rows)} users identical"
+    )
+    return rows
