@@ -144,3 +144,21 @@ def test_http_exposes_only_web():
     http = ROOT / "http"
     assert not (http / "__init__.py").exists(), "http/ must never be a package"
     assert sorted(p.name for p in http.iterdir() if p.name != "__pycache__") == ["web"]
+
+
+def _test_modules() -> list[Path]:
+    return sorted((ROOT / "tests").rglob("*.py"))
+
+
+def test_no_test_imports_a_conftest_or_another_test_file():
+    """Shared test code lives in named modules (app_client, fixtures_pg, writers...):
+    importing a conftest runs its fixtures' module twice; importing a test file
+    collects its tests into the importer."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: imports {module}"
+        for path in _test_modules()
+        for line, module in _imports(path)
+        if module.startswith("tests.")
+        and any(part == "conftest" or part.startswith("test_") for part in module.split("."))
+    ]
+    assert not found, "\n".join(found)
