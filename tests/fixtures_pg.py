@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.runtime.pgserver import PostgresError, PostgresServer
+from actors.runtime.pg.server import PostgresError, PostgresServer
 from actors.runtime.testing import free_port
 
 __all__ = ["free_pg_port", "loop", "migrated_pool", "pg_dsn", "pg_server"]
@@ -87,7 +87,7 @@ def migrated_pool(dsn: str, loop, service: str, schema_dir: Path, max_size: int)
             yield from migrated_pool(pg_dsn, loop, "balances", SCHEMA_DIR, max_size=8)
     """
     from actors.runtime.pg import migrate
-    from actors.runtime.pgpool import LazyPool
+    from actors.runtime.pg.pool import LazyPool
 
     loop.run(migrate(dsn, service, schema_dir))
     pool = LazyPool(dsn, max_size=max_size)
