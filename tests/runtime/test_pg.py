@@ -1,4 +1,4 @@
-"""actors.runtime.pg (connect, migrate, pool, server) against a real PostgreSQL (the pg_server fixture)."""
+"""actors.runtime.pg (connect, migrate, pool, server) against a real PostgreSQL."""
 
 from __future__ import annotations
 
