@@ -13,10 +13,9 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from actors.runtime.pg.connect import (
     CONNECT_TIMEOUT_S,
@@ -32,8 +31,11 @@ COMMAND_TIMEOUT_S = 5.0  # default per query of a pooled connection
 ACQUIRE_TIMEOUT_S = 5.0  # waiting for a free pooled connection
 CLOSE_TIMEOUT_S = 10.0  # graceful pool close, then terminate
 
-_Pooled = PoolConnectionProxy[asyncpg.Record]
-"""What asyncpg's pool hands out: a proxy forwarding every Connection method."""
+if TYPE_CHECKING:  # the stubs' generic; asyncpg's class is not subscriptable
+    from asyncpg.pool import PoolConnectionProxy
+
+    _Pooled = PoolConnectionProxy[asyncpg.Record]
+    """What asyncpg's pool hands out: a proxy forwarding every Connection method."""
 
 
 class _OneLine(logging.Filter):
