@@ -232,7 +232,7 @@ class JetStreamBroker(AsyncActor):
             self.next_seq = 1
             self.rebuild.set()
         self.log_id = log_id
-        self.first_seq, self.last_seq = info.state.first_seq or 0, info.state.last_seq or 0
+        self.first_seq, self.last_seq = info.state.first_seq, info.state.last_seq
         if not was_up:
             self.log.info(
                 "stream %s is up (last sequence %d, leader %s)",
@@ -390,7 +390,7 @@ class JetStreamBroker(AsyncActor):
             self.next_seq = 1
         self.expect_log_id = ""
         self.log_id = log_id
-        first, last = info.state.first_seq or 0, info.state.last_seq or 0
+        first, last = info.state.first_seq, info.state.last_seq
         problem = start_problem(self.next_seq, first, last)
         if problem == "gone":
             self._gone(first)
