@@ -38,8 +38,8 @@ from pathlib import Path
 
 import asyncpg
 
-from actors.runtime.pgpool import LazyPool
-from actors.runtime.pgserver import PostgresServer
+from actors.runtime.pg.pool import LazyPool
+from actors.runtime.pg.server import PostgresServer
 
 WARMUP_S = 0.5  # prepared statements cached, pools filled
 SELECT_SQL = "SELECT $1::int"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make a PostgreSQL server and pgbench available (run by `make install`; idempotent).
 #
-# The services run private clusters (actors/runtime/pgserver.py: initdb under data/, own
+# The services run private clusters (actors/runtime/pg/server.py: initdb under data/, own
 # port, own socket), so all we need are the binaries. When postgres, initdb, pg_ctl or
 # pgbench is missing we install Debian's `postgresql postgresql-contrib` (pgbench ships in
 # postgresql-NN on Debian 12, in postgresql-client-NN in newer PGDG builds; both are

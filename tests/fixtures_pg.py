@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actors.runtime.pgserver import PostgresError, PostgresServer
+from actors.runtime.pg.server import PostgresError, PostgresServer
 from actors.runtime.testing import free_port
 
 if TYPE_CHECKING:  # for the annotations; migrated_pool imports the runtime at call time
@@ -97,7 +97,7 @@ def migrated_pool(
             yield from migrated_pool(pg_dsn, loop, "balances", SCHEMA_DIR, max_size=8)
     """
     from actors.runtime.pg import migrate
-    from actors.runtime.pgpool import LazyPool
+    from actors.runtime.pg.pool import LazyPool
 
     loop.run(migrate(dsn, service, schema_dir))
     pool = LazyPool(dsn, max_size=max_size)

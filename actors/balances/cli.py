@@ -18,7 +18,7 @@ from actors.runtime.base import set_title
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import prepare_database
+from actors.runtime.pg.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
 __all__ = ["children", "main"]

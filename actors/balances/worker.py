@@ -28,7 +28,7 @@ from actors.balances.messages import Nudge
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.logs import setup_logging
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["BalancesWorker", "main", "worker_endpoint"]
 

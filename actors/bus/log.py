@@ -9,16 +9,24 @@ may start above 0 and a read below its start raises LogGone. Producers
 durable with one write and one fdatasync per segment touched. Readers only
 ever see committed records.
 
-The record layout is actors.bus.segment's.
+The record layout is actors.bus.segment's. Reads find a position through the
+segment table (bisect on first positions), each segment's sparse index and a
+few hints of where recent reads stopped.
 
 Recovery (``Log.open``) keeps exactly the intact prefix of the log: the first
 record that is torn, fails its checksum or does not carry the expected next
 position ends the log; its segment is cut there and later segments deleted.
 A ``Log`` is not thread-safe: one owner appends, commits and reads.
+
+NOTE: ~500 lines, over STYLE.md's ~400: reading and writing share one state (the
+segment table, the sparse indexes and read hints that commit, rollback and
+retention change, the committed end), so they are one class in one file; the
+on-disk record format and one segment's scan live in segment.py.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -29,7 +37,6 @@ import time
 from pathlib import Path
 from zlib import crc32
 
-from actors.bus.logread import LogGone, LogReader
 from actors.bus.segment import (
     BODY,
     BODY_BYTES,
@@ -48,7 +55,7 @@ from actors.bus.segment import (
 )
 
 __all__ = ["INDEX_EVERY_RECORDS", "MAX_ORIGIN_BYTES", "MAX_RECORD_BYTES", "SEGMENT_BYTES"]
-__all__ += ["Log", "LogCorruption", "LogGone", "Record", "RecoveryReport"]
+__all__ += ["HINT_SLOTS", "Log", "LogCorruption", "LogGone", "Record", "RecoveryReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +63,19 @@ SEGMENT_BYTES = 64 * 1024 * 1024  # roll to a new segment file past this size
 META_NAME = "meta.json"
 SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
 _PARTS = 4  # pending parts per record: header, body head, origin, data
+HINT_SLOTS = 64  # remembered (next position -> byte offset) pairs of recent reads
 
 
-class Log(LogReader):
+class LogGone(ValueError):
+    """A read below the first position the log still keeps (retention deleted it)."""
+
+
+class Log:
     """A durable sequence of ``Record``s with dense positions from 0."""
 
-    def __init__(self, directory: str | os.PathLike, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], segment_bytes: int = SEGMENT_BYTES
+    ) -> None:
         """Store configuration only; ``open`` touches the disk."""
         self._dir = Path(directory)
         self._segment_bytes = segment_bytes
@@ -355,6 +369,121 @@ class Log(LogReader):
             seg.add_index(pos0 + k, offset, times[k])
         seg.size += sum(sizes[a:b])
         seg.count += b - a
+
+    # -- reading ----------------------------------------------------------------
+
+    def read(
+        self, from_position: int, max_records: int = 1000, max_bytes: int = 1 << 20
+    ) -> list[Record]:
+        """Committed records starting exactly at ``from_position``.
+
+        Args:
+            from_position: First position wanted, >= 0.
+            max_records: Upper bound on records returned.
+            max_bytes: Soft bound on encoded bytes returned; the first record
+                is returned even if it alone exceeds it.
+
+        Returns:
+            Consecutive records; empty if ``from_position >= committed_end``.
+        """
+        self._require_open()
+        if from_position < 0:
+            raise ValueError(f"negative position {from_position}")
+        if from_position < self.first_position:
+            raise LogGone(
+                f"position {from_position} is older than the retained log, which "
+                f"starts at {self.first_position}"
+            )
+        out: list[Record] = []
+        pos, budget = from_position, max(max_bytes, 0)
+        while pos < self._committed_end and len(out) < max_records:
+            k = bisect.bisect_right(self._bases, pos) - 1
+            used, exhausted = self._read_segment(k, pos, out, max_records, budget)
+            budget -= used
+            if not exhausted or budget <= 0:
+                break
+            pos = from_position + len(out)
+        return out
+
+    def _locate(self, k: int, pos: int) -> tuple[int, int, int]:
+        """Returns (position, offset) at or before ``pos`` in segment ``k`` and skip end."""
+        hint = self._hints.get(pos)
+        if hint is not None and hint[0] == k:
+            return pos, hint[1], hint[1]
+        seg = self._segments[k]
+        j = bisect.bisect_right(seg.idx_pos, pos) - 1
+        p, off = seg.idx_pos[j], seg.idx_off[j]
+        if p == pos:
+            return p, off, off
+        skip_end = seg.idx_off[j + 1] if j + 1 < len(seg.idx_off) else seg.size
+        return p, off, skip_end
+
+    def _read_segment(
+        self, k: int, pos: int, out: list[Record], limit: int, budget: int
+    ) -> tuple[int, bool]:
+        """Decode records of segment ``k`` from ``pos`` into ``out``.
+
+        Returns:
+            (bytes used, whether the segment's committed records ran out).
+        """
+        seg = self._segments[k]
+        p, off, skip_end = self._locate(k, pos)
+        stop, used = seg.base + seg.count, 0
+        buf = os.pread(seg.fd, min(seg.size, skip_end + budget) - off, off)
+        i = 0
+        while p < stop and len(out) < limit:
+            avail = len(buf) - i
+            size = HEADER_BYTES + HEADER.unpack_from(buf, i)[0] if avail >= HEADER_BYTES else 0
+            if not size or size > avail:  # only the first record may exceed the budget
+                if out:
+                    break
+                off, i = off + i, 0
+                size = HEADER_BYTES + HEADER.unpack(os.pread(seg.fd, HEADER_BYTES, off))[0]
+                buf = os.pread(seg.fd, size, off)
+            if p >= pos:
+                if out and used + size > budget:
+                    break
+                out.append(self._decode(buf, i, size, p))
+                used += size
+            i, p = i + size, p + 1
+        if p < stop:
+            if len(self._hints) >= HINT_SLOTS:
+                del self._hints[next(iter(self._hints))]
+            self._hints[p] = (k, off + i)
+        return used, p >= stop
+
+    @staticmethod
+    def _decode(buf: bytes, i: int, size: int, expected: int) -> Record:
+        position, time_ms, seq, origin_len = BODY.unpack_from(buf, i + HEADER_BYTES)
+        if position != expected:
+            raise LogCorruption(f"read position {position} where {expected} was expected")
+        o = i + HEADER_BYTES + BODY_BYTES
+        origin = buf[o : o + origin_len].decode("utf-8")
+        return Record(position, time_ms, origin, seq, buf[o + origin_len : i + size])
+
+    def position_at_time(self, time_ms: int) -> int:
+        """Position of the first committed record stamped at or after ``time_ms``.
+
+        Args:
+            time_ms: Wall time in milliseconds.
+
+        Returns:
+            That position, or ``committed_end`` if every record is older.
+        """
+        self._require_open()
+        k = bisect.bisect_left(self._first_times, time_ms)
+        if k == 0:
+            return self._segments[0].base if self._first_times else self._committed_end
+        seg = self._segments[k - 1]
+        j = bisect.bisect_left(seg.idx_time, time_ms)  # >= 1: idx_time[0] < time_ms
+        p, off = seg.idx_pos[j - 1], seg.idx_off[j - 1]
+        end_off = seg.idx_off[j] if j < len(seg.idx_off) else seg.size
+        buf, i = os.pread(seg.fd, end_off - off, off), 0
+        while i < len(buf):
+            if BODY.unpack_from(buf, i + HEADER_BYTES)[1] >= time_ms:
+                return p
+            i, p = i + HEADER_BYTES + HEADER.unpack_from(buf, i)[0], p + 1
+        return p
 
     # -- closing ----------------------------------------------------------------
 

@@ -22,12 +22,14 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import zmq
 
 from actors.bus import messages as bus_messages
 from actors.bus.config import BusConfig
-from actors.bus.log import Log, LogGone
+from actors.bus.log import Log, LogGone, Record
 from actors.bus.retention import Retention
 from actors.runtime import protocol
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
@@ -51,6 +53,18 @@ RETAIN_CHECK_MS = 1000
 REOPEN_EVERY_MS = 1000
 """How often a stream whose log failed is tried again while publishes are refused."""
 
+_Appended = tuple[bytes, int, str, Record]
+"""A buffered publish: (ident, request_id, stream, its record), acknowledged after the commit."""
+_Read = tuple[bytes, int, Callable[[Any], Ok | Error], Any]
+"""(ident, request_id, the read, its request message), answered after the drain's commit."""
+
+
+class _StreamRequest(Protocol):
+    """A bus request naming a stream (its ``stream`` field is checked before use)."""
+
+    @property
+    def stream(self) -> str: ...
+
 
 class BusActor(Actor):
     name = "bus"
@@ -66,8 +80,8 @@ class BusActor(Actor):
         self.fsyncs = 0
         self.fsync_ms_total = 0.0
         self.fsync_buckets = [0] * (len(FSYNC_BUCKETS_MS) + 1)  # the last one is +Inf
-        self._appended: list = []  # publishes buffered in this drain, committed after it
-        self._reads: list = []  # (ident, request_id, read function, message), after the commit
+        self._appended: list[_Appended] = []  # publishes buffered in this drain, committed after
+        self._reads: list[_Read] = []  # answered after the commit, so they see it
 
     def setup(self) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -154,16 +168,16 @@ class BusActor(Actor):
 
     # --- requests ------------------------------------------------------------
 
-    def before_drain(self, sock) -> None:
+    def before_drain(self, sock: zmq.Socket[bytes]) -> None:
         self._appended, self._reads = [], []
 
-    def after_drain(self, sock) -> None:
+    def after_drain(self, sock: zmq.Socket[bytes]) -> None:
         """Group commit of the drain's publishes, then the reads (which see them)."""
         if self._appended:
             self._commit(self._appended)
         for ident, request_id, read, message in self._reads:
             try:
-                reply = (
+                reply: Ok | Error = (
                     read(message)
                     if self._usable(message.stream)
                     else Error(ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
@@ -174,36 +188,45 @@ class BusActor(Actor):
             self.reply(ident, request_id, reply)
 
     @staticmethod
-    def _check_stream(message) -> None:
-        if not isinstance(message.stream, str) or not STREAM_NAME.fullmatch(message.stream):
-            raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
+    def _check_stream(message: _StreamRequest) -> None:
+        stream: object = message.stream  # as decoded from the wire
+        if not isinstance(stream, str) or not STREAM_NAME.fullmatch(stream):
+            raise protocol.ProtocolError(f"bad stream name {stream!r}")
 
-    def handle_bus_stats(self, ident: bytes, request_id: int, _message) -> None:
+    def handle_bus_stats(self, ident: bytes, request_id: int, _message: object) -> None:
         self.reply(ident, request_id, Ok(self._stats()))
 
-    def handle_bus_publish(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_publish(
+        self, ident: bytes, request_id: int, message: bus_messages.BusPublish
+    ) -> None:
         self._check_stream(message)
         entry = self._append(ident, request_id, message)
         if entry is not None:
             self._appended.append(entry)
 
-    def handle_bus_fetch(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_fetch(
+        self, ident: bytes, request_id: int, message: bus_messages.BusFetch
+    ) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._fetch, message))
 
-    def handle_bus_seek(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_seek(self, ident: bytes, request_id: int, message: bus_messages.BusSeek) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._seek, message))
 
-    def handle_bus_retain(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_retain(
+        self, ident: bytes, request_id: int, message: bus_messages.BusRetain
+    ) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._retain, message))
 
-    def handle_bus_info(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_info(self, ident: bytes, request_id: int, message: bus_messages.BusInfo) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._info, message))
 
-    def _append(self, ident: bytes, request_id: int, message: bus_messages.BusPublish):
+    def _append(
+        self, ident: bytes, request_id: int, message: bus_messages.BusPublish
+    ) -> _Appended | None:
         """Buffer a publish in its log; None if it was answered with an error instead."""
         problem = self._check_publish(message)
         if problem:
@@ -221,15 +244,19 @@ class BusActor(Actor):
         return stream not in self.broken or self._reopen(stream)
 
     def _check_publish(self, message: bus_messages.BusPublish) -> str | None:
-        if not isinstance(message.origin, str) or not message.origin:
+        # The fields are as decoded from the wire, whatever their annotations say.
+        origin: object = message.origin
+        seq: object = message.seq
+        data: object = message.data
+        if not isinstance(origin, str) or not origin:
             return "origin: must be a non-empty string"
-        if type(message.seq) is not int or not 0 <= message.seq <= U64_MAX:
+        if type(seq) is not int or not 0 <= seq <= U64_MAX:
             return "seq: must be an unsigned 64-bit integer"
-        if not isinstance(message.data, bytes):
+        if not isinstance(data, bytes):
             return "data: must be bytes"
         return None
 
-    def _commit(self, appended: list) -> None:
+    def _commit(self, appended: list[_Appended]) -> None:
         """Group commit: one fdatasync per stream, then acks, then fan-out."""
         failed: set[str] = set()
         for stream in {stream for _, _, stream, _ in appended}:
@@ -266,8 +293,8 @@ class BusActor(Actor):
                 [bus_messages.topic_for(stream), protocol.encode(bus_messages.BusRecord(*record))]
             )
 
-    def _stats(self) -> dict:
-        streams = {}
+    def _stats(self) -> dict[str, Any]:
+        streams: dict[str, dict[str, Any]] = {}
         for stream, log in self.logs.items():
             directory = self.config.log_dir / stream
             size = sum(
@@ -320,7 +347,7 @@ class BusActor(Actor):
         )
         return True
 
-    def _fetch(self, message: bus_messages.BusFetch):
+    def _fetch(self, message: bus_messages.BusFetch) -> Ok | Error:
         if type(message.from_position) is not int or message.from_position < 0:
             return Error(ErrorCode.BAD_REQUEST, "from_position: must be a non-negative int")
         log = self._log(message.stream)
@@ -333,12 +360,12 @@ class BusActor(Actor):
             return Error(ErrorCode.NOT_FOUND, str(exc))
         return Ok([log.log_id, log.committed_end, [list(r) for r in records]])
 
-    def _seek(self, message: bus_messages.BusSeek):
+    def _seek(self, message: bus_messages.BusSeek) -> Ok | Error:
         if type(message.time_ms) is not int:
             return Error(ErrorCode.BAD_REQUEST, "time_ms: must be an integer")
         return Ok(self._log(message.stream).position_at_time(message.time_ms))
 
-    def _retain(self, message: bus_messages.BusRetain):
+    def _retain(self, message: bus_messages.BusRetain) -> Ok | Error:
         if (
             not isinstance(message.consumer, str)
             or not message.consumer
@@ -356,7 +383,7 @@ class BusActor(Actor):
         retention.record(message.consumer, min(message.position, log.committed_end), log.log_id)
         return Ok([log.first_position, retention.floor()])
 
-    def _info(self, message: bus_messages.BusInfo):
+    def _info(self, message: bus_messages.BusInfo) -> Ok | Error:
         log = self._log(message.stream)
         return Ok([log.log_id, log.committed_end])
 

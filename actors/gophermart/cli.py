@@ -20,7 +20,7 @@ from actors.gophermart.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import prepare_database
+from actors.runtime.pg.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor
 
 __all__ = ["children", "main"]

@@ -32,7 +32,7 @@ from actors.gophermart.messages import GmNudge
 from actors.gophermart.store import Final, Retry
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.logs import setup_logging
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["Poller", "PollerActor", "main"]
 

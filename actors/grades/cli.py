@@ -143,7 +143,7 @@ def _add_verify(commands) -> None:
 
 
 def _add_nats(commands) -> None:
-    from actors.grades.natsnode import DEFAULT_SYNC
+    from actors.grades.jetstream import DEFAULT_SYNC
 
     sync_help = (
         f"jetstream sync_interval: always = fsync before every ack, or a duration "
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return replica.main()
     if args.command in ("nats-config", "nats-node"):
-        from actors.grades import natsnode
+        from actors.grades.jetstream import node as natsnode
 
         if args.command == "nats-node":
             from actors.grades.config import data_dir

@@ -1,7 +1,7 @@
 """Loading a backup into the map a slice at a time, so the storage actor keeps answering.
 
 The rows come from a thread (a peer's /backup, restore.BackupDownload, or this
-replica's own snapshot file, snapshots.SnapshotLoad) as events on a bounded
+replica's own snapshot file, snapshot_file.SnapshotLoad) as events on a bounded
 queue: ("meta", dict), ("rows", batch) many times, then ("done", rows) or
 ("failed", reason). Each ``step()`` takes what arrived for at most SLICE_MS and
 merges it into the table, and reports progress every PROGRESS_EVERY_MS.

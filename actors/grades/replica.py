@@ -36,7 +36,7 @@ def replica_children(cfg: ReplicaConfig) -> list[Child]:
     python = sys.executable
     children = [Child("storage", [python, "-m", "actors.grades.storage"], env)]
     if cfg.replicated:
-        broker = "actors.grades.jetstream_broker" if cfg.jetstream else "actors.grades.broker"
+        broker = "actors.grades.jetstream.broker" if cfg.jetstream else "actors.grades.broker"
         children.append(Child("broker", [python, "-m", broker], env))
         if cfg.snapshot_every_s:
             children.append(Child("snapshotter", [python, "-m", "actors.grades.snapshotter"], env))

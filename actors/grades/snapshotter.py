@@ -2,7 +2,7 @@
 
 Every GRADES_SNAPSHOT_EVERY_S (and soon after the replica is first ready) it
 pulls the storage actor's map through SnapshotOpen/SnapshotNext, as the getter
-does for GET /backup, into ``<run_dir>/snapshot.csv.gz`` (actors.grades.snapshots).
+does for GET /backup, into ``<run_dir>/snapshot.csv.gz`` (actors.grades.snapshot_file).
 Then, on the built-in bus, it tells the bus with BusRetain that this replica
 needs the log only from the snapshot's position on, which lets the bus delete
 older segments (actors.bus.retention). On JetStream the file only speeds up a
@@ -21,7 +21,7 @@ import time
 from actors.bus.messages import BusRetain
 from actors.grades.config import ReplicaConfig
 from actors.grades.messages import Status
-from actors.grades.snapshots import write_snapshot
+from actors.grades.snapshot_file import write_snapshot
 from actors.runtime.base import set_title, setup_logging
 from actors.runtime.client import Client, RemoteError
 from actors.runtime.security import Curve

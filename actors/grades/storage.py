@@ -28,7 +28,8 @@ import sys
 import msgpack
 import zmq
 
-from actors.grades import messages, snapshots
+from actors.grades import messages
+from actors.grades import snapshot_file as snapshots
 from actors.grades.config import ReplicaConfig
 from actors.grades.hlc import HybridClock, stamp_ms
 from actors.grades.loading import TableLoad

@@ -74,7 +74,7 @@ class NatsNode(Proc):
         listen_host: str = "127.0.0.1",
         netns: str = "",
     ):
-        from actors.grades.natsnode import nats_server_binary
+        from actors.grades.jetstream import nats_server_binary
 
         self.index = index
         self.home = home
@@ -93,7 +93,7 @@ class NatsNode(Proc):
         self.ok_codes.add(1)  # nats-server exits 1 after a clean shutdown on SIGTERM
 
     def write_config(self, peers: list["NatsNode"]) -> None:
-        from actors.grades.natsnode import node_config
+        from actors.grades.jetstream import node_config
 
         store = self.home / f"node{self.index}"
         store.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import prepare_database
+from actors.runtime.pg.startup import prepare_database
 from actors.runtime.supervisor import Child, Supervisor
 from actors.segments.config import PROGRAM, Config
 from actors.segments.store import SCHEMA_DIR

@@ -15,7 +15,7 @@ import sys
 
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.logs import setup_logging
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
 from actors.segments.messages import ReaperNudge

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Self
 
-from actors.runtime.pgserver import PostgresServer
+from actors.runtime.pg.server import PostgresServer
 from actors.runtime.testing import free_port
 from bench.common.errors import BenchError
 

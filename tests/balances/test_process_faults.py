@@ -18,7 +18,7 @@ import requests
 
 from actors.balances import store
 from actors.balances.testing import Balances, launch, replay
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from actors.runtime.testing import wait_until
 
 LEASE_MS = 1500  # takeover in seconds, not the default's 5

@@ -10,7 +10,7 @@ import pytest
 from actors.balances import store
 from actors.balances.testing import SCHEMA_DIR
 from actors.runtime.pg import migrate
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 
 _numbers = itertools.count(1)
 LONG_S = 600.0

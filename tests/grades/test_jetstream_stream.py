@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.grades.jetstream_stream import log_id_of, position_of, start_problem
+from actors.grades.jetstream.stream import log_id_of, position_of, start_problem
 
 
 def test_positions_are_stream_sequences_minus_one():

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from actors.bus.messages import BusStats
-from actors.grades import snapshots
+from actors.grades import snapshot_file
 from actors.grades.messages import Set
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
@@ -122,7 +122,7 @@ def test_a_snapshot_older_than_the_log_is_refused_then_the_peer_backup_is_used(c
     assert one.set("early", spp=1).status_code == 200
     wait_until(lambda: "snapshot of" in two.output(), 20, "replica 2's first snapshot")
     assert cluster.stop(two) is None
-    _, meta = snapshots.newest(cluster.data_dir / "replica2")
+    _, meta = snapshot_file.newest(cluster.data_dir / "replica2")
     # An operator decommissions replica 2 at the bus (its position no longer holds the log).
     assert bus.stop() == 0
     retain = cluster.data_dir / "bus" / "grades" / "retain.json"

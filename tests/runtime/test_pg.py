@@ -1,4 +1,4 @@
-"""actors.runtime.pg and pgserver against a real PostgreSQL (the pg_server fixture)."""
+"""actors.runtime.pg (connect, migrate, pool, server) against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from actors.runtime.pg import (
     normalize_dsn,
     wait_for_database,
 )
-from actors.runtime.pgpool import LazyPool
-from actors.runtime.pgserver import PostgresServer
+from actors.runtime.pg.pool import LazyPool
+from actors.runtime.pg.server import PostgresServer
 from tests.fixtures_pg import free_pg_port
 
 _numbers = itertools.count(1)

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from actors.runtime.testing import free_port
 from actors.segments import rollout
 from tests.fixtures_pg import fetch_rows

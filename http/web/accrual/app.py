@@ -16,7 +16,7 @@ import falcon.asgi
 
 from actors.accrual import store
 from actors.accrual.config import from_env
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from actors.shared.luhn import is_digits
 from actors.shared.money import ENCODER, kopecks_json
 from web.accrual.openapi import SPEC

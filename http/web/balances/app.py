@@ -15,7 +15,7 @@ from actors.balances import store
 from actors.balances.config import load
 from actors.balances.nudger import Nudger
 from actors.runtime.pg import transient_errors
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from web.balances.openapi import SPEC
 from web.balances.resources import (
     AmountResource,

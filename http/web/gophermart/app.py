@@ -18,7 +18,7 @@ from actors.gophermart.config import from_env
 from actors.gophermart.messages import GmNudge
 from actors.runtime.client import AsyncClient
 from actors.runtime.pg import transient_errors
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.database import database_readiness, map_database_errors
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled

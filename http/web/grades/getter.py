@@ -21,7 +21,7 @@ from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
 from web.grades.metrics import GradesCollector
 from web.grades.openapi import GETTER_SPEC
-from web.grades.store import bus_from_env, record_json, store_from_env
+from web.grades.storage_client import bus_from_env, record_json, store_from_env
 from web.grades.validation import InvalidBody, check_user_id
 
 __all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]

@@ -25,7 +25,7 @@ from web.common.app import SpecResource, base_app
 from web.common.metrics import RequestMetrics, metrics_enabled
 from web.common.requests import request_id_for
 from web.grades.openapi import setter_spec
-from web.grades.store import STORE_TIMEOUT_S, record_json, store_from_env
+from web.grades.storage_client import STORE_TIMEOUT_S, record_json, store_from_env
 from web.grades.validation import InvalidBody, parse_set_body
 
 __all__ = ["BasicAuth", "SetResource", "create_app", "get_app", "MAX_BODY_BYTES"]

@@ -13,7 +13,7 @@ import falcon
 import falcon.asgi
 
 from actors.runtime.client import AsyncClient
-from actors.runtime.pgpool import LazyPool
+from actors.runtime.pg.pool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
 from actors.segments.messages import ReaperNudge

@@ -1,6 +1,6 @@
 """What grades' JetStream stream and its consumers look like, and how positions map.
 
-Kept apart from the broker's event loop (actors.grades.jetstream_broker) so the
+Kept apart from the broker's event loop (actors.grades.jetstream.broker) so the
 mapping and the checks a consumer start needs can be read, and tested, alone.
 
 Positions: JetStream numbers a stream's messages from 1; storage's position is
@@ -10,6 +10,8 @@ log id is the stream's name and creation time: a recreated stream is another log
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from nats.js import api
 
@@ -42,7 +44,7 @@ def position_of(stream_seq: int) -> int:
     return stream_seq - 1
 
 
-def log_id_of(name: str, created) -> str:
+def log_id_of(name: str, created: datetime | None) -> str:
     """A stream's identity: its name and creation time (a recreated stream differs)."""
     stamp = created.isoformat() if created is not None else "?"
     return f"{name}@{stamp}"

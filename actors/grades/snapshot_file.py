@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from actors.grades.backup import BackupEncoder, BackupError, read_backup
 from actors.grades.messages import SnapshotNext, SnapshotOpen
@@ -29,7 +30,7 @@ CHUNK_ROWS = 20_000
 CALL_TIMEOUT_S = 10.0
 
 
-def newest(run_dir: Path) -> tuple[Path, dict] | None:
+def newest(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
     """This replica's snapshot file and its metadata, or None if it has none (or a bad one)."""
     path = Path(run_dir) / SNAPSHOT_NAME
     try:
@@ -47,14 +48,14 @@ class SnapshotLoad(BackupDownload):
         super().__init__(f"file://{path}")
         self.path = path
 
-    def _open(self):
+    def _open(self) -> BinaryIO:
         try:
             return open(self.path, "rb")
         except OSError as exc:
             raise ConnectionError(f"{self.path}: {exc}") from None
 
 
-def write_snapshot(client: Client, run_dir: Path) -> dict:
+def write_snapshot(client: Client, run_dir: Path) -> dict[str, Any]:
     """Pull the storage actor's map through SnapshotOpen/Next into the snapshot file.
 
     Returns:
@@ -62,6 +63,7 @@ def write_snapshot(client: Client, run_dir: Path) -> dict:
     """
     final = Path(run_dir) / SNAPSHOT_NAME
     tmp = final.with_name(SNAPSHOT_NAME + ".tmp")
+    meta: dict[str, Any]  # the backup header's fields: position, log_id, rows...
     snapshot_id, meta = client.call(SnapshotOpen(), timeout_s=CALL_TIMEOUT_S)
     encoder = BackupEncoder()
     with open(tmp, "wb") as f:

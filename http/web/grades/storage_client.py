@@ -1,15 +1,18 @@
-"""The grades HTTP workers' clients of the storage actor and the bus.
+"""The grades HTTP workers' clients of the storage actor and the bus, and a record's JSON.
 
 One AsyncClient per worker process, made in ``get_app()`` and connected
-lazily inside the worker's event loop (never in gunicorn's master).
+lazily inside the worker's event loop (never in gunicorn's master). BUS_URL's
+default and its "no bus" spellings are the bus's own (actors.bus.config).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import msgspec
 
+from actors.bus.config import DEFAULT_BUS_URL, NO_BUS
 from actors.grades.records import FIELDS
 from actors.runtime.client import AsyncClient
 from actors.runtime.security import Curve
@@ -22,9 +25,9 @@ STORE_TIMEOUT_S = 5.0
 _encode = msgspec.json.encode
 
 
-def record_json(row: list) -> bytes:
+def record_json(row: Sequence[object]) -> bytes:
     """{"result": record} from a storage row [user_id, 4 values]."""
-    record = {"user_id": row[0]}
+    record: dict[str, object] = {"user_id": row[0]}
     record.update(zip(FIELDS, row[1:5]))
     return _encode({"result": record})
 
@@ -35,8 +38,8 @@ def _curve() -> Curve | None:
 
 def bus_from_env() -> AsyncClient | None:
     """A client of the bus (for its stats), or None for a standalone replica."""
-    url = os.environ.get("BUS_URL", "tcp://127.0.0.1:5555").strip()
-    if url.lower() in ("", "none", "off"):
+    url = os.environ.get("BUS_URL", DEFAULT_BUS_URL).strip()
+    if url.lower() in NO_BUS:
         return None
     return AsyncClient(url, STORE_TIMEOUT_S, curve=_curve(), peer="bus")
 

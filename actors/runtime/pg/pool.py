@@ -13,21 +13,29 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
 
-from actors.runtime.pg import (
-    ACQUIRE_TIMEOUT_S,
-    CLOSE_TIMEOUT_S,
-    COMMAND_TIMEOUT_S,
+from actors.runtime.pg.connect import (
     CONNECT_TIMEOUT_S,
     DatabaseUnavailable,
-    _one_line,
     host_port,
     normalize_dsn,
+    one_line,
 )
 
 __all__ = ["LazyPool"]
+
+COMMAND_TIMEOUT_S = 5.0  # default per query of a pooled connection
+ACQUIRE_TIMEOUT_S = 5.0  # waiting for a free pooled connection
+CLOSE_TIMEOUT_S = 10.0  # graceful pool close, then terminate
+
+if TYPE_CHECKING:  # the stubs' generic; asyncpg's class is not subscriptable
+    from asyncpg.pool import PoolConnectionProxy
+
+    _Pooled = PoolConnectionProxy[asyncpg.Record]
+    """What asyncpg's pool hands out: a proxy forwarding every Connection method."""
 
 
 class _OneLine(logging.Filter):
@@ -100,7 +108,7 @@ class LazyPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
         self._opening: asyncio.Lock | None = None
-        self._idle: collections.deque[asyncpg.Connection] = collections.deque()
+        self._idle: collections.deque[_Pooled] = collections.deque()
         self._waiting = 0  # tasks waiting for asyncpg's pool: releases go there then
 
     @property
@@ -109,13 +117,14 @@ class LazyPool:
 
     async def _open(self) -> asyncpg.Pool:
         loop = asyncio.get_running_loop()
-        if self.opened:
+        opened = self._pool if self.opened else None
+        if opened is not None:
             if self._loop is not loop:
                 raise RuntimeError(
                     "LazyPool used from another event loop than the one "
                     "that opened it; make one pool per loop"
                 )
-            return self._pool
+            return opened
         if self._pid != os.getpid():
             # NOTE: after a fork the parent's pool (if any) is not ours to close.
             self._pool, self._opening, self._pid = None, None, os.getpid()
@@ -144,7 +153,7 @@ class LazyPool:
                     asyncpg.InterfaceError,
                 ) as exc:
                     raise DatabaseUnavailable(
-                        f"database at {host_port(self.dsn)}: {_one_line(exc)}"
+                        f"database at {host_port(self.dsn)}: {one_line(exc)}"
                     ) from exc
                 self._loop = loop
         return self._pool
@@ -163,7 +172,8 @@ class LazyPool:
             conn = await self._acquire(pool, timeout_s)
         clean = False
         try:
-            yield conn
+            # NOTE: callers type it as the Connection whose methods the proxy forwards.
+            yield cast(asyncpg.Connection, conn)
             clean = True
         finally:
             if (
@@ -176,7 +186,7 @@ class LazyPool:
             else:
                 await pool.release(conn)
 
-    async def _acquire(self, pool: asyncpg.Pool, timeout_s: float | None):
+    async def _acquire(self, pool: asyncpg.Pool, timeout_s: float | None) -> _Pooled:
         timeout = self.acquire_timeout_s if timeout_s is None else timeout_s
         self._waiting += 1
         try:
@@ -190,7 +200,7 @@ class LazyPool:
             ) from exc
         except (OSError, asyncpg.PostgresError) as exc:  # a new connection failed
             raise DatabaseUnavailable(
-                f"database at {host_port(self.dsn)}: {_one_line(exc)}"
+                f"database at {host_port(self.dsn)}: {one_line(exc)}"
             ) from exc
         finally:
             self._waiting -= 1

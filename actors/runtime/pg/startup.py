@@ -13,7 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
+from actors.runtime.pg.connect import DatabaseUnavailable, wait_for_database
+from actors.runtime.pg.migrate import MigrationError, migrate
 
 __all__ = ["prepare_database"]
 

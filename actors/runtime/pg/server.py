@@ -1,7 +1,7 @@
 """A private PostgreSQL cluster under a data directory: initdb once, run, stop, crash.
 
 `make run` keeps one cluster under the checkout's data directory (a Procfile process:
-``python -m actors.runtime.pgserver --data-dir data/postgres --port 5433``); tests and
+``python -m actors.runtime.pg.server --data-dir data/postgres --port 5433``); tests and
 benches start their own on a free port through `PostgresServer`. The system cluster of
 the Debian package is never touched: ours differ in data directory, port and socket.
 
@@ -36,6 +36,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 __all__ = [
     "PostgresError",
@@ -63,7 +65,7 @@ DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # synchronous_commit stay on. Port, listen address and socket directory are passed on
 # the command line at start, so a data directory can move or change port.
 SETTINGS = """
-# --- actors.runtime.pgserver: a private development cluster ---
+# --- actors.runtime.pg.server: a private development cluster ---
 fsync = on
 synchronous_commit = on
 full_page_writes = on
@@ -149,7 +151,7 @@ class PostgresServer:
         self.host = host
         self.bin_dir = pg_bin_dir(bin_dir)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self._run_as = _unprivileged_user() if os.geteuid() == 0 else None
 
     # -- paths and names --------------------------------------------------------------
@@ -264,13 +266,21 @@ class PostgresServer:
             )
         self._wait_ready(timeout_s)
 
+    @property
+    def _postmaster(self) -> subprocess.Popen[bytes]:
+        """The started postmaster (only called after ``start``)."""
+        if self.process is None:
+            raise PostgresError("the server was never started")
+        return self.process
+
     def _wait_ready(self, timeout_s: float) -> None:
         # The postmaster writes "ready" into postmaster.pid once it accepts connections
         # (what pg_ctl -w waits for); reading our own pid there rules out another server.
+        process = self._postmaster
         deadline = time.monotonic() + timeout_s
         pid_file = self.data_dir / "postmaster.pid"
         while True:
-            code = self.process.poll()
+            code = process.poll()
             if code is not None:
                 raise self._failure(f"postgres exited with code {code} while starting")
             try:
@@ -279,7 +289,7 @@ class PostgresServer:
                 lines = []
             if (
                 len(lines) >= 8
-                and lines[0].strip() == str(self.process.pid)
+                and lines[0].strip() == str(process.pid)
                 and lines[7].strip() == "ready"
             ):
                 return
@@ -316,13 +326,14 @@ class PostgresServer:
     def _kill_all(self) -> None:
         # NOTE: every postgres child calls setsid(), so killpg() would reach the
         # postmaster alone; its children are found by parent pid instead.
-        victims = [self.process.pid, *_children(self.process.pid)]
+        process = self._postmaster
+        victims = [process.pid, *_children(process.pid)]
         for pid in victims:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.process.wait(timeout=STOP_TIMEOUT_S)
+        process.wait(timeout=STOP_TIMEOUT_S)
 
     def _failure(self, what: str) -> PostgresError:
         """An error whose first line names the server's last complaint, then the log tail."""
@@ -395,7 +406,8 @@ class PostgresServer:
 
     # -- running as root --------------------------------------------------------------
 
-    def _popen_user(self) -> dict:
+    def _popen_user(self) -> dict[str, Any]:
+        """Popen's user/group arguments (Any: they are splatted into its overloads)."""
         if self._run_as is None:
             return {}
         return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
@@ -454,14 +466,14 @@ def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
 _stop_requested: list[int] = []
 
 
-def _request_stop(signum, frame) -> None:
+def _request_stop(signum: int, frame: FrameType | None) -> None:
     _stop_requested.append(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a private cluster in the foreground until SIGTERM or SIGINT (exit 0)."""
     parser = argparse.ArgumentParser(
-        prog="python -m actors.runtime.pgserver", description=__doc__.splitlines()[0]
+        prog="python -m actors.runtime.pg.server", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
@@ -486,9 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     while not _stop_requested and server.running():
         time.sleep(POLL_INTERVAL_S * 4)
     if not _stop_requested:
+        exited = server.process.returncode if server.process is not None else None
         print(
-            f"pgserver: postgres exited with code {server.process.returncode}; "
-            f"see {server.log_path}",
+            f"pgserver: postgres exited with code {exited}; see {server.log_path}",
             file=sys.stderr,
             flush=True,
         )

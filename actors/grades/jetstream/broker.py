@@ -6,7 +6,7 @@ CatchUp in; BrokerStatus, Acked, Failed, Apply, Live and Gone out), so storage
 and the HTTP contract do not know which log they use. nats-py is asyncio only,
 so this is an AsyncActor with a DEALER to storage instead of a zmq poll loop.
 
-Positions and log ids: see actors.grades.jetstream_stream (position p is stream
+Positions and log ids: see actors.grades.jetstream.stream (position p is stream
 sequence p + 1; a recreated stream is another log, replayed from its start).
 
 Publishing: each batch goes to ``<stream>.<replica>`` with ``Nats-Msg-Id:
@@ -16,8 +16,20 @@ drops the copy, so it is stored once. A refusal (no responders: no stream
 leader; a JetStream API error) that never got past a lost ack is UNAVAILABLE
 (503); an attempt that timed out without a later answer is UNKNOWN_OUTCOME (504).
 
-Reading: one push consumer of the stream from the position storage needs,
-its start and every delivered sequence checked by us (actors.grades.jetstream_consumer).
+Reading: one ephemeral push consumer without acks from the sequence storage
+needs (actors.grades.jetstream.stream.consumer_config). JetStream would silently
+start it elsewhere if that sequence were below the first stored one or past the
+end, so the start is checked first (start_problem), and every delivered sequence
+is checked against the next expected one: a gap, a consumer gone silent (no
+heartbeat) or stalled (records exist past ours, none arrive), or a reconnect,
+and a new consumer starts from the next position. Own records are skipped once
+merged, as the built-in broker does; the server does not filter them.
+
+NOTE: ~510 lines, over STYLE.md's ~400: publishing and reading share one state
+(the mode storage asked for, the next sequence, the batches in flight: an own
+record seen in the stream before its ack acknowledges it), so they are one actor
+in one file; the stream's shape and the position mapping, which need none of
+that state, live in stream.py.
 """
 
 from __future__ import annotations
@@ -27,17 +39,30 @@ import logging
 import secrets
 import sys
 import time
+from typing import NamedTuple
 
 import nats
 import nats.errors
 import nats.js.errors
 import zmq
 import zmq.asyncio
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import StreamInfo
 
 from actors.grades import messages
 from actors.grades.config import ReplicaConfig
-from actors.grades.jetstream_consumer import ConsumerMixin
-from actors.grades.jetstream_stream import log_id_of, position_of, stream_config, stream_name
+from actors.grades.jetstream.stream import (
+    CONSUMER_HEARTBEAT_S,
+    consumer_config,
+    log_id_of,
+    position_of,
+    start_problem,
+    stream_config,
+    stream_name,
+)
 from actors.runtime import protocol
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.base import setup_logging
@@ -59,9 +84,16 @@ PING_INTERVAL_S = 1
 """nats-py pings every 120 s by default; a dead node must be noticed within seconds."""
 MAX_OUTSTANDING_PINGS = 2
 RECONNECT_WAIT_S = 0.2
+CONSUMER_SILENT_S = 3.0
+"""No message or heartbeat from the consumer for this long: it is gone; make another."""
+CONSUMER_STALL_S = 1.5
+"""The stream has records past ours, yet none arrived for this long: recreate the consumer."""
+PENDING_MSGS = 1_000_000
+PENDING_BYTES = 1 << 30
+"""What nats-py may queue for our callback before it drops (and we see a gap)."""
 
 
-class JetStreamBroker(ConsumerMixin, AsyncActor):
+class JetStreamBroker(AsyncActor):
     name = "broker"
 
     def __init__(self, config: ReplicaConfig):
@@ -72,8 +104,8 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         self.origin = str(config.replica_id)
         self.subject = f"{config.stream}.{self.origin}"
         self.session = secrets.token_hex(6)
-        self.nc = None
-        self.js = None
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
         self.stream_ok_at = 0.0  # monotonic time of the last good answer about the stream
         self.log_id = ""
         self.first_seq = 1
@@ -84,11 +116,11 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         self.next_seq = 0  # next stream sequence to deliver
         self.target_seq = 0  # catching up until next_seq passes this
         self.expect_log_id = ""  # the log storage's position refers to ("" for any)
-        self.consumer = None  # (subscription, consumer name)
+        self.consumer: tuple[Subscription, str] | None = None  # subscription, consumer name
         self.generation = 0  # of the consumer: messages of an older one are ignored
         self.consumer_heard = 0.0  # monotonic time of its last message or heartbeat
         self.consumer_fed = 0.0  # ... of its last record (heartbeats keep coming when stuck)
-        self.out: list = []  # records gathered for the next Apply
+        self.out: list[list[int | bytes]] = []  # [position, batch seq, data] for the next Apply
         self.out_scheduled = False
         self.rebuild = asyncio.Event()
         # publishing
@@ -98,6 +130,8 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
     # --- lifecycle ---------------------------------------------------------
 
     async def setup(self) -> None:
+        if self.ctx is None:
+            raise RuntimeError("setup runs inside AsyncActor.main, which makes the context")
         self.storage = self.ctx.socket(zmq.DEALER)
         self.storage.linger = 0
         self.storage.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
@@ -126,9 +160,10 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
 
     async def _connect(self) -> None:
         servers = [url.strip() for url in self.config.bus_url.split(",") if url.strip()]
-        while self.nc is None:
+        nc = None
+        while nc is None:
             try:
-                self.nc = await nats.connect(
+                nc = await nats.connect(
                     servers,
                     name=f"grades-replica-{self.origin}",
                     connect_timeout=2,
@@ -144,18 +179,24 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 self.log.warning("no NATS server answers at %s (%s); trying again", servers, exc)
                 await asyncio.sleep(1)
-        self.js = self.nc.jetstream(timeout=PROBE_TIMEOUT_S)
-        self.log.info("connected to NATS %s", self.nc.connected_url.netloc)
+        self.nc, self.js = nc, nc.jetstream(timeout=PROBE_TIMEOUT_S)
+        self.log.info("connected to NATS %s", _netloc(nc))
         self.every(PROBE_EVERY_S, self._probe, "stream probe")
+
+    def _nats(self) -> tuple[NatsClient, JetStreamContext]:
+        """The connection and its JetStream context (the probe and consumer run after it)."""
+        if self.nc is None or self.js is None:
+            raise RuntimeError("not connected to NATS yet")
+        return self.nc, self.js
 
     async def _disconnected(self) -> None:
         self.log.warning("lost the NATS connection; reconnecting")
 
     async def _reconnected(self) -> None:
-        self.log.info("reconnected to NATS %s", self.nc.connected_url.netloc)
+        self.log.info("reconnected to NATS %s", _netloc(self._nats()[0]))
         self.rebuild.set()
 
-    async def _nats_error(self, exc) -> None:
+    async def _nats_error(self, exc: Exception) -> None:
         self.log.warning("NATS: %s", exc)
 
     @property
@@ -169,7 +210,7 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
     async def _probe(self) -> None:
         """Ask for the stream's state, creating the stream the first time it is missing."""
         try:
-            info = await self.js.stream_info(self.stream)
+            info: StreamInfo | None = await self._nats()[1].stream_info(self.stream)
         except nats.js.errors.NotFoundError:
             info = await self._create_stream()
         except (nats.errors.Error, TimeoutError) as exc:
@@ -200,9 +241,9 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
                 info.cluster.leader if info.cluster else "-",
             )
 
-    async def _create_stream(self):
+    async def _create_stream(self) -> StreamInfo | None:
         try:
-            info = await self.js.add_stream(
+            info = await self._nats()[1].add_stream(
                 stream_config(self.config.stream, self.config.nats_replicas)
             )
         except (nats.errors.Error, TimeoutError) as exc:
@@ -224,7 +265,7 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
             )
         )
 
-    def _send(self, message) -> None:
+    def _send(self, message: NamedTuple) -> None:
         try:
             self.storage.send(protocol.encode(message), zmq.NOBLOCK)
         except zmq.Again:
@@ -268,7 +309,9 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         while time.monotonic() < deadline and message.seq in self.inflight:
             attempt = min(PUBLISH_ATTEMPT_S, max(0.05, deadline - time.monotonic()))
             try:
-                await self.js.publish(self.subject, message.data, timeout=attempt, headers=headers)
+                await self._nats()[1].publish(
+                    self.subject, message.data, timeout=attempt, headers=headers
+                )
                 self._acked(message.seq)
                 return
             except (nats.errors.TimeoutError, TimeoutError):
@@ -301,6 +344,164 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
         self.acked_own.clear()
         self.out.clear()
         self.rebuild.set()
+
+    # --- reading: one consumer of the stream, kept honest ----------------------
+
+    async def _consumer_keeper(self) -> None:
+        """(Re)create the consumer when asked to, when it falls silent or stalls."""
+        while True:
+            try:
+                await asyncio.wait_for(self.rebuild.wait(), CONSUMER_HEARTBEAT_S / 2)
+            except TimeoutError:
+                pass
+            if self.mode in ("idle", "refused") or not self.bus_up:
+                continue
+            now = time.monotonic()
+            silent = self.consumer is not None and now - self.consumer_heard > CONSUMER_SILENT_S
+            stalled = (
+                self.consumer is not None
+                and self.last_seq >= self.next_seq
+                and now - self.consumer_fed > CONSUMER_STALL_S
+            )
+            if self.consumer is None or self.rebuild.is_set() or silent or stalled:
+                if silent or stalled:
+                    self.log.warning(
+                        "consumer %s at sequence %d; making another",
+                        "silent" if silent else "stalled",
+                        self.next_seq,
+                    )
+                self.rebuild.clear()
+                await self._start_consumer()
+
+    async def _start_consumer(self) -> None:
+        await self._stop_consumer()
+        nc, js = self._nats()
+        try:
+            info = await js.stream_info(self.stream)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.log.warning("cannot read stream %s to start a consumer (%s)", self.stream, exc)
+            self.rebuild.set()
+            return
+        log_id = log_id_of(self.stream, info.created)
+        if self.expect_log_id and log_id != self.expect_log_id:
+            self.log.error(
+                "the stream is %s, not %s: replaying it from the start", log_id, self.expect_log_id
+            )
+            self.next_seq = 1
+        self.expect_log_id = ""
+        self.log_id = log_id
+        first, last = info.state.first_seq, info.state.last_seq
+        problem = start_problem(self.next_seq, first, last)
+        if problem == "gone":
+            self._gone(first)
+            return
+        if problem == "past_end":
+            self.log.error(
+                "position %d is past the end of stream %s (last sequence %d): "
+                "replaying it from the start",
+                position_of(self.next_seq),
+                self.stream,
+                last,
+            )
+            self.next_seq = 1
+        self.target_seq = last
+        inbox = nc.new_inbox()
+        self.generation += 1
+        generation = self.generation
+
+        async def deliver(msg: Msg) -> None:
+            if generation == self.generation:
+                self._on_message(msg)
+
+        sub = await nc.subscribe(
+            inbox, cb=deliver, pending_msgs_limit=PENDING_MSGS, pending_bytes_limit=PENDING_BYTES
+        )
+        try:
+            consumer = await js.add_consumer(
+                self.stream, consumer_config(self.config.stream, inbox, self.next_seq)
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.log.warning("cannot create a consumer at sequence %d (%s)", self.next_seq, exc)
+            await sub.unsubscribe()
+            self.rebuild.set()
+            return
+        self.consumer = (sub, consumer.name)
+        self.consumer_heard = self.consumer_fed = time.monotonic()
+        self._maybe_live()
+
+    async def _stop_consumer(self) -> None:
+        if self.consumer is None:
+            return
+        sub, name = self.consumer
+        self.consumer = None
+        self.generation += 1
+        try:
+            await sub.unsubscribe()
+            await self._nats()[1].delete_consumer(self.stream, name)
+        except (nats.errors.Error, nats.js.errors.Error, TimeoutError):
+            pass  # the server drops it after CONSUMER_INACTIVE_S anyway
+
+    def _gone(self, first: int) -> None:
+        reason = (
+            f"stream {self.stream} starts at sequence {first}: position "
+            f"{position_of(self.next_seq)} is older than what it keeps (purged?)"
+        )
+        self.log.error("REFUSED: %s", reason)
+        self._send(messages.Gone(self.catchup_id, position_of(first), reason))
+        self.mode = "refused"  # reports our position, so storage does not ask again at once
+
+    def _on_message(self, msg: Msg) -> None:
+        self.consumer_heard = time.monotonic()
+        if not msg.data and msg.headers and msg.headers.get("Status") == "100":
+            return  # idle heartbeat
+        self.consumer_fed = self.consumer_heard
+        seq = msg.metadata.sequence.stream
+        if seq < self.next_seq:
+            return
+        if seq > self.next_seq:
+            self.log.warning("gap in the stream: got sequence %d, expected %d", seq, self.next_seq)
+            self.rebuild.set()
+            return
+        self.next_seq = seq + 1
+        origin, _, batch = (msg.headers or {}).get("Nats-Msg-Id", "").partition(":")
+        if origin == self.origin and batch.isdigit():
+            own = int(batch)
+            if own in self.inflight:  # seen in the stream before its ack
+                self._acked(own)
+                self.acked_own.discard(own)
+                self._flush_later()
+                return
+            if own in self.acked_own:
+                self.acked_own.discard(own)
+                self._flush_later()
+                return
+        self.out.append([position_of(seq), int(batch) if batch.isdigit() else 0, msg.data])
+        self._flush_later()
+
+    def _flush_later(self) -> None:
+        if not self.out_scheduled:
+            self.out_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.out_scheduled = False
+        if self.mode not in ("catching_up", "live"):
+            return
+        records, self.out = self.out, []
+        self._send(messages.Apply(self.catchup_id, records, position_of(self.next_seq)))
+        self._maybe_live()
+
+    def _maybe_live(self) -> None:
+        if self.mode == "catching_up" and self.next_seq > self.target_seq:
+            self.mode = "live"
+            self.log.info("live at stream sequence %d", self.next_seq)
+            self._send(messages.Live(self.catchup_id, position_of(self.next_seq), self.log_id))
+
+
+def _netloc(nc: NatsClient) -> str:
+    """The server a connection is on, for the log."""
+    url = nc.connected_url
+    return url.netloc if url is not None else "-"
 
 
 def main() -> int:

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = [
     "CLIENT_PORT",
@@ -111,7 +112,7 @@ def print_configs(hosts: list[str], store_dir: str, sync: str) -> None:
     print(f"# replicas: BUS_URL={urls}")
 
 
-def run_loopback_node(index: int, data_dir: Path, sync: str) -> int:
+def run_loopback_node(index: int, data_dir: Path, sync: str) -> NoReturn:
     """Replace this process by node ``index`` of the loopback cluster (Procfile.jetstream)."""
     if not 1 <= index <= LOOPBACK_NODES:
         raise SystemExit(f"grades nats-node: node must be 1..{LOOPBACK_NODES}, not {index}")
@@ -134,4 +135,3 @@ def run_loopback_node(index: int, data_dir: Path, sync: str) -> int:
     binary = nats_server_binary()
     print(f"grades: nats node {index}: {binary} -c {conf}", flush=True)
     os.execv(binary, [binary, "-c", str(conf)])
-    return 0  # not reached
