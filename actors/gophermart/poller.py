@@ -28,7 +28,7 @@ import time
 from actors.gophermart import store
 from actors.gophermart.accrual_client import AccrualClient, Answer
 from actors.gophermart.config import Config, from_env
-from actors.gophermart.messages import GmNudge
+from actors.gophermart.messages import Nudge
 from actors.gophermart.store import Final, Retry
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.logs import setup_logging
@@ -201,7 +201,7 @@ class Poller:
 
 
 class PollerActor(AsyncActor):
-    """The poller as a supervised actor: its ROUTER hears GmNudge from HTTP workers."""
+    """The poller as a supervised actor: its ROUTER hears Nudge from HTTP workers."""
 
     name = "gophermart.poller"
 
@@ -243,7 +243,7 @@ class PollerActor(AsyncActor):
         if self.pool is not None:
             await self.pool.close()
 
-    def handle_gm_nudge(self, message: GmNudge) -> None:
+    def handle_gm_nudge(self, message: Nudge) -> None:
         self.poller.nudge()
 
 

@@ -18,7 +18,7 @@ from actors.runtime.logs import setup_logging
 from actors.runtime.pgpool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
-from actors.segments.messages import ReaperNudge
+from actors.segments.messages import Nudge
 
 __all__ = ["MAX_SLEEP_S", "Reaper", "main"]
 
@@ -52,7 +52,7 @@ class Reaper(AsyncActor):
         if self.pool is not None:
             await self.pool.close()
 
-    def handle_segments_reaper_nudge(self, message: ReaperNudge) -> None:
+    def handle_segments_reaper_nudge(self, message: Nudge) -> None:
         self._wake.set()
 
     async def _loop(self) -> None:

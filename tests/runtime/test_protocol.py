@@ -25,10 +25,10 @@ ALL_TAGS = sorted(protocol._MESSAGES)
 
 
 def sample_fields(cls) -> list:
-    """A sample value for every field of cls (defaults included), by its annotation."""
+    """A sample value for every field of cls (defaults included), by its annotation's kind."""
     annotations = cls.__annotations__  # NamedTuple keeps them as ForwardRef objects
     return [
-        SAMPLE_BY_TYPE[getattr(annotations[n], "__forward_arg__", annotations[n])]
+        SAMPLE_BY_TYPE[getattr(annotations[n], "__forward_arg__", annotations[n]).split("[")[0]]
         for n in cls._fields
     ]
 
