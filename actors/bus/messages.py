@@ -121,11 +121,6 @@ class BusHeartbeat(NamedTuple):
     """Next position to be assigned."""
 
 
-protocol.register(
-    BusPublish, BusFetch, BusSeek, BusInfo, BusStats, BusRetain, BusRecord, BusHeartbeat
-)
-
-
 def topic_for(stream: str) -> bytes:
     """PUB/SUB topic of a stream; the NUL stops prefix matches across streams."""
     return stream.encode() + b"\0"

@@ -22,6 +22,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -29,6 +31,7 @@ from actors.bus import messages as bus_messages
 from actors.bus.config import BusConfig
 from actors.bus.log import Log, LogGone
 from actors.bus.retention import Retention
+from actors.bus.segment import Record
 from actors.runtime import protocol
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.runtime.config import reports_config_errors
@@ -51,11 +54,24 @@ RETAIN_CHECK_MS = 1000
 REOPEN_EVERY_MS = 1000
 """How often a stream whose log failed is tried again while publishes are refused."""
 
+_StreamMessage = (
+    bus_messages.BusPublish
+    | bus_messages.BusFetch
+    | bus_messages.BusSeek
+    | bus_messages.BusRetain
+    | bus_messages.BusInfo
+)
+"""The requests that name a stream."""
+_Appended = tuple[bytes, int, str, Record]
+"""A publish buffered in a drain: (ident, request_id, stream, record)."""
+_Read = tuple[bytes, int, Callable[[Any], Ok | Error], _StreamMessage]
+"""A read queued until after the drain's commit: (ident, request_id, read, message)."""
+
 
 class BusActor(Actor):
     name = "bus"
 
-    def __init__(self, config: BusConfig):
+    def __init__(self, config: BusConfig) -> None:
         super().__init__(Curve.load(config.curve_dir))
         self.config = config
         self.logs: dict[str, Log] = {}
@@ -66,8 +82,10 @@ class BusActor(Actor):
         self.fsyncs = 0
         self.fsync_ms_total = 0.0
         self.fsync_buckets = [0] * (len(FSYNC_BUCKETS_MS) + 1)  # the last one is +Inf
-        self._appended: list = []  # publishes buffered in this drain, committed after it
-        self._reads: list = []  # (ident, request_id, read function, message), after the commit
+        self._appended: list[_Appended] = []  # publishes buffered in this drain, committed after
+        self._reads: list[
+            _Read
+        ] = []  # (ident, request_id, read function, message), after the commit
 
     def setup(self) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -154,10 +172,10 @@ class BusActor(Actor):
 
     # --- requests ------------------------------------------------------------
 
-    def before_drain(self, sock) -> None:
+    def before_drain(self, sock: zmq.Socket[bytes]) -> None:
         self._appended, self._reads = [], []
 
-    def after_drain(self, sock) -> None:
+    def after_drain(self, sock: zmq.Socket[bytes]) -> None:
         """Group commit of the drain's publishes, then the reads (which see them)."""
         if self._appended:
             self._commit(self._appended)
@@ -169,41 +187,51 @@ class BusActor(Actor):
                     else Error(ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
                 )
             except Exception as exc:
-                self.log.exception("%s failed", message.TAG)
+                self.log.exception("%s failed", protocol.tag_of(message))
                 reply = Error(ErrorCode.INTERNAL, repr(exc))
             self.reply(ident, request_id, reply)
 
     @staticmethod
-    def _check_stream(message) -> None:
+    def _check_stream(message: _StreamMessage) -> None:
         if not isinstance(message.stream, str) or not STREAM_NAME.fullmatch(message.stream):
             raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
 
-    def handle_bus_stats(self, ident: bytes, request_id: int, _message) -> None:
+    def handle_bus_stats(
+        self, ident: bytes, request_id: int, _message: bus_messages.BusStats
+    ) -> None:
         self.reply(ident, request_id, Ok(self._stats()))
 
-    def handle_bus_publish(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_publish(
+        self, ident: bytes, request_id: int, message: bus_messages.BusPublish
+    ) -> None:
         self._check_stream(message)
         entry = self._append(ident, request_id, message)
         if entry is not None:
             self._appended.append(entry)
 
-    def handle_bus_fetch(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_fetch(
+        self, ident: bytes, request_id: int, message: bus_messages.BusFetch
+    ) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._fetch, message))
 
-    def handle_bus_seek(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_seek(self, ident: bytes, request_id: int, message: bus_messages.BusSeek) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._seek, message))
 
-    def handle_bus_retain(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_retain(
+        self, ident: bytes, request_id: int, message: bus_messages.BusRetain
+    ) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._retain, message))
 
-    def handle_bus_info(self, ident: bytes, request_id: int, message) -> None:
+    def handle_bus_info(self, ident: bytes, request_id: int, message: bus_messages.BusInfo) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._info, message))
 
-    def _append(self, ident: bytes, request_id: int, message: bus_messages.BusPublish):
+    def _append(
+        self, ident: bytes, request_id: int, message: bus_messages.BusPublish
+    ) -> _Appended | None:
         """Buffer a publish in its log; None if it was answered with an error instead."""
         problem = self._check_publish(message)
         if problem:
@@ -225,11 +253,12 @@ class BusActor(Actor):
             return "origin: must be a non-empty string"
         if type(message.seq) is not int or not 0 <= message.seq <= U64_MAX:
             return "seq: must be an unsigned 64-bit integer"
-        if not isinstance(message.data, bytes):
+        data: object = message.data  # as decoded: a peer may send any type
+        if not isinstance(data, bytes):
             return "data: must be bytes"
         return None
 
-    def _commit(self, appended: list) -> None:
+    def _commit(self, appended: list[_Appended]) -> None:
         """Group commit: one fdatasync per stream, then acks, then fan-out."""
         failed: set[str] = set()
         for stream in {stream for _, _, stream, _ in appended}:
@@ -266,8 +295,8 @@ class BusActor(Actor):
                 [bus_messages.topic_for(stream), protocol.encode(bus_messages.BusRecord(*record))]
             )
 
-    def _stats(self) -> dict:
-        streams = {}
+    def _stats(self) -> dict[str, Any]:
+        streams: dict[str, dict[str, Any]] = {}
         for stream, log in self.logs.items():
             directory = self.config.log_dir / stream
             size = sum(
@@ -320,7 +349,7 @@ class BusActor(Actor):
         )
         return True
 
-    def _fetch(self, message: bus_messages.BusFetch):
+    def _fetch(self, message: bus_messages.BusFetch) -> Ok | Error:
         if type(message.from_position) is not int or message.from_position < 0:
             return Error(ErrorCode.BAD_REQUEST, "from_position: must be a non-negative int")
         log = self._log(message.stream)
@@ -333,12 +362,12 @@ class BusActor(Actor):
             return Error(ErrorCode.NOT_FOUND, str(exc))
         return Ok([log.log_id, log.committed_end, [list(r) for r in records]])
 
-    def _seek(self, message: bus_messages.BusSeek):
+    def _seek(self, message: bus_messages.BusSeek) -> Ok | Error:
         if type(message.time_ms) is not int:
             return Error(ErrorCode.BAD_REQUEST, "time_ms: must be an integer")
         return Ok(self._log(message.stream).position_at_time(message.time_ms))
 
-    def _retain(self, message: bus_messages.BusRetain):
+    def _retain(self, message: bus_messages.BusRetain) -> Ok | Error:
         if (
             not isinstance(message.consumer, str)
             or not message.consumer
@@ -356,7 +385,7 @@ class BusActor(Actor):
         retention.record(message.consumer, min(message.position, log.committed_end), log.log_id)
         return Ok([log.first_position, retention.floor()])
 
-    def _info(self, message: bus_messages.BusInfo):
+    def _info(self, message: bus_messages.BusInfo) -> Ok | Error:
         log = self._log(message.stream)
         return Ok([log.log_id, log.committed_end])
 
