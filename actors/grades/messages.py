@@ -7,7 +7,7 @@ one-way (request_id 0) between the broker and the storage actor.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from actors.runtime import protocol
 
@@ -37,7 +37,7 @@ class Set(NamedTuple):
 
     key: str
     """user_id: non-empty, at most 128 UTF-8 bytes."""
-    values: list
+    values: list[int | None]
     """The four integer fields in records.FIELDS order; None means absent (kept)."""
     deadline_ms: int
     """Wall-clock ms after which the caller has given up: the actor drops it unapplied."""
@@ -112,7 +112,7 @@ class Publish(NamedTuple):
     """Storage-chosen, unique across its restarts; echoed in Acked/Failed."""
     data: bytes
     """Encoded payload, opaque to broker and bus."""
-    traces: list = []
+    traces: list[str] = []
     """Request ids of the sets in the batch, for log lines (not stored in the log)."""
 
 
@@ -120,7 +120,7 @@ class Publish(NamedTuple):
 class Acked(NamedTuple):
     """Broker -> storage: these batches are durable in the log."""
 
-    seqs: list
+    seqs: list[int]
     """Publish.seq values."""
 
 
@@ -128,7 +128,7 @@ class Acked(NamedTuple):
 class Failed(NamedTuple):
     """Broker -> storage: these batches did not make it (or may not have)."""
 
-    seqs: list
+    seqs: list[int]
     """Publish.seq values."""
     code: str
     """UNAVAILABLE (certainly not logged) or UNKNOWN_OUTCOME."""
@@ -142,7 +142,7 @@ class Apply(NamedTuple):
 
     catchup_id: int
     """From the CatchUp this answers."""
-    records: list
+    records: list[list[Any]]
     """[position, seq, data] per record; the broker leaves out storage's own acked ones."""
     next_position: int
     """Every position below this has been delivered (or deliberately left out)."""
