@@ -62,7 +62,7 @@ ERROR_PAUSE_S = 1.0
 
 
 def _backoff(first: float, most: float, attempts: int) -> float:
-    delay = min(first * (2 ** min(attempts, 16)), most)
+    delay = min(first * (2.0 ** min(attempts, 16)), most)
     return delay * random.uniform(0.9, 1.1)
 
 
@@ -80,7 +80,7 @@ class Poller:
 
     def __init__(
         self,
-        db,
+        db: LazyPool,
         client: AccrualClient,
         owner: str,
         *,
@@ -176,6 +176,7 @@ class Poller:
         if answer.kind != "failed":
             self._failed_rounds = 0
         if answer.kind == "final":
+            assert answer.status is not None  # a final answer names PROCESSED or INVALID
             return Final(number, answer.status, answer.accrual_kop)
         if answer.kind == "pending":
             return Retry(number, _backoff(PENDING_FIRST_S, PENDING_MAX_S, attempts), "PROCESSING")
@@ -244,6 +245,7 @@ class PollerActor(AsyncActor):
             await self.pool.close()
 
     def handle_gm_nudge(self, message: Nudge) -> None:
+        assert self.poller is not None  # serving starts in setup(), after it is made
         self.poller.nudge()
 
 

@@ -74,7 +74,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05
+    predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05
 ) -> T:
     """Poll predicate until it returns a truthy value (returned); HarnessError at the deadline."""
     deadline = time.monotonic() + timeout_s

@@ -32,7 +32,7 @@ class Reaper(AsyncActor):
 
     name = "segments.reaper"
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
         self.pool: LazyPool | None = None
@@ -53,9 +53,11 @@ class Reaper(AsyncActor):
             await self.pool.close()
 
     def handle_segments_reaper_nudge(self, message: Nudge) -> None:
+        assert self._wake is not None  # serving starts in setup(), after it is made
         self._wake.set()
 
     async def _loop(self) -> None:
+        assert self._wake is not None
         while True:
             self._wake.clear()  # a nudge during the round makes the next one start at once
             try:
@@ -72,6 +74,7 @@ class Reaper(AsyncActor):
 
     async def reap_round(self) -> float:
         """Reap everything due; return how long to sleep before the next round."""
+        assert self.pool is not None, "reap_round() before setup()"
         while (moved := await store.reap_expired(self.pool)) == store.REAP_BATCH_ROWS:
             self.reaped += moved
         self.reaped += moved
