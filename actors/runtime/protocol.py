@@ -94,7 +94,7 @@ def tagged(tag: str) -> Callable[[type[M]], type[M]]:
     """
 
     def declare(cls: type[M]) -> type[M]:
-        type.__setattr__(cls, "TAG", tag)
+        setattr(cls, "TAG", tag)  # noqa: B010 - the type checker sees no TAG on the class
         register(cls)
         return cls
 
