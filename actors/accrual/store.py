@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from actors.accrual.rewards import Good, Rule, order_accrual
 from actors.shared.money import ENCODER, kopecks_json
+
+if TYPE_CHECKING:
+    from actors.runtime.pgpool import LazyPool
 
 __all__ = [
     "SCHEMA_DIR",
@@ -49,13 +53,13 @@ class OrderInfo:
     accrual_kop: int | None
 
 
-async def ping(db) -> None:
+async def ping(db: LazyPool) -> None:
     """One round trip (readiness)."""
     async with db.acquire() as conn:
         await conn.fetchval("SELECT 1")
 
 
-async def add_rule(db, rule: Rule) -> None:
+async def add_rule(db: LazyPool, rule: Rule) -> None:
     """Register a reward rule.
 
     Raises:
@@ -80,7 +84,9 @@ def _goods_json(goods: list[Good]) -> str:
     ).decode()
 
 
-async def register_order(db, number: str, goods: list[Good], delay_s: float) -> int | None:
+async def register_order(
+    db: LazyPool, number: str, goods: list[Good], delay_s: float
+) -> int | None:
     """Register an order; its outcome shows `delay_s` seconds later.
 
     Returns:
@@ -113,7 +119,7 @@ async def register_order(db, number: str, goods: list[Good], delay_s: float) -> 
     return accrual
 
 
-async def get_order(db, number: str) -> OrderInfo | None:
+async def get_order(db: LazyPool, number: str) -> OrderInfo | None:
     """What the accrual system says about an order now, or None if it is unknown."""
     async with db.acquire() as conn:
         row = await conn.fetchrow(
@@ -127,7 +133,7 @@ async def get_order(db, number: str) -> OrderInfo | None:
     return None if row is None else OrderInfo(number, row["status"], row["accrual_kop"])
 
 
-async def count_request(db) -> tuple[int, float]:
+async def count_request(db: LazyPool) -> tuple[int, float]:
     """Count one request in the current minute.
 
     Returns:
@@ -143,6 +149,7 @@ async def count_request(db) -> tuple[int, float]:
             " RETURNING requests, extract(epoch FROM window_start + interval '1 minute'"
             " - clock_timestamp())::float8 AS left_s"
         )
+        assert row is not None  # an upsert RETURNING: one row
         if row["requests"] == 1:
             await conn.execute(
                 "DELETE FROM accrual.rate_windows"

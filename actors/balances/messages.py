@@ -14,12 +14,9 @@ from actors.runtime import protocol
 __all__ = ["Nudge"]
 
 
+@protocol.tagged("balances_nudge")
 class Nudge(NamedTuple):
     """A task was committed for a user of this shard: apply the queue now."""
 
-    TAG = "balances_nudge"
     shard: int
     """user_id % store.SHARDS of the task's user."""
-
-
-protocol.register(Nudge)

@@ -47,7 +47,7 @@ def worker_endpoint(config: BalancesConfig, index: int) -> str:
 class BalancesWorker(AsyncActor):
     name = "balances-worker"
 
-    def __init__(self, config: BalancesConfig, index: int):
+    def __init__(self, config: BalancesConfig, index: int) -> None:
         super().__init__()
         self.config = config
         self.index = index
@@ -91,9 +91,11 @@ class BalancesWorker(AsyncActor):
             self.request_stop()
 
     def handle_balances_nudge(self, message: Nudge) -> None:
+        assert self.wake is not None  # serving starts in setup(), after it is made
         self.wake.set()
 
     async def renew(self) -> None:
+        assert self.pool is not None and self.wake is not None, "renew() before setup()"
         shards = await store.claim_shards(
             self.pool, self.owner, self.endpoint, self.config.lease_ms / 1000
         )
@@ -106,6 +108,7 @@ class BalancesWorker(AsyncActor):
 
     async def apply_loop(self) -> None:
         poll_s = self.config.poll_ms / 1000
+        assert self.wake is not None, "apply_loop() before setup()"
         while True:
             try:
                 await asyncio.wait_for(self.wake.wait(), poll_s)

@@ -28,10 +28,10 @@ __all__ = [
 # --- broker (or any producer/consumer) <-> bus --------------------------------
 
 
+@protocol.tagged("bus_publish")
 class BusPublish(NamedTuple):
     """Append data to a stream; Ok([position, time_ms]) once it is fsynced."""
 
-    TAG = "bus_publish"
     stream: str
     """Log name, e.g. "grades"; created on first use."""
     origin: str
@@ -42,10 +42,10 @@ class BusPublish(NamedTuple):
     """Opaque payload."""
 
 
+@protocol.tagged("bus_fetch")
 class BusFetch(NamedTuple):
     """Read durable records; Ok([log_id, end, [[pos, time_ms, origin, seq, data], ...]])."""
 
-    TAG = "bus_fetch"
     stream: str
     """Log name."""
     from_position: int
@@ -54,30 +54,30 @@ class BusFetch(NamedTuple):
     """Upper bound on records returned."""
 
 
+@protocol.tagged("bus_seek")
 class BusSeek(NamedTuple):
     """Position of the first record at or after a time; Ok(position)."""
 
-    TAG = "bus_seek"
     stream: str
     """Log name."""
     time_ms: int
     """Wall-clock ms."""
 
 
+@protocol.tagged("bus_info")
 class BusInfo(NamedTuple):
     """Ok([log_id, end]) of a stream (created if missing)."""
 
-    TAG = "bus_info"
     stream: str
     """Log name."""
 
 
+@protocol.tagged("bus_stats")
 class BusStats(NamedTuple):
     """Ok({stream: {...}}): records, bytes on disk and group-commit (fsync) latency."""
 
-    TAG = "bus_stats"
 
-
+@protocol.tagged("bus_retain")
 class BusRetain(NamedTuple):
     """A consumer's own snapshot covers the stream below a position; Ok([first, floor]).
 
@@ -85,7 +85,6 @@ class BusRetain(NamedTuple):
     actors.bus.retention); first is the oldest position it still keeps.
     """
 
-    TAG = "bus_retain"
     stream: str
     """Log name."""
     consumer: str
@@ -96,10 +95,10 @@ class BusRetain(NamedTuple):
     """The log the position refers to; another log's is refused."""
 
 
+@protocol.tagged("bus_record")
 class BusRecord(NamedTuple):
     """PUB: one durable record of a stream."""
 
-    TAG = "bus_record"
     position: int
     """Dense 0-based position in the stream."""
     time_ms: int
@@ -112,19 +111,14 @@ class BusRecord(NamedTuple):
     """Opaque payload."""
 
 
+@protocol.tagged("bus_heartbeat")
 class BusHeartbeat(NamedTuple):
     """PUB, every HEARTBEAT_MS per stream: liveness and the end, to spot lost records."""
 
-    TAG = "bus_heartbeat"
     log_id: str
     """Identity of the stream's log."""
     end: int
     """Next position to be assigned."""
-
-
-protocol.register(
-    BusPublish, BusFetch, BusSeek, BusInfo, BusStats, BusRetain, BusRecord, BusHeartbeat
-)
 
 
 def topic_for(stream: str) -> bytes:

@@ -23,14 +23,15 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import zmq
 
 from actors.bus import messages as bus_messages
 from actors.bus.config import BusConfig
-from actors.bus.log import Log, LogGone, Record
+from actors.bus.log import Log, LogGone
 from actors.bus.retention import Retention
+from actors.bus.segment import Record
 from actors.runtime import protocol
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.runtime.config import reports_config_errors
@@ -53,23 +54,24 @@ RETAIN_CHECK_MS = 1000
 REOPEN_EVERY_MS = 1000
 """How often a stream whose log failed is tried again while publishes are refused."""
 
+_StreamMessage = (
+    bus_messages.BusPublish
+    | bus_messages.BusFetch
+    | bus_messages.BusSeek
+    | bus_messages.BusRetain
+    | bus_messages.BusInfo
+)
+"""The requests that name a stream."""
 _Appended = tuple[bytes, int, str, Record]
-"""A buffered publish: (ident, request_id, stream, its record), acknowledged after the commit."""
-_Read = tuple[bytes, int, Callable[[Any], Ok | Error], Any]
-"""(ident, request_id, the read, its request message), answered after the drain's commit."""
-
-
-class _StreamRequest(Protocol):
-    """A bus request naming a stream (its ``stream`` field is checked before use)."""
-
-    @property
-    def stream(self) -> str: ...
+"""A publish buffered in a drain: (ident, request_id, stream, record)."""
+_Read = tuple[bytes, int, Callable[[Any], Ok | Error], _StreamMessage]
+"""A read queued until after the drain's commit: (ident, request_id, read, message)."""
 
 
 class BusActor(Actor):
     name = "bus"
 
-    def __init__(self, config: BusConfig):
+    def __init__(self, config: BusConfig) -> None:
         super().__init__(Curve.load(config.curve_dir))
         self.config = config
         self.logs: dict[str, Log] = {}
@@ -81,7 +83,9 @@ class BusActor(Actor):
         self.fsync_ms_total = 0.0
         self.fsync_buckets = [0] * (len(FSYNC_BUCKETS_MS) + 1)  # the last one is +Inf
         self._appended: list[_Appended] = []  # publishes buffered in this drain, committed after
-        self._reads: list[_Read] = []  # answered after the commit, so they see it
+        self._reads: list[
+            _Read
+        ] = []  # (ident, request_id, read function, message), after the commit
 
     def setup(self) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -177,23 +181,24 @@ class BusActor(Actor):
             self._commit(self._appended)
         for ident, request_id, read, message in self._reads:
             try:
-                reply: Ok | Error = (
+                reply = (
                     read(message)
                     if self._usable(message.stream)
                     else Error(ErrorCode.UNAVAILABLE, "the bus cannot read its log", 1)
                 )
             except Exception as exc:
-                self.log.exception("%s failed", message.TAG)
+                self.log.exception("%s failed", protocol.tag_of(message))
                 reply = Error(ErrorCode.INTERNAL, repr(exc))
             self.reply(ident, request_id, reply)
 
     @staticmethod
-    def _check_stream(message: _StreamRequest) -> None:
-        stream: object = message.stream  # as decoded from the wire
-        if not isinstance(stream, str) or not STREAM_NAME.fullmatch(stream):
-            raise protocol.ProtocolError(f"bad stream name {stream!r}")
+    def _check_stream(message: _StreamMessage) -> None:
+        if not isinstance(message.stream, str) or not STREAM_NAME.fullmatch(message.stream):
+            raise protocol.ProtocolError(f"bad stream name {message.stream!r}")
 
-    def handle_bus_stats(self, ident: bytes, request_id: int, _message: object) -> None:
+    def handle_bus_stats(
+        self, ident: bytes, request_id: int, _message: bus_messages.BusStats
+    ) -> None:
         self.reply(ident, request_id, Ok(self._stats()))
 
     def handle_bus_publish(
@@ -244,14 +249,11 @@ class BusActor(Actor):
         return stream not in self.broken or self._reopen(stream)
 
     def _check_publish(self, message: bus_messages.BusPublish) -> str | None:
-        # The fields are as decoded from the wire, whatever their annotations say.
-        origin: object = message.origin
-        seq: object = message.seq
-        data: object = message.data
-        if not isinstance(origin, str) or not origin:
+        if not isinstance(message.origin, str) or not message.origin:
             return "origin: must be a non-empty string"
-        if type(seq) is not int or not 0 <= seq <= U64_MAX:
+        if type(message.seq) is not int or not 0 <= message.seq <= U64_MAX:
             return "seq: must be an unsigned 64-bit integer"
+        data: object = message.data  # as decoded: a peer may send any type
         if not isinstance(data, bytes):
             return "data: must be bytes"
         return None

@@ -1,7 +1,7 @@
 """Messages to gophermart's accrual poller (one-way, over its private ROUTER).
 
     HTTP worker (AsyncClient.tell)        poller (AsyncActor ROUTER)
-    GmNudge(number)            ------>    wakes the poll loop now
+    Nudge(number)            ------>    wakes the poll loop now
 
 A nudge only shortens the wait: a lost one is covered by the poller's idle poll.
 """
@@ -12,16 +12,12 @@ from typing import NamedTuple
 
 from actors.runtime import protocol
 
-__all__ = ["GmNudge"]
+__all__ = ["Nudge"]
 
 
-class GmNudge(NamedTuple):
+@protocol.tagged("gm_nudge")
+class Nudge(NamedTuple):
     """An order was just uploaded: ask the accrual system about it now."""
-
-    TAG = "gm_nudge"
 
     number: str
     """The uploaded order number (for the log; the poller claims whatever is due)."""
-
-
-protocol.register(GmNudge)

@@ -28,7 +28,7 @@ import time
 from actors.gophermart import store
 from actors.gophermart.accrual_client import AccrualClient, Answer
 from actors.gophermart.config import Config, from_env
-from actors.gophermart.messages import GmNudge
+from actors.gophermart.messages import Nudge
 from actors.gophermart.store import Final, Retry
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.logs import setup_logging
@@ -62,7 +62,7 @@ ERROR_PAUSE_S = 1.0
 
 
 def _backoff(first: float, most: float, attempts: int) -> float:
-    delay = min(first * (2 ** min(attempts, 16)), most)
+    delay = min(first * (2.0 ** min(attempts, 16)), most)
     return delay * random.uniform(0.9, 1.1)
 
 
@@ -80,7 +80,7 @@ class Poller:
 
     def __init__(
         self,
-        db,
+        db: LazyPool,
         client: AccrualClient,
         owner: str,
         *,
@@ -176,6 +176,7 @@ class Poller:
         if answer.kind != "failed":
             self._failed_rounds = 0
         if answer.kind == "final":
+            assert answer.status is not None  # a final answer names PROCESSED or INVALID
             return Final(number, answer.status, answer.accrual_kop)
         if answer.kind == "pending":
             return Retry(number, _backoff(PENDING_FIRST_S, PENDING_MAX_S, attempts), "PROCESSING")
@@ -201,7 +202,7 @@ class Poller:
 
 
 class PollerActor(AsyncActor):
-    """The poller as a supervised actor: its ROUTER hears GmNudge from HTTP workers."""
+    """The poller as a supervised actor: its ROUTER hears Nudge from HTTP workers."""
 
     name = "gophermart.poller"
 
@@ -243,7 +244,8 @@ class PollerActor(AsyncActor):
         if self.pool is not None:
             await self.pool.close()
 
-    def handle_gm_nudge(self, message: GmNudge) -> None:
+    def handle_gm_nudge(self, message: Nudge) -> None:
+        assert self.poller is not None  # serving starts in setup(), after it is made
         self.poller.nudge()
 
 

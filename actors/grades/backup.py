@@ -25,7 +25,7 @@ import itertools
 import re
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from actors.grades.records import FIELDS, MAX_KEY_BYTES
 
@@ -49,6 +49,11 @@ READ_BLOCK_CHARS = 1 << 20
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 _LINE = "%s" + ",%d" * 8 + "\r\n"
 
+Meta = dict[str, Any]
+"""A backup's metadata (line 1): str values, int where the writer wrote ints."""
+Row = list[Any]
+"""One row as read: [user_id, [4 values, 4 versions]]."""
+
 
 class BackupError(ValueError):
     """A backup that is not in this format, or is damaged."""
@@ -59,16 +64,16 @@ def _iso(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def header_line(meta: dict) -> str:
+def header_line(meta: Meta) -> str:
     """Line 1 of a backup from a snapshot's metadata."""
     pairs = {"generated_at": _iso(meta["generated_at_ms"]), **meta, "format": FORMAT}
     return ",".join(f"{key}={value}" for key, value in pairs.items()) + "\r\n"
 
 
-def parse_header_line(line: str) -> dict:
+def parse_header_line(line: str) -> Meta:
     """Metadata from line 1; integers where the writer wrote integers."""
     try:
-        meta = dict(pair.split("=", 1) for pair in line.strip().split(","))
+        meta: Meta = dict(pair.split("=", 1) for pair in line.strip().split(","))
     except ValueError:
         raise BackupError(f"first line is not key=value pairs: {line[:80]!r}") from None
     if meta.get("format") != FORMAT:
@@ -81,7 +86,7 @@ def parse_header_line(line: str) -> dict:
     return meta
 
 
-def backup_filename(meta: dict) -> str:
+def backup_filename(meta: Meta) -> str:
     stamp = _iso(meta["generated_at_ms"]).replace("-", "").replace(":", "").replace(".", "")
     return f"grades-replica{meta['replica_id']}-{stamp}.csv.gz"
 
@@ -89,7 +94,7 @@ def backup_filename(meta: dict) -> str:
 class BackupEncoder:
     """Turns metadata and row chunks into gzip bytes, one chunk at a time."""
 
-    def __init__(self, level: int = GZIP_LEVEL):
+    def __init__(self, level: int = GZIP_LEVEL) -> None:
         self._zip = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
         self._text = io.StringIO()
         # NOTE: with "\r\n" as terminator the writer quotes any field holding \r or \n;
@@ -102,20 +107,20 @@ class BackupEncoder:
         self._text.truncate()
         return self._zip.compress(data)
 
-    def header(self, meta: dict) -> bytes:
+    def header(self, meta: Meta) -> bytes:
         self._text.write(header_line(meta))
         self._csv.writerow(COLUMNS)
         return self._take()
 
-    def rows(self, rows: list) -> bytes:
+    def rows(self, rows: list[list[Any]]) -> bytes:
         """Rows as [user_id, 4 values, 4 versions]."""
         return self.columns([row[0] for row in rows], [row[1:] for row in rows])
 
-    def columns(self, keys: list[str], values: list) -> bytes:
+    def columns(self, keys: list[str], values: list[list[int]]) -> bytes:
         """Rows given as user_ids and their 8 ints each, in the same order."""
         return self.compress(self.format(keys, values))
 
-    def format(self, keys: list[str], values: list) -> bytes:
+    def format(self, keys: list[str], values: list[list[int]]) -> bytes:
         """The CSV lines of these rows, uncompressed; pass them to compress() in order."""
         if _NEEDS_QUOTES.search("".join(keys)):
             self._csv.writerows([key, *row] for key, row in zip(keys, values))
@@ -135,7 +140,7 @@ class BackupEncoder:
         return self._zip.flush()
 
 
-def _row(fields: list[str], line_no: int) -> list:
+def _row(fields: list[str], line_no: int) -> Row:
     if len(fields) != len(COLUMNS):
         raise BackupError(f"row {line_no}: {len(fields)} columns, expected {len(COLUMNS)}")
     key = fields[0]
@@ -147,7 +152,7 @@ def _row(fields: list[str], line_no: int) -> list:
         raise BackupError(f"row {line_no}: a non-integer value") from None
 
 
-def _block_rows(lines: list[str], line_no: int) -> list:
+def _block_rows(lines: list[str], line_no: int) -> list[Row]:
     """Rows of quote-free lines, converted all at once (one split, one int map: C loops).
 
     Falls back to _row line by line to name the first bad line if anything is off.
@@ -180,7 +185,7 @@ def _count_commas(line: str) -> int:
     return line.count(",")
 
 
-def _rows(text: io.TextIOBase) -> Iterator[list]:
+def _rows(text: io.TextIOBase) -> Iterator[list[Row]]:
     """Batches of rows after the header: vectorized while no field is quoted, csv after."""
     carry, line_no = "", 3
     while True:
@@ -188,7 +193,7 @@ def _rows(text: io.TextIOBase) -> Iterator[list]:
         if '"' in block:
             # A quoted user_id (it may hold commas or line breaks): the csv module from here.
             rest = itertools.chain(io.StringIO(carry + block, newline=""), text)
-            batch = []
+            batch: list[Row] = []
             for fields in csv.reader(rest):
                 batch.append(_row(fields, line_no))
                 line_no += 1
@@ -211,7 +216,7 @@ def _rows(text: io.TextIOBase) -> Iterator[list]:
             return
 
 
-def read_backup(stream: BinaryIO) -> tuple[dict, Iterator[list]]:
+def read_backup(stream: BinaryIO) -> tuple[Meta, Iterator[list[Row]]]:
     """Parse a backup as it streams in.
 
     Args:
@@ -231,7 +236,7 @@ def read_backup(stream: BinaryIO) -> tuple[dict, Iterator[list]]:
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise BackupError(f"not a gzip'd backup: {exc}") from None
 
-    def batches() -> Iterator[list]:
+    def batches() -> Iterator[list[Row]]:
         try:
             yield from _rows(text)
         except (OSError, EOFError, UnicodeDecodeError, zlib.error, csv.Error) as exc:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import zmq
 
@@ -48,7 +50,7 @@ LIVE_BUFFER_MAX = 100_000
 """Records kept while a fetch runs; beyond this they are fetched from the log instead."""
 
 
-def _well_formed(record) -> bool:
+def _well_formed(record: Sequence[Any]) -> bool:
     """A log record as [position, time_ms, origin, seq, data] with the right types."""
     return (
         len(record) == 5
@@ -63,7 +65,7 @@ def _well_formed(record) -> bool:
 class BrokerActor(Actor):
     name = "broker"
 
-    def __init__(self, config: ReplicaConfig):
+    def __init__(self, config: ReplicaConfig) -> None:
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
@@ -79,9 +81,9 @@ class BrokerActor(Actor):
         self.bus_up = False
         self.bus_heard_ms = 0
         self.inflight: dict[int, int] = {}  # seq -> sent_ms, publishes awaiting the bus
-        self.traces: dict[int, list] = {}  # seq -> request ids, for log lines
+        self.traces: dict[int, list[str]] = {}  # seq -> request ids, for log lines
         self.acked_own: set[int] = set()  # seqs storage merged; skip them in the stream
-        self.buffer: list = []  # live records held while a fetch is running
+        self.buffer: list[Sequence[Any]] = []  # live records held while a fetch is running
         self.fetch_id = 0
         self.fetch_sent_ms = 0
         self._fetch_ids = iter(range(1, 1 << 31))
@@ -91,7 +93,7 @@ class BrokerActor(Actor):
         self._refused: list[int] = []  # publishes storage asked for that the bus cannot take
         self._acked: list[int] = []
         self._failed: list[int] = []
-        self._records: list = []  # live records from the SUB socket
+        self._records: list[Sequence[Any]] = []  # live records from the SUB socket
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -113,7 +115,7 @@ class BrokerActor(Actor):
             self.stream,
         )
 
-    def _bus_socket(self) -> zmq.Socket:
+    def _bus_socket(self) -> zmq.Socket[bytes]:
         sock = self.client_socket(zmq.DEALER)
         self.serve(sock, prefix="bus_")
         sock.immediate = True
@@ -200,13 +202,13 @@ class BrokerActor(Actor):
         self.bus.connect(self.config.bus_url)
         self.fetch_id = 0
 
-    def _send_storage(self, message) -> None:
+    def _send_storage(self, message: NamedTuple) -> None:
         try:
             self.storage.send(protocol.encode(message), zmq.NOBLOCK)
         except zmq.Again:
             pass  # storage is gone and its queue full: a new one resyncs with CatchUp
 
-    def _send_bus(self, message, request_id: int) -> bool:
+    def _send_bus(self, message: NamedTuple, request_id: int) -> bool:
         try:
             self.bus.send(protocol.encode(message, request_id), zmq.NOBLOCK)
             return True
@@ -215,7 +217,7 @@ class BrokerActor(Actor):
 
     # --- from storage ------------------------------------------------------
 
-    def after_drain(self, sock: zmq.Socket) -> None:
+    def after_drain(self, sock: zmq.Socket[bytes]) -> None:
         if sock is self.storage and self._refused:
             refused, self._refused = self._refused, []
             self._send_storage(
@@ -227,7 +229,9 @@ class BrokerActor(Actor):
         elif sock is self.bus:
             self._report_publishes()
 
-    def storage_publish(self, _ident, _request_id: int, message: messages.Publish) -> None:
+    def storage_publish(
+        self, _ident: bytes | None, _request_id: int, message: messages.Publish
+    ) -> None:
         if self.bus_up and self._send_bus(
             bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
             message.seq,
@@ -240,7 +244,9 @@ class BrokerActor(Actor):
                 "batch %d refused, bus unreachable; requests %s", message.seq, message.traces
             )
 
-    def storage_catch_up(self, _ident, _request_id: int, message: messages.CatchUp) -> None:
+    def storage_catch_up(
+        self, _ident: bytes | None, _request_id: int, message: messages.CatchUp
+    ) -> None:
         self._catch_up(message)
 
     def _catch_up(self, message: messages.CatchUp) -> None:
@@ -268,13 +274,13 @@ class BrokerActor(Actor):
         ):
             self.fetch_id = 0
 
-    def bus_ok(self, _ident, request_id: int, message: protocol.Ok) -> None:
+    def bus_ok(self, _ident: bytes | None, request_id: int, message: protocol.Ok) -> None:
         self._bus_reply(request_id, message, ok=True)
 
-    def bus_error(self, _ident, request_id: int, message: protocol.Error) -> None:
+    def bus_error(self, _ident: bytes | None, request_id: int, message: protocol.Error) -> None:
         self._bus_reply(request_id, message, ok=False)
 
-    def _bus_reply(self, request_id: int, message, ok: bool) -> None:
+    def _bus_reply(self, request_id: int, message: protocol.Ok | protocol.Error, ok: bool) -> None:
         """Match a bus reply to what it answers: a publish, the probe or the fetch."""
         self.bus_heard_ms = monotonic_ms()
         if request_id in self.inflight:
@@ -286,11 +292,11 @@ class BrokerActor(Actor):
                 self.log.warning("bus refused a publish: %s", message)
                 self._failed.append(request_id)
         elif request_id and request_id == self._probe_id:
-            if ok:
+            if isinstance(message, protocol.Ok):
                 self._heartbeat(bus_messages.BusHeartbeat(*message.result))
         elif request_id and request_id == self.fetch_id:
             self.fetch_id = 0
-            result = message.result if ok else None
+            result = message.result if isinstance(message, protocol.Ok) else None
             if (
                 isinstance(result, list)
                 and len(result) == 3
@@ -300,7 +306,7 @@ class BrokerActor(Actor):
                 and all(isinstance(r, list) and _well_formed(r) for r in result[2])
             ):
                 self._fetched(*result)
-            elif not ok and message.code == ErrorCode.NOT_FOUND:
+            elif isinstance(message, protocol.Error) and message.code == ErrorCode.NOT_FOUND:
                 self._gone(message.reason)
             else:
                 self.log.warning("bus refused or garbled a fetch: %.200r", message)
@@ -323,7 +329,7 @@ class BrokerActor(Actor):
                 messages.Failed(failed, ErrorCode.UNAVAILABLE, "the bus refused the write")
             )
 
-    def _fetched(self, log_id: str, end: int, records: list) -> None:
+    def _fetched(self, log_id: str, end: int, records: list[Sequence[Any]]) -> None:
         if self.expect_log_id and log_id != self.expect_log_id:
             self.log.error(
                 "the bus log is %s, not %s: replaying it from the start", log_id, self.expect_log_id
@@ -345,18 +351,22 @@ class BrokerActor(Actor):
             self.log.info("live at log position %d", self.next_position)
             self._send_storage(messages.Live(self.catchup_id, self.next_position, self.log_id))
 
-    def sub_bus_record(self, _ident, _request_id: int, message) -> None:
+    def sub_bus_record(
+        self, _ident: bytes | None, _request_id: int, message: bus_messages.BusRecord
+    ) -> None:
         self.bus_heard_ms = monotonic_ms()
         if _well_formed(message):
             self._records.append(message)
         else:
             self.log.warning("dropped a malformed record: %.200r", message)
 
-    def sub_bus_heartbeat(self, _ident, _request_id: int, message) -> None:
+    def sub_bus_heartbeat(
+        self, _ident: bytes | None, _request_id: int, message: bus_messages.BusHeartbeat
+    ) -> None:
         if isinstance(message.log_id, str) and type(message.end) is int:
             self._heartbeat(message)
 
-    def _live(self, records: list) -> None:
+    def _live(self, records: list[Sequence[Any]]) -> None:
         if self.mode in (IDLE, REFUSED):
             return
         if self.mode == CATCHING_UP or self.fetch_id:
@@ -382,9 +392,11 @@ class BrokerActor(Actor):
         if self.mode == CATCHING_UP or (self.mode == LIVE and beat.end > self.next_position):
             self._fetch()  # a catch-up waiting for the bus, or records we never saw
 
-    def _deliver(self, records: list) -> bool:
+    def _deliver(self, records: list[Sequence[Any]]) -> bool:
         """Hand records at next_position onwards to storage; False at a gap."""
-        out, acked, contiguous = [], [], True
+        out: list[list[Any]] = []
+        acked: list[int] = []
+        contiguous = True
         for position, _time_ms, origin, seq, data in records:
             if position < self.next_position:
                 continue

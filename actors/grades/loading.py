@@ -10,26 +10,43 @@ merges it into the table, and reports progress every PROGRESS_EVERY_MS.
 from __future__ import annotations
 
 import logging
+import queue
+from typing import Any, Protocol, cast
 
+from actors.grades.backup import Row
 from actors.grades.records import GradeTable
 from actors.runtime.base import monotonic_ms
 
-__all__ = ["TableLoad", "SLICE_MS"]
+__all__ = ["TableLoad", "RowSource", "LoadEvent", "SLICE_MS"]
 
 SLICE_MS = 50
 """Longest one step loads before the actor looks at its sockets again."""
 PROGRESS_EVERY_MS = 2000
 
+LoadEvent = tuple[str, Any]
+"""("meta", dict), ("rows", [Row, ...]), ("done", rows) or ("failed", reason)."""
+
+
+class RowSource(Protocol):
+    """A thread producing LoadEvents (restore.BackupDownload, snapshots.SnapshotLoad)."""
+
+    @property
+    def events(self) -> queue.Queue[LoadEvent]: ...
+
+    def start(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
 
 class TableLoad:
     """One load of rows into ``table`` from a started source thread."""
 
-    def __init__(self, source, table: GradeTable, log: logging.Logger):
+    def __init__(self, source: RowSource, table: GradeTable, log: logging.Logger) -> None:
         self.source = source
         self.table = table
         self.log = log
         self.rows = 0
-        self.meta: dict | None = None
+        self.meta: dict[str, Any] | None = None
         self.started_ms = self._progress_ms = monotonic_ms()
 
     def cancel(self) -> None:
@@ -42,7 +59,7 @@ class TableLoad:
     def elapsed_s(self) -> float:
         return (monotonic_ms() - self.started_ms) / 1000
 
-    def step(self, now: int) -> tuple[str, object] | None:
+    def step(self, now: int) -> LoadEvent | None:
         """Load for up to SLICE_MS.
 
         Returns:
@@ -72,10 +89,11 @@ class TableLoad:
             self.log.info("restore: %d rows loaded (%.0f rows/s)", self.rows, self.rate())
         return None
 
-    def _merge(self, batch: list) -> None:
+    def _merge(self, batch: list[Row]) -> None:
         # NOTE: no per-row clock update: the backup's hlc covers every row as of
         # its position, and replaying the log from there covers the rest.
-        rows, incoming = self.table.rows, dict(batch)
+        # NOTE: cast: typeshed reads dict() of lists as of [key, value] strings.
+        rows, incoming = self.table.rows, cast(dict[str, list[int]], dict(batch))
         if rows.keys().isdisjoint(incoming):
             rows.update(incoming)
         else:

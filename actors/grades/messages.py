@@ -7,7 +7,7 @@ one-way (request_id 0) between the broker and the storage actor.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from actors.runtime import protocol
 
@@ -31,13 +31,13 @@ __all__ = [
 # --- HTTP workers -> storage actor -------------------------------------------
 
 
+@protocol.tagged("set")
 class Set(NamedTuple):
     """Merge the present fields into a user's record (grades)."""
 
-    TAG = "set"
     key: str
     """user_id: non-empty, at most 128 UTF-8 bytes."""
-    values: list
+    values: list[int | None]
     """The four integer fields in records.FIELDS order; None means absent (kept)."""
     deadline_ms: int
     """Wall-clock ms after which the caller has given up: the actor drops it unapplied."""
@@ -45,43 +45,41 @@ class Set(NamedTuple):
     """The HTTP request id, named in every log line about this write."""
 
 
+@protocol.tagged("get")
 class Get(NamedTuple):
     """Read one record; Ok(row) or Error(NOT_FOUND)."""
 
-    TAG = "get"
     key: str
     """user_id."""
 
 
+@protocol.tagged("snapshot_open")
 class SnapshotOpen(NamedTuple):
     """Start a consistent-enough snapshot for a backup; Ok([snapshot_id, meta])."""
 
-    TAG = "snapshot_open"
 
-
+@protocol.tagged("snapshot_next")
 class SnapshotNext(NamedTuple):
     """Next chunk of a snapshot; Ok([user_ids, rows of 8 ints]), both empty once done."""
 
-    TAG = "snapshot_next"
     snapshot_id: int
     """From SnapshotOpen's reply."""
     max_rows: int
     """Upper bound on the rows in this chunk."""
 
 
+@protocol.tagged("status")
 class Status(NamedTuple):
     """Actor state for health checks and `grades status`; Ok(dict)."""
-
-    TAG = "status"
 
 
 # --- broker <-> storage (one-way, request_id 0) -------------------------------
 
 
+@protocol.tagged("broker_status")
 class BrokerStatus(NamedTuple):
     """Broker -> storage heartbeat; a new session means a restarted broker."""
 
-    TAG = "broker_status"
     session: str
     """Random per broker process."""
     bus_up: bool
@@ -94,10 +92,10 @@ class BrokerStatus(NamedTuple):
     """Next position the broker will deliver to storage (-1 when idle)."""
 
 
+@protocol.tagged("catch_up")
 class CatchUp(NamedTuple):
     """Storage -> broker: deliver the log from a position on, then go live."""
 
-    TAG = "catch_up"
     catchup_id: int
     """Tags the Apply/Live replies so stale ones from an earlier session are ignored."""
     from_position: int
@@ -106,31 +104,31 @@ class CatchUp(NamedTuple):
     """The log the position refers to ("" for any); another log means replay from 0."""
 
 
+@protocol.tagged("publish")
 class Publish(NamedTuple):
     """Storage -> broker: append this batch of changes to the bus log durably."""
 
-    TAG = "publish"
     seq: int
     """Storage-chosen, unique across its restarts; echoed in Acked/Failed."""
     data: bytes
     """Encoded payload, opaque to broker and bus."""
-    traces: list = []
+    traces: list[str] = []
     """Request ids of the sets in the batch, for log lines (not stored in the log)."""
 
 
+@protocol.tagged("acked")
 class Acked(NamedTuple):
     """Broker -> storage: these batches are durable in the log."""
 
-    TAG = "acked"
-    seqs: list
+    seqs: list[int]
     """Publish.seq values."""
 
 
+@protocol.tagged("failed")
 class Failed(NamedTuple):
     """Broker -> storage: these batches did not make it (or may not have)."""
 
-    TAG = "failed"
-    seqs: list
+    seqs: list[int]
     """Publish.seq values."""
     code: str
     """UNAVAILABLE (certainly not logged) or UNKNOWN_OUTCOME."""
@@ -138,22 +136,22 @@ class Failed(NamedTuple):
     """For the log and the HTTP error body."""
 
 
+@protocol.tagged("apply")
 class Apply(NamedTuple):
     """Broker -> storage: log records to apply, in log order."""
 
-    TAG = "apply"
     catchup_id: int
     """From the CatchUp this answers."""
-    records: list
+    records: list[list[Any]]
     """[position, seq, data] per record; the broker leaves out storage's own acked ones."""
     next_position: int
     """Every position below this has been delivered (or deliberately left out)."""
 
 
+@protocol.tagged("live")
 class Live(NamedTuple):
     """Broker -> storage: caught up with the log; records now follow live."""
 
-    TAG = "live"
     catchup_id: int
     """From the CatchUp this answers."""
     next_position: int
@@ -162,6 +160,7 @@ class Live(NamedTuple):
     """Identity of the log the positions refer to."""
 
 
+@protocol.tagged("gone")
 class Gone(NamedTuple):
     """Broker -> storage: the log no longer holds the position asked for (retention, purge).
 
@@ -169,27 +168,9 @@ class Gone(NamedTuple):
     would silently lose the records in between; storage falls back to a backup.
     """
 
-    TAG = "gone"
     catchup_id: int
     """From the CatchUp this answers."""
     first_position: int
     """The oldest position the log still holds (-1 if unknown)."""
     reason: str
     """For the log."""
-
-
-protocol.register(
-    Set,
-    Get,
-    SnapshotOpen,
-    SnapshotNext,
-    Status,
-    BrokerStatus,
-    CatchUp,
-    Publish,
-    Acked,
-    Failed,
-    Apply,
-    Live,
-    Gone,
-)

@@ -30,7 +30,7 @@ INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 
 
-def check_change(key, values) -> str | None:
+def check_change(key: object, values: object) -> str | None:
     """Why a change is invalid, or None; the storage actor's last line of defence.
 
     Args:
@@ -56,7 +56,7 @@ def check_change(key, values) -> str | None:
 class GradeTable:
     """user_id -> record; owned by one storage actor, never shared."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rows: dict[str, list[int]] = {}
 
     def __len__(self) -> int:
@@ -66,7 +66,7 @@ class GradeTable:
         """The live record list (do not keep it), or None."""
         return self.rows.get(key)
 
-    def merge(self, key: str, stamp: int, replica_id: int, values: list) -> list[int]:
+    def merge(self, key: str, stamp: int, replica_id: int, values: list[int | None]) -> list[int]:
         """Apply one change: each present field wins if its version is newer.
 
         Args:

@@ -10,6 +10,7 @@ storage actor reports ready, the replica says so once, with its URLs.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -61,7 +62,7 @@ def replica_children(cfg: ReplicaConfig) -> list[Child]:
 class ReadyAnnouncer:
     """Asks the storage actor each tick until it is ready, then says so once."""
 
-    def __init__(self, cfg: ReplicaConfig, log):
+    def __init__(self, cfg: ReplicaConfig, log: logging.Logger) -> None:
         self.cfg = cfg
         self.log = log
         self.client: Client | None = None

@@ -14,8 +14,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPResponse
 
 from actors.grades.backup import BackupError, read_backup
+from actors.grades.loading import LoadEvent
 
 __all__ = ["BackupDownload"]
 
@@ -38,16 +40,16 @@ def _reason(error: urllib.error.HTTPError) -> str:
 class BackupDownload(threading.Thread):
     """Streams ``{peer_url}/backup`` into parsed row batches."""
 
-    def __init__(self, peer_url: str):
+    def __init__(self, peer_url: str) -> None:
         super().__init__(name="backup-download", daemon=True)
         self.url = f"{peer_url}/backup"
-        self.events: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        self.events: queue.Queue[LoadEvent] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
         self._cancelled.set()
 
-    def _put(self, event: tuple) -> bool:
+    def _put(self, event: LoadEvent) -> bool:
         while not self._cancelled.is_set():
             try:
                 self.events.put(event, timeout=0.2)
@@ -56,7 +58,7 @@ class BackupDownload(threading.Thread):
                 continue
         return False
 
-    def _open(self):
+    def _open(self) -> HTTPResponse:
         last_error = ""
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:
@@ -66,7 +68,8 @@ class BackupDownload(threading.Thread):
             # for: the two replicas of a fresh cluster start at once and would otherwise
             # wait on each other before both fall back to the log anyway.
             try:
-                return urllib.request.urlopen(self.url, timeout=READ_TIMEOUT_S)
+                response: HTTPResponse = urllib.request.urlopen(self.url, timeout=READ_TIMEOUT_S)
+                return response
             except urllib.error.HTTPError as exc:
                 if exc.code == 503:
                     raise ConnectionError(

@@ -24,6 +24,7 @@ import itertools
 import logging
 import secrets
 import sys
+from typing import Any, NamedTuple
 
 import msgpack
 import zmq
@@ -32,7 +33,7 @@ from actors.grades import messages
 from actors.grades import snapshot_file as snapshots
 from actors.grades.config import ReplicaConfig
 from actors.grades.hlc import HybridClock, stamp_ms
-from actors.grades.loading import TableLoad
+from actors.grades.loading import RowSource, TableLoad
 from actors.grades.records import GradeTable, check_change
 from actors.grades.restore import BackupDownload
 from actors.runtime import protocol
@@ -58,11 +59,14 @@ SNAPSHOT_MAX_ROWS = 20_000
 """Rows of one SnapshotNext reply at most."""
 RETRY_AFTER_S = 1
 
+_QueuedSet = tuple[bytes, int, str, list[int | None], int, str]
+"""A set waiting for the bus: (ident, request_id, key, values, stamp, trace)."""
+
 
 class _Snapshot:
     """Keys listed when the backup began; rows are read as the reader pulls."""
 
-    def __init__(self, keys: list[str], meta: dict):
+    def __init__(self, keys: list[str], meta: dict[str, Any]) -> None:
         self.keys = keys
         self.meta = meta
         self.offset = 0
@@ -72,7 +76,7 @@ class _Snapshot:
 class StorageActor(Actor):
     name = "storage"
 
-    def __init__(self, config: ReplicaConfig):
+    def __init__(self, config: ReplicaConfig) -> None:
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"storage[{config.replica_id}]")
         self.config = config
@@ -95,9 +99,9 @@ class StorageActor(Actor):
         self.broker_live = False
         self.catchup_id = 0
         # sets in flight to the bus: seq -> (created_ms, [(ident, req_id, key, values, stamp)])
-        self.pending: dict[int, tuple[int, list]] = {}
+        self.pending: dict[int, tuple[int, list[_QueuedSet]]] = {}
         self._seqs = itertools.count(secrets.randbits(31) << 32)
-        self._batch: list = []
+        self._batch: list[_QueuedSet] = []
         self._snapshots: dict[int, _Snapshot] = {}
         self._snapshot_ids = itertools.count(1)
         self._load: TableLoad | None = None  # a backup or snapshot being loaded
@@ -155,15 +159,15 @@ class StorageActor(Actor):
 
     # --- the socket --------------------------------------------------------
 
-    def _send_broker(self, message) -> None:
+    def _send_broker(self, message: NamedTuple) -> None:
         if self.broker_ident is not None:
             self.router.send_multipart([self.broker_ident, protocol.encode(message)])
 
-    def before_drain(self, sock) -> None:
+    def before_drain(self, sock: zmq.Socket[bytes]) -> None:
         self._unavailable = self._refusal()
         self._now_ms = now_ms()
 
-    def after_drain(self, sock) -> None:
+    def after_drain(self, sock: zmq.Socket[bytes]) -> None:
         if self._batch and len(self.pending) < BATCHES_IN_FLIGHT:
             self._flush_sets()
 
@@ -234,7 +238,7 @@ class StorageActor(Actor):
             self.log.debug("batch %d: %d sets, requests %s", seq, len(batch), traces)
         self._send_broker(messages.Publish(seq, msgpack.packb([self.rid, changes]), traces))
 
-    def _complete(self, items: list) -> None:
+    def _complete(self, items: list[_QueuedSet]) -> None:
         """Merge a durable batch and answer each caller with its merged record."""
         merge, rid = self.table.merge, self.rid
         for ident, request_id, key, values, stamp, _trace in items:
@@ -242,7 +246,7 @@ class StorageActor(Actor):
             self.reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
         self.sets_applied += len(items)
 
-    def _fail(self, items: list, code: str, reason: str) -> None:
+    def _fail(self, items: list[_QueuedSet], code: str, reason: str) -> None:
         retry = RETRY_AFTER_S if code == ErrorCode.UNAVAILABLE else 0
         for ident, request_id, *_ in items:
             self.reply(ident, request_id, Error(code, reason, retry))
@@ -282,7 +286,9 @@ class StorageActor(Actor):
         else:
             self.reply(ident, request_id, Ok([message.key, row[0], row[1], row[2], row[3]]))
 
-    def handle_snapshot_open(self, ident: bytes, request_id: int, _message) -> None:
+    def handle_snapshot_open(
+        self, ident: bytes, request_id: int, _message: messages.SnapshotOpen
+    ) -> None:
         if self._unavailable_reply(ident, request_id):
             return
         meta = {
@@ -320,7 +326,7 @@ class StorageActor(Actor):
             if now - snapshot.touched_ms > SNAPSHOT_IDLE_MS:
                 del self._snapshots[snapshot_id]
 
-    def handle_status(self, ident: bytes, request_id: int, _message) -> None:
+    def handle_status(self, ident: bytes, request_id: int, _message: messages.Status) -> None:
         self.reply(
             ident,
             request_id,
@@ -351,11 +357,12 @@ class StorageActor(Actor):
         self.log.info("restoring from %s/backup", self.config.next_replica_url)
         self._start_load(BackupDownload(self.config.next_replica_url))
 
-    def _start_load(self, source) -> None:
+    def _start_load(self, source: RowSource) -> None:
         source.start()
         self._load = TableLoad(source, self.table, self.log)
 
     def _load_step(self, now: int) -> None:
+        assert self._load is not None
         outcome = self._load.step(now)
         if outcome is None:
             return

@@ -23,9 +23,11 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, TypeVar
 
 import zmq
 import zmq.asyncio
+from zmq.auth.thread import ThreadAuthenticator
 
 from actors.runtime import protocol
 from actors.runtime.base import set_title
@@ -37,11 +39,13 @@ __all__ = ["AsyncActor", "ActorError", "run_async_actor"]
 TIMER_ERROR_PAUSE_S = 1.0
 """After a periodic job raises, wait at least this long before the next run."""
 
+T = TypeVar("T")
+
 
 class ActorError(Exception):
     """Raised by a handler to answer ``Error(code, reason)``; nothing was changed."""
 
-    def __init__(self, code: str, reason: str, retry_after_s: int = 0):
+    def __init__(self, code: str, reason: str, retry_after_s: int = 0) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -53,14 +57,14 @@ class AsyncActor:
 
     name = "actor"
 
-    def __init__(self, curve: Curve | None = None):
+    def __init__(self, curve: Curve | None = None) -> None:
         self.log = logging.getLogger(self.name)
         self.curve = curve
         self.ctx: zmq.asyncio.Context | None = None
         self._sockets: list[zmq.asyncio.Socket] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped: asyncio.Event | None = None
-        self._authenticator = None
+        self._authenticator: ThreadAuthenticator | None = None
 
     # --- for subclasses ------------------------------------------------------
 
@@ -72,6 +76,7 @@ class AsyncActor:
 
     def serve(self, endpoint: str) -> zmq.asyncio.Socket:
         """Bind a ROUTER at ``endpoint`` and dispatch its messages to handle_<tag>."""
+        assert self.ctx is not None, "serve() before main()"
         sock = self.ctx.socket(zmq.ROUTER)
         sock.linger = 0
         sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
@@ -86,11 +91,11 @@ class AsyncActor:
 
     def every(
         self, seconds: float, job: Callable[[], Awaitable[object]], what: str = ""
-    ) -> asyncio.Task:
+    ) -> asyncio.Task[None]:
         """Run ``await job()`` now and then every ``seconds`` (after each run ends)."""
         return self.spawn(self._repeat(seconds, job, what or job.__name__), what)
 
-    def spawn(self, coro: Awaitable, what: str = "") -> asyncio.Task:
+    def spawn(self, coro: Awaitable[T], what: str = "") -> asyncio.Task[T]:
         """A task owned by the actor: cancelled at stop; its crash is logged, not lost."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -135,14 +140,17 @@ class AsyncActor:
             self._sockets.clear()
             if self._authenticator is not None:
                 self._authenticator.stop()
-            self.ctx.term()
+            if self.ctx is not None:
+                self.ctx.term()
 
-    def _task_done(self, task: asyncio.Task, what: str) -> None:
+    def _task_done(self, task: asyncio.Task[Any], what: str) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.log.error("%s crashed", what or "a task", exc_info=task.exception())
 
-    async def _repeat(self, seconds: float, job, what: str) -> None:
+    async def _repeat(
+        self, seconds: float, job: Callable[[], Awaitable[object]], what: str
+    ) -> None:
         while True:
             try:
                 await job()
@@ -170,7 +178,7 @@ class AsyncActor:
                     [ident, protocol.encode(Error(ErrorCode.PROTOCOL, str(exc)))]
                 )
                 continue
-            replies = []
+            replies: list[tuple[NamedTuple, int]] = []
             for request_id, message in pairs:
                 reply = await self._handle(message)
                 if request_id:
@@ -183,10 +191,11 @@ class AsyncActor:
                 )
                 await sock.send_multipart([ident, out])
 
-    async def _handle(self, message):
-        handler = getattr(self, f"handle_{message.TAG}", None)
+    async def _handle(self, message: NamedTuple) -> Ok | Error:
+        tag = protocol.tag_of(message)
+        handler: Callable[[Any], object] | None = getattr(self, f"handle_{tag}", None)
         if handler is None:
-            return Error(ErrorCode.PROTOCOL, f"{self.name} does not handle {message.TAG}")
+            return Error(ErrorCode.PROTOCOL, f"{self.name} does not handle {tag}")
         try:
             result = handler(message)
             if inspect.isawaitable(result):
@@ -194,7 +203,7 @@ class AsyncActor:
         except ActorError as exc:
             return Error(exc.code, exc.reason, exc.retry_after_s)
         except Exception as exc:
-            self.log.exception("%s failed", message.TAG)
+            self.log.exception("%s failed", tag)
             return Error(ErrorCode.INTERNAL, repr(exc))
         return Ok(result)
 

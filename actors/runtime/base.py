@@ -23,8 +23,11 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from types import FrameType
+from typing import Any, NamedTuple
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from actors.runtime import protocol
 from actors.runtime.logs import setup_logging
@@ -62,19 +65,19 @@ class Actor:
 
     name = "actor"
 
-    def __init__(self, curve: Curve | None = None):
+    def __init__(self, curve: Curve | None = None) -> None:
         self.log = logging.getLogger(self.name)
-        self.ctx: zmq.Context | None = None
-        self._sockets: list[zmq.Socket] = []
-        self._handlers: list[tuple[zmq.Socket, Callable[[], None]]] = []
+        self.ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._sockets: list[zmq.Socket[bytes]] = []
+        self._handlers: list[tuple[zmq.Socket[bytes], Callable[[], None]]] = []
         self._poller = zmq.Poller()
         self._stopping = False
         self.curve = curve
-        self._curve_roles: dict[zmq.Socket, str] = {}
-        self._authenticator = None
-        self._replies: dict[tuple[zmq.Socket, bytes], list] = {}
-        self._reply_socket: zmq.Socket | None = None
-        self._served: dict[zmq.Socket, str] = {}  # socket -> handler prefix
+        self._curve_roles: dict[zmq.Socket[bytes], str] = {}
+        self._authenticator: ThreadAuthenticator | None = None
+        self._replies: dict[tuple[zmq.Socket[bytes], bytes], list[tuple[NamedTuple, int]]] = {}
+        self._reply_socket: zmq.Socket[bytes] | None = None
+        self._served: dict[zmq.Socket[bytes], str] = {}  # socket -> handler prefix
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -136,12 +139,12 @@ class Actor:
     def request_stop(self) -> None:
         self._stopping = True
 
-    def _on_signal(self, signum, _frame) -> None:
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
 
     # --- the serve loop ------------------------------------------------------
 
-    def serve(self, sock: zmq.Socket, prefix: str = "handle_") -> None:
+    def serve(self, sock: zmq.Socket[bytes], prefix: str = "handle_") -> None:
         """Dispatch every message arriving on ``sock`` to ``<prefix><tag>``.
 
         The first ROUTER served is where ``reply()`` sends by default.
@@ -153,13 +156,13 @@ class Actor:
         self._poller.register(sock, zmq.POLLIN)
         self._handlers.append((sock, lambda: self._drain(sock, prefix, routed)))
 
-    def before_drain(self, sock: zmq.Socket) -> None:
+    def before_drain(self, sock: zmq.Socket[bytes]) -> None:
         """Called before each drain of a served socket (subclass)."""
 
-    def after_drain(self, sock: zmq.Socket) -> None:
+    def after_drain(self, sock: zmq.Socket[bytes]) -> None:
         """Called after each drain, before replies are flushed (subclass)."""
 
-    def _drain(self, sock: zmq.Socket, prefix: str, routed: bool) -> None:
+    def _drain(self, sock: zmq.Socket[bytes], prefix: str, routed: bool) -> None:
         self.before_drain(sock)
         for _ in range(DRAIN_MAX):
             try:
@@ -173,7 +176,7 @@ class Actor:
                 pairs = protocol.unbatch(*protocol.decode(frames[-1]))
             except protocol.ProtocolError as exc:
                 self.log.warning("malformed message: %s", exc)
-                if routed:
+                if ident is not None:
                     self.reply(ident, 0, Error(ErrorCode.PROTOCOL, str(exc)), sock)
                 continue
             for request_id, message in pairs:
@@ -181,24 +184,40 @@ class Actor:
         self.after_drain(sock)
         self.flush_replies()
 
-    def _dispatch(self, sock, prefix: str, ident, request_id: int, message) -> None:
-        handler = getattr(self, prefix + message.TAG, None)
+    def _dispatch(
+        self,
+        sock: zmq.Socket[bytes],
+        prefix: str,
+        ident: bytes | None,
+        request_id: int,
+        message: NamedTuple,
+    ) -> None:
+        tag = protocol.tag_of(message)
+        handler: Callable[[bytes | None, int, Any], None] | None = getattr(self, prefix + tag, None)
         try:
             if handler is None:
-                raise protocol.ProtocolError(f"{self.name} does not handle {message.TAG}")
+                raise protocol.ProtocolError(f"{self.name} does not handle {tag}")
             handler(ident, request_id, message)
         except protocol.ProtocolError as exc:
             self.log.warning("%s", exc)
             if ident is not None:
                 self.reply(ident, request_id, Error(ErrorCode.PROTOCOL, str(exc)), sock)
         except Exception as exc:
-            self.log.exception("%s failed", message.TAG)
+            self.log.exception("%s failed", tag)
             if ident is not None:
                 self.reply(ident, request_id, Error(ErrorCode.INTERNAL, repr(exc)), sock)
 
-    def reply(self, ident: bytes, request_id: int, message, sock: zmq.Socket | None = None):
+    def reply(
+        self,
+        ident: bytes,
+        request_id: int,
+        message: NamedTuple,
+        sock: zmq.Socket[bytes] | None = None,
+    ) -> None:
         """Queue a reply; flush_replies() sends each caller's replies as one frame."""
-        key = (sock or self._reply_socket, ident)
+        target = sock or self._reply_socket
+        assert target is not None, "reply() with no socket before serve() of a ROUTER"
+        key = (target, ident)
         queued = self._replies.get(key)
         if queued is None:
             self._replies[key] = [(message, request_id)]
@@ -219,8 +238,9 @@ class Actor:
 
     # --- sockets -----------------------------------------------------------
 
-    def socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket:
+    def socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket[bytes]:
         """A socket with linger 0 and the frame size cap, polled if it has a handler."""
+        assert self.ctx is not None, "socket() before start()"
         sock = self.ctx.socket(kind)
         sock.linger = 0
         sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
@@ -230,17 +250,22 @@ class Actor:
             self._handlers.append((sock, handler))
         return sock
 
-    def server_socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket:
+    def server_socket(
+        self, kind: int, handler: Callable[[], None] | None = None
+    ) -> zmq.Socket[bytes]:
         """A socket to bind: a CURVE server admitting only authorized keys, if configured."""
         sock = self.socket(kind, handler)
         if self.curve is not None:
             if self._authenticator is None:
+                assert self.ctx is not None
                 self._authenticator = self.curve.authenticator(self.ctx)
             self.curve.serve(sock)
             self._curve_roles[sock] = "server"
         return sock
 
-    def client_socket(self, kind: int, handler: Callable[[], None] | None = None) -> zmq.Socket:
+    def client_socket(
+        self, kind: int, handler: Callable[[], None] | None = None
+    ) -> zmq.Socket[bytes]:
         """A socket to connect: a CURVE client, if configured."""
         sock = self.socket(kind, handler)
         if self.curve is not None:
@@ -248,7 +273,7 @@ class Actor:
             self._curve_roles[sock] = "client"
         return sock
 
-    def replace_socket(self, old: zmq.Socket, kind: int) -> zmq.Socket:
+    def replace_socket(self, old: zmq.Socket[bytes], kind: int) -> zmq.Socket[bytes]:
         """Close a socket and make a fresh one with the same handler and role (lazy pirate)."""
         role = self._curve_roles.pop(old, None)
         prefix = self._served.pop(old, None)

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import itertools
 import logging
+from typing import Any, NamedTuple
 
 import zmq
 
@@ -36,22 +37,24 @@ CONNECT_WAIT_S = 1.0
 class RemoteError(Exception):
     """An Error reply, or a failure to get one (code UNAVAILABLE / UNKNOWN_OUTCOME)."""
 
-    def __init__(self, code: str, reason: str, retry_after_s: int = 0):
+    def __init__(self, code: str, reason: str, retry_after_s: int = 0) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
         self.retry_after_s = retry_after_s
 
 
-def _result(message) -> object:
+def _result(message: NamedTuple) -> Any:
     if isinstance(message, protocol.Ok):
         return message.result
     if isinstance(message, protocol.Error):
         raise RemoteError(message.code, message.reason, message.retry_after_s)
-    raise RemoteError(ErrorCode.PROTOCOL, f"unexpected reply {message.TAG}")
+    raise RemoteError(ErrorCode.PROTOCOL, f"unexpected reply {protocol.tag_of(message)}")
 
 
-def _dealer(ctx: zmq.Context, endpoint: str, curve: Curve | None) -> zmq.Socket:
+def _dealer(
+    ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, curve: Curve | None
+) -> zmq.Socket[bytes]:
     sock = ctx.socket(zmq.DEALER)
     if curve is not None:
         curve.connect_as_client(sock)
@@ -60,6 +63,13 @@ def _dealer(ctx: zmq.Context, endpoint: str, curve: Curve | None) -> zmq.Socket:
     sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
     sock.connect(endpoint)
     return sock
+
+
+def _int_option(sock: zmq.Socket[bytes], option: int) -> int:
+    """An integer socket option, such as ZMQ_FD (an int on POSIX) or ZMQ_EVENTS."""
+    value = sock.getsockopt(option)
+    assert isinstance(value, int)
+    return value
 
 
 class AsyncClient:
@@ -76,31 +86,35 @@ class AsyncClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         curve: Curve | None = None,
         peer: str = "actor",
-    ):
+    ) -> None:
         self.endpoint = endpoint
         self.curve = curve
         self.peer = peer
         """Names the actor in errors, e.g. "storage actor is not running"."""
         self.timeout_s = timeout_s
-        self._ctx: zmq.Context | None = None
-        self._sock: zmq.Socket | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._sock: zmq.Socket[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: dict[int, asyncio.Future] = {}
-        self._outbox: list = []
+        self._pending: dict[int, asyncio.Future[NamedTuple]] = {}
+        self._outbox: list[tuple[NamedTuple, int]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._blocked_since = 0.0
         self._ids = itertools.count(1)
 
-    def _connect(self) -> None:
+    def _connect(self) -> tuple[zmq.Socket[bytes], asyncio.AbstractEventLoop]:
         if self._sock is None:
             self._loop = asyncio.get_running_loop()
             self._ctx = zmq.Context()
             self._sock = _dealer(self._ctx, self.endpoint, self.curve)
-            self._loop.add_reader(self._sock.getsockopt(zmq.FD), self._read_replies)
+            self._loop.add_reader(_int_option(self._sock, zmq.FD), self._read_replies)
+        assert self._loop is not None
+        return self._sock, self._loop
 
     def _read_replies(self) -> None:
         sock, pending = self._sock, self._pending
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if sock is None:  # closed while this call was scheduled
+            return
+        while _int_option(sock, zmq.EVENTS) & zmq.POLLIN:
             body = sock.recv(zmq.NOBLOCK)
             try:
                 pairs = protocol.unbatch(*protocol.decode(body))
@@ -116,23 +130,25 @@ class AsyncClient:
         self._flush_handle = None
         if not self._outbox:
             return
-        out = self._outbox
+        out, sock, loop = self._outbox, self._sock, self._loop
+        if sock is None or loop is None:  # closed while this call was scheduled
+            return
         body = protocol.encode(*out[0]) if len(out) == 1 else protocol.encode_batch(out)
         try:
-            self._sock.send(body, zmq.NOBLOCK)
+            sock.send(body, zmq.NOBLOCK)
         except zmq.Again:
             # Not connected (yet): a fresh socket connects asynchronously.
-            now = self._loop.time()
+            now = loop.time()
             self._blocked_since = self._blocked_since or now
             if now - self._blocked_since < CONNECT_WAIT_S:
-                self._flush_handle = self._loop.call_later(0.01, self._flush)
+                self._flush_handle = loop.call_later(0.01, self._flush)
                 return
             self._fail_outbox(RemoteError(ErrorCode.UNAVAILABLE, f"{self.peer} is not running", 1))
             return
         self._blocked_since = 0.0
         self._outbox = []
         # NOTE: a send can swallow the edge the FD signals replies with; look now.
-        self._loop.call_soon(self._read_replies)
+        loop.call_soon(self._read_replies)
 
     def _fail_outbox(self, error: RemoteError) -> None:
         out, self._outbox = self._outbox, []
@@ -149,33 +165,33 @@ class AsyncClient:
                 RemoteError(ErrorCode.UNKNOWN_OUTCOME, f"{self.peer} did not answer in time")
             )
 
-    def tell(self, message) -> None:
+    def tell(self, message: NamedTuple) -> None:
         """Send a one-way message (request_id 0): no reply and no wait.
 
         For nudges whose loss a periodic poll covers: if the actor stays
         unreachable for CONNECT_WAIT_S the message is dropped. Call it from
         inside the running event loop.
         """
-        self._connect()
+        _, loop = self._connect()
         self._outbox.append((message, 0))
         if self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
+            self._flush_handle = loop.call_soon(self._flush)
 
-    async def call(self, message, timeout_s: float | None = None):
+    async def call(self, message: NamedTuple, timeout_s: float | None = None) -> Any:
         """Send a request and wait for its result.
 
         Raises:
             RemoteError: an Error reply; UNAVAILABLE if the actor is not connected,
                 UNKNOWN_OUTCOME if no reply came within the timeout.
         """
-        self._connect()
+        _, loop = self._connect()
         request_id = next(self._ids)
-        future = self._loop.create_future()
+        future: asyncio.Future[NamedTuple] = loop.create_future()
         self._pending[request_id] = future
         self._outbox.append((message, request_id))
         if self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
-        timer = self._loop.call_later(timeout_s or self.timeout_s, self._expire, request_id)
+            self._flush_handle = loop.call_soon(self._flush)
+        timer = loop.call_later(timeout_s or self.timeout_s, self._expire, request_id)
         try:
             reply = await future
         finally:
@@ -185,7 +201,8 @@ class AsyncClient:
 
     def close(self) -> None:
         if self._sock is not None:
-            self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
+            assert self._loop is not None and self._ctx is not None
+            self._loop.remove_reader(_int_option(self._sock, zmq.FD))
             self._sock.close(linger=0)
             self._ctx.term()
         self._sock = self._ctx = None
@@ -198,9 +215,9 @@ class Client:
         self,
         endpoint: str,
         timeout_s: float = DEFAULT_TIMEOUT_S,
-        ctx: zmq.Context | None = None,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         curve: Curve | None = None,
-    ):
+    ) -> None:
         self.endpoint = endpoint
         self.curve = curve
         self.timeout_s = timeout_s
@@ -208,9 +225,9 @@ class Client:
         self._ctx = ctx or zmq.Context()
         self._sock = _dealer(self._ctx, endpoint, curve)
         self._ids = itertools.count(1)
-        self._inbox: collections.deque = collections.deque()
+        self._inbox: collections.deque[tuple[int, NamedTuple]] = collections.deque()
 
-    def send(self, message) -> int:
+    def send(self, message: NamedTuple) -> int:
         """Send without waiting (for pipelining); returns the request id."""
         request_id = next(self._ids)
         body = protocol.encode(message, request_id)
@@ -224,7 +241,7 @@ class Client:
             self._sock.send(body, zmq.NOBLOCK)
         return request_id
 
-    def receive(self, timeout_s: float | None = None) -> tuple[int, object]:
+    def receive(self, timeout_s: float | None = None) -> tuple[int, NamedTuple]:
         """Next reply as (request_id, message); RemoteError(UNKNOWN_OUTCOME) on timeout."""
         if not self._inbox:
             if not self._sock.poll(int((timeout_s or self.timeout_s) * 1000), zmq.POLLIN):
@@ -233,7 +250,7 @@ class Client:
             self._inbox.extend(protocol.unbatch(*protocol.decode(self._sock.recv())))
         return self._inbox.popleft()
 
-    def call(self, message, timeout_s: float | None = None):
+    def call(self, message: NamedTuple, timeout_s: float | None = None) -> Any:
         """Send a request and return its result (raises RemoteError)."""
         request_id = self.send(message)
         while True:
@@ -255,8 +272,8 @@ class Client:
         if self._own_ctx:
             self._ctx.term()
 
-    def __enter__(self):
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -1,9 +1,9 @@
 """The wire protocol of every actor: msgpack framing, replies, errors.
 
 Message shapes live with their owners (``actors/<service>/messages.py``,
-``actors/bus/messages.py``), which ``register()`` them at import. Every message
-is a NamedTuple whose class attribute ``TAG`` names it on the wire; the body
-frame is one msgpack array::
+``actors/bus/messages.py``), which declare them with ``@tagged(tag)`` (it sets the
+class attribute ``TAG`` and registers the class). Every message is a NamedTuple
+whose ``TAG`` names it on the wire; the body frame is one msgpack array::
 
     [VERSION, tag, request_id, *fields]
 
@@ -29,7 +29,8 @@ and carry on.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import msgpack
 
@@ -38,7 +39,9 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "ErrorCode",
     "ProtocolError",
+    "tagged",
     "register",
+    "tag_of",
     "encode",
     "encode_batch",
     "decode",
@@ -70,46 +73,36 @@ class ProtocolError(ValueError):
     """A frame that cannot be decoded into a known message."""
 
 
-# --- framing ----------------------------------------------------------------
+# --- message classes ----------------------------------------------------------
 
+# The wire tag is a class attribute set by ``tagged``, not written in the class body: a
+# NamedTuple body cannot hold an unannotated attribute the type checker accepts (it would
+# take it for a field). So code reads a message's tag with ``tag_of``.
 
-class Batch(NamedTuple):
-    """Several messages in one frame; see the module docstring."""
+M = TypeVar("M", bound=NamedTuple)
 
-    TAG = "batch"
-    items: list
-    """[VERSION, tag, request_id, *fields] per message."""
-
-
-# --- replies ----------------------------------------------------------------
-
-
-class Ok(NamedTuple):
-    """Success reply."""
-
-    TAG = "ok"
-    result: Any
-    """The answer; its shape depends on the request."""
-
-
-class Error(NamedTuple):
-    """Failure reply: nothing was changed unless code is UNKNOWN_OUTCOME."""
-
-    TAG = "error"
-    code: str
-    """One of ErrorCode."""
-    reason: str
-    """Human-readable, names the offending field where there is one."""
-    retry_after_s: int = 0
-    """For UNAVAILABLE: seconds after which a retry may succeed."""
-
-
-_MESSAGES: dict[str, type] = {}
+_MESSAGES: dict[str, type[NamedTuple]] = {}
 _ARITY: dict[str, tuple[int, int]] = {}
+_TAGS: dict[type[NamedTuple], str] = {}
 
 
-def register(*classes: type) -> None:
-    """Make message classes known to decode; their owner calls this at import.
+def tagged(tag: str) -> Callable[[type[M]], type[M]]:
+    """Class decorator naming a NamedTuple message on the wire: sets ``TAG``, registers it.
+
+    Raises:
+        ValueError: the tag already names another class (see ``register``).
+    """
+
+    def declare(cls: type[M]) -> type[M]:
+        setattr(cls, "TAG", tag)  # noqa: B010 - the type checker sees no TAG on the class
+        register(cls)
+        return cls
+
+    return declare
+
+
+def register(*classes: type[NamedTuple]) -> None:
+    """Make message classes known to decode; ``tagged`` calls this at import.
 
     Each class is a NamedTuple with a class attribute ``TAG``, unique across
     every owner. Registering the same class twice is harmless (a module may be
@@ -127,9 +120,47 @@ def register(*classes: type) -> None:
             raise ValueError(f"message tag {tag!r} is taken by {known.__module__}.{known.__name__}")
         _MESSAGES[tag] = cls
         _ARITY[tag] = (len(cls._fields) - len(cls._field_defaults), len(cls._fields))
+        _TAGS[cls] = tag
 
 
-register(Batch, Ok, Error)
+def tag_of(message: NamedTuple) -> str:
+    """The wire tag of a message of a registered class (its ``TAG``)."""
+    return _TAGS[type(message)]
+
+
+# --- framing ----------------------------------------------------------------
+
+
+@tagged("batch")
+class Batch(NamedTuple):
+    """Several messages in one frame; see the module docstring."""
+
+    items: list[list[Any]]
+    """[VERSION, tag, request_id, *fields] per message."""
+
+
+# --- replies ----------------------------------------------------------------
+
+
+@tagged("ok")
+class Ok(NamedTuple):
+    """Success reply."""
+
+    result: Any
+    """The answer; its shape depends on the request."""
+
+
+@tagged("error")
+class Error(NamedTuple):
+    """Failure reply: nothing was changed unless code is UNKNOWN_OUTCOME."""
+
+    code: str
+    """One of ErrorCode."""
+    reason: str
+    """Human-readable, names the offending field where there is one."""
+    retry_after_s: int = 0
+    """For UNAVAILABLE: seconds after which a retry may succeed."""
+
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -144,17 +175,22 @@ def encode(message: NamedTuple, request_id: int = 0) -> bytes:
     Returns:
         The msgpack bytes.
     """
-    return _packer.pack([VERSION, message.TAG, request_id, *message])
+    return _packer.pack([VERSION, tag_of(message), request_id, *message])
 
 
-def encode_batch(messages: list) -> bytes:
+def encode_batch(messages: list[tuple[NamedTuple, int]]) -> bytes:
     """One frame carrying several messages.
 
     Args:
         messages: (message, request_id) pairs.
     """
     return _packer.pack(
-        [VERSION, Batch.TAG, 0, [[VERSION, m.TAG, request_id, *m] for m, request_id in messages]]
+        [
+            VERSION,
+            _TAGS[Batch],
+            0,
+            [[VERSION, tag_of(m), request_id, *m] for m, request_id in messages],
+        ]
     )
 
 
@@ -174,7 +210,7 @@ def decode(body: bytes) -> tuple[int, NamedTuple]:
     return _from_frame(frame)
 
 
-def _from_frame(frame) -> tuple[int, NamedTuple]:
+def _from_frame(frame: Any) -> tuple[int, NamedTuple]:
     if not isinstance(frame, list) or len(frame) < 3:
         raise ProtocolError("frame is not [version, tag, request_id, ...]")
     version, tag, request_id = frame[0], frame[1], frame[2]
@@ -191,7 +227,7 @@ def _from_frame(frame) -> tuple[int, NamedTuple]:
     return request_id, cls(*frame[3:])
 
 
-def unbatch(request_id: int, message) -> list:
+def unbatch(request_id: int, message: NamedTuple) -> list[tuple[int, NamedTuple]]:
     """The (request_id, message) pairs a decoded frame carries: itself, or a Batch's items.
 
     Raises:

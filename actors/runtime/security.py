@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.auth
@@ -26,7 +27,7 @@ from zmq.auth.thread import ThreadAuthenticator
 __all__ = ["Curve", "keygen"]
 
 
-def keygen(directory: str | os.PathLike) -> Path:
+def keygen(directory: str | os.PathLike[str]) -> Path:
     """Create the server and client keypairs and authorize the client key.
 
     Returns:
@@ -54,7 +55,7 @@ class Curve:
     client_secret: bytes
 
     @classmethod
-    def load(cls, directory: str | os.PathLike | None) -> "Curve | None":
+    def load(cls, directory: str | os.PathLike[str] | None) -> "Curve | None":
         """The keys in ``directory``, or None (no encryption) when it is not given.
 
         Raises:
@@ -67,6 +68,8 @@ class Curve:
         try:
             server_public, server_secret = zmq.auth.load_certificate(root / "server.key_secret")
             client_public, client_secret = zmq.auth.load_certificate(root / "client.key_secret")
+            if server_secret is None or client_secret is None:
+                raise ValueError("a .key_secret file holds no secret key")
         except (OSError, ValueError) as exc:
             raise SystemExit(
                 f"CurveZMQ keys in {value}: cannot load them ({exc}); "
@@ -74,19 +77,19 @@ class Curve:
             ) from None
         return cls(root, server_public, server_secret, client_public, client_secret)
 
-    def serve(self, sock: zmq.Socket) -> None:
+    def serve(self, sock: zmq.Socket[Any]) -> None:
         """Make a bound socket a CURVE server (before bind)."""
         sock.curve_publickey = self.server_public
         sock.curve_secretkey = self.server_secret
         sock.curve_server = True
 
-    def connect_as_client(self, sock: zmq.Socket) -> None:
+    def connect_as_client(self, sock: zmq.Socket[Any]) -> None:
         """Make a connecting socket a CURVE client (before connect)."""
         sock.curve_publickey = self.client_public
         sock.curve_secretkey = self.client_secret
         sock.curve_serverkey = self.server_public
 
-    def authenticator(self, ctx: zmq.Context) -> ThreadAuthenticator:
+    def authenticator(self, ctx: zmq.Context[Any]) -> ThreadAuthenticator:
         """Start the ZAP handler that admits only the authorized public keys."""
         auth = ThreadAuthenticator(ctx)
         auth.start()

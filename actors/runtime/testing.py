@@ -18,9 +18,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from io import BufferedWriter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "HarnessError",
@@ -43,6 +49,9 @@ STOP_TIMEOUT_S = 8.0
 REQUEST_TIMEOUT_S = 10.0
 READY_PROBE_TIMEOUT_S = 2.0
 
+T = TypeVar("T")
+P = TypeVar("P", bound="Proc")
+
 
 class HarnessError(AssertionError):
     """A process did not do what the test or benchmark needs; the message shows its output."""
@@ -52,7 +61,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -63,7 +73,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
+def wait_until(
+    predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05
+) -> T:
     """Poll predicate until it returns a truthy value (returned); HarnessError at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -78,13 +90,13 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05)
 class Proc:
     """One child process (and its descendants) with its output in ``<log_dir>/<name>.log``."""
 
-    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.argv = argv
         self.env = env
         self.log_path = Path(log_dir) / f"{name}.log"
-        self.process: subprocess.Popen | None = None
-        self._out = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._out: BufferedWriter | None = None
         self.ok_codes = {0}
 
     def start(self) -> None:
@@ -108,6 +120,7 @@ class Proc:
         return self.process is not None and self.process.poll() is None
 
     def descendants(self) -> list[psutil.Process]:
+        assert self.process is not None, "not started"
         try:
             return psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
@@ -145,6 +158,7 @@ class Proc:
             self._kill_all(self.descendants())
 
     def _kill_all(self, victims: list[psutil.Process]) -> None:
+        assert self.process is not None, "not started"
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -189,8 +203,13 @@ class HttpService(Proc):
     """
 
     def __init__(
-        self, name: str, argv: list[str], env: dict, log_dir: Path, port: int | None = None
-    ):
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         import requests  # NOTE: the test extra's; the runtime itself does not need it
@@ -202,13 +221,13 @@ class HttpService(Proc):
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
 
-    def get(self, path: str, **kwargs):
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.get(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
 
-    def post(self, path: str, document=None, **kwargs):
+    def post(self, path: str, document: Any = None, **kwargs: Any) -> requests.Response:
         return self.session.post(self.url(path), json=document, timeout=REQUEST_TIMEOUT_S, **kwargs)
 
-    def delete(self, path: str, **kwargs):
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.delete(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
 
     def ready(self) -> bool:
@@ -227,19 +246,20 @@ class HttpService(Proc):
             lambda: self.ready() or not self.running(), timeout_s, f"{self.name} to be ready"
         )
         if not self.running():
-            raise self.fail(f"exited with {self.process.returncode} before it was ready")
+            code = self.process.returncode if self.process is not None else None
+            raise self.fail(f"exited with {code} before it was ready")
         return time.monotonic() - started
 
 
 class ProcGroup:
     """The processes of one test or measurement, stopped in reverse order at the end."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
 
-    def add(self, proc: Proc) -> Proc:
+    def add(self, proc: P) -> P:
         self.procs.append(proc)
         return proc
 

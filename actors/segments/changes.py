@@ -70,6 +70,7 @@ def plan(
     change = Change([], [], [], [])
     for sid, (slug, expires) in held.items():
         if sid not in live and ids.get(slug) == sid:  # expired and named: left at its expiry
+            assert expires is not None  # not live: it has an expiry, and it passed
             change.history.append((slug, "remove", expires))
             if sid not in added:
                 change.delete.append(sid)

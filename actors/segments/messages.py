@@ -10,16 +10,12 @@ from typing import NamedTuple
 
 from actors.runtime import protocol
 
-__all__ = ["ReaperNudge"]
+__all__ = ["Nudge"]
 
 
-class ReaperNudge(NamedTuple):
+@protocol.tagged("segments_reaper_nudge")
+class Nudge(NamedTuple):
     """A membership with an expiry was added: look at the next expiry again now.
 
     Losing one costs at most the reaper's longest sleep (reaper.MAX_SLEEP_S).
     """
-
-    TAG = "segments_reaper_nudge"
-
-
-protocol.register(ReaperNudge)

@@ -18,7 +18,7 @@ from actors.runtime.logs import setup_logging
 from actors.runtime.pg.pool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
-from actors.segments.messages import ReaperNudge
+from actors.segments.messages import Nudge
 
 __all__ = ["MAX_SLEEP_S", "Reaper", "main"]
 
@@ -32,7 +32,7 @@ class Reaper(AsyncActor):
 
     name = "segments.reaper"
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
         self.pool: LazyPool | None = None
@@ -52,10 +52,12 @@ class Reaper(AsyncActor):
         if self.pool is not None:
             await self.pool.close()
 
-    def handle_segments_reaper_nudge(self, message: ReaperNudge) -> None:
+    def handle_segments_reaper_nudge(self, message: Nudge) -> None:
+        assert self._wake is not None  # serving starts in setup(), after it is made
         self._wake.set()
 
     async def _loop(self) -> None:
+        assert self._wake is not None
         while True:
             self._wake.clear()  # a nudge during the round makes the next one start at once
             try:
@@ -72,6 +74,7 @@ class Reaper(AsyncActor):
 
     async def reap_round(self) -> float:
         """Reap everything due; return how long to sleep before the next round."""
+        assert self.pool is not None, "reap_round() before setup()"
         while (moved := await store.reap_expired(self.pool)) == store.REAP_BATCH_ROWS:
             self.reaped += moved
         self.reaped += moved

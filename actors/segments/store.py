@@ -22,15 +22,18 @@ Concurrency, settled by the database:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
 from actors.segments.changes import AddItem, ExpiryInPast, SegmentsError, plan
+
+if TYPE_CHECKING:
+    from actors.runtime.pgpool import LazyPool
 
 __all__ = [
     "SCHEMA_DIR",
@@ -72,7 +75,7 @@ class SegmentExists(SegmentsError):
 class UnknownSegments(SegmentsError):
     """No live segment has these slugs (sorted)."""
 
-    def __init__(self, slugs: Sequence[str]):
+    def __init__(self, slugs: Iterable[str]) -> None:
         self.slugs = sorted(slugs)
         noun = "segment" if len(self.slugs) == 1 else "segments"
         super().__init__(f"unknown {noun}: {', '.join(self.slugs)}")
@@ -96,13 +99,13 @@ FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
 WHERE m.user_id = $1 AND (m.expires_at IS NULL OR m.expires_at > coalesce($2, now()))"""
 
 
-async def ping(pool) -> None:
+async def ping(pool: LazyPool) -> None:
     """One round trip; raises when the database does not answer."""
     async with pool.acquire() as conn:
         await conn.fetchval("SELECT 1")
 
 
-async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
+async def create_segment(pool: LazyPool, slug: str, percent: Decimal | None) -> Created:
     """Create a segment; with a percent, assign it to the known users it selects.
 
     Raises:
@@ -141,7 +144,7 @@ async def create_segment(pool, slug: str, percent: Decimal | None) -> Created:
     return Created(slug, percent, assigned)
 
 
-async def delete_segment(pool, slug: str) -> int:
+async def delete_segment(pool: LazyPool, slug: str) -> int:
     """Delete a live segment; every member leaves it now (history 'remove' rows).
 
     Returns:
@@ -159,7 +162,7 @@ async def delete_segment(pool, slug: str) -> int:
         if segment_id is None:
             raise UnknownSegments([slug])
         # NOTE: a membership that expired but was not reaped yet left at its expiry.
-        return await conn.fetchval(
+        left: int = await conn.fetchval(
             """
             WITH t AS (SELECT clock_timestamp() AS at),
             gone AS (
@@ -174,9 +177,10 @@ async def delete_segment(pool, slug: str) -> int:
             slug,
             timeout=BULK_TIMEOUT_S,
         )
+        return left
 
 
-async def list_segments(pool) -> list[SegmentInfo]:
+async def list_segments(pool: LazyPool) -> list[SegmentInfo]:
     """Live segments by slug, each with its count of active members."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(
@@ -191,14 +195,16 @@ async def list_segments(pool) -> list[SegmentInfo]:
     return [SegmentInfo(*row) for row in rows]
 
 
-async def user_segments(pool, user_id: int) -> list[str]:
+async def user_segments(pool: LazyPool, user_id: int) -> list[str]:
     """The user's active slugs, sorted; a user seen for the first time becomes known."""
     async with pool.acquire() as conn:
-        known, slugs = await conn.fetchrow(
+        row = await conn.fetchrow(
             f"SELECT EXISTS (SELECT 1 FROM segments.users WHERE id = $1), ({_ACTIVE_SLUGS})",
             user_id,
             None,
         )
+        assert row is not None  # a SELECT without FROM has its one row
+        known, slugs = row
         if known:
             return list(slugs)
         async with conn.transaction():
@@ -207,7 +213,7 @@ async def user_segments(pool, user_id: int) -> list[str]:
 
 
 async def change_user_segments(
-    pool, user_id: int, add: Sequence[AddItem], remove: Sequence[str]
+    pool: LazyPool, user_id: int, add: Sequence[AddItem], remove: Sequence[str]
 ) -> list[str]:
     """Add and remove segments of one user, all or nothing.
 
@@ -227,13 +233,14 @@ async def change_user_segments(
         await _lock_user(conn, user_id)
         ids: dict[str, int] = {}
         if slugs:
-            ids = dict(
-                await conn.fetch(
+            ids = {
+                slug: segment_id
+                for slug, segment_id in await conn.fetch(
                     "SELECT slug, id FROM segments.segments "
                     "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE",
                     slugs,
                 )
-            )
+            }
             if len(ids) < len(slugs):
                 raise UnknownSegments(set(slugs) - ids.keys())
         held = {
@@ -294,7 +301,7 @@ async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
     if await conn.fetchval("SELECT true FROM segments.users WHERE id = $1 FOR UPDATE", user_id):
         return None
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
-    now = await conn.fetchval(
+    now: datetime | None = await conn.fetchval(
         "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING first_seen",
         user_id,
     )
@@ -317,19 +324,20 @@ async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
     return now
 
 
-async def seconds_to_next_expiry(pool) -> float | None:
+async def seconds_to_next_expiry(pool: LazyPool) -> float | None:
     """Seconds from now (the database's clock) to the earliest expiry; None when none.
 
     Negative when an expired membership waits for the reaper.
     """
     async with pool.acquire() as conn:
-        return await conn.fetchval(
+        seconds: float | None = await conn.fetchval(
             "SELECT extract(epoch FROM min(expires_at) - clock_timestamp())::float8 "
             "FROM segments.memberships WHERE expires_at IS NOT NULL"
         )
+        return seconds
 
 
-async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
+async def reap_expired(pool: LazyPool, limit: int = REAP_BATCH_ROWS) -> int:
     """Move up to `limit` expired memberships to history, stamped with their expiry.
 
     Rows another transaction holds are skipped (that one handles them, or the next round
@@ -339,7 +347,7 @@ async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
         How many memberships were moved.
     """
     async with pool.acquire() as conn, conn.transaction():
-        return await conn.fetchval(
+        moved: int = await conn.fetchval(
             """
             WITH due AS (
                 SELECT user_id, segment_id FROM segments.memberships
@@ -358,10 +366,11 @@ async def reap_expired(pool, limit: int = REAP_BATCH_ROWS) -> int:
             limit,
             timeout=BULK_TIMEOUT_S,
         )
+        return moved
 
 
 async def history_lines(
-    pool,
+    pool: LazyPool,
     start: datetime,
     end: datetime,
     user_id: int | None = None,
@@ -383,7 +392,7 @@ async def history_lines(
         """|| to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') """
         "FROM segments.history WHERE at >= $1 AND at < $2 ORDER BY at, id"
     )
-    args: tuple = (start, end, *words)
+    args: tuple[Any, ...] = (start, end, *words)
     if user_id is not None:
         query = query.replace("WHERE", "WHERE user_id = $5 AND")
         args += (user_id,)

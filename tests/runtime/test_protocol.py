@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import msgpack
 import pytest
 
@@ -25,10 +27,10 @@ ALL_TAGS = sorted(protocol._MESSAGES)
 
 
 def sample_fields(cls) -> list:
-    """A sample value for every field of cls (defaults included), by its annotation."""
+    """A sample value for every field of cls (defaults included), by its annotation's kind."""
     annotations = cls.__annotations__  # NamedTuple keeps them as ForwardRef objects
     return [
-        SAMPLE_BY_TYPE[getattr(annotations[n], "__forward_arg__", annotations[n])]
+        SAMPLE_BY_TYPE[getattr(annotations[n], "__forward_arg__", annotations[n]).split("[")[0]]
         for n in cls._fields
     ]
 
@@ -172,3 +174,17 @@ def test_topic_of_a_stream_is_not_a_prefix_of_a_longer_stream_topic():
 
 def test_topic_starts_with_the_utf8_stream_name():
     assert topic_for("grädes") == "grädes".encode() + b"\0"
+
+
+def test_tagged_names_the_class_on_the_wire_and_registers_it():
+    for tag, cls in protocol._MESSAGES.items():
+        assert cls.TAG == tag
+        assert protocol.tag_of(sample_message(cls)) == tag
+
+
+def test_tagged_refuses_a_tag_another_class_has():
+    with pytest.raises(ValueError, match="taken by"):
+
+        @protocol.tagged("ok")
+        class Impostor(NamedTuple):
+            result: int

@@ -134,6 +134,7 @@ async def apply_queued(
             new_balances,
             timeout=QUERY_TIMEOUT_S,
         )
+        assert row is not None  # its last SELECT is of aggregates: one row
         if (row["tasks"], row["users"]) != (len(batch.ids), len(changed)):
             # Under the row locks this cannot happen; if it does, apply nothing.
             raise RuntimeError(f"apply wrote {tuple(row)}, expected {len(batch.ids)} tasks")

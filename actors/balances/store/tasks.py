@@ -69,6 +69,7 @@ async def enqueue_task(
         user_id,
         idempotency_key,
     )
+    assert row is not None  # the task that conflicted with the insert
     first = _task(row)
     if (first.type, first.amount) != (type_, amount):
         raise IdempotencyMismatch(first)
@@ -149,9 +150,11 @@ async def queue_state(db: Any) -> tuple[int, float]:
         " coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age"
         " FROM balances.tasks WHERE status = 'queued'",
     )
+    assert row is not None  # aggregates: one row
     return row["n"], row["age"]
 
 
 async def queued_count(db: Any) -> int:
     """Tasks still queued, over all users."""
-    return await fetchval(db, "SELECT count(*) FROM balances.tasks WHERE status = 'queued'")
+    queued: int = await fetchval(db, "SELECT count(*) FROM balances.tasks WHERE status = 'queued'")
+    return queued

@@ -31,6 +31,7 @@ async def create_user(db: Any, username: str, balance: int) -> User:
         )
     except asyncpg.UniqueViolationError:
         raise UsernameTaken(username) from None
+    assert row is not None  # INSERT ... RETURNING of one row
     return _user(row)
 
 

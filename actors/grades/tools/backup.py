@@ -14,6 +14,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from actors.grades.backup import BackupError, parse_header_line
 from actors.grades.tools.progress import Progress, format_bytes
@@ -35,17 +36,17 @@ class BackupSaved:
 
     path: Path
     size_bytes: int
-    meta: dict
+    meta: dict[str, Any]
     """The backup's header (actors.grades.backup.parse_header_line)."""
 
 
 class _GzipCheck:
     """Decompresses as bytes arrive, to read line 1 and to see the stream end."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._head = b""
-        self.meta: dict | None = None
+        self.meta: dict[str, Any] | None = None
 
     def feed(self, data: bytes) -> None:
         try:
@@ -68,21 +69,23 @@ class _GzipCheck:
             raise ToolError(f"the replica sent something that is not a backup: {exc}") from None
         self._head = b""
 
-    def finish(self) -> dict:
+    def finish(self) -> dict[str, Any]:
         """The header; raises ToolError if the stream stopped early."""
         if not self._inflate.eof or self.meta is None:
             raise ToolError("the backup stream ended early (truncated download)")
         return self.meta
 
 
-def _target_path(output: str | None, response) -> Path:
+def _target_path(output: str | None, response: http.client.HTTPResponse) -> Path:
     if output:
         return Path(output)
     name = response.headers.get_filename() or "grades-backup.csv.gz"
     return Path(Path(name).name)
 
 
-def _stream_to(response, part: Path, progress: Progress) -> dict:
+def _stream_to(
+    response: http.client.HTTPResponse, part: Path, progress: Progress
+) -> dict[str, Any]:
     check = _GzipCheck()
     with open(part, "wb") as out:
         while True:

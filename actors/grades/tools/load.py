@@ -28,8 +28,9 @@ import asyncio
 import base64
 import ssl
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from actors.grades.tools.progress import Progress, format_rows
 from actors.grades.tools.remote import ToolError, endpoint, error_text
@@ -48,6 +49,7 @@ RETRY_AFTER_MAX_S = 30.0
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 QUEUE_ROWS = 64
+T = TypeVar("T")
 """Rows waiting per connection: enough to keep it busy, little enough to stop fast."""
 FAILURES_SHOWN = 10
 RESPONSE_HEAD_MAX_BYTES = 64 * 1024
@@ -116,7 +118,7 @@ class LoadResult:
 
 
 class _Response:
-    def __init__(self, status: int, headers: dict, body: bytes):
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
 
 
@@ -136,7 +138,7 @@ CONNECTION_ERRORS = (
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         size_line = await reader.readuntil(b"\r\n")
         try:
@@ -193,6 +195,7 @@ class _Connection:
     async def post(self, body: bytes) -> _Response:
         if self._writer is None:
             await self.open()
+        assert self._reader is not None and self._writer is not None
         self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
         response = await _read_response(self._reader)
         if response.headers.get("connection", "").lower() == "close":
@@ -214,7 +217,7 @@ def _retry_after_s(response: _Response) -> float:
 
 
 def _backoff_s(attempt: int) -> float:
-    return min(BACKOFF_FIRST_S * 2**attempt, BACKOFF_MAX_S)
+    return min(BACKOFF_FIRST_S * 2.0**attempt, BACKOFF_MAX_S)
 
 
 def _describe(row: Row) -> str:
@@ -275,7 +278,7 @@ class _Loader:
                 break
         self.fail(row, f"{reason} (after {attempt + 1} attempts)")
 
-    async def worker(self, queue: asyncio.Queue) -> None:
+    async def worker(self, queue: asyncio.Queue[Row | None]) -> None:
         conn = _Connection(self.target)
         try:
             while (row := await queue.get()) is not None:
@@ -289,7 +292,9 @@ class _Loader:
             conn.close()
 
     async def run(self, rows: Iterable[Row]) -> LoadResult:
-        queues = [asyncio.Queue(QUEUE_ROWS) for _ in range(self.options.connections)]
+        queues: list[asyncio.Queue[Row | None]] = [
+            asyncio.Queue(QUEUE_ROWS) for _ in range(self.options.connections)
+        ]
         workers = [asyncio.create_task(self.worker(queue)) for queue in queues]
         input_error = ""
         try:
@@ -313,7 +318,7 @@ class _Loader:
         return self.result
 
 
-def _run(coroutine):
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
     except ImportError:
@@ -349,7 +354,7 @@ def check_reachable(target: SetTarget) -> None:
         ToolError: the setter does not accept connections.
     """
 
-    async def probe():
+    async def probe() -> None:
         conn = _Connection(target)
         try:
             await conn.open()

@@ -77,7 +77,7 @@ def error_text(body: bytes) -> str:
     return text[:ERROR_TEXT_MAX_CHARS]
 
 
-def open_url(url: str, timeout_s: float):
+def open_url(url: str, timeout_s: float) -> http.client.HTTPResponse:
     """GET a URL and return the open response (a file-like, stream it).
 
     Args:
@@ -88,7 +88,8 @@ def open_url(url: str, timeout_s: float):
         ToolError: unreachable, timed out, or any status other than 200.
     """
     try:
-        return urllib.request.urlopen(url, timeout=timeout_s)
+        response: http.client.HTTPResponse = urllib.request.urlopen(url, timeout=timeout_s)
+        return response
     except urllib.error.HTTPError as exc:
         with exc:
             detail = error_text(exc.read())

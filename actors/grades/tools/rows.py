@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from actors.grades.backup import COLUMNS, BackupError, parse_header_line
 from actors.grades.records import FIELDS, INT64_MAX, INT64_MIN, MAX_KEY_BYTES
@@ -106,7 +106,7 @@ def _row(
     user_id = cells[key_index]
     if not user_id or len(user_id.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise InputError(f"line {line}: user_id must be 1..{MAX_KEY_BYTES} UTF-8 bytes")
-    record: dict = {KEY_COLUMN: user_id}
+    record: dict[str, Any] = {KEY_COLUMN: user_id}
     for index, field in fields:
         value = _value(cells[index], field, line)
         if value is not None:
@@ -132,7 +132,7 @@ class RowFile:
             self.close()
             raise
 
-    def _read_headers(self) -> tuple[dict | None, list[str], int]:
+    def _read_headers(self) -> tuple[dict[str, Any] | None, list[str], int]:
         try:
             first = self._text.readline()
             meta = None
@@ -156,7 +156,7 @@ class RowFile:
         """The value columns the file provides."""
         return [field for _, field in self._fields]
 
-    def _backup_meta(self, line: str) -> dict:
+    def _backup_meta(self, line: str) -> dict[str, Any]:
         try:
             return parse_header_line(line)
         except BackupError as exc:
@@ -188,5 +188,5 @@ class RowFile:
     def __enter__(self) -> RowFile:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -18,7 +18,7 @@ import http.client
 import json
 import urllib.error
 import urllib.request
-from typing import TextIO
+from typing import Any, TextIO
 
 from actors.grades.tools.remote import ToolError, base_url
 
@@ -40,7 +40,7 @@ COLUMN_GAP = "  "
 MISSING = "-"
 
 
-def fetch_status(url: str) -> dict:
+def fetch_status(url: str) -> dict[str, Any]:
     """The replica's /readyz JSON; never raises.
 
     Returns:
@@ -66,7 +66,7 @@ def fetch_status(url: str) -> dict:
     return {**status, "ready": status.get("ready") is True}
 
 
-def _cell(status: dict, column: str) -> str:
+def _cell(status: dict[str, Any], column: str) -> str:
     value = status.get(column)
     if column == "bus_up" and status.get("replicated") is False:
         return "standalone"
@@ -79,7 +79,7 @@ def _cell(status: dict, column: str) -> str:
     return str(value)
 
 
-def status_row(url: str, status: dict) -> list[str]:
+def status_row(url: str, status: dict[str, Any]) -> list[str]:
     """One table row (the COLUMNS) for a replica's status."""
     return [url] + [_cell(status, column) for column in COLUMNS[1:]]
 
@@ -99,7 +99,7 @@ def render_table(rows: list[list[str]]) -> str:
     return "\n".join(line(row) for row in table)
 
 
-def _note(url: str, status: dict) -> str | None:
+def _note(url: str, status: dict[str, Any]) -> str | None:
     if status["ready"]:
         return None
     reason = status.get("reason")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from actors.grades.backup import BackupError, read_backup
+from actors.grades.backup import BackupError, Row, read_backup
 from actors.grades.records import FIELDS
 from actors.grades.tools.remote import ToolError, endpoint, open_url
 
@@ -31,7 +31,7 @@ READ_TIMEOUT_S = 60.0
 VERSION_COLUMNS = tuple(f"{name}_version" for name in FIELDS)
 
 
-def _project(with_versions: bool) -> Callable[[list], tuple]:
+def _project(with_versions: bool) -> Callable[[list[int]], tuple[int, ...]]:
     """row (4 values, 4 versions) -> the tuple that is compared."""
     width = 2 * len(FIELDS) if with_versions else len(FIELDS)
     return lambda row: tuple(row[:width])
@@ -57,11 +57,11 @@ class PairReport:
         return self.only_reference + self.only_other + self.differ
 
 
-def _format_record(columns: tuple[str, ...], record: tuple) -> str:
+def _format_record(columns: tuple[str, ...], record: tuple[int, ...]) -> str:
     return " ".join(f"{name}={value}" for name, value in zip(columns, record))
 
 
-def _format_difference(columns: tuple[str, ...], a: tuple, b: tuple) -> str:
+def _format_difference(columns: tuple[str, ...], a: tuple[int, ...], b: tuple[int, ...]) -> str:
     return ", ".join(f"{name} {x} != {y}" for name, x, y in zip(columns, a, b) if x != y)
 
 
@@ -92,7 +92,7 @@ class Verifier:
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def _batches(self, url: str) -> Iterator[list]:
+    def _batches(self, url: str) -> Iterator[list[Row]]:
         source = endpoint(url, "/backup")
         with open_url(source, READ_TIMEOUT_S) as response:
             try:
@@ -107,7 +107,7 @@ class Verifier:
             except (OSError, http.client.HTTPException) as exc:
                 raise ToolError(f"{source}: download interrupted: {exc!r}") from None
 
-    def _reference(self, url: str) -> dict[str, tuple]:
+    def _reference(self, url: str) -> dict[str, tuple[int, ...]]:
         project = self._project
         return {key: project(row) for batch in self._batches(url) for key, row in batch}
 
@@ -115,7 +115,7 @@ class Verifier:
         if len(report.samples) < self.show:
             report.samples.append(text)
 
-    def _compare(self, reference: dict[str, tuple], ref_url: str, url: str) -> PairReport:
+    def _compare(self, reference: dict[str, tuple[int, ...]], ref_url: str, url: str) -> PairReport:
         report = PairReport(ref_url, url)
         project, columns, seen = self._project, self.columns, set()
         for batch in self._batches(url):

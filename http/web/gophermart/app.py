@@ -15,7 +15,7 @@ import falcon.asgi
 
 from actors.gophermart import store
 from actors.gophermart.config import from_env
-from actors.gophermart.messages import GmNudge
+from actors.gophermart.messages import Nudge
 from actors.runtime.client import AsyncClient
 from actors.runtime.pg import transient_errors
 from actors.runtime.pg.pool import LazyPool
@@ -141,6 +141,6 @@ def get_app() -> falcon.asgi.App:
         pool,
         config.secret,
         config.token_ttl_s,
-        lambda number: poller.tell(GmNudge(number)),
+        lambda number: poller.tell(Nudge(number)),
         middleware,
     )

@@ -16,7 +16,7 @@ from actors.runtime.client import AsyncClient
 from actors.runtime.pg.pool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
-from actors.segments.messages import ReaperNudge
+from actors.segments.messages import Nudge
 from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
 from web.common.database import database_readiness, map_database_errors
 from web.common.errors import map_error
@@ -88,4 +88,4 @@ def get_app() -> falcon.asgi.App:
     reaper = AsyncClient(config.reaper_endpoint, peer="segments reaper")
     middleware = [RequestMetrics("segments", "http")] if metrics_enabled() else []
     middleware.append(_Lifespan(pool, reaper))
-    return create_app(pool, lambda: reaper.tell(ReaperNudge()), middleware)
+    return create_app(pool, lambda: reaper.tell(Nudge()), middleware)
