@@ -25,7 +25,7 @@ from actors.runtime.testing import free_port
 if TYPE_CHECKING:  # for the annotations; migrated_pool imports the runtime at call time
     from asyncpg import Record
 
-    from actors.runtime.pgpool import LazyPool
+    from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["fetch_rows", "free_pg_port", "loop", "migrated_pool", "pg_dsn", "pg_server"]
 

@@ -19,7 +19,7 @@ from actors.accrual.rewards import Good, Rule, order_accrual
 from actors.shared.money import ENCODER, kopecks_json
 
 if TYPE_CHECKING:
-    from actors.runtime.pgpool import LazyPool
+    from actors.runtime.pg.pool import LazyPool
 
 __all__ = [
     "SCHEMA_DIR",

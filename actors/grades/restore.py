@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from http.client import HTTPResponse
+from typing import BinaryIO
 
 from actors.grades.backup import BackupError, read_backup
 from actors.grades.loading import LoadEvent
@@ -58,7 +59,7 @@ class BackupDownload(threading.Thread):
                 continue
         return False
 
-    def _open(self) -> HTTPResponse:
+    def _open(self) -> BinaryIO:
         last_error = ""
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:

@@ -14,9 +14,11 @@ beyond the chunk reads a backup costs anyway, and a failed write costs nothing.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import time
+from types import FrameType
 
 from actors.bus.messages import BusRetain
 from actors.grades.config import ReplicaConfig
@@ -36,13 +38,16 @@ TICK_S = 0.1
 
 
 class Snapshotter:
-    def __init__(self, config: ReplicaConfig, log):
+    """Writes the replica's map to its snapshot file on a timer, then tells the bus the
+    log position it covers (the bus may trim below every replica's snapshot)."""
+
+    def __init__(self, config: ReplicaConfig, log: logging.Logger) -> None:
         self.config = config
         self.log = log
         self.stopping = False
         self.consumer = f"replica{config.replica_id}"
 
-    def _stop(self, _signum, _frame) -> None:
+    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
 
     def _sleep(self, seconds: float) -> None:

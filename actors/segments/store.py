@@ -33,7 +33,7 @@ import asyncpg
 from actors.segments.changes import AddItem, ExpiryInPast, SegmentsError, plan
 
 if TYPE_CHECKING:
-    from actors.runtime.pgpool import LazyPool
+    from actors.runtime.pg.pool import LazyPool
 
 __all__ = [
     "SCHEMA_DIR",

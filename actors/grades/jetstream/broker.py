@@ -282,9 +282,9 @@ class JetStreamBroker(AsyncActor):
                 self.log.warning("malformed message from storage: %s", exc)
                 continue
             for _request_id, message in pairs:
-                handler = getattr(self, f"handle_{message.TAG}", None)
+                handler = getattr(self, f"handle_{protocol.tag_of(message)}", None)
                 if handler is None:
-                    self.log.warning("broker does not handle %s", message.TAG)
+                    self.log.warning("broker does not handle %s", protocol.tag_of(message))
                 else:
                     handler(message)
 
