@@ -1,26 +1,28 @@
 """The segments Falcon app: `create_app(pool, ...)` wires it, `get_app()` reads the environment.
 
 Store errors map to statuses once, here: SegmentExists 409, UnknownSegments 404,
-ExpiryInPast and InvalidInput 400, an unreachable database 503 with Retry-After.
+ExpiryInPast 400 (InvalidInput too, in web.common), an unreachable database 503 with
+Retry-After.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import falcon
-import falcon.asgi
 
 from actors.runtime.client import AsyncClient
 from actors.runtime.pgpool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
 from actors.segments.messages import ReaperNudge
-from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
-from web.common.database import database_readiness, map_database_errors
-from web.common.errors import map_error
-from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
+from web.common.app import App, HealthResource, Middleware, ReadyResource, SpecResource, base_app
+from web.common.database import Database, database_readiness, map_database_errors
+from web.common.errors import map_errors
+from web.common.metrics import MetricsResource, request_metrics
+from web.segments.metrics import SERVICE
 from web.segments.openapi import SPEC
 from web.segments.resources import (
     HistoryCsvResource,
@@ -29,7 +31,6 @@ from web.segments.resources import (
     SegmentsResource,
     UserSegmentsResource,
 )
-from web.segments.validation import InvalidInput
 
 __all__ = ["create_app", "get_app"]
 
@@ -37,8 +38,10 @@ POOL_MAX_SIZE = 10  # per worker; the history stream holds one for its duration
 
 
 def create_app(
-    pool, on_expiry: Callable[[], None] | None = None, middleware: list | None = None
-) -> falcon.asgi.App:
+    pool: Database,
+    on_expiry: Callable[[], None] | None = None,
+    middleware: list[Middleware] | None = None,
+) -> App:
     """The app over a pool (LazyPool or asyncpg.Pool).
 
     Args:
@@ -48,13 +51,16 @@ def create_app(
         middleware: falcon middleware (metrics).
     """
     app = base_app(middleware)
-    map_error(app, InvalidInput, falcon.HTTPBadRequest)
-    map_error(app, store.ExpiryInPast, falcon.HTTPBadRequest)
-    map_error(app, store.SegmentExists, falcon.HTTPConflict)
-    map_error(app, store.UnknownSegments, falcon.HTTPNotFound)
+    map_errors(
+        app,
+        {
+            store.ExpiryInPast: (falcon.HTTPBadRequest, None),
+            store.SegmentExists: (falcon.HTTPConflict, None),
+            store.UnknownSegments: (falcon.HTTPNotFound, None),
+        },
+    )
     map_database_errors(app)
 
-    ready = database_readiness(lambda: store.ping(pool))
     app.add_route("/api/segments", SegmentsResource(pool))
     app.add_route("/api/segments/{slug}", SegmentResource(pool))
     app.add_route("/api/users/{user_id}/segments", UserSegmentsResource(pool, on_expiry))
@@ -63,7 +69,7 @@ def create_app(
     # "{period}.csv" compiles to a regex that misses a period with a newline (404, not 400).
     app.add_route("/api/history/{report}", HistoryCsvResource(pool))
     app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(ready))
+    app.add_route("/readyz", ReadyResource(database_readiness(lambda: store.ping(pool))))
     app.add_route("/metrics", MetricsResource())
     app.add_route("/openapi.json", SpecResource(SPEC))
     return app
@@ -76,16 +82,20 @@ class _Lifespan:
         self.pool = pool
         self.reaper = reaper
 
-    async def process_shutdown(self, scope, event):
+    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
         self.reaper.close()
         await self.pool.close()
 
 
-def get_app() -> falcon.asgi.App:
+def get_app() -> App:
     """The app of a gunicorn worker, configured from the environment."""
     config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="segments: http")
     reaper = AsyncClient(config.reaper_endpoint, peer="segments reaper")
-    middleware = [RequestMetrics("segments", "http")] if metrics_enabled() else []
-    middleware.append(_Lifespan(pool, reaper))
-    return create_app(pool, lambda: reaper.tell(ReaperNudge()), middleware)
+    middleware: list[Middleware] = [*request_metrics(SERVICE), _Lifespan(pool, reaper)]
+
+    def nudge() -> None:
+        # mypy reads the message's TAG class attribute as a NamedTuple field (actors' side)
+        reaper.tell(ReaperNudge())  # type: ignore[call-arg]
+
+    return create_app(pool, nudge, middleware)
