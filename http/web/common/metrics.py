@@ -118,7 +118,7 @@ class MetricsResource:
 
         registry = CollectorRegistry()
         if metrics_enabled():
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
         if self.collect is not None:
             registry.register(_Snapshot(await self.collect()))
         resp.data = generate_latest(registry)

@@ -105,6 +105,6 @@ def get_app() -> App:
 
     def nudge(number: str) -> None:
         # mypy reads the message's TAG class attribute as a NamedTuple field (actors' side)
-        poller.tell(GmNudge(number))  # type: ignore[call-arg]
+        poller.tell(GmNudge(number))  # type: ignore[call-arg, unused-ignore]
 
     return create_app(pool, config.secret, config.token_ttl_s, nudge, request_metrics(SERVICE))

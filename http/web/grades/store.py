@@ -7,6 +7,7 @@ lazily inside the worker's event loop (never in gunicorn's master).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import msgspec
 
@@ -22,7 +23,7 @@ STORE_TIMEOUT_S = 5.0
 _encode = msgspec.json.encode
 
 
-def record_json(row: list) -> bytes:
+def record_json(row: list[Any]) -> bytes:
     """{"result": record} from a storage row [user_id, 4 values]."""
     record = {"user_id": row[0]}
     record.update(zip(FIELDS, row[1:5]))

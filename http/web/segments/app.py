@@ -96,6 +96,6 @@ def get_app() -> App:
 
     def nudge() -> None:
         # mypy reads the message's TAG class attribute as a NamedTuple field (actors' side)
-        reaper.tell(ReaperNudge())  # type: ignore[call-arg]
+        reaper.tell(ReaperNudge())  # type: ignore[call-arg, unused-ignore]
 
     return create_app(pool, nudge, middleware)
