@@ -19,10 +19,10 @@ from actors.runtime.pgpool import LazyPool
 from web.accrual.metrics import SERVICE
 from web.accrual.openapi import SPEC
 from web.accrual.resources import GoodsResource, OrderResource, OrdersResource
-from web.common.app import App, HealthResource, Middleware, ReadyResource, SpecResource, base_app
+from web.common.app import App, Middleware, add_probes, base_app
 from web.common.database import Database, database_readiness, map_database_errors
 from web.common.errors import map_errors
-from web.common.metrics import MetricsResource, request_metrics
+from web.common.metrics import request_metrics
 
 __all__ = ["create_app", "get_app"]
 
@@ -54,10 +54,7 @@ def create_app(
     app.add_route("/api/goods", GoodsResource(pool))
     app.add_route("/api/orders", OrdersResource(pool, delay_s))
     app.add_route("/api/orders/{number}", OrderResource(pool, rate_limit))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(database_readiness(lambda: store.ping(pool))))
-    app.add_route("/metrics", MetricsResource())
-    app.add_route("/openapi.json", SpecResource(SPEC))
+    add_probes(app, SPEC, database_readiness(lambda: store.ping(pool)))
     return app
 
 

@@ -8,8 +8,6 @@ same Idempotency-Key).
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 
 from actors.balances import store
@@ -25,28 +23,15 @@ from web.balances.resources import (
     UsersResource,
     UserTasksResource,
 )
-from web.common.app import App, HealthResource, Middleware, ReadyResource, SpecResource, base_app
+from web.common.app import App, CloseOnShutdown, Middleware, add_probes, base_app
 from web.common.database import Database, database_readiness, map_database_errors
 from web.common.errors import map_errors
-from web.common.metrics import MetricsResource, request_metrics
+from web.common.metrics import request_metrics
 
 __all__ = ["create_app", "get_app"]
 
 POOL_MAX_SIZE = 10
 """Connections per HTTP worker process."""
-
-
-class _Lifespan:
-    """Closes the pool and the nudge sockets when the worker stops."""
-
-    def __init__(self, pool: Database, nudger: Nudger):
-        self.pool = pool
-        self.nudger = nudger
-
-    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
-        self.nudger.close()
-        if hasattr(self.pool, "close"):
-            await self.pool.close()
 
 
 def create_app(
@@ -60,7 +45,7 @@ def create_app(
         middleware: falcon middleware (metrics).
     """
     nudger = nudger or Nudger(pool)
-    app = base_app([*(middleware or []), _Lifespan(pool, nudger)])
+    app = base_app([*(middleware or []), CloseOnShutdown(pool, nudger)])
     map_errors(
         app,
         {
@@ -83,10 +68,7 @@ def create_app(
     app.add_route("/api/v1/user/{user_id}/amount", AmountResource(pool, nudger))
     app.add_route("/api/v1/user/{user_id}/tasks", UserTasksResource(pool))
     app.add_route("/api/v1/task/{task_id}", TaskResource(pool))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(database_readiness(lambda: store.ping(pool))))
-    app.add_route("/metrics", MetricsResource(queue_gauges(pool)))
-    app.add_route("/openapi.json", SpecResource(SPEC))
+    add_probes(app, SPEC, database_readiness(lambda: store.ping(pool)), queue_gauges(pool))
     return app
 
 

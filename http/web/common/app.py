@@ -15,12 +15,16 @@ import falcon.asgi
 
 from actors.runtime.client import RemoteError
 from web.common.errors import map_errors, not_found_sink, remote_error_handler, serialize_error
+from web.common.metrics import Collect, MetricsResource
+from web.common.openapi import SPEC_PATH
 from web.common.responses import json_body, send_json
 from web.common.validation import InvalidInput
 
 __all__ = [
     "App",
+    "CloseOnShutdown",
     "Middleware",
+    "add_probes",
     "base_app",
     "HealthResource",
     "ReadyResource",
@@ -117,3 +121,31 @@ class SpecResource:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         resp.data = self._body
         resp.content_type = falcon.MEDIA_JSON
+
+
+def add_probes(
+    app: App, spec: dict[str, Any], ready: ReadyCheck, collect: Collect | None = None
+) -> None:
+    """The routes every service serves beside its API: /healthz, /readyz (``ready``),
+    /metrics (HTTP counts plus ``collect``'s families) and its OpenAPI document."""
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(ready))
+    app.add_route("/metrics", MetricsResource(collect))
+    app.add_route(SPEC_PATH, SpecResource(spec))
+
+
+class CloseOnShutdown:
+    """Falcon middleware: when the worker stops, close its clients (``close()``), then
+    its database pool (``await pool.close()``, if it has one: a bare connection is the
+    caller's)."""
+
+    def __init__(self, pool: object, *clients: Any):
+        self.pool = pool
+        self.clients = clients
+
+    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        for client in self.clients:
+            client.close()
+        close = getattr(self.pool, "close", None)
+        if close is not None:
+            await close()

@@ -17,10 +17,10 @@ from actors.gophermart.config import from_env
 from actors.gophermart.messages import GmNudge
 from actors.runtime.client import AsyncClient
 from actors.runtime.pgpool import LazyPool
-from web.common.app import App, HealthResource, Middleware, ReadyResource, SpecResource, base_app
+from web.common.app import App, Middleware, add_probes, base_app
 from web.common.database import Database, database_readiness, map_database_errors
 from web.common.errors import map_errors, payment_required
-from web.common.metrics import MetricsResource, request_metrics
+from web.common.metrics import request_metrics
 from web.gophermart.metrics import SERVICE, poll_gauges
 from web.gophermart.openapi import SPEC
 from web.gophermart.resources import (
@@ -88,10 +88,7 @@ def create_app(
     app.add_route("/api/user/balance", BalanceResource(pool, auth))
     app.add_route("/api/user/balance/withdraw", WithdrawResource(pool, auth))
     app.add_route("/api/user/withdrawals", WithdrawalsResource(pool, auth))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(database_readiness(lambda: store.ping(pool))))
-    app.add_route("/metrics", MetricsResource(poll_gauges(pool)))
-    app.add_route("/openapi.json", SpecResource(SPEC))
+    add_probes(app, SPEC, database_readiness(lambda: store.ping(pool)), poll_gauges(pool))
     return app
 
 

@@ -19,8 +19,8 @@ from actors.grades.backup import BackupEncoder, backup_filename
 from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
 from actors.runtime.client import AsyncClient, RemoteError
 from actors.runtime.logs import setup_logging
-from web.common.app import App, HealthResource, Middleware, ReadyResource, SpecResource, base_app
-from web.common.metrics import MetricsResource, request_metrics
+from web.common.app import App, Middleware, add_probes, base_app
+from web.common.metrics import request_metrics
 from web.grades.metrics import SERVICE, GradesCollector
 from web.grades.openapi import GETTER_SPEC
 from web.grades.store import bus_from_env, record_json, store_from_env
@@ -105,10 +105,7 @@ def create_app(
     app = base_app(middleware)
     app.add_route("/get", GetResource(store))
     app.add_route("/backup", BackupResource(store))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(functools.partial(_readiness, store)))
-    app.add_route("/openapi.json", SpecResource(GETTER_SPEC))
-    app.add_route("/metrics", MetricsResource(GradesCollector(store, bus)))
+    add_probes(app, GETTER_SPEC, functools.partial(_readiness, store), GradesCollector(store, bus))
     return app
 
 

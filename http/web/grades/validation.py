@@ -50,14 +50,14 @@ _KEY_END = re.compile(rb'"\s*:')
 """Ends of keys (and of the odd string value that contains a quote and a colon)."""
 
 InvalidBody = InvalidInput
-"""The 400 of web.common, under the name grades' tests and callers know."""
+"""web.common's InvalidInput, under the name tests/grades/test_validation.py imports."""
 
 
 def check_user_id(user_id: str) -> str:
     if not user_id:
-        raise InvalidBody("user_id: must not be empty")
+        raise InvalidInput("user_id: must not be empty")
     if len(user_id.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise InvalidBody(f"user_id: longer than {MAX_KEY_BYTES} bytes")
+        raise InvalidInput(f"user_id: longer than {MAX_KEY_BYTES} bytes")
     return user_id
 
 
@@ -65,7 +65,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise InvalidBody(f"{key}: given more than once")
+            raise InvalidInput(f"{key}: given more than once")
         seen[key] = value
     return seen
 
@@ -77,7 +77,7 @@ def parse_set_body(body: bytes) -> tuple[str, list[int | None]]:
         (user_id, values): values in FIELDS order, None where absent.
 
     Raises:
-        InvalidBody: with a message naming the field.
+        InvalidInput: with a message naming the field.
     """
     parsed = decode_json(body, _decoder)
     values = [parsed.postpaid_limit, parsed.spp, parsed.shipping_fee, parsed.return_fee]

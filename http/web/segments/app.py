@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 import falcon
 
@@ -18,10 +17,10 @@ from actors.runtime.pgpool import LazyPool
 from actors.segments import store
 from actors.segments.config import Config
 from actors.segments.messages import ReaperNudge
-from web.common.app import App, HealthResource, Middleware, ReadyResource, SpecResource, base_app
+from web.common.app import App, CloseOnShutdown, Middleware, add_probes, base_app
 from web.common.database import Database, database_readiness, map_database_errors
 from web.common.errors import map_errors
-from web.common.metrics import MetricsResource, request_metrics
+from web.common.metrics import request_metrics
 from web.segments.metrics import SERVICE
 from web.segments.openapi import SPEC
 from web.segments.resources import (
@@ -68,23 +67,8 @@ def create_app(
     # NOTE: one whole-segment field, the suffix checked in the resource: a template such as
     # "{period}.csv" compiles to a regex that misses a period with a newline (404, not 400).
     app.add_route("/api/history/{report}", HistoryCsvResource(pool))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(database_readiness(lambda: store.ping(pool))))
-    app.add_route("/metrics", MetricsResource())
-    app.add_route("/openapi.json", SpecResource(SPEC))
+    add_probes(app, SPEC, database_readiness(lambda: store.ping(pool)))
     return app
-
-
-class _Lifespan:
-    """Closes the pool and the reaper's client when the worker stops."""
-
-    def __init__(self, pool: LazyPool, reaper: AsyncClient):
-        self.pool = pool
-        self.reaper = reaper
-
-    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
-        self.reaper.close()
-        await self.pool.close()
 
 
 def get_app() -> App:
@@ -92,7 +76,7 @@ def get_app() -> App:
     config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="segments: http")
     reaper = AsyncClient(config.reaper_endpoint, peer="segments reaper")
-    middleware: list[Middleware] = [*request_metrics(SERVICE), _Lifespan(pool, reaper)]
+    middleware: list[Middleware] = [*request_metrics(SERVICE), CloseOnShutdown(pool, reaper)]
 
     def nudge() -> None:
         # mypy reads the message's TAG class attribute as a NamedTuple field (actors' side)
