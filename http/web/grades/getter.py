@@ -21,9 +21,9 @@ from actors.runtime.client import AsyncClient, RemoteError
 from actors.runtime.logs import setup_logging
 from web.common.app import App, Middleware, add_probes, base_app
 from web.common.metrics import request_metrics
+from web.grades.clients import bus_from_env, record_json, store_from_env
 from web.grades.metrics import SERVICE, GradesCollector
 from web.grades.openapi import GETTER_SPEC
-from web.grades.store import bus_from_env, record_json, store_from_env
 from web.grades.validation import check_user_id
 
 __all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]

@@ -24,9 +24,9 @@ from actors.runtime.protocol import ErrorCode
 from web.common.app import App, Middleware, SpecResource, base_app
 from web.common.metrics import request_metrics
 from web.common.requests import read_json_body, request_id_for
+from web.grades.clients import STORE_TIMEOUT_S, record_json, store_from_env
 from web.grades.metrics import SERVICE
 from web.grades.openapi import setter_spec
-from web.grades.store import STORE_TIMEOUT_S, record_json, store_from_env
 from web.grades.validation import parse_set_body
 
 __all__ = ["BasicAuth", "SetResource", "create_app", "get_app", "MAX_BODY_BYTES"]

@@ -1,4 +1,5 @@
-"""The grades HTTP workers' clients of the storage actor and the bus.
+"""The grades HTTP workers' clients of the storage actor and the bus (and the JSON of a
+record the storage actor answers with).
 
 One AsyncClient per worker process, made in ``get_app()`` and connected
 lazily inside the worker's event loop (never in gunicorn's master).
@@ -11,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from actors.bus.config import DEFAULT_BUS_URL, NO_BUS
 from actors.grades.records import FIELDS
 from actors.runtime.client import AsyncClient
 from actors.runtime.security import Curve
@@ -36,8 +38,8 @@ def _curve() -> Curve | None:
 
 def bus_from_env() -> AsyncClient | None:
     """A client of the bus (for its stats), or None for a standalone replica."""
-    url = os.environ.get("BUS_URL", "tcp://127.0.0.1:5555").strip()
-    if url.lower() in ("", "none", "off"):
+    url = os.environ.get("BUS_URL", DEFAULT_BUS_URL).strip()
+    if url.lower() in NO_BUS:
         return None
     return AsyncClient(url, STORE_TIMEOUT_S, curve=_curve(), peer="bus")
 
