@@ -11,6 +11,8 @@ from __future__ import annotations
 from web.accrual.validation import MAX_BODY_BYTES, MAX_GOODS
 from web.common.openapi import (
     Schema,
+    database_probe_paths,
+    database_unavailable,
     document,
     error_response,
     json_body_responses,
@@ -26,7 +28,7 @@ __all__ = ["SPEC"]
 _NUMBER: Schema = {"type": "string", "pattern": "^[0-9]{1,64}$", "example": "12345678903"}
 _AMOUNT: Schema = {"type": "number", "minimum": 0, "example": 729.98}
 
-_503 = error_response("The database does not answer; retry after Retry-After seconds.")
+_503 = database_unavailable()
 _BODY = json_body_responses(MAX_BODY_BYTES)
 
 _SCHEMAS: dict[str, Schema] = {
@@ -133,17 +135,7 @@ _PATHS: Schema = {
             parameters=[path_parameter("number", _NUMBER)],
         )
     },
-    "/healthz": {"get": operation("health", "Liveness.", {200: {"description": "Alive."}})},
-    "/readyz": {
-        "get": operation(
-            "ready",
-            "Readiness: the database answers.",
-            {
-                200: {"description": "Ready."},
-                503: {"description": "The database does not answer."},
-            },
-        )
-    },
+    **database_probe_paths(),
 }
 
 SPEC = document(

@@ -22,6 +22,8 @@ __all__ = [
     "Error",
     "Schema",
     "body_limit_response",
+    "database_probe_paths",
+    "database_unavailable",
     "json_body_responses",
     "json_request_description",
     "document",
@@ -89,6 +91,30 @@ def error_response(description: str, headers: Schema | None = None) -> Schema:
 def body_limit_response(limit: int) -> Schema:
     """The 413 of a route whose body is at most ``limit`` bytes."""
     return error_response(f"Body over {limit} bytes. Nothing changed.")
+
+
+def database_unavailable() -> Schema:
+    """The 503 of a PostgreSQL service's route (web.common.database)."""
+    return error_response(
+        "The database does not answer; retry after Retry-After seconds.", RETRY_AFTER
+    )
+
+
+def database_probe_paths() -> Schema:
+    """/healthz and /readyz of a PostgreSQL service (web.common.app.add_probes)."""
+    return {
+        "/healthz": {"get": operation("health", "Liveness.", {200: {"description": "Alive."}})},
+        "/readyz": {
+            "get": operation(
+                "ready",
+                "Readiness: the database answers.",
+                {
+                    200: {"description": "Ready."},
+                    503: {"description": "The database does not answer."},
+                },
+            )
+        },
+    }
 
 
 def json_body_responses(limit: int) -> dict[int | str, Schema]:

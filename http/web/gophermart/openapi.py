@@ -12,6 +12,8 @@ from __future__ import annotations
 from web.common.openapi import (
     Schema,
     body_limit_response,
+    database_probe_paths,
+    database_unavailable,
     document,
     error_response,
     json_body_responses,
@@ -40,7 +42,7 @@ _TIME: Schema = {"type": "string", "format": "date-time", "example": "2020-12-10
 
 _AUTH: list[Schema] = [{"bearer": []}, {"cookie": []}]
 _401 = error_response("No valid token in the Authorization header or the token cookie.")
-_503 = error_response("The database does not answer; retry after Retry-After seconds.")
+_503 = database_unavailable()
 _JSON_BODY = json_body_responses(MAX_JSON_BYTES)
 _SIGNED_IN = json_response(
     "Signed in: the token is in the Authorization header (Bearer) and in the HttpOnly "
@@ -160,17 +162,7 @@ _PATHS: Schema = {
             security=_AUTH,
         )
     },
-    "/healthz": {"get": operation("health", "Liveness.", {200: {"description": "Alive."}})},
-    "/readyz": {
-        "get": operation(
-            "ready",
-            "Readiness: the database answers.",
-            {
-                200: {"description": "Ready."},
-                503: {"description": "The database does not answer."},
-            },
-        )
-    },
+    **database_probe_paths(),
 }
 
 _STRING: Schema = {"type": "string", "minLength": 1}

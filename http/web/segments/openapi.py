@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from web.common.openapi import (
     Schema,
+    database_unavailable,
     document,
     error_response,
     json_body_responses,
@@ -50,7 +51,7 @@ _BAD_JSON = (
     "range; the error names the field. Nothing changed."
 )
 _BODY = json_body_responses(MAX_BODY_BYTES)
-_UNAVAILABLE = error_response("The database does not answer; retry after Retry-After seconds.")
+_UNAVAILABLE = database_unavailable()
 _USER_PATH = path_parameter("user_id", _USER_ID, "A positive 64-bit integer.")
 _USER_QUERY = query_parameter("user_id", _USER_ID, description="Only this user's rows.")
 _PERIOD: Schema = {"type": "string", "pattern": PERIOD_PATTERN, "example": "2023-08"}
