@@ -148,3 +148,40 @@ def test_oversized_and_wrongly_encoded_bodies(client):
     assert wrong.status_code == 400 and error_of(wrong).startswith("body")
     many = {"order": new_number(), "goods": [{"description": "x", "price": 1}] * 201}
     assert error_of(client.request("POST", "/api/orders", json=many)).startswith("goods")
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b'{"match": "Huge", "reward": 1' + b"0" * 5000 + b', "reward_type": "pt"}', "reward"),
+        (b'{"match": "Huge", "reward": 1e400, "reward_type": "pt"}', "reward"),
+        (
+            b'{"match": "Huge", "reward": 123456789012345678901234567890, "reward_type": "pt"}',
+            "reward",
+        ),
+        (b'{"match": 1' + b"0" * 5000 + b', "reward": 1, "reward_type": "pt"}', "match"),
+    ],
+)
+def test_a_huge_number_names_its_field(client, body, field):
+    """Once "body: malformed JSON" for a valid JSON body; now the field, out of range."""
+    response = client.request("POST", "/api/goods", body=body)
+    assert response.status_code == 400, response.text
+    assert error_of(response).startswith(f"{field}:")
+
+
+def test_a_huge_price_names_the_good(client):
+    order = b'{"order": "%s", "goods": [{"description": "a", "price": 1' + b"0" * 5000 + b"}]}"
+    number = new_number()
+    response = client.request("POST", "/api/orders", body=order % number.encode())
+    assert response.status_code == 400
+    assert error_of(response) == "goods[0].price: number out of range"
+    assert client.request("GET", f"/api/orders/{number}").status_code == 204
+
+
+def test_a_non_json_content_type_is_415(client):
+    rule = b'{"match": "Typed", "reward": 1, "reward_type": "pt"}'
+    response = client.request(
+        "POST", "/api/goods", body=rule, headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 415 and error_of(response).startswith("Content-Type")
+    assert client.request("POST", "/api/goods", body=rule).status_code == 200  # none: JSON

@@ -230,3 +230,50 @@ def test_probes_and_openapi(call):
     } <= set(spec["paths"])
     metrics = call("GET", "/metrics")
     assert metrics.status_code == 200 and "balances_tasks_queued" in metrics.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/user/", {"username": "extra-field", "balance": 1, "extra": 2}),
+        ("/api/v1/user/{uid}/amount/", {"type": "replenishment", "amount": 1, "extra": 2}),
+    ],
+)
+def test_unknown_fields_are_400_and_change_nothing(call, path, body):
+    """The input policy: once accepted with 201, now refused naming the field."""
+    uid = new_user(call)["id"]
+    before = call("GET", "/api/v1/user/", params={"limit": 1000}).json
+    result = call("POST", path.format(uid=uid), json=body)
+    assert result.status_code == 400, result.text
+    assert result.json["error"].startswith("extra: unknown field")
+    assert call("GET", "/api/v1/user/", params={"limit": 1000}).json == before
+    assert call("GET", f"/api/v1/user/{uid}/tasks/").json == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_non_json_content_type_is_415_and_changes_nothing(call, content_type):
+    """The input policy: once ignored, now refused before the body is read."""
+    uid = new_user(call)["id"]
+    result = call(
+        "POST",
+        f"/api/v1/user/{uid}/amount/",
+        body=b'{"type": "replenishment", "amount": 1}',
+        headers={"Content-Type": content_type},
+    )
+    assert result.status_code == 415 and result.json["error"].startswith("Content-Type")
+    assert call("GET", f"/api/v1/user/{uid}/tasks/").json == []
+    untyped = call(
+        "POST", f"/api/v1/user/{uid}/amount/", body=b'{"type": "replenishment", "amount": 1}'
+    )
+    assert untyped.status_code == 202  # no Content-Type at all is taken as JSON
+
+
+def test_the_document_names_the_body_limit(call):
+    spec = call("GET", "/openapi.json").json
+    create = spec["paths"]["/api/v1/user/"]["post"]
+    assert str(MAX_BODY_BYTES) in create["requestBody"]["description"]
+    assert str(MAX_BODY_BYTES) in create["responses"]["413"]["description"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NewUser"
+    }
+    assert spec["components"]["schemas"]["NewUser"]["additionalProperties"] is False

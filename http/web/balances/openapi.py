@@ -1,4 +1,8 @@
-"""The OpenAPI 3.0 document of balances (GET /openapi.json); bodies from msgspec types."""
+"""The OpenAPI 3.0 document of balances (GET /openapi.json).
+
+Built with web.common.openapi; request bodies are the Structs the resources decode
+with (validation.py), responses the Structs below.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,21 @@ from typing import Literal
 import msgspec
 
 from actors.balances.store import MAX_MONEY
-from web.balances.validation import MAX_LIMIT, NewTask, NewUser
-from web.common.openapi import openapi_30
+from web.balances.validation import MAX_BODY_BYTES, MAX_LIMIT, NewTask, NewUser
+from web.common.openapi import (
+    Schema,
+    document,
+    error_response,
+    json_body_responses,
+    json_request_description,
+    json_response,
+    operation,
+    path_parameter,
+    query_parameter,
+    ref,
+)
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "Task", "User"]
 
 
 class User(msgspec.Struct):
@@ -31,138 +46,109 @@ class Task(msgspec.Struct, omit_defaults=True):
     applied_at: str | None = None
 
 
-class ErrorBody(msgspec.Struct):
-    error: str
+def _id(name: str) -> Schema:
+    return path_parameter(name, {"type": "string", "pattern": "^[0-9]{1,19}$"})
 
 
-_schemas, _components = msgspec.json.schema_components(
-    [NewUser, NewTask, User, Task, ErrorBody, list[User], list[Task]],
-    ref_template="#/components/schemas/{name}",
-)
-_NEW_USER, _NEW_TASK, _USER, _TASK, _ERROR, _USERS, _TASKS = _schemas
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict:
-    return _json(_ERROR, description)
-
-
-def _id(name: str) -> dict:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
-    }
+def _list_of(type_: type) -> Schema:
+    return {"type": "array", "items": ref(type_)}
 
 
 _PAGE = [
-    {
-        "name": "after",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY},
-        "description": "Only items with an id above this.",
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
-    },
+    query_parameter(
+        "after",
+        {"type": "integer", "minimum": 0, "maximum": MAX_MONEY},
+        description="Only items with an id above this.",
+    ),
+    query_parameter(
+        "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}
+    ),
 ]
-_BAD = _error("A malformed request, naming the field; nothing changed")
+_BAD = error_response("A malformed request, naming the field; nothing changed")
+_BODY = json_body_responses(MAX_BODY_BYTES)
+_NO_USER = error_response("No such user")
 
-SPEC = {
-    "openapi": "3.0.3",
-    "info": {
-        "title": "balances",
-        "version": "1",
-        "description": "Users' balances, changed by tasks applied in acceptance order.",
+_PATHS: Schema = {
+    "/api/v1/user/": {
+        "post": operation(
+            "createUser",
+            "Create a user",
+            {
+                201: json_response("Created", ref(User)),
+                400: _BAD,
+                409: error_response("The username is taken"),
+                **_BODY,
+            },
+            request=NewUser,
+            request_description=json_request_description(MAX_BODY_BYTES),
+        ),
+        "get": operation(
+            "listUsers",
+            "Users by id, paged",
+            {200: json_response("Users", _list_of(User)), 400: _BAD},
+            parameters=_PAGE,
+        ),
     },
-    "paths": {
-        "/api/v1/user/": {
-            "post": {
-                "summary": "Create a user",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _NEW_USER}},
-                },
-                "responses": {
-                    "201": _json(_USER, "Created"),
-                    "400": _BAD,
-                    "409": _error("The username is taken"),
-                    "413": _error("Body too large"),
-                },
-            },
-            "get": {
-                "summary": "Users by id, paged",
-                "parameters": _PAGE,
-                "responses": {"200": _json(_USERS, "Users"), "400": _BAD},
-            },
-        },
-        "/api/v1/user/{id}": {
-            "get": {
-                "summary": "One user",
-                "parameters": [_id("id")],
-                "responses": {
-                    "200": _json(_USER, "The user"),
-                    "400": _BAD,
-                    "404": _error("No such user"),
-                },
-            },
-        },
-        "/api/v1/user/{id}/amount/": {
-            "post": {
-                "summary": "Queue a replenishment or write-off",
-                "parameters": [
-                    _id("id"),
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
-                        "description": "A repeat returns the first task and queues nothing.",
-                    },
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _NEW_TASK}},
-                },
-                "responses": {
-                    "202": _json(_TASK, "Queued (committed)"),
-                    "400": _BAD,
-                    "404": _error("No such user"),
-                    "413": _error("Body too large"),
-                    "409": _error("Idempotency-Key reused with another type or amount"),
-                },
-            },
-        },
-        "/api/v1/user/{id}/tasks/": {
-            "get": {
-                "summary": "A user's tasks in acceptance order, paged",
-                "parameters": [_id("id"), *_PAGE],
-                "responses": {
-                    "200": _json(_TASKS, "Tasks"),
-                    "400": _BAD,
-                    "404": _error("No such user"),
-                },
-            },
-        },
-        "/api/v1/task/{task_id}": {
-            "get": {
-                "summary": "One task",
-                "parameters": [_id("task_id")],
-                "responses": {
-                    "200": _json(_TASK, "The task"),
-                    "400": _BAD,
-                    "404": _error("No such task"),
-                },
-            },
-        },
+    "/api/v1/user/{id}": {
+        "get": operation(
+            "getUser",
+            "One user",
+            {200: json_response("The user", ref(User)), 400: _BAD, 404: _NO_USER},
+            parameters=[_id("id")],
+        ),
     },
-    "components": {"schemas": openapi_30(_components)},
+    "/api/v1/user/{id}/amount/": {
+        "post": operation(
+            "queueTask",
+            "Queue a replenishment or write-off",
+            {
+                202: json_response("Queued (committed)", ref(Task)),
+                400: _BAD,
+                404: _NO_USER,
+                409: error_response("Idempotency-Key reused with another type or amount"),
+                **_BODY,
+            },
+            parameters=[
+                _id("id"),
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
+                    "description": "A repeat returns the first task and queues nothing.",
+                },
+            ],
+            request=NewTask,
+            request_description=json_request_description(MAX_BODY_BYTES),
+        ),
+    },
+    "/api/v1/user/{id}/tasks/": {
+        "get": operation(
+            "listTasks",
+            "A user's tasks in acceptance order, paged",
+            {200: json_response("Tasks", _list_of(Task)), 400: _BAD, 404: _NO_USER},
+            parameters=[_id("id"), *_PAGE],
+        ),
+    },
+    "/api/v1/task/{task_id}": {
+        "get": operation(
+            "getTask",
+            "One task",
+            {
+                200: json_response("The task", ref(Task)),
+                400: _BAD,
+                404: error_response("No such task"),
+            },
+            parameters=[_id("task_id")],
+        ),
+    },
 }
+
+SPEC = document(
+    "balances",
+    "Users' balances, changed by tasks applied in acceptance order. Every error is "
+    '{"error": ...} naming the field.',
+    _PATHS,
+    [NewUser, NewTask, User, Task],
+    version="1",
+)

@@ -11,11 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
+import falcon.asgi
 
 from actors.balances import store
 from actors.balances.nudger import Nudger
-from web.balances.validation import NewTask, NewUser, idempotency_key, page, path_id, read_body
-from web.common.errors import json_body
+from web.balances.validation import (
+    MAX_BODY_BYTES,
+    idempotency_key,
+    page,
+    parse_new_task,
+    parse_new_user,
+    path_id,
+)
+from web.common.database import Database
+from web.common.requests import read_json_body
+from web.common.responses import send_json
 
 __all__ = [
     "AmountResource",
@@ -28,11 +38,11 @@ __all__ = [
 ]
 
 
-def user_json(user: store.User) -> dict:
+def user_json(user: store.User) -> dict[str, Any]:
     return {"id": str(user.id), "username": user.username, "balance": user.balance}
 
 
-def task_json(task: store.Task) -> dict:
+def task_json(task: store.Task) -> dict[str, Any]:
     out: dict[str, Any] = {
         "task_id": str(task.id),
         "user_id": str(task.user_id),
@@ -50,13 +60,13 @@ def task_json(task: store.Task) -> dict:
     return out
 
 
-def _json(resp, value, status: str = falcon.HTTP_200) -> None:
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = json_body(value)
-
-
-def _next_link(req, resp, items: list, limit: int, last_id: int) -> None:
+def _next_link(
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    items: list[Any],
+    limit: int,
+    last_id: int,
+) -> None:
     if len(items) == limit:
         resp.append_link(f"{req.path}?after={last_id}&limit={limit}", "next")
 
@@ -64,75 +74,83 @@ def _next_link(req, resp, items: list, limit: int, last_id: int) -> None:
 class UsersResource:
     """/api/v1/user/: POST creates a user (201), GET lists users by id (paged)."""
 
-    def __init__(self, db: Any):
+    def __init__(self, db: Database):
         self.db = db
 
-    async def on_post(self, req, resp):
-        body: NewUser = await read_body(req, NewUser)
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        body = parse_new_user(await read_json_body(req, MAX_BODY_BYTES))
         user = await store.create_user(self.db, body.username, body.balance)
         resp.location = f"/api/v1/user/{user.id}"
-        _json(resp, user_json(user), falcon.HTTP_201)
+        send_json(resp, user_json(user), falcon.HTTP_201)
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         after, limit = page(req)
         users = await store.list_users(self.db, after=after, limit=limit)
         if users:
             _next_link(req, resp, users, limit, users[-1].id)
-        _json(resp, [user_json(u) for u in users])
+        send_json(resp, [user_json(u) for u in users])
 
 
 class UserResource:
     """/api/v1/user/{user_id}: GET one user."""
 
-    def __init__(self, db: Any):
+    def __init__(self, db: Database):
         self.db = db
 
-    async def on_get(self, req, resp, user_id: str):
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: str
+    ) -> None:
         user = await store.get_user(self.db, path_id(user_id, "id"))
-        _json(resp, user_json(user))
+        send_json(resp, user_json(user))
 
 
 class AmountResource:
     """/api/v1/user/{user_id}/amount/: POST queues a task (202 once committed)."""
 
-    def __init__(self, db: Any, nudger: Nudger):
+    def __init__(self, db: Database, nudger: Nudger):
         self.db = db
         self.nudger = nudger
 
-    async def on_post(self, req, resp, user_id: str):
+    async def on_post(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: str
+    ) -> None:
         uid = path_id(user_id, "id")
         key = idempotency_key(req)
-        body: NewTask = await read_body(req, NewTask)
+        body = parse_new_task(await read_json_body(req, MAX_BODY_BYTES))
         task, created = await store.enqueue_task(self.db, uid, body.type, body.amount, key)
         if created:
             await self.nudger.nudge(uid)
         else:
             resp.set_header("Idempotent-Replayed", "true")
         resp.location = f"/api/v1/task/{task.id}"
-        _json(resp, task_json(task), falcon.HTTP_202)
+        send_json(resp, task_json(task), falcon.HTTP_202)
 
 
 class UserTasksResource:
     """/api/v1/user/{user_id}/tasks/: GET a user's tasks in acceptance order (paged)."""
 
-    def __init__(self, db: Any):
+    def __init__(self, db: Database):
         self.db = db
 
-    async def on_get(self, req, resp, user_id: str):
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: str
+    ) -> None:
         uid = path_id(user_id, "id")
         after, limit = page(req)
         tasks = await store.list_tasks(self.db, uid, after=after, limit=limit)
         if tasks:
             _next_link(req, resp, tasks, limit, tasks[-1].id)
-        _json(resp, [task_json(t) for t in tasks])
+        send_json(resp, [task_json(t) for t in tasks])
 
 
 class TaskResource:
     """/api/v1/task/{task_id}: GET one task."""
 
-    def __init__(self, db: Any):
+    def __init__(self, db: Database):
         self.db = db
 
-    async def on_get(self, req, resp, task_id: str):
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, task_id: str
+    ) -> None:
         task = await store.get_task(self.db, path_id(task_id, "task_id"))
-        _json(resp, task_json(task))
+        send_json(resp, task_json(task))

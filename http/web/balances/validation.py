@@ -1,7 +1,9 @@
 """Request parsing for balances: bodies, path ids, paging, Idempotency-Key.
 
-Every failure is a falcon error whose description names the field, so a rejected
-request answers 400 (413 for a body over MAX_BODY_BYTES) before anything is queued.
+Every failure is an InvalidInput (400) naming the field, so a rejected request
+changes nothing and queues nothing; bodies are decoded into the Structs below, which
+refuse unknown fields (web.common reads them: 413 over MAX_BODY_BYTES, 415 for a
+non-JSON Content-Type).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import re
 from typing import Annotated, Literal
 
 import falcon
+import falcon.asgi
 import msgspec
 
 from actors.balances.store import MAX_MONEY
+from web.common.validation import InvalidInput, decode_json
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -23,12 +27,13 @@ __all__ = [
     "NewUser",
     "idempotency_key",
     "page",
+    "parse_new_task",
+    "parse_new_user",
     "path_id",
-    "read_body",
 ]
 
 MAX_BODY_BYTES = 16 * 1024
-"""A user or a task is a few dozen bytes; anything over this is 413."""
+"""Bytes of a POST body (413 beyond): a user or a task is a few dozen bytes."""
 MAX_USERNAME_BYTES = 128
 MAX_KEY_CHARS = 255
 """Idempotency-Key: 1..255 printable ASCII characters."""
@@ -43,7 +48,7 @@ _NOUNS = {"id": "user", "task_id": "task"}
 Money = Annotated[int, msgspec.Meta(ge=0, le=MAX_MONEY)]
 
 
-class NewUser(msgspec.Struct):
+class NewUser(msgspec.Struct, forbid_unknown_fields=True):
     """POST /api/v1/user/ body."""
 
     username: Annotated[
@@ -60,7 +65,7 @@ class NewUser(msgspec.Struct):
     """Opening balance in minor units, >= 0."""
 
 
-class NewTask(msgspec.Struct):
+class NewTask(msgspec.Struct, forbid_unknown_fields=True):
     """POST /api/v1/user/{id}/amount/ body."""
 
     type: Literal["replenishment", "write-off"]
@@ -69,83 +74,56 @@ class NewTask(msgspec.Struct):
     """Minor units, > 0."""
 
 
-async def read_body(req, shape: type[msgspec.Struct]) -> msgspec.Struct:
-    """The body decoded into `shape`.
-
-    Raises:
-        falcon.HTTPContentTooLarge: over MAX_BODY_BYTES.
-        falcon.HTTPBadRequest: not JSON, or a field missing or of the wrong type/range.
-    """
-    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
-        raise falcon.HTTPContentTooLarge(
-            description=f"body: over the limit of {MAX_BODY_BYTES} bytes"
-        )
-    data = await req.stream.read(MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES:
-        raise falcon.HTTPContentTooLarge(
-            description=f"body: over the limit of {MAX_BODY_BYTES} bytes"
-        )
-    if not data.strip():
-        raise falcon.HTTPBadRequest(description="body: expected a JSON object, got nothing")
-    try:
-        value = msgspec.json.decode(data, type=shape)
-    except msgspec.ValidationError as exc:
-        raise falcon.HTTPBadRequest(description=str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise falcon.HTTPBadRequest(description=f"body: malformed JSON: {exc}") from None
-    if isinstance(value, NewUser):
-        _check_username(value.username)
-    return value
+_NEW_USER = msgspec.json.Decoder(NewUser)
+_NEW_TASK = msgspec.json.Decoder(NewTask)
 
 
-def _check_username(username: str) -> None:
-    try:
-        size = len(username.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise falcon.HTTPBadRequest(description="username: not valid UTF-8") from None
-    if size > MAX_USERNAME_BYTES:
-        raise falcon.HTTPBadRequest(description=f"username: longer than {MAX_USERNAME_BYTES} bytes")
-    if "\x00" in username:
-        raise falcon.HTTPBadRequest(description="username: must not contain NUL")
+def parse_new_user(body: bytes) -> NewUser:
+    """POST /api/v1/user/: {"username": ..., "balance": ...}."""
+    user = decode_json(body, _NEW_USER)
+    if len(user.username.encode("utf-8", "surrogatepass")) > MAX_USERNAME_BYTES:
+        raise InvalidInput(f"username: longer than {MAX_USERNAME_BYTES} bytes")
+    if "\x00" in user.username:
+        raise InvalidInput("username: must not contain NUL")
+    return user
+
+
+def parse_new_task(body: bytes) -> NewTask:
+    """POST /api/v1/user/{id}/amount/: {"type": ..., "amount": ...}."""
+    return decode_json(body, _NEW_TASK)
 
 
 def path_id(value: str, name: str) -> int:
     """An id from the path: 400 unless digits; 404 for 0 or beyond bigint (no such row)."""
     if not _DIGITS.fullmatch(value):
-        raise falcon.HTTPBadRequest(
-            description=f"{name}: {value[:40]!r} is not a positive integer id"
-        )
+        raise InvalidInput(f"{name}: {value[:40]!r} is not a positive integer id")
     number = int(value)
     if not 0 < number <= MAX_MONEY:
         raise falcon.HTTPNotFound(description=f"{name}: no {_NOUNS[name]} {number}")
     return number
 
 
-def _int_param(req, name: str, default: int, low: int, high: int) -> int:
+def _int_param(req: falcon.asgi.Request, name: str, default: int, low: int, high: int) -> int:
     raw = req.get_param(name, default=None)
     if raw is None:
         return default
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise falcon.HTTPBadRequest(
-            description=f"{name}: {raw[:40]!r} is not an integer in {low}..{high}"
-        )
+        raise InvalidInput(f"{name}: {raw[:40]!r} is not an integer in {low}..{high}")
     return int(raw)
 
 
-def page(req) -> tuple[int, int]:
+def page(req: falcon.asgi.Request) -> tuple[int, int]:
     """(after, limit) query parameters of a list."""
     after = _int_param(req, "after", 0, 0, MAX_MONEY)
     limit = _int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     return after, limit
 
 
-def idempotency_key(req) -> str | None:
+def idempotency_key(req: falcon.asgi.Request) -> str | None:
     """The Idempotency-Key header, if any."""
     key = req.get_header("Idempotency-Key")
     if key is None:
         return None
     if not _KEY.fullmatch(key):
-        raise falcon.HTTPBadRequest(
-            description=f"Idempotency-Key: 1..{MAX_KEY_CHARS} printable ASCII characters"
-        )
+        raise InvalidInput(f"Idempotency-Key: 1..{MAX_KEY_CHARS} printable ASCII characters")
     return key

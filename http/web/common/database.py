@@ -9,32 +9,43 @@ idempotency key where the service has one).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import falcon
+import falcon.asgi
 
 from actors.runtime.pg import transient_errors
+from web.common.app import ReadyCheck
+from web.common.errors import map_errors
 
-__all__ = ["RETRY_AFTER_S", "map_database_errors", "database_readiness"]
+__all__ = ["Database", "RETRY_AFTER_S", "map_database_errors", "database_readiness"]
 
+Database = Any
+"""What a service's store functions take as ``db``: a LazyPool, an asyncpg.Pool or a
+connection (the stores type it so)."""
 RETRY_AFTER_S = 1
 
 
-async def _unavailable(req, resp, exc, params):
-    raise falcon.HTTPServiceUnavailable(
-        description=f"database unavailable: {exc}", retry_after=RETRY_AFTER_S
+def _unavailable(description: str) -> falcon.HTTPError:
+    return falcon.HTTPServiceUnavailable(description=description, retry_after=RETRY_AFTER_S)
+
+
+def map_database_errors(app: falcon.asgi.App[Any, Any]) -> None:
+    """Answer every transient database error with 503 + Retry-After."""
+    map_errors(
+        app,
+        {
+            error: (_unavailable, lambda exc: f"database unavailable: {exc}")
+            for error in transient_errors()
+            if issubclass(error, Exception)  # all are; add_error_handler takes Exceptions
+        },
     )
 
 
-def map_database_errors(app) -> None:
-    """Answer every transient database error with 503 + Retry-After."""
-    for error in transient_errors():
-        app.add_error_handler(error, _unavailable)
-
-
-def database_readiness(ping: Callable[[], Awaitable[object]]):
+def database_readiness(ping: Callable[[], Awaitable[object]]) -> ReadyCheck:
     """A ReadyResource check: ready while ``ping()`` (one query) succeeds."""
 
-    async def check() -> tuple[bool, dict]:
+    async def check() -> tuple[bool, dict[str, Any]]:
         try:
             await ping()
         except transient_errors() as exc:

@@ -4,19 +4,37 @@ Workers count into prometheus_client's multiprocess files
 (PROMETHEUS_MULTIPROC_DIR, which the service's supervisor sets and wipes at
 start). ``GET /metrics`` merges those files and adds whatever the service
 reports at scrape time (an async ``collect()`` returning metric families).
-Families carry the service's name: ``<service>_http_requests_total``.
+Families carry the service's name: ``<service>_http_requests_total``; a
+service's own families are in ``web/<service>/metrics.py``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import falcon
+import falcon.asgi
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
-__all__ = ["RequestMetrics", "MetricsResource", "metrics_enabled", "LATENCY_BUCKETS_S"]
+from actors.runtime.pg import transient_errors
+
+__all__ = [
+    "Collect",
+    "QueryGauges",
+    "RequestMetrics",
+    "MetricsResource",
+    "metrics_enabled",
+    "request_metrics",
+    "LATENCY_BUCKETS_S",
+]
+
+Collect = Callable[[], Awaitable[list[Metric]]]
+"""A service's scrape-time families: an async callable returning them."""
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -24,6 +42,11 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 def metrics_enabled() -> bool:
     """True in a worker whose supervisor made a multiprocess metrics directory."""
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def request_metrics(service: str, port_role: str = "http") -> list[RequestMetrics]:
+    """The middleware list of a worker: RequestMetrics when metrics are enabled, else none."""
+    return [RequestMetrics(service, port_role)] if metrics_enabled() else []
 
 
 class RequestMetrics:
@@ -46,12 +69,19 @@ class RequestMetrics:
             ["port", "route"],
             buckets=LATENCY_BUCKETS_S,
         )
-        self._children: dict[tuple, tuple] = {}  # (route, method, status) -> (count, time)
+        # (route, method, status) -> (count, time)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    async def process_request(self, req, resp):
+    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         req.context.started = time.perf_counter()
 
-    async def process_response(self, req, resp, resource, req_succeeded):
+    async def process_response(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        resource: object,
+        req_succeeded: bool,
+    ) -> None:
         started = getattr(req.context, "started", None)
         if started is None:
             return
@@ -70,27 +100,51 @@ class RequestMetrics:
 class _Snapshot:
     """A collector of values fetched for one scrape."""
 
-    def __init__(self, families: list):
+    def __init__(self, families: list[Metric]):
         self.families = families
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         return self.families
 
 
 class MetricsResource:
     """GET /metrics in the Prometheus text format."""
 
-    def __init__(self, collect: Callable[[], Awaitable[list]] | None = None):
+    def __init__(self, collect: Collect | None = None):
         self.collect = collect
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         if metrics_enabled():
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
         if self.collect is not None:
             registry.register(_Snapshot(await self.collect()))
         resp.data = generate_latest(registry)
         resp.content_type = CONTENT_TYPE_LATEST
         resp.status = falcon.HTTP_200
+
+
+class QueryGauges:
+    """A Collect of gauges read by one database query at scrape time.
+
+    ``query()`` returns one value per gauge of ``gauges`` ((name, help) pairs), in
+    order; while the database is unreachable the scrape simply lacks them.
+    """
+
+    def __init__(
+        self, query: Callable[[], Awaitable[Sequence[float]]], gauges: Sequence[tuple[str, str]]
+    ):
+        self.query = query
+        self.gauges = gauges
+
+    async def __call__(self) -> list[Metric]:
+        try:
+            values = await self.query()
+        except transient_errors():
+            return []
+        return [
+            GaugeMetricFamily(name, doc, value=value)
+            for (name, doc), value in zip(self.gauges, values, strict=True)
+        ]

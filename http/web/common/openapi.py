@@ -20,6 +20,12 @@ import msgspec
 
 __all__ = [
     "Error",
+    "Schema",
+    "body_limit_response",
+    "database_probe_paths",
+    "database_unavailable",
+    "json_body_responses",
+    "json_request_description",
     "document",
     "openapi_30",
     "operation",
@@ -31,6 +37,9 @@ __all__ = [
     "path_parameter",
     "SPEC_PATH",
 ]
+
+Schema = dict[str, Any]
+"""A JSON Schema, an OpenAPI object, a document: JSON as a dict."""
 
 SPEC_PATH = "/openapi.json"
 _REF = "#/components/schemas/{name}"
@@ -51,11 +60,12 @@ RETRY_AFTER = {
 }
 
 
-def ref(type_: type) -> dict:
-    return {"$ref": _REF.format(name=type_.__name__)}
+def ref(type_: type | str) -> Schema:
+    """A reference to a Struct's schema, or to a hand-written one by name."""
+    return {"$ref": _REF.format(name=type_ if isinstance(type_, str) else type_.__name__)}
 
 
-def _schema(body: Any) -> dict:
+def _schema(body: Any) -> Schema:
     """A Struct (by reference) or a literal JSON Schema dict."""
     return body if isinstance(body, dict) else ref(body)
 
@@ -63,10 +73,10 @@ def _schema(body: Any) -> dict:
 def json_response(
     description: str,
     body: Any = None,
-    headers: dict | None = None,
+    headers: Schema | None = None,
     media_type: str = "application/json",
-) -> dict:
-    response: dict = {"description": description}
+) -> Schema:
+    response: Schema = {"description": description}
     if body is not None:
         response["content"] = {media_type: {"schema": _schema(body)}}
     if headers:
@@ -74,11 +84,61 @@ def json_response(
     return response
 
 
-def error_response(description: str, headers: dict | None = None) -> dict:
+def error_response(description: str, headers: Schema | None = None) -> Schema:
     return json_response(description, Error, headers)
 
 
-def query_parameter(name: str, schema: dict, required: bool = False, description: str = "") -> dict:
+def body_limit_response(limit: int) -> Schema:
+    """The 413 of a route whose body is at most ``limit`` bytes."""
+    return error_response(f"Body over {limit} bytes. Nothing changed.")
+
+
+def database_unavailable() -> Schema:
+    """The 503 of a PostgreSQL service's route (web.common.database)."""
+    return error_response(
+        "The database does not answer; retry after Retry-After seconds.", RETRY_AFTER
+    )
+
+
+def database_probe_paths() -> Schema:
+    """/healthz and /readyz of a PostgreSQL service (web.common.app.add_probes)."""
+    return {
+        "/healthz": {"get": operation("health", "Liveness.", {200: {"description": "Alive."}})},
+        "/readyz": {
+            "get": operation(
+                "ready",
+                "Readiness: the database answers.",
+                {
+                    200: {"description": "Ready."},
+                    503: {"description": "The database does not answer."},
+                },
+            )
+        },
+    }
+
+
+def json_body_responses(limit: int) -> dict[int | str, Schema]:
+    """The 413 and 415 every JSON route of web.common.requests.read_json_body answers."""
+    return {
+        413: body_limit_response(limit),
+        415: error_response(
+            "A Content-Type other than application/json or */*+json (none is taken as JSON)."
+        ),
+    }
+
+
+def json_request_description(limit: int, what: str = "") -> str:
+    """The request body description of a JSON route: what it holds, and its limit."""
+    policy = (
+        f"At most {limit} bytes of strict UTF-8 JSON; unknown fields are refused. "
+        "A missing Content-Type is taken as JSON."
+    )
+    return f"{what} {policy}" if what else policy
+
+
+def query_parameter(
+    name: str, schema: Schema, required: bool = False, description: str = ""
+) -> Schema:
     return {
         "name": name,
         "in": "query",
@@ -88,7 +148,7 @@ def query_parameter(name: str, schema: dict, required: bool = False, description
     }
 
 
-def path_parameter(name: str, schema: dict, description: str = "") -> dict:
+def path_parameter(name: str, schema: Schema, description: str = "") -> Schema:
     return {
         "name": name,
         "in": "path",
@@ -101,17 +161,17 @@ def path_parameter(name: str, schema: dict, description: str = "") -> dict:
 def operation(
     operation_id: str,
     summary: str,
-    responses: dict[int | str, dict],
+    responses: dict[int | str, Schema],
     *,
     request: Any = None,
     request_media_type: str = "application/json",
     request_description: str = "",
-    parameters: list | None = None,
+    parameters: list[Schema] | None = None,
     description: str = "",
-    security: list | None = None,
-) -> dict:
+    security: list[Schema] | None = None,
+) -> Schema:
     """One operation; ``request`` is a Struct type or a JSON Schema dict."""
-    op: dict = {
+    op: Schema = {
         "operationId": operation_id,
         "summary": summary,
         "responses": {str(status): body for status, body in responses.items()},
@@ -132,7 +192,7 @@ def operation(
     return op
 
 
-def openapi_30(schema):
+def openapi_30(schema: Any) -> Any:
     """msgspec's JSON Schema, with null unions spelled as OpenAPI 3.0's ``nullable``."""
     if isinstance(schema, list):
         return [openapi_30(item) for item in schema]
@@ -155,14 +215,23 @@ def openapi_30(schema):
 def document(
     title: str,
     description: str,
-    paths: dict,
-    types: list[type],
+    paths: Schema,
+    types: list[Any],
     version: str = "1.0.0",
-    security_schemes: dict | None = None,
-) -> dict:
-    """The whole document; ``types`` are every Struct the paths refer to (Error included)."""
-    _, schemas = msgspec.json.schema_components([Error, *types], ref_template=_REF)
-    components: dict = {"schemas": openapi_30(schemas)}
+    security_schemes: Schema | None = None,
+    schemas: dict[str, Schema] | None = None,
+    list_spec: bool = True,
+) -> Schema:
+    """The whole document.
+
+    Args:
+        types: every Struct the paths refer to by ``ref`` (Error is added).
+        schemas: named JSON Schemas written by hand, for bodies checked by code
+            rather than decoded into a Struct (``{"$ref": ...}`` them by name).
+        list_spec: list GET /openapi.json itself among the paths.
+    """
+    _, generated = msgspec.json.schema_components([Error, *types], ref_template=_REF)
+    components: Schema = {"schemas": {**openapi_30(generated), **(schemas or {})}}
     if security_schemes:
         components["securitySchemes"] = security_schemes
     spec_op = operation(
@@ -173,6 +242,6 @@ def document(
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "version": version, "description": description},
-        "paths": {**paths, SPEC_PATH: {"get": spec_op}},
+        "paths": {**paths, SPEC_PATH: {"get": spec_op}} if list_spec else paths,
         "components": components,
     }

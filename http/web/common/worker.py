@@ -68,7 +68,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self._in_head, self._head_bytes = True, 0
 
 
-class Worker(UvicornWorker):
+class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no types
     """uvicorn under gunicorn with uvloop, httptools and a bounded request head."""
 
     CONFIG_KWARGS = {

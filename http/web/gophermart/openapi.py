@@ -1,192 +1,172 @@
 """The OpenAPI 3 document of gophermart, served at GET /openapi.json.
 
-It describes what resources.py and validation.py do (seed 003's routes and statuses);
-tests/gophermart/test_app_fuzz.py runs schemathesis against it: keep them in step.
+Built with web.common.openapi. The bodies are checked by code (exact numbers, no
+coercion), not by a typed Struct, so their schemas are written here; they describe
+what resources.py and validation.py do (seed 003's routes and statuses), and
+tests/gophermart/test_process_fuzz.py runs schemathesis against the document: keep
+them in step.
 """
 
 from __future__ import annotations
 
+from web.common.openapi import (
+    Schema,
+    body_limit_response,
+    database_probe_paths,
+    database_unavailable,
+    document,
+    error_response,
+    json_body_responses,
+    json_request_description,
+    json_response,
+    operation,
+    ref,
+)
 from web.gophermart.validation import MAX_CREDENTIAL_BYTES, MAX_JSON_BYTES, MAX_ORDER_BYTES
 
 __all__ = ["SPEC"]
 
-_NUMBER = {
+_NUMBER: Schema = {
     "type": "string",
     "pattern": "^[0-9]{1,64}$",
     "example": "12345678903",
     "description": "Order number: digits passing the Luhn check.",
 }
-_AMOUNT = {
+_AMOUNT: Schema = {
     "type": "number",
     "minimum": 0,
     "example": 729.98,
     "description": "Loyalty points: a JSON number with at most two decimals.",
 }
-_TIME = {"type": "string", "format": "date-time", "example": "2020-12-10T15:15:45+00:00"}
+_TIME: Schema = {"type": "string", "format": "date-time", "example": "2020-12-10T15:15:45+00:00"}
 
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(description: str, schema: dict) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict:
-    return _json(description, _ref("Error"))
-
-
-_AUTH = [{"bearer": []}, {"cookie": []}]
-_401 = _error("No valid token in the Authorization header or the token cookie.")
-_413 = "Body over {} bytes. Nothing changed."
-_503 = _error("The database does not answer; retry after Retry-After seconds.")
-_SIGNED_IN = {
-    "description": "Signed in: the token is in the Authorization header (Bearer) and in "
-    "the HttpOnly cookie `token`.",
-    "headers": {
+_AUTH: list[Schema] = [{"bearer": []}, {"cookie": []}]
+_401 = error_response("No valid token in the Authorization header or the token cookie.")
+_503 = database_unavailable()
+_JSON_BODY = json_body_responses(MAX_JSON_BYTES)
+_SIGNED_IN = json_response(
+    "Signed in: the token is in the Authorization header (Bearer) and in the HttpOnly "
+    "cookie `token`.",
+    ref("SignedIn"),
+    {
         "Authorization": {"schema": {"type": "string"}},
         "Set-Cookie": {"schema": {"type": "string"}},
     },
-    "content": {"application/json": {"schema": _ref("SignedIn")}},
-}
-_CREDENTIALS_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": _ref("Credentials")}},
-}
-_BAD_CREDENTIALS = _error(
+)
+_BAD_CREDENTIALS = error_response(
     "Malformed JSON, missing or unknown field, wrong type, an empty "
     f"or over-{MAX_CREDENTIAL_BYTES}-byte login or password."
 )
 
-_PATHS = {
+
+def _credentials_operation(operation_id: str, summary: str, refusal: tuple[int, str]) -> Schema:
+    status, text = refusal
+    return operation(
+        operation_id,
+        summary,
+        {
+            200: _SIGNED_IN,
+            400: _BAD_CREDENTIALS,
+            status: error_response(text),
+            **_JSON_BODY,
+            503: _503,
+        },
+        request=ref("Credentials"),
+        request_description=json_request_description(MAX_JSON_BYTES),
+    )
+
+
+_PATHS: Schema = {
     "/api/user/register": {
-        "post": {
-            "operationId": "register",
-            "summary": "Register and sign in.",
-            "requestBody": _CREDENTIALS_BODY,
-            "responses": {
-                "200": _SIGNED_IN,
-                "400": _BAD_CREDENTIALS,
-                "409": _error("The login is taken."),
-                "413": _error(_413.format(MAX_JSON_BYTES)),
-                "503": _503,
-            },
-        }
+        "post": _credentials_operation(
+            "register", "Register and sign in.", (409, "The login is taken.")
+        )
     },
     "/api/user/login": {
-        "post": {
-            "operationId": "login",
-            "summary": "Sign in.",
-            "requestBody": _CREDENTIALS_BODY,
-            "responses": {
-                "200": _SIGNED_IN,
-                "400": _BAD_CREDENTIALS,
-                "401": _error("No user with this login and password."),
-                "413": _error(_413.format(MAX_JSON_BYTES)),
-                "503": _503,
-            },
-        }
+        "post": _credentials_operation(
+            "login", "Sign in.", (401, "No user with this login and password.")
+        )
     },
     "/api/user/orders": {
-        "post": {
-            "operationId": "uploadOrder",
-            "security": _AUTH,
-            "summary": "Upload an order number for the accrual system to reward.",
-            "requestBody": {
-                "required": True,
-                "content": {"text/plain": {"schema": {"type": "string", "example": "12345678903"}}},
+        "post": operation(
+            "uploadOrder",
+            "Upload an order number for the accrual system to reward.",
+            {
+                200: json_response("This user uploaded it before.", ref("Uploaded")),
+                202: json_response("New: accepted with status NEW.", ref("Uploaded")),
+                400: error_response("Empty, or not digits."),
+                401: _401,
+                409: error_response("Another user uploaded it."),
+                413: body_limit_response(MAX_ORDER_BYTES),
+                422: error_response("Digits failing the Luhn check, or more than 64."),
+                503: _503,
             },
-            "responses": {
-                "200": _json("This user uploaded it before.", _ref("Uploaded")),
-                "202": _json("New: accepted with status NEW.", _ref("Uploaded")),
-                "400": _error("Empty, or not digits."),
-                "401": _401,
-                "409": _error("Another user uploaded it."),
-                "413": _error(_413.format(MAX_ORDER_BYTES)),
-                "422": _error("Digits failing the Luhn check, or more than 64."),
-                "503": _503,
+            request={"type": "string", "example": "12345678903"},
+            request_media_type="text/plain",
+            request_description=f"The order number, at most {MAX_ORDER_BYTES} bytes with "
+            "surrounding whitespace.",
+            security=_AUTH,
+        ),
+        "get": operation(
+            "listOrders",
+            "The user's orders, oldest upload first.",
+            {
+                200: json_response("Orders.", {"type": "array", "items": ref("Order")}),
+                204: {"description": "No orders."},
+                401: _401,
+                503: _503,
             },
-        },
-        "get": {
-            "operationId": "listOrders",
-            "security": _AUTH,
-            "summary": "The user's orders, oldest upload first.",
-            "responses": {
-                "200": _json("Orders.", {"type": "array", "items": _ref("Order")}),
-                "204": {"description": "No orders."},
-                "401": _401,
-                "503": _503,
-            },
-        },
+            security=_AUTH,
+        ),
     },
     "/api/user/balance": {
-        "get": {
-            "operationId": "balance",
-            "security": _AUTH,
-            "summary": "Current and withdrawn points.",
-            "responses": {"200": _json("The balance.", _ref("Balance")), "401": _401, "503": _503},
-        }
+        "get": operation(
+            "balance",
+            "Current and withdrawn points.",
+            {200: json_response("The balance.", ref("Balance")), 401: _401, 503: _503},
+            security=_AUTH,
+        )
     },
     "/api/user/balance/withdraw": {
-        "post": {
-            "operationId": "withdraw",
-            "security": _AUTH,
-            "summary": "Spend points against a new order number.",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("WithdrawRequest")}},
-            },
-            "responses": {
-                "200": _json("Withdrawn.", _ref("Withdrawn")),
-                "400": _error(
-                    "Malformed JSON, missing or unknown field, wrong type, a sum that "
-                    "is not positive or has more than two decimals."
+        "post": operation(
+            "withdraw",
+            "Spend points against a new order number.",
+            {
+                200: json_response("Withdrawn.", ref("Withdrawn")),
+                400: error_response(
+                    "Malformed JSON, missing or unknown field, wrong type, a number out of "
+                    "range, a sum that is not positive or has more than two decimals."
                 ),
-                "401": _401,
-                "402": _error("More than the current balance."),
-                "409": _error("A withdrawal against this order number exists."),
-                "413": _error(_413.format(MAX_JSON_BYTES)),
-                "422": _error("The order number is not digits passing the Luhn check."),
-                "503": _503,
+                401: _401,
+                402: error_response("More than the current balance."),
+                409: error_response("A withdrawal against this order number exists."),
+                **_JSON_BODY,
+                422: error_response("The order number is not digits passing the Luhn check."),
+                503: _503,
             },
-        }
+            request=ref("WithdrawRequest"),
+            request_description=json_request_description(MAX_JSON_BYTES),
+            security=_AUTH,
+        )
     },
     "/api/user/withdrawals": {
-        "get": {
-            "operationId": "listWithdrawals",
-            "security": _AUTH,
-            "summary": "The user's withdrawals, oldest first.",
-            "responses": {
-                "200": _json("Withdrawals.", {"type": "array", "items": _ref("Withdrawal")}),
-                "204": {"description": "No withdrawals."},
-                "401": _401,
-                "503": _503,
+        "get": operation(
+            "listWithdrawals",
+            "The user's withdrawals, oldest first.",
+            {
+                200: json_response("Withdrawals.", {"type": "array", "items": ref("Withdrawal")}),
+                204: {"description": "No withdrawals."},
+                401: _401,
+                503: _503,
             },
-        }
+            security=_AUTH,
+        )
     },
-    "/healthz": {
-        "get": {
-            "operationId": "health",
-            "summary": "Liveness.",
-            "responses": {"200": {"description": "Alive."}},
-        }
-    },
-    "/readyz": {
-        "get": {
-            "operationId": "ready",
-            "summary": "Readiness: the database answers.",
-            "responses": {
-                "200": {"description": "Ready."},
-                "503": {"description": "The database does not answer."},
-            },
-        }
-    },
+    **database_probe_paths(),
 }
 
-_STRING = {"type": "string", "minLength": 1}
-_SCHEMAS = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+_STRING: Schema = {"type": "string", "minLength": 1}
+_SCHEMAS: dict[str, Schema] = {
     "Credentials": {
         "type": "object",
         "required": ["login", "password"],
@@ -243,20 +223,16 @@ _SCHEMAS = {
     },
 }
 
-SPEC = {
-    "openapi": "3.0.3",
-    "info": {
-        "title": "gophermart",
-        "version": "1.0.0",
-        "description": "The Gophermart loyalty service (seed 003). Errors are JSON "
-        '{"error": "..."} naming what is wrong.',
+SPEC = document(
+    "gophermart",
+    'The Gophermart loyalty service (seed 003). Errors are JSON {"error": "..."} naming '
+    "what is wrong.",
+    _PATHS,
+    [],
+    security_schemes={
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "cookie": {"type": "apiKey", "in": "cookie", "name": "token"},
     },
-    "paths": _PATHS,
-    "components": {
-        "schemas": _SCHEMAS,
-        "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-            "cookie": {"type": "apiKey", "in": "cookie", "name": "token"},
-        },
-    },
-}
+    schemas=_SCHEMAS,
+    list_spec=False,
+)

@@ -4,18 +4,22 @@ store errors map to statuses once, in app.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import falcon
+import falcon.asgi
 
 from actors.gophermart import auth, store
-from actors.shared.money import ENCODER, kopecks_json
+from actors.shared.money import kopecks_json
+from web.common.database import Database
+from web.common.requests import read_body, read_json_body
+from web.common.responses import send_json
 from web.gophermart.validation import (
     MAX_JSON_BYTES,
     MAX_ORDER_BYTES,
     parse_credentials,
     parse_order_body,
     parse_withdraw,
-    read_body,
 )
 
 __all__ = [
@@ -31,13 +35,7 @@ __all__ = [
 COOKIE_NAME = "token"
 
 
-def _json(resp, payload, status: str = falcon.HTTP_200) -> None:
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = ENCODER.encode(payload)
-
-
-def _rfc3339(moment) -> str:
+def _rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
@@ -48,7 +46,7 @@ class Auth:
         self.secret = secret
         self.ttl_s = ttl_s
 
-    def sign_in(self, resp, user_id: int) -> None:
+    def sign_in(self, resp: falcon.asgi.Response, user_id: int) -> None:
         """Hand the client a token: `Authorization: Bearer` and an HttpOnly cookie."""
         token = auth.issue_token(self.secret, user_id, self.ttl_s)
         resp.set_header("Authorization", f"Bearer {token}")
@@ -64,7 +62,7 @@ class Auth:
             same_site="Lax",
         )
 
-    def user_of(self, req) -> int:
+    def user_of(self, req: falcon.asgi.Request) -> int:
         """The authenticated user id. Raises 401 unless header or cookie holds a valid token."""
         header = req.get_header("Authorization") or ""
         scheme, _, token = header.strip().partition(" ")
@@ -83,54 +81,56 @@ class Auth:
 
 
 class RegisterResource:
-    def __init__(self, pool, auth_: Auth):
+    def __init__(self, pool: Database, auth_: Auth):
         self.pool, self.auth = pool, auth_
 
-    async def on_post(self, req, resp):
-        credentials = parse_credentials(await read_body(req, MAX_JSON_BYTES))
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        credentials = parse_credentials(await read_json_body(req, MAX_JSON_BYTES))
         password_hash = await auth.hash_password(credentials.password)
         user_id = await store.create_user(self.pool, credentials.login, password_hash)
         self.auth.sign_in(resp, user_id)
-        _json(resp, {"login": credentials.login})
+        send_json(resp, {"login": credentials.login})
 
 
 class LoginResource:
-    def __init__(self, pool, auth_: Auth):
+    def __init__(self, pool: Database, auth_: Auth):
         self.pool, self.auth = pool, auth_
 
-    async def on_post(self, req, resp):
-        credentials = parse_credentials(await read_body(req, MAX_JSON_BYTES))
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        credentials = parse_credentials(await read_json_body(req, MAX_JSON_BYTES))
         found = await store.find_user(self.pool, credentials.login)
         user_id, password_hash = found if found is not None else (None, None)
-        if not await auth.verify_password(password_hash, credentials.password):
+        # NOTE: verified even without a user (against no hash), so both refusals take as long
+        verified = await auth.verify_password(password_hash, credentials.password)
+        if user_id is None or not verified:
             raise falcon.HTTPUnauthorized(description="login or password: no such pair")
         self.auth.sign_in(resp, user_id)
-        _json(resp, {"login": credentials.login})
+        send_json(resp, {"login": credentials.login})
 
 
 class OrdersResource:
     """POST: upload an order number (text/plain); GET: the user's orders, oldest first."""
 
-    def __init__(self, pool, auth_: Auth, on_upload: Callable[[str], None] | None):
+    def __init__(self, pool: Database, auth_: Auth, on_upload: Callable[[str], None] | None):
         self.pool, self.auth, self.on_upload = pool, auth_, on_upload
 
-    async def on_post(self, req, resp):
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         user_id = self.auth.user_of(req)
         number = parse_order_body(await read_body(req, MAX_ORDER_BYTES))
         if not await store.upload_order(self.pool, user_id, number):
-            _json(resp, {"number": number, "message": "uploaded by you before"})
+            send_json(resp, {"number": number, "message": "uploaded by you before"})
             return
         if self.on_upload is not None:
             self.on_upload(number)
-        _json(resp, {"number": number, "status": "NEW"}, falcon.HTTP_202)
+        send_json(resp, {"number": number, "status": "NEW"}, falcon.HTTP_202)
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         user_id = self.auth.user_of(req)
         orders = await store.list_orders(self.pool, user_id)
         if not orders:
             resp.status = falcon.HTTP_204
             return
-        _json(
+        send_json(
             resp,
             [
                 {
@@ -151,12 +151,12 @@ class OrdersResource:
 
 
 class BalanceResource:
-    def __init__(self, pool, auth_: Auth):
+    def __init__(self, pool: Database, auth_: Auth):
         self.pool, self.auth = pool, auth_
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         balance = await store.get_balance(self.pool, self.auth.user_of(req))
-        _json(
+        send_json(
             resp,
             {
                 "current": kopecks_json(balance.current_kop),
@@ -166,14 +166,14 @@ class BalanceResource:
 
 
 class WithdrawResource:
-    def __init__(self, pool, auth_: Auth):
+    def __init__(self, pool: Database, auth_: Auth):
         self.pool, self.auth = pool, auth_
 
-    async def on_post(self, req, resp):
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         user_id = self.auth.user_of(req)
-        request = parse_withdraw(await read_body(req, MAX_JSON_BYTES))
+        request = parse_withdraw(await read_json_body(req, MAX_JSON_BYTES))
         balance = await store.withdraw(self.pool, user_id, request.order, request.sum_kop)
-        _json(
+        send_json(
             resp,
             {
                 "order": request.order,
@@ -185,15 +185,15 @@ class WithdrawResource:
 
 
 class WithdrawalsResource:
-    def __init__(self, pool, auth_: Auth):
+    def __init__(self, pool: Database, auth_: Auth):
         self.pool, self.auth = pool, auth_
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         withdrawals = await store.list_withdrawals(self.pool, self.auth.user_of(req))
         if not withdrawals:
             resp.status = falcon.HTTP_204
             return
-        _json(
+        send_json(
             resp,
             [
                 {

@@ -1,19 +1,22 @@
 """Checking gophermart requests: every rejection is an error naming what is wrong.
 
-A rejected request changes nothing. JSON bodies are objects without unknown fields,
-numbers are decoded exactly (Decimal, never float). Statuses follow seed 003:
-malformed input 400, a number failing Luhn 422, a body over its limit 413.
+A rejected request changes nothing. JSON bodies are objects without unknown fields
+(decoded into the Structs below, so msgspec names the field of a missing, unknown or
+out-of-range value); numbers are decoded exactly (Decimal, never float). Statuses
+follow seed 003: malformed input 400, a number failing Luhn 422, a body over its
+limit 413.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, NamedTuple
 
-import falcon
 import msgspec
 
 from actors.shared.luhn import MAX_DIGITS, is_digits, luhn_valid
-from actors.shared.money import DECODER, AmountError, parse_kopecks
+from actors.shared.money import AmountError, parse_kopecks
+from web.common.validation import InvalidInput, check_text, decode_json, json_type
 
 __all__ = [
     "MAX_CREDENTIAL_BYTES",
@@ -21,27 +24,43 @@ __all__ = [
     "MAX_ORDER_BYTES",
     "BadOrderNumber",
     "Credentials",
-    "InvalidInput",
+    "CredentialsBody",
+    "WithdrawBody",
     "WithdrawRequest",
     "parse_credentials",
     "parse_order_body",
     "parse_withdraw",
-    "read_body",
 ]
 
 MAX_JSON_BYTES = 4096
-"""A login and a password of 256 bytes each, JSON-escaped (x6), fit."""
+"""Bytes of a JSON body (413 beyond): a login and a password of 256 bytes each,
+JSON-escaped (x6), fit."""
 MAX_ORDER_BYTES = 1024
-"""An order number (64 digits at most) and generous surrounding whitespace."""
+"""Bytes of an order upload's text body (413 beyond): an order number (64 digits at
+most) and generous surrounding whitespace."""
 MAX_CREDENTIAL_BYTES = 256
-
-
-class InvalidInput(ValueError):
-    """400: the message names the field and says what is wrong."""
 
 
 class BadOrderNumber(ValueError):
     """422: digits that fail the Luhn check (or too many of them)."""
+
+
+class CredentialsBody(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /api/user/register and /login; values are checked by parse_credentials."""
+
+    login: Any
+    password: Any
+
+
+class WithdrawBody(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /api/user/balance/withdraw; values are checked by parse_withdraw."""
+
+    order: Any
+    sum: Any
+
+
+_CREDENTIALS = msgspec.json.Decoder(CredentialsBody, float_hook=Decimal)
+_WITHDRAW = msgspec.json.Decoder(WithdrawBody, float_hook=Decimal)
 
 
 class Credentials(NamedTuple):
@@ -54,65 +73,13 @@ class WithdrawRequest(NamedTuple):
     sum_kop: int
 
 
-async def read_body(req: falcon.asgi.Request, limit: int) -> bytes:
-    """The whole body, refused with 413 past `limit` bytes (before reading it if the
-    Content-Length says so)."""
-    if req.content_length is not None and req.content_length > limit:
-        raise falcon.HTTPContentTooLarge(description=f"body: longer than {limit} bytes")
-    body = await req.stream.read(limit + 1)
-    if len(body) > limit:
-        raise falcon.HTTPContentTooLarge(description=f"body: longer than {limit} bytes")
-    return body
-
-
-def _object(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not body.strip():
-        raise InvalidInput("body: empty; expected a JSON object")
-    try:
-        data = DECODER.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidInput(f"body: malformed JSON or not UTF-8 ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body: expected a JSON object")
-    for key in data:
-        if key not in allowed:
-            raise InvalidInput(f"{key}: unknown field (allowed: {', '.join(allowed)})")
-    for key in allowed:
-        if key not in data:
-            raise InvalidInput(f"{key}: missing")
-    return data
-
-
-def _text_field(data: dict, name: str, limit: int) -> str:
-    value = data[name]
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name}: expected a string, got {_json_type(value)}")
-    if not value:
-        raise InvalidInput(f"{name}: empty")
-    if len(value.encode("utf-8", "surrogatepass")) > limit:
-        raise InvalidInput(f"{name}: longer than {limit} bytes")
-    return value
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, dict)):
-        return "an array" if isinstance(value, list) else "an object"
-    return "a number"
-
-
 def parse_credentials(body: bytes) -> Credentials:
     """{"login": non-empty string, "password": non-empty string}, each ≤ 256 bytes."""
-    data = _object(body, ("login", "password"))
-    login = _text_field(data, "login", MAX_CREDENTIAL_BYTES)
+    data = decode_json(body, _CREDENTIALS)
+    login = check_text(data.login, "login", MAX_CREDENTIAL_BYTES)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in login):
         raise InvalidInput("login: control characters are not allowed")
-    password = _text_field(data, "password", MAX_CREDENTIAL_BYTES)
+    password = check_text(data.password, "password", MAX_CREDENTIAL_BYTES)
     return Credentials(login, password)
 
 
@@ -145,12 +112,12 @@ def parse_withdraw(body: bytes) -> WithdrawRequest:
         InvalidInput: malformed body, wrong types, a bad sum (400).
         BadOrderNumber: the order number is not digits or fails Luhn (422).
     """
-    data = _object(body, ("order", "sum"))
-    order = data["order"]
+    data = decode_json(body, _WITHDRAW)
+    order = data.order
     if not isinstance(order, str):
-        raise InvalidInput(f"order: expected a string of digits, got {_json_type(order)}")
+        raise InvalidInput(f"order: expected a string of digits, got {json_type(order)}")
     try:
-        sum_kop = parse_kopecks(data["sum"])
+        sum_kop = parse_kopecks(data.sum)
     except AmountError as exc:
         raise InvalidInput(f"sum: {exc}") from None
     if not luhn_valid(order):

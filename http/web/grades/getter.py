@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import AsyncIterator
+from typing import Any
 
 import falcon
 import falcon.asgi
@@ -17,12 +19,12 @@ from actors.grades.backup import BackupEncoder, backup_filename
 from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
 from actors.runtime.client import AsyncClient, RemoteError
 from actors.runtime.logs import setup_logging
-from web.common.app import HealthResource, ReadyResource, SpecResource, base_app
-from web.common.metrics import MetricsResource, RequestMetrics, metrics_enabled
-from web.grades.metrics import GradesCollector
+from web.common.app import App, Middleware, add_probes, base_app
+from web.common.metrics import request_metrics
+from web.grades.metrics import SERVICE, GradesCollector
 from web.grades.openapi import GETTER_SPEC
 from web.grades.storage_client import bus_from_env, record_json, store_from_env
-from web.grades.validation import InvalidBody, check_user_id
+from web.grades.validation import check_user_id
 
 __all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]
 
@@ -33,14 +35,11 @@ class GetResource:
     def __init__(self, store: AsyncClient):
         self.store = store
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         user_id = req.get_param("user_id")
         if user_id is None:
             raise falcon.HTTPBadRequest(description="user_id: required query parameter")
-        try:
-            check_user_id(user_id)
-        except InvalidBody as exc:
-            raise falcon.HTTPBadRequest(description=str(exc)) from None
+        check_user_id(user_id)
         row = await self.store.call(Get(user_id))
         resp.data = record_json(row)
         resp.content_type = falcon.MEDIA_JSON
@@ -50,7 +49,7 @@ class BackupResource:
     def __init__(self, store: AsyncClient):
         self.store = store
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         snapshot_id, meta = await self.store.call(SnapshotOpen())
         resp.content_type = "application/gzip"
         resp.downloadable_as = backup_filename(meta)
@@ -58,16 +57,18 @@ class BackupResource:
         resp.set_header("X-Backup-Position", str(meta["position"]))
         resp.stream = self._chunks(snapshot_id, meta)
 
-    async def _chunks(self, snapshot_id: int, meta: dict):
+    async def _chunks(self, snapshot_id: int, meta: dict[str, Any]) -> AsyncIterator[bytes]:
         encoder = BackupEncoder()
         yield encoder.header(meta)
         # NOTE: the next chunk is asked for before this one is encoded, so the storage
         # actor reads rows on one core while this worker formats them on the other.
         # Compression runs in a thread (zlib releases the GIL) while the next chunk is
         # formatted here: three stages on two cores.
-        ask = functools.partial(self.store.call, SnapshotNext(snapshot_id, BACKUP_CHUNK_ROWS))
+        next_chunk = SnapshotNext(snapshot_id, BACKUP_CHUNK_ROWS)
+        ask = functools.partial(self.store.call, next_chunk)
         loop = asyncio.get_running_loop()
-        upcoming, compressing = asyncio.ensure_future(ask()), None
+        upcoming = asyncio.ensure_future(ask())
+        compressing: asyncio.Future[bytes] | None = None
         try:
             while True:
                 keys, rows = await upcoming
@@ -85,7 +86,7 @@ class BackupResource:
         yield encoder.finish()
 
 
-async def _readiness(store: AsyncClient) -> tuple[bool, dict]:
+async def _readiness(store: AsyncClient) -> tuple[bool, dict[str, Any]]:
     """Ready once restored and (if replicated) live with the bus."""
     try:
         status = await store.call(Status(), timeout_s=2.0)
@@ -98,19 +99,15 @@ async def _readiness(store: AsyncClient) -> tuple[bool, dict]:
 
 
 def create_app(
-    store: AsyncClient, bus: AsyncClient | None = None, middleware: list | None = None
-) -> falcon.asgi.App:
+    store: AsyncClient, bus: AsyncClient | None = None, middleware: list[Middleware] | None = None
+) -> App:
     app = base_app(middleware)
     app.add_route("/get", GetResource(store))
     app.add_route("/backup", BackupResource(store))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(functools.partial(_readiness, store)))
-    app.add_route("/openapi.json", SpecResource(GETTER_SPEC))
-    app.add_route("/metrics", MetricsResource(GradesCollector(store, bus)))
+    add_probes(app, GETTER_SPEC, functools.partial(_readiness, store), GradesCollector(store, bus))
     return app
 
 
-def get_app() -> falcon.asgi.App:
+def get_app() -> App:
     setup_logging("getter")
-    middleware = [RequestMetrics("grades", "getter")] if metrics_enabled() else []
-    return create_app(store_from_env(), bus_from_env(), middleware)
+    return create_app(store_from_env(), bus_from_env(), request_metrics(SERVICE, "getter"))

@@ -6,18 +6,24 @@ group-commit latency; HTTP request counts come from web.common.metrics.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from actors.bus.messages import BusStats
 from actors.grades.messages import Status
 from actors.runtime.client import AsyncClient, RemoteError
 
-__all__ = ["GradesCollector"]
+__all__ = ["SERVICE", "GradesCollector"]
+
+SERVICE = "grades"
+"""The prefix of grades' metric families (and of its HTTP ones, per port)."""
 
 SCRAPE_TIMEOUT_S = 1.0
 
 
-def _replica_families(status: dict | None) -> list:
+def _replica_families(status: dict[str, Any] | None) -> list[Metric]:
     up = GaugeMetricFamily("grades_storage_up", "1 if the storage actor answered")
     up.add_metric([], 1 if status else 0)
     if not status:
@@ -36,7 +42,7 @@ def _replica_families(status: dict | None) -> list:
         ("grades_pending_batches", "write batches awaiting the bus", "pending_batches"),
         ("grades_bus_up", "1 if the broker hears the bus", "bus_up"),
     ]
-    families = [up, ready]
+    families: list[Metric] = [up, ready]
     for name, doc, key in gauges:
         family = GaugeMetricFamily(name, doc)
         family.add_metric([], float(status.get(key) or 0))
@@ -45,13 +51,13 @@ def _replica_families(status: dict | None) -> list:
         ("grades_sets_applied", "this replica's writes merged", "sets_applied"),
         ("grades_remote_applied", "other replicas' writes merged", "remote_applied"),
     ):
-        family = CounterMetricFamily(name, doc)
-        family.add_metric([], float(status.get(key) or 0))
-        families.append(family)
+        counter = CounterMetricFamily(name, doc)
+        counter.add_metric([], float(status.get(key) or 0))
+        families.append(counter)
     return families
 
 
-def _bus_families(stats: dict | None) -> list:
+def _bus_families(stats: dict[str, Any] | None) -> list[Metric]:
     if not stats:
         return []
     records = GaugeMetricFamily("grades_bus_log_records", "records in the log", labels=["stream"])
@@ -60,7 +66,8 @@ def _bus_families(stats: dict | None) -> list:
         records.add_metric([stream], info["records"])
         size.add_metric([stream], info["bytes"])
     fsync = HistogramMetricFamily("grades_bus_fsync_seconds", "group commit (fsync) latency")
-    buckets, running = [], 0
+    buckets: list[tuple[str, float]] = []
+    running = 0
     for bound_ms, count in zip(stats["fsync_buckets_ms"], stats["fsync_bucket_counts"]):
         running += count
         buckets.append((str(bound_ms / 1000), running))
@@ -76,7 +83,7 @@ class GradesCollector:
         self.store = store
         self.bus = bus
 
-    async def _ask(self, client: AsyncClient | None, message):
+    async def _ask(self, client: AsyncClient | None, message: Any) -> Any:
         if client is None:
             return None
         try:
@@ -84,7 +91,7 @@ class GradesCollector:
         except RemoteError:
             return None
 
-    async def __call__(self) -> list:
+    async def __call__(self) -> list[Metric]:
         status = await self._ask(self.store, Status())
         stats = await self._ask(self.bus, BusStats())
         return _replica_families(status) + _bus_families(stats)

@@ -1,11 +1,26 @@
 """The OpenAPI 3 document of segments, served at GET /openapi.json.
 
-It describes what resources.py and validation.py do; tests/segments/test_app_fuzz.py runs
-schemathesis against it: keep them in step.
+Built with web.common.openapi. The bodies are checked by code (slugs, expiries, exact
+percents), so their schemas are written here; they describe what resources.py and
+validation.py do, and tests/segments/test_process_fuzz.py runs schemathesis against the
+document: keep them in step.
 """
 
 from __future__ import annotations
 
+from web.common.openapi import (
+    Schema,
+    database_unavailable,
+    document,
+    error_response,
+    json_body_responses,
+    json_request_description,
+    json_response,
+    operation,
+    path_parameter,
+    query_parameter,
+    ref,
+)
 from web.segments.validation import (
     INT64_MAX,
     MAX_BODY_BYTES,
@@ -16,9 +31,13 @@ from web.segments.validation import (
 
 __all__ = ["SPEC"]
 
-_SLUG = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$", "example": "AVITO_VOICE_MESSAGES"}
-_USER_ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
-_PERCENT = {
+_SLUG: Schema = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_.-]{1,100}$",
+    "example": "AVITO_VOICE_MESSAGES",
+}
+_USER_ID: Schema = {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
+_PERCENT: Schema = {
     "type": "number",
     "minimum": 0,
     "maximum": 100,
@@ -27,160 +46,126 @@ _PERCENT = {
     "into 10000 buckets. Absent or null: no automatic assignment.",
 }
 
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(description: str, schema: dict) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict:
-    return _json(description, _ref("Error"))
-
-
 _BAD_JSON = (
-    "Malformed JSON, not an object, an unknown field or a wrong type; the error names "
-    "the field. Nothing changed."
+    "Malformed JSON, not an object, an unknown field, a wrong type or a number out of "
+    "range; the error names the field. Nothing changed."
 )
-_TOO_LARGE = _error(f"Body over {MAX_BODY_BYTES} bytes. Nothing changed.")
-_UNAVAILABLE = _error("The database does not answer; retry after Retry-After seconds.")
-_USER_PATH = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "description": "A positive 64-bit integer.",
-    "schema": _USER_ID,
-}
-_USER_QUERY = {
-    **_USER_PATH,
-    "in": "query",
-    "required": False,
-    "description": "Only this user's rows.",
-}
-_PERIOD = {"type": "string", "pattern": PERIOD_PATTERN, "example": "2023-08"}
+_BODY = json_body_responses(MAX_BODY_BYTES)
+_UNAVAILABLE = database_unavailable()
+_USER_PATH = path_parameter("user_id", _USER_ID, "A positive 64-bit integer.")
+_USER_QUERY = query_parameter("user_id", _USER_ID, description="Only this user's rows.")
+_PERIOD: Schema = {"type": "string", "pattern": PERIOD_PATTERN, "example": "2023-08"}
 
-_USER_SEGMENTS = _json("The user's active segments, sorted; [] when none.", _ref("UserSegments"))
+_USER_SEGMENTS = json_response(
+    "The user's active segments, sorted; [] when none.", ref("UserSegments")
+)
 
-_PATHS = {
+_PATHS: Schema = {
     "/api/segments": {
-        "post": {
-            "operationId": "createSegment",
-            "summary": "Create a segment; with percent, assign it to that share of users.",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("NewSegment")}},
-            },
-            "responses": {
-                "201": _json(
-                    "Created; users_assigned counts the known users it took.", _ref("Created")
+        "post": operation(
+            "createSegment",
+            "Create a segment; with percent, assign it to that share of users.",
+            {
+                201: json_response(
+                    "Created; users_assigned counts the known users it took.", ref("Created")
                 ),
-                "400": _error(_BAD_JSON + " Also a bad slug or percent."),
-                "409": _error("A segment of this slug exists."),
-                "413": _TOO_LARGE,
-                "503": _UNAVAILABLE,
+                400: error_response(_BAD_JSON + " Also a bad slug or percent."),
+                409: error_response("A segment of this slug exists."),
+                **_BODY,
+                503: _UNAVAILABLE,
             },
-        },
-        "get": {
-            "operationId": "listSegments",
-            "summary": "Live segments by slug, with their active member counts.",
-            "responses": {
-                "200": _json("The segments.", {"type": "array", "items": _ref("Segment")}),
-                "503": _UNAVAILABLE,
+            request=ref("NewSegment"),
+            request_description=json_request_description(MAX_BODY_BYTES),
+        ),
+        "get": operation(
+            "listSegments",
+            "Live segments by slug, with their active member counts.",
+            {
+                200: json_response("The segments.", {"type": "array", "items": ref("Segment")}),
+                503: _UNAVAILABLE,
             },
-        },
+        ),
     },
     "/api/segments/{slug}": {
-        "delete": {
-            "operationId": "deleteSegment",
-            "summary": "Delete a segment: every member leaves it now (history rows).",
-            "parameters": [{"name": "slug", "in": "path", "required": True, "schema": _SLUG}],
-            "responses": {
-                "204": {"description": "Deleted."},
-                "400": _error("A slug of bad characters or length."),
-                "404": _error("No such segment."),
-                "503": _UNAVAILABLE,
+        "delete": operation(
+            "deleteSegment",
+            "Delete a segment: every member leaves it now (history rows).",
+            {
+                204: {"description": "Deleted."},
+                400: error_response("A slug of bad characters or length."),
+                404: error_response("No such segment."),
+                503: _UNAVAILABLE,
             },
-        },
+            parameters=[path_parameter("slug", _SLUG)],
+        ),
     },
     "/api/users/{user_id}/segments": {
-        "get": {
-            "operationId": "userSegments",
-            "summary": "A user's active segments (a new user becomes known, and gets the "
-            "percent segments that select them).",
-            "parameters": [_USER_PATH],
-            "responses": {
-                "200": _USER_SEGMENTS,
-                "400": _error("A bad user_id."),
-                "503": _UNAVAILABLE,
+        "get": operation(
+            "userSegments",
+            "A user's active segments (a new user becomes known, and gets the percent "
+            "segments that select them).",
+            {
+                200: _USER_SEGMENTS,
+                400: error_response("A bad user_id."),
+                503: _UNAVAILABLE,
             },
-        },
-        "post": {
-            "operationId": "changeUserSegments",
-            "summary": "Add and remove segments of a user, all or nothing.",
-            "description": "Adding a held segment keeps it (a new expiry replaces the old); "
-            "removing one not held does nothing.",
-            "parameters": [_USER_PATH],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("Change")}},
-            },
-            "responses": {
-                "200": _USER_SEGMENTS,
-                "400": _error(
+            parameters=[_USER_PATH],
+        ),
+        "post": operation(
+            "changeUserSegments",
+            "Add and remove segments of a user, all or nothing.",
+            {
+                200: _USER_SEGMENTS,
+                400: error_response(
                     _BAD_JSON + " Also a bad slug, a slug in both lists or twice "
                     "in add, an expiry not in the future."
                 ),
-                "404": _error("An unknown segment, named."),
-                "413": _TOO_LARGE,
-                "503": _UNAVAILABLE,
+                404: error_response("An unknown segment, named."),
+                **_BODY,
+                503: _UNAVAILABLE,
             },
-        },
+            request=ref("Change"),
+            request_description=json_request_description(MAX_BODY_BYTES),
+            parameters=[_USER_PATH],
+            description="Adding a held segment keeps it (a new expiry replaces the old); "
+            "removing one not held does nothing.",
+        ),
     },
     "/api/history": {
-        "get": {
-            "operationId": "historyReport",
-            "summary": "The URL of a month's history report.",
-            "parameters": [
-                {
-                    "name": "period",
-                    "in": "query",
-                    "required": True,
-                    "description": "A month, YYYY-MM (UTC).",
-                    "schema": _PERIOD,
-                },
+        "get": operation(
+            "historyReport",
+            "The URL of a month's history report.",
+            {
+                200: json_response("The report's absolute URL.", ref("ReportUrl")),
+                400: error_response("A bad or missing period or user_id."),
+            },
+            parameters=[
+                query_parameter(
+                    "period", _PERIOD, required=True, description="A month, YYYY-MM (UTC)."
+                ),
                 _USER_QUERY,
             ],
-            "responses": {
-                "200": _json("The report's absolute URL.", _ref("ReportUrl")),
-                "400": _error("A bad or missing period or user_id."),
-            },
-        },
+        ),
     },
     "/api/history/{period}.csv": {
-        "get": {
-            "operationId": "historyCsv",
-            "summary": "A month's changes as CSV, in time order.",
-            "description": "Header user_id;segment;operation;timestamp; operation "
-            "добавление or удаление; timestamp RFC 3339 UTC.",
-            "parameters": [
-                {"name": "period", "in": "path", "required": True, "schema": _PERIOD},
-                _USER_QUERY,
-            ],
-            "responses": {
-                "200": {
-                    "description": "The report, streamed.",
-                    "content": {"text/csv": {"schema": {"type": "string"}}},
-                },
-                "400": _error("A bad period or user_id."),
-                "503": _UNAVAILABLE,
+        "get": operation(
+            "historyCsv",
+            "A month's changes as CSV, in time order.",
+            {
+                200: json_response(
+                    "The report, streamed.", {"type": "string"}, media_type="text/csv"
+                ),
+                400: error_response("A bad period or user_id."),
+                503: _UNAVAILABLE,
             },
-        },
+            parameters=[path_parameter("period", _PERIOD), _USER_QUERY],
+            description="Header user_id;segment;operation;timestamp; operation "
+            "добавление or удаление; timestamp RFC 3339 UTC.",
+        ),
     },
 }
 
-_ADD_ITEM = {
+_ADD_ITEM: Schema = {
     "oneOf": [
         _SLUG,
         {
@@ -207,13 +192,7 @@ _ADD_ITEM = {
     ]
 }
 
-_SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "additionalProperties": False,
-        "properties": {"error": {"type": "string"}},
-    },
+_SCHEMAS: dict[str, Schema] = {
     "NewSegment": {
         "type": "object",
         "required": ["slug"],
@@ -258,15 +237,12 @@ _SCHEMAS = {
     },
 }
 
-SPEC = {
-    "openapi": "3.0.3",
-    "info": {
-        "title": "segments",
-        "version": "1.0.0",
-        "description": "User segments for experiments, with TTL, percent rollout and a "
-        'monthly history report. Every error is {"error": ...}; an '
-        "unknown route is 404, a wrong method 405.",
-    },
-    "paths": _PATHS,
-    "components": {"schemas": _SCHEMAS},
-}
+SPEC = document(
+    "segments",
+    "User segments for experiments, with TTL, percent rollout and a monthly history "
+    'report. Every error is {"error": ...}; an unknown route is 404, a wrong method 405.',
+    _PATHS,
+    [],
+    schemas=_SCHEMAS,
+    list_spec=False,
+)

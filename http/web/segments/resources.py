@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import falcon
+import falcon.asgi
 
 from actors.segments import store
-from web.common.errors import json_body
+from web.common.database import Database
+from web.common.requests import read_json_body
+from web.common.responses import send_json
 from web.segments import validation
-from web.segments.validation import Period
+from web.segments.validation import MAX_BODY_BYTES, Period
 
 __all__ = [
     "CSV_HEADER",
@@ -36,33 +39,16 @@ def percent_json(percent: Decimal | None) -> int | float | None:
     return int(percent) if percent == percent.to_integral_value() else float(percent)
 
 
-async def read_body(req) -> bytes:
-    """The request body, refusing one over MAX_BODY_BYTES with 413 before reading it all."""
-    limit = validation.MAX_BODY_BYTES
-    if req.content_length is not None and req.content_length > limit:
-        raise falcon.HTTPContentTooLarge(description=f"body: longer than {limit} bytes")
-    body = await req.stream.read(limit + 1)
-    if len(body) > limit:
-        raise falcon.HTTPContentTooLarge(description=f"body: longer than {limit} bytes")
-    return body
-
-
-def _json(resp, document, status=falcon.HTTP_200) -> None:
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = json_body(document)
-
-
 class SegmentsResource:
     """POST /api/segments creates a segment; GET /api/segments lists them by slug."""
 
-    def __init__(self, pool):
+    def __init__(self, pool: Database):
         self.pool = pool
 
-    async def on_post(self, req, resp):
-        segment = validation.parse_segment(await read_body(req))
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        segment = validation.parse_segment(await read_json_body(req, MAX_BODY_BYTES))
         created = await store.create_segment(self.pool, segment.slug, segment.percent)
-        _json(
+        send_json(
             resp,
             {
                 "slug": created.slug,
@@ -72,9 +58,9 @@ class SegmentsResource:
             falcon.HTTP_201,
         )
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         segments = await store.list_segments(self.pool)
-        _json(
+        send_json(
             resp,
             [
                 {"slug": s.slug, "percent": percent_json(s.percent), "users": s.users}
@@ -86,10 +72,12 @@ class SegmentsResource:
 class SegmentResource:
     """DELETE /api/segments/{slug}: every member leaves the segment now."""
 
-    def __init__(self, pool):
+    def __init__(self, pool: Database):
         self.pool = pool
 
-    async def on_delete(self, req, resp, slug):
+    async def on_delete(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, slug: str
+    ) -> None:
         await store.delete_segment(self.pool, validation.parse_slug(slug))
         resp.status = falcon.HTTP_204
 
@@ -97,26 +85,30 @@ class SegmentResource:
 class UserSegmentsResource:
     """GET and POST /api/users/{user_id}/segments: a user's active segments, and changes."""
 
-    def __init__(self, pool, on_expiry: Callable[[], None] | None = None):
+    def __init__(self, pool: Database, on_expiry: Callable[[], None] | None = None):
         self.pool = pool
         self.on_expiry = on_expiry  # tells the reaper a new expiry exists
 
-    async def on_get(self, req, resp, user_id):
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: str
+    ) -> None:
         user = validation.parse_user_id(user_id)
-        _json(resp, {"user_id": user, "segments": await store.user_segments(self.pool, user)})
+        send_json(resp, {"user_id": user, "segments": await store.user_segments(self.pool, user)})
 
-    async def on_post(self, req, resp, user_id):
+    async def on_post(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: str
+    ) -> None:
         user = validation.parse_user_id(user_id)
-        change = validation.parse_change(await read_body(req))
+        change = validation.parse_change(await read_json_body(req, MAX_BODY_BYTES))
         segments = await store.change_user_segments(self.pool, user, change.add, change.remove)
         if self.on_expiry is not None and any(
             item.expires_at or item.ttl_seconds for item in change.add
         ):
             self.on_expiry()
-        _json(resp, {"user_id": user, "segments": segments})
+        send_json(resp, {"user_id": user, "segments": segments})
 
 
-def _filters(req) -> tuple[Period, int | None]:
+def _filters(req: falcon.asgi.Request) -> tuple[Period, int | None]:
     period = validation.parse_period(req.get_param("period", required=False))
     raw_user = req.get_param("user_id", required=False)
     user = None if raw_user is None else validation.parse_user_id(raw_user)
@@ -126,21 +118,23 @@ def _filters(req) -> tuple[Period, int | None]:
 class HistoryResource:
     """GET /api/history?period=YYYY-MM[&user_id=N]: {"url": absolute URL of the CSV report}."""
 
-    async def on_get(self, req, resp):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         period, user = _filters(req)
         url = f"{req.prefix}/api/history/{period.text}.csv"
         if user is not None:
             url += f"?user_id={user}"
-        _json(resp, {"url": url})
+        send_json(resp, {"url": url})
 
 
 class HistoryCsvResource:
     """GET /api/history/{YYYY-MM}.csv[?user_id=N]: the month's changes, streamed as CSV."""
 
-    def __init__(self, pool):
+    def __init__(self, pool: Database):
         self.pool = pool
 
-    async def on_get(self, req, resp, report):
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, report: str
+    ) -> None:
         period, dot_csv, rest = report.rpartition(".csv")
         if not dot_csv or rest:
             raise falcon.HTTPNotFound(
@@ -159,7 +153,7 @@ class HistoryCsvResource:
         resp.stream = csv_lines(self.pool, month, user)
 
 
-async def csv_lines(pool, month: Period, user_id: int | None) -> AsyncIterator[bytes]:
+async def csv_lines(pool: Database, month: Period, user_id: int | None) -> AsyncIterator[bytes]:
     """The header, then one chunk of lines per batch the store's cursor reads."""
     yield CSV_HEADER.encode()
     async for batch in store.history_lines(pool, month.start, month.end, user_id, OPERATIONS):

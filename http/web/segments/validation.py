@@ -1,7 +1,9 @@
 """Checking segments requests: every rejection is an InvalidInput naming the field.
 
-Bodies are strict JSON objects without unknown fields. A slug matches SLUG; a user id is
-a positive signed 64-bit integer written in decimal digits; a period is YYYY-MM.
+Bodies are strict JSON objects without unknown fields (decoded into the Structs below,
+so msgspec names the field of a missing, unknown or out-of-range value). A slug matches
+SLUG; a user id is a positive signed 64-bit integer written in decimal digits; a period
+is YYYY-MM.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from typing import Any, NamedTuple
 import msgspec
 
 from actors.segments.store import AddItem
+from web.common.validation import InvalidInput, decode_json
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ITEMS",
     "MAX_TTL_S",
     "PERIOD_PATTERN",
-    "InvalidInput",
+    "ChangeBody",
     "Period",
     "SegmentBody",
+    "SegmentRequest",
     "UserChange",
     "parse_change",
     "parse_period",
@@ -31,7 +35,9 @@ __all__ = [
     "parse_user_id",
 ]
 
-MAX_BODY_BYTES = 64 * 1024  # a change of MAX_ITEMS slugs of 100 bytes fits, with room
+MAX_BODY_BYTES = 64 * 1024
+"""Bytes of a POST body (413 beyond): a change of MAX_ITEMS slugs of 100 bytes, with
+expiries, fits with room."""
 MAX_ITEMS = 100  # segments per list in one change: a change is one user's, in one transaction
 MAX_TTL_S = 10 * 365 * 24 * 3600  # ten years; beyond that, leave expires_at out
 INT64_MAX = 2**63 - 1
@@ -49,8 +55,30 @@ _RFC3339 = re.compile(
 )
 
 
-class InvalidInput(ValueError):
-    """A 400: the message names the field and says what is wrong."""
+class SegmentRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /api/segments; values are checked by parse_segment."""
+
+    slug: Any
+    percent: Any = None
+
+
+class AddItemBody(msgspec.Struct, forbid_unknown_fields=True):
+    """An ``add`` item given as an object; values are checked by _add_item."""
+
+    slug: Any
+    expires_at: Any = None
+    ttl_seconds: Any = None
+
+
+class ChangeBody(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /api/users/{user_id}/segments; items are checked by parse_change."""
+
+    add: list[str | AddItemBody] | None = None
+    remove: list[Any] | None = None
+
+
+_SEGMENT = msgspec.json.Decoder(SegmentRequest)
+_CHANGE = msgspec.json.Decoder(ChangeBody)
 
 
 class SegmentBody(NamedTuple):
@@ -67,21 +95,6 @@ class Period(NamedTuple):
     text: str  # YYYY-MM
     start: datetime  # first instant of the month, UTC
     end: datetime  # first instant of the next month
-
-
-def _object(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if len(body) > MAX_BODY_BYTES:  # the resource checks Content-Length first; this is a guard
-        raise InvalidInput(f"body: longer than {MAX_BODY_BYTES} bytes")
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"body: malformed JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body: expected a JSON object")
-    for key in data:
-        if key not in allowed:
-            raise InvalidInput(f"{key}: unknown field (allowed: {', '.join(allowed)})")
-    return data
 
 
 def parse_slug(value: Any, field: str = "slug") -> str:
@@ -108,18 +121,13 @@ def parse_percent(value: Any) -> Decimal | None:
 
 def parse_segment(body: bytes) -> SegmentBody:
     """POST /api/segments: {"slug": "...", "percent": 30} (percent optional)."""
-    data = _object(body, ("slug", "percent"))
-    if "slug" not in data:
-        raise InvalidInput("slug: required")
-    return SegmentBody(parse_slug(data["slug"]), parse_percent(data.get("percent")))
+    data = decode_json(body, _SEGMENT)
+    return SegmentBody(parse_slug(data.slug), parse_percent(data.percent))
 
 
-def _list(data: dict, field: str) -> list:
-    value = data.get(field)
+def _items(value: list[Any] | None, field: str) -> list[Any]:
     if value is None:
         return []
-    if not isinstance(value, list):
-        raise InvalidInput(f"{field}: expected a list")
     if len(value) > MAX_ITEMS:
         raise InvalidInput(f"{field}: at most {MAX_ITEMS} items")
     return value
@@ -133,7 +141,8 @@ def _timestamp(value: Any, field: str) -> datetime:
     text = value.upper().replace(" ", "T")
     date_time, dot, rest = text.partition(".")
     if dot:  # at most microseconds
-        digits = re.match(r"[0-9]+", rest).group(0)
+        fraction = re.match(r"[0-9]+", rest)
+        digits = fraction.group(0) if fraction else ""
         text = f"{date_time}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
@@ -141,20 +150,11 @@ def _timestamp(value: Any, field: str) -> datetime:
         raise InvalidInput(f"{field}: not a valid date and time") from None
 
 
-def _add_item(value: Any, field: str) -> AddItem:
+def _add_item(value: str | AddItemBody, field: str) -> AddItem:
     if isinstance(value, str):
         return AddItem(parse_slug(value, field))
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field}: expected a slug or an object with slug")
-    for key in value:
-        if key not in ("slug", "expires_at", "ttl_seconds"):
-            raise InvalidInput(
-                f"{field}.{key}: unknown field (allowed: slug, expires_at, ttl_seconds)"
-            )
-    if "slug" not in value:
-        raise InvalidInput(f"{field}.slug: required")
-    slug = parse_slug(value["slug"], f"{field}.slug")
-    expires, ttl = value.get("expires_at"), value.get("ttl_seconds")
+    slug = parse_slug(value.slug, f"{field}.slug")
+    expires, ttl = value.expires_at, value.ttl_seconds
     if expires is not None and ttl is not None:
         raise InvalidInput(f"{field}: give expires_at or ttl_seconds, not both")
     if ttl is not None:
@@ -168,9 +168,9 @@ def _add_item(value: Any, field: str) -> AddItem:
 
 def parse_change(body: bytes) -> UserChange:
     """POST /api/users/{user_id}/segments: {"add": [...], "remove": [...]} (both optional)."""
-    data = _object(body, ("add", "remove"))
-    add = [_add_item(v, f"add[{i}]") for i, v in enumerate(_list(data, "add"))]
-    remove = [parse_slug(v, f"remove[{i}]") for i, v in enumerate(_list(data, "remove"))]
+    data = decode_json(body, _CHANGE)
+    add = [_add_item(v, f"add[{i}]") for i, v in enumerate(_items(data.add, "add"))]
+    remove = [parse_slug(v, f"remove[{i}]") for i, v in enumerate(_items(data.remove, "remove"))]
     seen: set[str] = set()
     for i, item in enumerate(add):
         if item.slug in seen:
