@@ -2,35 +2,38 @@
 
     accrual [-a HOST:PORT] [-d postgresql://...]
 
-RUN_ADDRESS and DATABASE_URI win over the flags. Exit statuses: 0 after SIGTERM/SIGINT;
-1 the database stayed unreachable (one line naming DATABASE_URI), a migration failed,
-or the server kept dying at start; 2 a malformed setting (one line naming it).
+RUN_ADDRESS and DATABASE_URI win over the flags. It logs `accrual is ready on
+http://HOST:PORT` once HTTP answers. Exit statuses: 0 after SIGTERM/SIGINT; 1 the
+database stayed unreachable (one line naming DATABASE_URI), a migration failed, the
+server kept dying at start, or an instance already runs on this address; 2 a
+malformed setting (one line naming it).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from actors.accrual.config import PROGRAM, Config, from_env
+from actors.accrual.config import PROGRAM, Config
 from actors.accrual.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import prepare_database
-from actors.runtime.supervisor import Child, Supervisor
+from actors.runtime.startup import run_service
+from actors.runtime.supervisor import Child
 
 __all__ = ["children", "main"]
 
 log = logging.getLogger(PROGRAM)
 
 
-def children(config: Config, environ: dict[str, str]) -> list[Child]:
+def children(config: Config) -> list[Child]:
     """gunicorn, with the settled settings in its environment (no actor: an order's
     outcome is computed when it is registered and revealed by the clock)."""
-    env = {**environ, **config.child_env()}
+    env = {**os.environ, **config.child_env()}
     return [
         gunicorn_child(
             "http",
@@ -38,7 +41,7 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
             bind=str(config.address),
             workers=config.workers,
             env=env,
-            title="accrual: http",
+            title=f"{PROGRAM}: http",
             metrics_dir=config.run_dir / "metrics",
         )
     ]
@@ -46,19 +49,11 @@ def children(config: Config, environ: dict[str, str]) -> list[Child]:
 
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    config = from_env(os.environ, argv)
+    config = Config.from_env(os.environ, argv)
     setup_logging(PROGRAM)
-    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
-        return 1
-    config.run_dir.mkdir(parents=True, exist_ok=True)
     limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
-    log.info(
-        "serving on http://%s (%s, orders final after %.1f s)",
-        config.address,
-        limit,
-        config.delay_s,
-    )
-    return Supervisor(PROGRAM, children(config, dict(os.environ))).run()
+    log.info("starting on %s (%s, orders final after %.1f s)", config.url, limit, config.delay_s)
+    return run_service(config, SCHEMA_DIR, config.db_wait_s, functools.partial(children, config))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ broker restart) is delivered like any other, so nothing is lost.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 
@@ -23,7 +24,7 @@ import zmq
 
 from actors.bus import messages as bus_messages
 from actors.grades import messages
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.runtime import protocol
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.runtime.protocol import ErrorCode
@@ -63,7 +64,7 @@ def _well_formed(record) -> bool:
 class BrokerActor(Actor):
     name = "broker"
 
-    def __init__(self, config: ReplicaConfig):
+    def __init__(self, config: Config):
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
@@ -412,7 +413,7 @@ class BrokerActor(Actor):
 
 def main() -> int:
     setup_logging("broker")
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     return run_actor(BrokerActor(config), f"grades: broker replica={config.replica_id}")
 
 

@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "nats-node":
             from actors.grades.config import data_dir
 
-            return natsnode.run_loopback_node(args.index, data_dir(), args.sync)
+            return natsnode.run_loopback_node(args.index, data_dir(os.environ), args.sync)
         hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
         natsnode.print_configs(hosts, args.store, args.sync)
         return EXIT_OK

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import sys
 import time
@@ -35,7 +36,7 @@ import zmq
 import zmq.asyncio
 
 from actors.grades import messages
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.grades.jetstream_consumer import ConsumerMixin
 from actors.grades.jetstream_stream import log_id_of, position_of, stream_config, stream_name
 from actors.runtime import protocol
@@ -64,7 +65,7 @@ RECONNECT_WAIT_S = 0.2
 class JetStreamBroker(ConsumerMixin, AsyncActor):
     name = "broker"
 
-    def __init__(self, config: ReplicaConfig):
+    def __init__(self, config: Config):
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
@@ -305,7 +306,7 @@ class JetStreamBroker(ConsumerMixin, AsyncActor):
 
 def main() -> int:
     setup_logging("broker")
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     return run_async_actor(JetStreamBroker(config), f"grades: broker replica={config.replica_id}")
 
 

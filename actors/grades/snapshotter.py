@@ -14,12 +14,13 @@ beyond the chunk reads a backup costs anyway, and a failed write costs nothing.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
 
 from actors.bus.messages import BusRetain
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.grades.messages import Status
 from actors.grades.snapshots import write_snapshot
 from actors.runtime.base import set_title, setup_logging
@@ -36,7 +37,7 @@ TICK_S = 0.1
 
 
 class Snapshotter:
-    def __init__(self, config: ReplicaConfig, log):
+    def __init__(self, config: Config, log):
         self.config = config
         self.log = log
         self.stopping = False
@@ -113,7 +114,7 @@ class Snapshotter:
 
 
 def main() -> int:
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     log = setup_logging(f"snapshotter[{config.replica_id}]")
     set_title(f"grades: snapshotter replica={config.replica_id}")
     return Snapshotter(config, log).run()

@@ -10,12 +10,13 @@ environment.
 from __future__ import annotations
 
 import math
+import os
 
 import falcon
 import falcon.asgi
 
 from actors.accrual import store
-from actors.accrual.config import from_env
+from actors.accrual.config import Config
 from actors.runtime.pgpool import LazyPool
 from actors.shared.luhn import is_digits
 from actors.shared.money import ENCODER, kopecks_json
@@ -129,7 +130,7 @@ def create_app(
 
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker, configured from the environment (set by the cli)."""
-    config = from_env(argv=[])
+    config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="accrual: http")
     middleware = [RequestMetrics("accrual", "http")] if metrics_enabled() else []
     return create_app(pool, config.rate_limit, config.delay_s, middleware)

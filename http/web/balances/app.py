@@ -8,11 +8,13 @@ Idempotency-Key).
 
 from __future__ import annotations
 
+import os
+
 import falcon
 import falcon.asgi
 
 from actors.balances import store
-from actors.balances.config import load
+from actors.balances.config import Config
 from actors.balances.nudger import Nudger
 from actors.runtime.pg import transient_errors
 from actors.runtime.pgpool import LazyPool
@@ -113,7 +115,7 @@ def create_app(
 
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker: settings from the environment."""
-    config = load([])
+    config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="balances http")
     middleware = [RequestMetrics("balances", "http")] if metrics_enabled() else []
     return create_app(pool, middleware=middleware)

@@ -8,13 +8,14 @@ Retry-After. An upload nudges this instance's poller over ZMQ (fire and forget).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import falcon
 import falcon.asgi
 
 from actors.gophermart import store
-from actors.gophermart.config import from_env
+from actors.gophermart.config import Config
 from actors.gophermart.messages import GmNudge
 from actors.runtime.client import AsyncClient
 from actors.runtime.pg import transient_errors
@@ -131,7 +132,7 @@ def create_app(
 
 def get_app() -> falcon.asgi.App:
     """The app of a gunicorn worker, configured from the environment (set by the cli)."""
-    config = from_env(argv=[])
+    config = Config.from_env(os.environ, [])
     pool = LazyPool(
         config.database_uri, max_size=POOL_MAX_SIZE, application_name="gophermart: http"
     )
