@@ -11,7 +11,6 @@ malformed setting (one line naming it).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -20,12 +19,11 @@ from collections.abc import Sequence
 from actors.accrual.config import PROGRAM, Config
 from actors.accrual.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import run_service
+from actors.runtime.startup import http_child, run_service
 from actors.runtime.supervisor import Child
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
 
 log = logging.getLogger(PROGRAM)
 
@@ -34,26 +32,20 @@ def children(config: Config) -> list[Child]:
     """gunicorn, with the settled settings in its environment (no actor: an order's
     outcome is computed when it is registered and revealed by the clock)."""
     env = {**os.environ, **config.child_env()}
-    return [
-        gunicorn_child(
-            "http",
-            app="web.accrual.app:get_app()",
-            bind=str(config.address),
-            workers=config.workers,
-            env=env,
-            title=f"{PROGRAM}: http",
-            metrics_dir=config.run_dir / "metrics",
-        )
-    ]
+    return [http_child(config, "web.accrual.app:get_app()", config.workers, env)]
+
+
+def say_what_starts(config: Config) -> None:
+    """Where it listens, its rate limit and its delay (said once the database is ready)."""
+    limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
+    log.info("starting on %s (%s, orders final after %.1f s)", config.url, limit, config.delay_s)
 
 
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env(os.environ, argv)
     setup_logging(PROGRAM)
-    limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
-    log.info("starting on %s (%s, orders final after %.1f s)", config.url, limit, config.delay_s)
-    return run_service(config, SCHEMA_DIR, config.db_wait_s, functools.partial(children, config))
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """accrual's settings: flags and environment (the environment wins), read once.
 
-RUN_ADDRESS/-a, DATABASE_URI/-d and ACCRUAL_RUN_DIR follow the shared rules of
-actors.runtime.config; the fields below name the rest.
+RUN_ADDRESS/-a, DATABASE_URI/-d, ACCRUAL_RUN_DIR and ACCRUAL_DB_WAIT_S follow the
+shared rules of actors.runtime.config; the fields below name the rest.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ class Config(ServiceSettings):
     """ACCRUAL_DELAY_MS (default 1000): from an order's registration to its final status."""
     workers: int
     """ACCRUAL_WORKERS (default 2): HTTP worker processes."""
-    db_wait_s: int
-    """ACCRUAL_DB_WAIT_S (default 30): how long start waits for the database."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
@@ -46,7 +44,6 @@ class Config(ServiceSettings):
             rate_limit=env_int(environ, "ACCRUAL_RATE_LIMIT", 0, 0, 10**9, PROGRAM),
             delay_s=env_int(environ, "ACCRUAL_DELAY_MS", 1000, 0, 3_600_000, PROGRAM) / 1000,
             workers=env_int(environ, "ACCRUAL_WORKERS", 2, 1, 64, PROGRAM),
-            db_wait_s=env_int(environ, "ACCRUAL_DB_WAIT_S", 30, 0, 3600, PROGRAM),
         )
 
     def child_env(self) -> dict[str, str]:

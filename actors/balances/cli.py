@@ -12,7 +12,6 @@ an instance already runs on this address; 2 a malformed setting (one line naming
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -21,12 +20,11 @@ from collections.abc import Sequence
 from actors.balances.config import PROGRAM, Config
 from actors.balances.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import run_service
+from actors.runtime.startup import http_child, run_service
 from actors.runtime.supervisor import Child
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
 
 log = logging.getLogger(PROGRAM)
 
@@ -38,29 +36,25 @@ def children(config: Config) -> list[Child]:
         Child(f"worker-{i}", [sys.executable, "-m", "actors.balances.worker", str(i)], env)
         for i in range(config.workers)
     ]
-    http = gunicorn_child(
-        "http",
-        app="web.balances.app:get_app()",
-        bind=str(config.address),
-        workers=config.http_workers,
-        env=env,
-        title=f"{PROGRAM}: http {config.address}",
-        metrics_dir=config.run_dir / "metrics",
-    )
+    http = http_child(config, "web.balances.app:get_app()", config.http_workers, env)
     return [*workers, http]
 
 
-@reports_config_errors
-def main(argv: Sequence[str] | None = None) -> int:
-    config = Config.from_env(os.environ, argv)
-    setup_logging(PROGRAM)
+def say_what_starts(config: Config) -> None:
+    """Where it listens and how many workers of each kind (said once the database is ready)."""
     log.info(
         "starting on %s: %d worker actors, %d HTTP workers",
         config.url,
         config.workers,
         config.http_workers,
     )
-    return run_service(config, SCHEMA_DIR, config.db_wait_s, functools.partial(children, config))
+
+
+@reports_config_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    config = Config.from_env(os.environ, argv)
+    setup_logging(PROGRAM)
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

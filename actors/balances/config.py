@@ -3,8 +3,8 @@
 The only module of the service that reads the environment: the command, the worker
 actors and the HTTP app's `get_app()` all call `Config.from_env`; the supervisor
 hands its children `child_env()` over its own environment. RUN_ADDRESS/-a,
-DATABASE_URI/-d and BALANCES_RUN_DIR follow the shared rules of
-actors.runtime.config, with one exception kept for existing setups: when
+DATABASE_URI/-d, BALANCES_RUN_DIR and BALANCES_DB_WAIT_S follow the shared rules
+of actors.runtime.config, with one exception kept for existing setups: when
 BALANCES_DATA_DIR is set (and BALANCES_RUN_DIR is not), the run dir is
 `$BALANCES_DATA_DIR/balances-<port>` as before; unset, it is the shared default.
 """
@@ -49,8 +49,6 @@ class Config(ServiceSettings):
     """BALANCES_BATCH_USERS (default 200): users per apply transaction (group commit)."""
     batch_per_user: int
     """BALANCES_BATCH_PER_USER (default 100): tasks of one user per apply transaction."""
-    db_wait_s: int
-    """BALANCES_DB_WAIT_S (default 30): how long start waits for the database."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
@@ -74,7 +72,6 @@ class Config(ServiceSettings):
             lease_ms=env_int(environ, "BALANCES_LEASE_MS", 5000, 300, 600_000, PROGRAM),
             batch_users=env_int(environ, "BALANCES_BATCH_USERS", 200, 1, 10_000, PROGRAM),
             batch_per_user=env_int(environ, "BALANCES_BATCH_PER_USER", 100, 1, 10_000, PROGRAM),
-            db_wait_s=env_int(environ, "BALANCES_DB_WAIT_S", 30, 0, 3600, PROGRAM),
         )
 
     def owner(self, index: int) -> str:

@@ -11,7 +11,6 @@ address; 2 a malformed setting (one line naming it).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -20,12 +19,11 @@ from collections.abc import Sequence
 from actors.gophermart.config import PROGRAM, Config
 from actors.gophermart.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import run_service
+from actors.runtime.startup import http_child, run_service
 from actors.runtime.supervisor import Child
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
 
 log = logging.getLogger(PROGRAM)
 
@@ -35,29 +33,25 @@ def children(config: Config) -> list[Child]:
     env = {**os.environ, **config.child_env()}
     return [
         Child("poller", [sys.executable, "-m", "actors.gophermart.poller"], env),
-        gunicorn_child(
-            "http",
-            app="web.gophermart.app:get_app()",
-            bind=str(config.address),
-            workers=config.workers,
-            env=env,
-            title=f"{PROGRAM}: http",
-            metrics_dir=config.run_dir / "metrics",
-        ),
+        http_child(config, "web.gophermart.app:get_app()", config.workers, env),
     ]
 
 
-@reports_config_errors
-def main(argv: Sequence[str] | None = None) -> int:
-    config = Config.from_env(os.environ, argv)
-    setup_logging(PROGRAM)
+def say_what_starts(config: Config) -> None:
+    """Where it listens and which accrual system it asks (said once the database is ready)."""
     log.info("starting on %s, accrual system %s", config.url, config.accrual_url)
     if config.secret_generated:
         log.warning(
             "GOPHERMART_SECRET is not set: signing tokens with a random secret; "
             "they die with this process and no other instance accepts them"
         )
-    return run_service(config, SCHEMA_DIR, config.db_wait_s, functools.partial(children, config))
+
+
+@reports_config_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    config = Config.from_env(os.environ, argv)
+    setup_logging(PROGRAM)
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

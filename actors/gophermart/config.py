@@ -1,9 +1,10 @@
 """gophermart's settings: flags and environment (the environment wins), read once.
 
-RUN_ADDRESS/-a, DATABASE_URI/-d and GOPHERMART_RUN_DIR follow the shared rules of
-actors.runtime.config; the fields below name the rest. The supervisor hands its
-children ``child_env()`` over its own environment, so the poller and the HTTP
-workers read back the same values (the generated secret included).
+RUN_ADDRESS/-a, DATABASE_URI/-d, GOPHERMART_RUN_DIR and GOPHERMART_DB_WAIT_S follow
+the shared rules of actors.runtime.config; the fields below name the rest. The
+supervisor hands its children ``child_env()`` over its own environment, so the
+poller and the HTTP workers read back the same values (the generated secret
+included).
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ class Config(ServiceSettings):
     """GOPHERMART_LEASE_S (default 30): how long a poller holds the orders it claimed."""
     idle_ms: int
     """GOPHERMART_IDLE_MS (default 500): the poller's longest sleep with nothing due."""
-    db_wait_s: int
-    """GOPHERMART_DB_WAIT_S (default 30): how long start waits for the database."""
 
     @property
     def poller_endpoint(self) -> str:
@@ -109,7 +108,6 @@ class Config(ServiceSettings):
             poll_inflight=env_int(environ, "GOPHERMART_POLL_INFLIGHT", 8, 1, 256, PROGRAM),
             lease_s=env_int(environ, "GOPHERMART_LEASE_S", 30, 1, 3600, PROGRAM),
             idle_ms=env_int(environ, "GOPHERMART_IDLE_MS", 500, 10, 600_000, PROGRAM),
-            db_wait_s=env_int(environ, "GOPHERMART_DB_WAIT_S", 30, 0, 3600, PROGRAM),
         )
 
     def child_env(self) -> dict[str, str]:

@@ -29,9 +29,11 @@ from actors.runtime.config import reports_config_errors
 __all__ = ["main"]
 
 EXIT_INTERRUPTED = 130
+Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+"""What add_subparsers returns: argparse gives it no public name."""
 
 
-def _add_status(commands) -> None:
+def _add_status(commands: Commands) -> None:
     from actors.grades.tools.status import DEFAULT_URLS
 
     parser = commands.add_parser(
@@ -46,7 +48,7 @@ def _add_status(commands) -> None:
     )
 
 
-def _add_backup(commands) -> None:
+def _add_backup(commands: Commands) -> None:
     parser = commands.add_parser("backup", help="save a replica's GET /backup to a file")
     parser.add_argument(
         "--from",
@@ -64,7 +66,7 @@ def _add_backup(commands) -> None:
     )
 
 
-def _add_load(commands) -> None:
+def _add_load(commands: Commands) -> None:
     from actors.grades.tools import load as tool_load
 
     parser = commands.add_parser(
@@ -115,7 +117,7 @@ def _add_load(commands) -> None:
     )
 
 
-def _add_verify(commands) -> None:
+def _add_verify(commands: Commands) -> None:
     from actors.grades.tools.verify import DEFAULT_SHOW
 
     parser = commands.add_parser(
@@ -142,7 +144,7 @@ def _add_verify(commands) -> None:
     )
 
 
-def _add_nats(commands) -> None:
+def _add_nats(commands: Commands) -> None:
     from actors.grades.natsnode import DEFAULT_SYNC
 
     sync_help = (
@@ -199,13 +201,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _status(args) -> int:
+def _status(args: argparse.Namespace) -> int:
     from actors.grades.tools.status import print_status
 
     return EXIT_OK if print_status(args.urls) else EXIT_FAILED
 
 
-def _backup(args) -> int:
+def _backup(args: argparse.Namespace) -> int:
     from actors.grades.tools.backup import save_backup
     from actors.grades.tools.progress import Progress, format_bytes
 
@@ -219,7 +221,7 @@ def _backup(args) -> int:
     return EXIT_OK
 
 
-def _load(args) -> int:
+def _load(args: argparse.Namespace) -> int:
     from actors.grades.tools import load as tool_load
     from actors.grades.tools.progress import Progress, format_rows
     from actors.grades.tools.rows import RowFile
@@ -251,7 +253,7 @@ def _load(args) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _verify(args) -> int:
+def _verify(args: argparse.Namespace) -> int:
     from actors.grades.tools.verify import Verifier
 
     if len(args.urls) < 2:

@@ -48,6 +48,9 @@ CONFIG_EXIT_STATUS = 2
 
 
 P = ParamSpec("P")
+DEFAULT_DB_WAIT_S = 30
+"""Seconds a service's start waits for its database (<PROGRAM>_DB_WAIT_S): a database
+started beside it (``make run``) is up in a few."""
 
 
 class ConfigError(SystemExit):
@@ -209,6 +212,8 @@ class ServiceSettings:
     run_dir: Path
     """<PROGRAM>_RUN_DIR if set, else ``default_run_dir(program, address)``: this instance's
     private files."""
+    db_wait_s: int
+    """<PROGRAM>_DB_WAIT_S (default 30, 0..3600): how long start waits for the database."""
 
     @property
     def url(self) -> str:
@@ -260,5 +265,8 @@ def common_settings(
         database_uri=database_uri,
         database_source=database_source,
         run_dir=Path(run_dir).absolute() if run_dir else default_run_dir(program, address),
+        db_wait_s=env_int(
+            environ, f"{program.upper()}_DB_WAIT_S", DEFAULT_DB_WAIT_S, 0, 3600, program
+        ),
     )
     return settings, args

@@ -14,14 +14,18 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from actors.runtime.base import set_title
 from actors.runtime.config import ServiceSettings
+from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
 from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
-__all__ = ["prepare_database", "run_service"]
+__all__ = ["prepare_database", "run_service", "http_child"]
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
 async def _prepare(
@@ -60,17 +64,18 @@ def prepare_database(
 
 
 def run_service(
-    settings: ServiceSettings,
+    settings: S,
     schema_dir: Path,
-    db_wait_s: float,
-    children: Callable[[], list[Child]],
+    children: Callable[[S], list[Child]],
+    say_what_starts: Callable[[S], None],
 ) -> int:
-    """Prepare the database, then supervise ``children()`` until a signal.
+    """Prepare the database, say what starts, then supervise ``children(settings)``.
 
-    The children are made only once this instance holds ``<run_dir>/supervisor.lock``
-    (making a gunicorn child wipes its metrics files, which a running instance on the
-    same address still writes). The supervisor logs ``<program> is ready on <url>``
-    once HTTP answers.
+    ``say_what_starts`` logs once the database is ready, so an unreachable database
+    stays the one line on stderr. The children are made only once this instance holds
+    ``<run_dir>/supervisor.lock`` (making a gunicorn child wipes its metrics files,
+    which a running instance on the same address still writes). The supervisor logs
+    ``<program> is ready on <url>`` once HTTP answers.
 
     Returns:
         The exit status: 0 after SIGTERM/SIGINT; 1 when the database stayed
@@ -82,7 +87,7 @@ def run_service(
     program = settings.program
     set_title(f"{program}: supervisor {settings.address}")
     if not prepare_database(
-        program, settings.database_uri, schema_dir, db_wait_s, settings.database_source
+        program, settings.database_uri, schema_dir, settings.db_wait_s, settings.database_source
     ):
         return 1
     lock = exclusive_lock(
@@ -91,7 +96,22 @@ def run_service(
         f"(pid {{pid}}); give it another RUN_ADDRESS",
     )
     try:
+        say_what_starts(settings)
         ready = ReadyAnnouncer(program, [settings.url], logging.getLogger(program))
-        return Supervisor(program, children(), on_tick=ready).run()
+        return Supervisor(program, children(settings), on_tick=ready).run()
     finally:
         lock.close()
+
+
+def http_child(settings: ServiceSettings, app: str, workers: int, env: dict[str, str]) -> Child:
+    """The service's gunicorn serving ``app`` on its address, titled
+    ``<program>: http <address>``, its metrics files in the run dir."""
+    return gunicorn_child(
+        "http",
+        app=app,
+        bind=str(settings.address),
+        workers=workers,
+        env=env,
+        title=f"{settings.program}: http {settings.address}",
+        metrics_dir=settings.run_dir / "metrics",
+    )

@@ -18,9 +18,14 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import psutil
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "HarnessError",
@@ -42,6 +47,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 8.0
 REQUEST_TIMEOUT_S = 10.0
 READY_PROBE_TIMEOUT_S = 2.0
+T = TypeVar("T")
 
 
 class HarnessError(AssertionError):
@@ -52,7 +58,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -63,7 +70,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
+def wait_until(
+    predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05
+) -> T:
     """Poll predicate until it returns a truthy value (returned); HarnessError at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -78,14 +87,14 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05)
 class Proc:
     """One child process (and its descendants) with its output in ``<log_dir>/<name>.log``."""
 
-    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
         self.name = name
         self.argv = argv
         self.env = env
         self.log_path = Path(log_dir) / f"{name}.log"
-        self.process: subprocess.Popen | None = None
-        self._out = None
-        self.ok_codes = {0}
+        self.process: subprocess.Popen[bytes] | None = None
+        self._out: IO[bytes] | None = None
+        self.ok_codes: set[int | None] = {0}
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +116,15 @@ class Proc:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def started(self) -> subprocess.Popen[bytes]:
+        """The process; HarnessError if ``start()`` was never called."""
+        if self.process is None:
+            raise HarnessError(f"{self.name} was never started")
+        return self.process
+
     def descendants(self) -> list[psutil.Process]:
         try:
-            return psutil.Process(self.process.pid).children(recursive=True)
+            return psutil.Process(self.started().pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return []
 
@@ -145,8 +160,9 @@ class Proc:
             self._kill_all(self.descendants())
 
     def _kill_all(self, victims: list[psutil.Process]) -> None:
+        process = self.started()
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         for victim in victims:
@@ -155,8 +171,8 @@ class Proc:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(victims, timeout=STOP_TIMEOUT_S)
-        if self.process.poll() is None:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        if process.poll() is None:
+            process.wait(timeout=STOP_TIMEOUT_S)
         if self._out is not None:
             self._out.close()
             self._out = None
@@ -189,7 +205,12 @@ class HttpService(Proc):
     """
 
     def __init__(
-        self, name: str, argv: list[str], env: dict, log_dir: Path, port: int | None = None
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        port: int | None = None,
     ):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -202,13 +223,13 @@ class HttpService(Proc):
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
 
-    def get(self, path: str, **kwargs):
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.get(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
 
-    def post(self, path: str, document=None, **kwargs):
+    def post(self, path: str, document: Any = None, **kwargs: Any) -> requests.Response:
         return self.session.post(self.url(path), json=document, timeout=REQUEST_TIMEOUT_S, **kwargs)
 
-    def delete(self, path: str, **kwargs):
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.delete(self.url(path), timeout=REQUEST_TIMEOUT_S, **kwargs)
 
     def ready(self) -> bool:
@@ -220,6 +241,22 @@ class HttpService(Proc):
         except self._requests.RequestException:
             return False
 
+    def ready_lines(self, program: str) -> list[str]:
+        """The lines that say ``<program> is ready on <this instance's URL>``."""
+        text = f"{program} is ready on {self.base}"
+        return [line for line in self.output().splitlines() if text in line]
+
+    def wait_ready_line(self, program: str, timeout_s: float = START_TIMEOUT_S) -> list[str]:
+        """Wait for the service's ready line (see actors.runtime.ready); the lines said."""
+        wait_until(
+            lambda: self.ready_lines(program) or not self.running(),
+            timeout_s,
+            f"{self.name} to say it is ready",
+        )
+        if not self.running():
+            raise self.fail("exited before it said it was ready")
+        return self.ready_lines(program)
+
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> float:
         """Seconds until GET /readyz answered 200; fails with the output if it exits."""
         started = time.monotonic()
@@ -227,8 +264,11 @@ class HttpService(Proc):
             lambda: self.ready() or not self.running(), timeout_s, f"{self.name} to be ready"
         )
         if not self.running():
-            raise self.fail(f"exited with {self.process.returncode} before it was ready")
+            raise self.fail(f"exited with {self.started().returncode} before it was ready")
         return time.monotonic() - started
+
+
+ProcT = TypeVar("ProcT", bound=Proc)
 
 
 class ProcGroup:
@@ -239,7 +279,7 @@ class ProcGroup:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
 
-    def add(self, proc: Proc) -> Proc:
+    def add(self, proc: ProcT) -> ProcT:
         self.procs.append(proc)
         return proc
 

@@ -11,21 +11,19 @@ malformed setting (one line naming it).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
 from actors.runtime.logs import setup_logging
-from actors.runtime.startup import run_service
+from actors.runtime.startup import http_child, run_service
 from actors.runtime.supervisor import Child
 from actors.segments.config import PROGRAM, Config
 from actors.segments.store import SCHEMA_DIR
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
 
 log = logging.getLogger(PROGRAM)
 
@@ -35,25 +33,21 @@ def children(config: Config) -> list[Child]:
     env = {**os.environ, **config.child_env()}
     return [
         Child("reaper", [sys.executable, "-m", "actors.segments.reaper"], env),
-        gunicorn_child(
-            "http",
-            app="web.segments.app:get_app()",
-            bind=str(config.address),
-            workers=config.http_workers,
-            env=env,
-            title=f"{PROGRAM}: http",
-            metrics_dir=config.run_dir / "metrics",
-        ),
+        http_child(config, "web.segments.app:get_app()", config.http_workers, env),
     ]
+
+
+def say_what_starts(config: Config) -> None:
+    """Where it listens and its database host (said once the database is ready)."""
+    database = config.database_uri.rpartition("@")[2]  # no user or password in the log
+    log.info("starting on %s (database %s)", config.url, database)
 
 
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env(os.environ, argv)
     setup_logging(PROGRAM)
-    database = config.database_uri.rpartition("@")[2]  # no user or password in the log
-    log.info("starting on %s (database %s)", config.url, database)
-    return run_service(config, SCHEMA_DIR, config.db_wait_s, functools.partial(children, config))
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """segments' settings: flags and environment (the environment wins), read once.
 
-RUN_ADDRESS/-a, DATABASE_URI/-d and SEGMENTS_RUN_DIR follow the shared rules of
-actors.runtime.config; the fields below name the rest.
+RUN_ADDRESS/-a, DATABASE_URI/-d, SEGMENTS_RUN_DIR and SEGMENTS_DB_WAIT_S follow the
+shared rules of actors.runtime.config; the fields below name the rest.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ class Config(ServiceSettings):
 
     http_workers: int
     """SEGMENTS_HTTP_WORKERS (default 2): gunicorn workers."""
-    db_wait_s: int
-    """SEGMENTS_DB_WAIT_S (default 30): how long start waits for the database."""
 
     @property
     def reaper_endpoint(self) -> str:
@@ -55,5 +53,4 @@ class Config(ServiceSettings):
         return cls(
             **shared.shared_fields(),
             http_workers=env_int(environ, "SEGMENTS_HTTP_WORKERS", 2, 1, 64, PROGRAM),
-            db_wait_s=env_int(environ, "SEGMENTS_DB_WAIT_S", 30, 1, 3600, PROGRAM),
         )
