@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from actors.grades.tools.remote import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
 from actors.runtime.config import reports_config_errors
@@ -29,8 +30,8 @@ from actors.runtime.config import reports_config_errors
 __all__ = ["main"]
 
 EXIT_INTERRUPTED = 130
-Commands = argparse._SubParsersAction[argparse.ArgumentParser]
-"""What add_subparsers returns: argparse gives it no public name."""
+if TYPE_CHECKING:  # argparse gives what add_subparsers returns no public name
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _add_status(commands: Commands) -> None:
