@@ -31,14 +31,10 @@ class Config(ServiceSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
-        """Settings from flags (argv; None for sys.argv[1:]) and environment; the
-        environment wins.
-
-        Raises:
-            ConfigError: one line naming the variable or flag that is wrong.
-        """
+        """Read -a, -d (argv; None: sys.argv[1:]) and the ACCRUAL_* variables; ConfigError
+        names a bad one."""
         parser = service_parser(PROGRAM, DESCRIPTION, DEFAULT_ADDRESS)
-        shared, _ = common_settings(parser, environ, argv, DEFAULT_ADDRESS)
+        shared, _ = common_settings(parser, environ, argv)
         return cls(
             **shared.shared_fields(),
             rate_limit=env_int(environ, "ACCRUAL_RATE_LIMIT", 0, 0, 10**9, PROGRAM),

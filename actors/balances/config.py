@@ -52,14 +52,10 @@ class Config(ServiceSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
-        """Settings from flags (argv; None for sys.argv[1:]) and environment; the
-        environment wins.
-
-        Raises:
-            ConfigError: a malformed value, naming its variable or flag (exit status 2).
-        """
+        """Read -a, -d (argv; None: sys.argv[1:]) and the BALANCES_* variables; ConfigError
+        (exit status 2) names a bad one."""
         parser = service_parser(PROGRAM, DESCRIPTION, DEFAULT_ADDRESS)
-        shared, _ = common_settings(parser, environ, argv, DEFAULT_ADDRESS)
+        shared, _ = common_settings(parser, environ, argv)
         data_dir = env_str(environ, "BALANCES_DATA_DIR", "")
         if data_dir and not env_str(environ, run_dir_variable(PROGRAM), ""):
             run_dir = Path(data_dir, f"{PROGRAM}-{shared.address.port}").absolute()

@@ -69,8 +69,7 @@ class Config(ServiceSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
-        """Settings from flags (argv; None for sys.argv[1:]) and environment; the
-        environment wins.
+        """Read -a, -d, -r (argv; None: sys.argv[1:]) and the variables, which win.
 
         Raises:
             ConfigError: one line naming the variable or flag that is wrong.
@@ -82,7 +81,7 @@ class Config(ServiceSettings):
             metavar="URL",
             help="accrual system base URL (ACCRUAL_SYSTEM_ADDRESS wins)",
         )
-        shared, args = common_settings(parser, environ, argv, DEFAULT_ADDRESS)
+        shared, args = common_settings(parser, environ, argv)
         accrual_text, source = env_wins(environ, "ACCRUAL_SYSTEM_ADDRESS", args.accrual, "")
         if not accrual_text:
             raise ConfigError(

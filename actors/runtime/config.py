@@ -176,6 +176,7 @@ def service_parser(program: str, description: str, default_address: str) -> argp
     parser.add_argument(
         "-d", dest="database", metavar="URI", help="PostgreSQL URI (DATABASE_URI wins)"
     )
+    parser.set_defaults(default_address=default_address)  # for common_settings
     return parser
 
 
@@ -237,10 +238,7 @@ class ServiceSettings:
 
 
 def common_settings(
-    parser: argparse.ArgumentParser,
-    environ: Mapping[str, str],
-    argv: Sequence[str] | None,
-    default_address: str,
+    parser: argparse.ArgumentParser, environ: Mapping[str, str], argv: Sequence[str] | None
 ) -> tuple[ServiceSettings, argparse.Namespace]:
     """Parse ``argv`` (None: sys.argv[1:]) with ``parser`` (from ``service_parser``, named
     for the program) and settle the shared settings; the environment wins over a flag.
@@ -253,7 +251,7 @@ def common_settings(
     """
     program = parser.prog
     args = parser.parse_args(argv)
-    address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, default_address)
+    address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, args.default_address)
     address = parse_address(address_text, "-a" if source == "flag" else "RUN_ADDRESS", program)
     database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
     database_source = "-d" if source == "flag" else "DATABASE_URI"

@@ -42,14 +42,10 @@ class Config(ServiceSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
-        """Settings from flags (argv; None for sys.argv[1:]) and environment; the
-        environment wins.
-
-        Raises:
-            ConfigError: a malformed or missing value, naming the variable or flag.
-        """
+        """Read -a, -d (argv; None: sys.argv[1:]) and the SEGMENTS_* variables; ConfigError
+        names a bad one."""
         parser = service_parser(PROGRAM, DESCRIPTION, DEFAULT_ADDRESS)
-        shared, _ = common_settings(parser, environ, argv, DEFAULT_ADDRESS)
+        shared, _ = common_settings(parser, environ, argv)
         return cls(
             **shared.shared_fields(),
             http_workers=env_int(environ, "SEGMENTS_HTTP_WORKERS", 2, 1, 64, PROGRAM),
