@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from actors.gophermart.config import PROGRAM, Config
 from actors.gophermart.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
-from actors.runtime.logs import setup_logging
 from actors.runtime.startup import http_child, run_service
 from actors.runtime.supervisor import Child
 
@@ -50,7 +49,6 @@ def say_what_starts(config: Config) -> None:
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env(os.environ, argv)
-    setup_logging(PROGRAM)
     return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 

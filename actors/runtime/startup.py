@@ -19,6 +19,7 @@ from typing import TypeVar
 from actors.runtime.base import set_title
 from actors.runtime.config import ServiceSettings
 from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.logs import setup_logging
 from actors.runtime.pg import DatabaseUnavailable, MigrationError, migrate, wait_for_database
 from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
@@ -69,7 +70,7 @@ def run_service(
     children: Callable[[S], list[Child]],
     say_what_starts: Callable[[S], None],
 ) -> int:
-    """Prepare the database, say what starts, then supervise ``children(settings)``.
+    """Set up logging, prepare the database, say what starts, supervise ``children(settings)``.
 
     ``say_what_starts`` logs once the database is ready, so an unreachable database
     stays the one line on stderr. The children are made only once this instance holds
@@ -85,6 +86,7 @@ def run_service(
         SystemExit: another instance holds the run dir (one line naming its pid).
     """
     program = settings.program
+    setup_logging(program)
     set_title(f"{program}: supervisor {settings.address}")
     if not prepare_database(
         program, settings.database_uri, schema_dir, settings.db_wait_s, settings.database_source

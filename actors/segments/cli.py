@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 
 from actors.runtime.config import reports_config_errors
-from actors.runtime.logs import setup_logging
 from actors.runtime.startup import http_child, run_service
 from actors.runtime.supervisor import Child
 from actors.segments.config import PROGRAM, Config
@@ -46,7 +45,6 @@ def say_what_starts(config: Config) -> None:
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env(os.environ, argv)
-    setup_logging(PROGRAM)
     return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
