@@ -2,9 +2,11 @@
 
     accrual [-a HOST:PORT] [-d postgresql://...]
 
-RUN_ADDRESS and DATABASE_URI win over the flags. Exit statuses: 0 after SIGTERM/SIGINT;
-1 the database stayed unreachable (one line naming DATABASE_URI), a migration failed,
-or the server kept dying at start; 2 a malformed setting (one line naming it).
+RUN_ADDRESS and DATABASE_URI win over the flags. It logs `accrual is ready on
+http://HOST:PORT` once HTTP answers. Exit statuses: 0 after SIGTERM/SIGINT; 1 the
+database stayed unreachable (one line naming DATABASE_URI), a migration failed, the
+server kept dying at start, or an instance already runs on this address; 2 a
+malformed setting (one line naming it).
 """
 
 from __future__ import annotations
@@ -14,51 +16,35 @@ import os
 import sys
 from collections.abc import Sequence
 
-from actors.accrual.config import PROGRAM, Config, from_env
+from actors.accrual.config import PROGRAM, Config
 from actors.accrual.store import SCHEMA_DIR
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
-from actors.runtime.logs import setup_logging
-from actors.runtime.pg.startup import prepare_database
-from actors.runtime.supervisor import Child, Supervisor
+from actors.runtime.gunicorn import http_child
+from actors.runtime.pg.startup import run_service
+from actors.runtime.supervisor import Child
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
 
 log = logging.getLogger(PROGRAM)
 
 
-def children(config: Config, environ: dict[str, str]) -> list[Child]:
+def children(config: Config) -> list[Child]:
     """gunicorn, with the settled settings in its environment (no actor: an order's
     outcome is computed when it is registered and revealed by the clock)."""
-    env = {**environ, **config.child_env()}
-    return [
-        gunicorn_child(
-            "http",
-            app="web.accrual.app:get_app()",
-            bind=str(config.address),
-            workers=config.workers,
-            env=env,
-            title="accrual: http",
-            metrics_dir=config.run_dir / "metrics",
-        )
-    ]
+    env = {**os.environ, **config.child_env()}
+    return [http_child(config, "web.accrual.app:get_app()", config.workers, env)]
+
+
+def say_what_starts(config: Config) -> None:
+    """Where it listens, its rate limit and its delay (said once the database is ready)."""
+    limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
+    log.info("starting on %s (%s, orders final after %.1f s)", config.url, limit, config.delay_s)
 
 
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    config = from_env(os.environ, argv)
-    setup_logging(PROGRAM)
-    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
-        return 1
-    config.run_dir.mkdir(parents=True, exist_ok=True)
-    limit = f"{config.rate_limit} requests a minute" if config.rate_limit else "no rate limit"
-    log.info(
-        "serving on http://%s (%s, orders final after %.1f s)",
-        config.address,
-        limit,
-        config.delay_s,
-    )
-    return Supervisor(PROGRAM, children(config, dict(os.environ))).run()
+    config = Config.from_env(os.environ, argv)
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

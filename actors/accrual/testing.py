@@ -27,7 +27,7 @@ class Accrual(HttpService):
         name: str = "accrual",
         port: int | None = None,
         workers: int = 1,
-        **extra_env,
+        **extra_env: object,
     ):
         port = port or free_port()
         env = {

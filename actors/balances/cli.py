@@ -1,73 +1,59 @@
-"""`balances`: the console command. Waits for the database, migrates, supervises.
+"""The `balances` command: wait for the database, migrate, run the workers and HTTP.
+
+    balances [-a HOST:PORT] [-d postgresql://...]
 
 Children, in start order: BALANCES_WORKERS worker actors (actors.balances.worker),
-then gunicorn serving web.balances.app on RUN_ADDRESS. The supervisor restarts a
-child that dies; SIGTERM/SIGINT stop them all and exit 0.
-
-Exit status 2 with one line naming the variable or flag for a malformed setting,
-1 with one line naming DATABASE_URI when the database stays unreachable.
+then gunicorn serving web.balances.app on RUN_ADDRESS. RUN_ADDRESS and DATABASE_URI
+win over the flags. It logs `balances is ready on http://HOST:PORT` once HTTP
+answers. Exit statuses: 0 after SIGTERM/SIGINT; 1 the database stayed unreachable
+(one line naming DATABASE_URI), a migration failed, a child kept dying at start, or
+an instance already runs on this address; 2 a malformed setting (one line naming it).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from collections.abc import Sequence
 
-from actors.balances.config import PROGRAM, BalancesConfig, load
+from actors.balances.config import PROGRAM, Config
 from actors.balances.store import SCHEMA_DIR
-from actors.runtime.base import set_title
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
-from actors.runtime.logs import setup_logging
-from actors.runtime.pg.startup import prepare_database
-from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
+from actors.runtime.gunicorn import http_child
+from actors.runtime.pg.startup import run_service
+from actors.runtime.supervisor import Child
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
+
+log = logging.getLogger(PROGRAM)
 
 
-def children(config: BalancesConfig) -> list[Child]:
+def children(config: Config) -> list[Child]:
     """The worker actors, then the HTTP server; they read the resolved settings."""
-    env = config.child_environment()
-    python = sys.executable
+    env = {**os.environ, **config.child_env()}
     workers = [
-        Child(f"worker-{i}", [python, "-m", "actors.balances.worker", str(i)], env)
+        Child(f"worker-{i}", [sys.executable, "-m", "actors.balances.worker", str(i)], env)
         for i in range(config.workers)
     ]
-    http = gunicorn_child(
-        "http",
-        "web.balances.app:get_app()",
-        str(config.address),
-        config.http_workers,
-        env,
-        f"{PROGRAM}: http {config.address}",
-        metrics_dir=config.run_dir / "metrics",
-    )
+    http = http_child(config, "web.balances.app:get_app()", config.http_workers, env)
     return [*workers, http]
 
 
-@reports_config_errors
-def main(argv: list[str] | None = None) -> int:
-    config = load(sys.argv[1:] if argv is None else argv)
-    log = setup_logging(PROGRAM)
-    set_title(f"{PROGRAM}: supervisor {config.address}")
-    if not prepare_database(
-        PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s, config.database_source
-    ):
-        return 1
-    lock = exclusive_lock(
-        config.run_dir / "supervisor.lock",
-        f"{PROGRAM}: an instance on {config.address} is already running "
-        f"(pid {{pid}}); give it another RUN_ADDRESS",
+def say_what_starts(config: Config) -> None:
+    """Where it listens and how many workers of each kind (said once the database is ready)."""
+    log.info(
+        "starting on %s: %d worker actors, %d HTTP workers",
+        config.url,
+        config.workers,
+        config.http_workers,
     )
-    try:
-        log.info(
-            "%d worker actors, %d HTTP workers on http://%s",
-            config.workers,
-            config.http_workers,
-            config.address,
-        )
-        return Supervisor(PROGRAM, children(config)).run()
-    finally:
-        lock.close()
+
+
+@reports_config_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    config = Config.from_env(os.environ, argv)
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """balances' settings, from the command line and the environment (the environment wins).
 
-The only module of the service that reads os.environ: the command, the worker actors
-and the HTTP app's `get_app()` all call `load`; the supervisor hands its children
-`child_environment()`.
+The only module of the service that reads the environment: the command, the worker
+actors and the HTTP app's `get_app()` all call `Config.from_env`; the supervisor
+hands its children `child_env()` over its own environment. RUN_ADDRESS/-a,
+DATABASE_URI/-d, BALANCES_RUN_DIR and BALANCES_DB_WAIT_S follow the shared rules
+of actors.runtime.config, with one exception kept for existing setups: when
+BALANCES_DATA_DIR is set (and BALANCES_RUN_DIR is not), the run dir is
+`$BALANCES_DATA_DIR/balances-<port>` as before; unset, it is the shared default.
 """
 
 from __future__ import annotations
@@ -10,106 +14,62 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from actors.runtime.config import (
-    Address,
+    ServiceSettings,
+    common_settings,
     env_int,
     env_str,
-    env_wins,
-    parse_address,
-    parse_database_uri,
-    parse_service_args,
+    run_dir_variable,
     service_parser,
 )
 
-__all__ = ["PROGRAM", "BalancesConfig", "load"]
+__all__ = ["PROGRAM", "Config"]
 
 PROGRAM = "balances"
 DEFAULT_ADDRESS = "localhost:3333"
-DEFAULT_DATA_DIR = "data"
+DESCRIPTION = "Users' balances, changed by tasks applied in order."
 
 
 @dataclass(frozen=True)
-class BalancesConfig:
+class Config(ServiceSettings):
     """Everything the supervisor, its worker actors and its HTTP workers need."""
 
-    address: Address
-    """RUN_ADDRESS / -a: where HTTP listens; also names this instance's private files."""
-    database_uri: str
-    """DATABASE_URI / -d."""
-    database_source: str = "DATABASE_URI"
-    """Where database_uri came from ("DATABASE_URI" or "-d"), for error messages."""
-    workers: int = 2
-    """BALANCES_WORKERS: worker actors (default: CPU cores)."""
-    http_workers: int = 2
-    """BALANCES_HTTP_WORKERS: gunicorn workers."""
-    run_dir: Path = Path("data/balances-3333")
-    """BALANCES_RUN_DIR: this instance's ipc sockets (default data/balances-<port>)."""
-    poll_ms: int = 1000
-    """BALANCES_POLL_MS: a worker looks at its queue at least this often."""
-    lease_ms: int = 5000
-    """BALANCES_LEASE_MS: shard lease length; renewed every third of it."""
-    batch_users: int = 200
-    """BALANCES_BATCH_USERS: users per apply transaction (group commit)."""
-    batch_per_user: int = 100
-    """BALANCES_BATCH_PER_USER: tasks of one user per apply transaction."""
-    db_wait_s: int = 30
-    """BALANCES_DB_WAIT_S: how long start waits for the database."""
+    workers: int
+    """BALANCES_WORKERS (default: CPU cores): worker actors."""
+    http_workers: int
+    """BALANCES_HTTP_WORKERS (default 2): gunicorn workers."""
+    poll_ms: int
+    """BALANCES_POLL_MS (default 1000): a worker looks at its queue at least this often."""
+    lease_ms: int
+    """BALANCES_LEASE_MS (default 5000): shard lease length; renewed every third of it."""
+    batch_users: int
+    """BALANCES_BATCH_USERS (default 200): users per apply transaction (group commit)."""
+    batch_per_user: int
+    """BALANCES_BATCH_PER_USER (default 100): tasks of one user per apply transaction."""
 
-    def child_environment(self) -> dict[str, str]:
-        """The environment of the supervisor's children: this one, with the settings as
-        resolved (a flag becomes its variable), so every child sees the same values."""
-        return {
-            **os.environ,
-            "RUN_ADDRESS": str(self.address),
-            "DATABASE_URI": self.database_uri,
-            "BALANCES_RUN_DIR": str(self.run_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:
+        """Read -a, -d (argv; None: sys.argv[1:]) and the BALANCES_* variables; ConfigError
+        (exit status 2) names a bad one."""
+        parser = service_parser(PROGRAM, DESCRIPTION, DEFAULT_ADDRESS)
+        shared, _ = common_settings(parser, environ, argv)
+        data_dir = env_str(environ, "BALANCES_DATA_DIR", "")
+        if data_dir and not env_str(environ, run_dir_variable(PROGRAM), ""):
+            run_dir = Path(data_dir, f"{PROGRAM}-{shared.address.port}").absolute()
+            shared = replace(shared, run_dir=run_dir)
+        return cls(
+            **shared.shared_fields(),
+            workers=env_int(environ, "BALANCES_WORKERS", os.cpu_count() or 1, 1, 64, PROGRAM),
+            http_workers=env_int(environ, "BALANCES_HTTP_WORKERS", 2, 1, 64, PROGRAM),
+            poll_ms=env_int(environ, "BALANCES_POLL_MS", 1000, 10, 60_000, PROGRAM),
+            lease_ms=env_int(environ, "BALANCES_LEASE_MS", 5000, 300, 600_000, PROGRAM),
+            batch_users=env_int(environ, "BALANCES_BATCH_USERS", 200, 1, 10_000, PROGRAM),
+            batch_per_user=env_int(environ, "BALANCES_BATCH_PER_USER", 100, 1, 10_000, PROGRAM),
+        )
 
     def owner(self, index: int) -> str:
         """The lease owner name of worker `index`: stable across its restarts."""
         return f"{socket.gethostname()}:{self.address.port}/worker-{index}"
-
-
-def load(
-    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
-) -> BalancesConfig:
-    """The configuration from flags and the environment (the environment wins).
-
-    Raises:
-        ConfigError: a malformed value, naming its variable or flag (exit status 2).
-    """
-    environ = os.environ if environ is None else environ
-    parser = service_parser(
-        PROGRAM, "Users' balances, changed by tasks applied in order.", DEFAULT_ADDRESS
-    )
-    args = parse_service_args(parser, argv)
-    address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, DEFAULT_ADDRESS)
-    address = parse_address(
-        address_text, "RUN_ADDRESS" if source == "RUN_ADDRESS" else "-a", PROGRAM
-    )
-    database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
-    database_source = "-d" if source == "flag" else "DATABASE_URI"
-    database_uri = parse_database_uri(database_text, database_source, PROGRAM)
-    cores = os.cpu_count() or 1
-    data_dir = env_str(environ, "BALANCES_DATA_DIR", DEFAULT_DATA_DIR)
-    run_dir = Path(
-        env_str(environ, "BALANCES_RUN_DIR", f"{data_dir}/balances-{address.port}")
-    ).absolute()
-    lease_ms = env_int(environ, "BALANCES_LEASE_MS", 5000, 300, 600_000, PROGRAM)
-    return BalancesConfig(
-        address=address,
-        database_uri=database_uri,
-        database_source=database_source,
-        workers=env_int(environ, "BALANCES_WORKERS", cores, 1, 64, PROGRAM),
-        http_workers=env_int(environ, "BALANCES_HTTP_WORKERS", 2, 1, 64, PROGRAM),
-        run_dir=run_dir,
-        poll_ms=env_int(environ, "BALANCES_POLL_MS", 1000, 10, 60_000, PROGRAM),
-        lease_ms=lease_ms,
-        batch_users=env_int(environ, "BALANCES_BATCH_USERS", 200, 1, 10_000, PROGRAM),
-        batch_per_user=env_int(environ, "BALANCES_BATCH_PER_USER", 100, 1, 10_000, PROGRAM),
-        db_wait_s=env_int(environ, "BALANCES_DB_WAIT_S", 30, 0, 3600, PROGRAM),
-    )

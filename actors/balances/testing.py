@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import requests
 
@@ -55,7 +55,7 @@ class Balances(HttpService):
         workers: int = 2,
         http_workers: int = 1,
         name: str = "balances",
-        **extra_env,
+        **extra_env: object,
     ):
         env = {
             **os.environ,
@@ -73,12 +73,13 @@ class Balances(HttpService):
 
     # --- the API ---------------------------------------------------------------------
 
-    def create_user(self, username: str, balance: int) -> dict:
+    def create_user(self, username: str, balance: int) -> dict[str, Any]:
         response = self.session.post(
             self.url("/api/v1/user/"), json={"username": username, "balance": balance}, timeout=10
         )
         assert response.status_code == 201, response.text
-        return response.json()
+        user: dict[str, Any] = response.json()
+        return user
 
     def post_task(
         self, user_id: str, type_: str, amount: int, key: str | None = None, timeout_s: float = 10
@@ -91,8 +92,8 @@ class Balances(HttpService):
             timeout=timeout_s,
         )
 
-    def tasks(self, user_id: str) -> list[dict]:
-        out: list[dict] = []
+    def tasks(self, user_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         while True:
             response = self.session.get(
                 self.url(f"/api/v1/user/{user_id}/tasks/"),
@@ -100,7 +101,7 @@ class Balances(HttpService):
                 timeout=10,
             )
             assert response.status_code == 200, response.text
-            page = response.json()
+            page: list[dict[str, Any]] = response.json()
             out += page
             if len(page) < 1000:
                 return out
@@ -108,19 +109,20 @@ class Balances(HttpService):
     def balance(self, user_id: str) -> int:
         response = self.session.get(self.url(f"/api/v1/user/{user_id}"), timeout=10)
         assert response.status_code == 200, response.text
-        return response.json()["balance"]
+        balance: int = response.json()["balance"]
+        return balance
 
-    def wait_final(self, user_id: str, timeout_s: float = FINAL_TIMEOUT_S) -> list[dict]:
+    def wait_final(self, user_id: str, timeout_s: float = FINAL_TIMEOUT_S) -> list[dict[str, Any]]:
         """The user's tasks once none is queued."""
 
-        def final() -> list[dict] | None:
+        def final() -> list[dict[str, Any]] | None:
             tasks = self.tasks(user_id)
             return tasks if all(t["status"] != "queued" for t in tasks) else None
 
         return wait_until(final, timeout_s, f"user {user_id}'s tasks to be applied", interval_s=0.1)
 
 
-def launch(group: ProcGroup, dsn: str, name: str = "balances", **options) -> Balances:
+def launch(group: ProcGroup, dsn: str, name: str = "balances", **options: Any) -> Balances:
     """Start an instance in the group's directory and wait until it answers /readyz."""
     service = group.add(Balances(dsn, group.dir, name=name, **options))
     service.start()
@@ -128,7 +130,7 @@ def launch(group: ProcGroup, dsn: str, name: str = "balances", **options) -> Bal
     return service
 
 
-def check_user(service: Balances, user_id: str, opening: int) -> list[dict]:
+def check_user(service: Balances, user_id: str, opening: int) -> list[dict[str, Any]]:
     """Every task of the user final, each outcome and the balance equal to the replay
     of the user's tasks in acceptance order (a task applied twice, skipped or out of
     order would show). Returns the tasks."""

@@ -23,7 +23,7 @@ import sys
 import time
 
 from actors.balances import store
-from actors.balances.config import BalancesConfig, load
+from actors.balances.config import Config
 from actors.balances.messages import Nudge
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.endpoints import ipc_endpoint
@@ -40,14 +40,14 @@ PARENT_CHECK_S = 1.0
 """How often a worker checks that its supervisor is alive (it stops when orphaned)."""
 
 
-def worker_endpoint(config: BalancesConfig, index: int) -> str:
+def worker_endpoint(config: Config, index: int) -> str:
     return ipc_endpoint(config.run_dir, f"worker-{index}")
 
 
 class BalancesWorker(AsyncActor):
     name = "balances-worker"
 
-    def __init__(self, config: BalancesConfig, index: int) -> None:
+    def __init__(self, config: Config, index: int) -> None:
         super().__init__()
         self.config = config
         self.index = index
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m actors.balances.worker <index>", file=sys.stderr)
         return 2
     index = int(argv[0])
-    config = load([])
+    config = Config.from_env(os.environ, [])
     setup_logging(f"balances-worker[{index}]")
     return run_async_actor(BalancesWorker(config, index), f"balances: worker {index}")
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 
 from actors.gophermart import store
 from actors.gophermart.accrual_client import AccrualClient, Answer
-from actors.gophermart.config import Config, from_env
+from actors.gophermart.config import Config
 from actors.gophermart.messages import Nudge
 from actors.gophermart.store import Final, Retry
 from actors.runtime.async_actor import AsyncActor, run_async_actor
@@ -251,7 +252,7 @@ class PollerActor(AsyncActor):
 
 def main() -> int:
     """`python -m actors.gophermart.poller`: run by the gophermart supervisor."""
-    config = from_env(argv=[])
+    config = Config.from_env(os.environ, [])
     setup_logging("gophermart.poller")
     return run_async_actor(PollerActor(config), "gophermart: poller")
 

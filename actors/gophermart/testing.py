@@ -36,7 +36,7 @@ class Gophermart(HttpService):
         name: str = "gophermart",
         port: int | None = None,
         workers: int = 1,
-        **extra_env,
+        **extra_env: object,
     ):
         port = port or free_port()
         run_dir = Path(log_dir) / f"run-{name}-{port}"  # removed with the logs
@@ -58,8 +58,9 @@ class Gophermart(HttpService):
         response = self.post("/api/user/register", {"login": login, "password": password})
         if response.status_code != 200:
             raise HarnessError(f"register {login}: {response.status_code} {response.text}")
-        self.session.headers["Authorization"] = response.headers["Authorization"]
-        return response.headers["Authorization"]
+        token: str = response.headers["Authorization"]
+        self.session.headers["Authorization"] = token
+        return token
 
     def upload(self, number: str) -> requests.Response:
         return self.post(

@@ -16,6 +16,7 @@ broker restart) is delivered like any other, so nothing is lost.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ import zmq
 
 from actors.bus import messages as bus_messages
 from actors.grades import messages
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.runtime import protocol
 from actors.runtime.base import Actor, monotonic_ms, run_actor, setup_logging
 from actors.runtime.protocol import ErrorCode
@@ -65,7 +66,7 @@ def _well_formed(record: Sequence[Any]) -> bool:
 class BrokerActor(Actor):
     name = "broker"
 
-    def __init__(self, config: ReplicaConfig) -> None:
+    def __init__(self, config: Config) -> None:
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
@@ -424,7 +425,7 @@ class BrokerActor(Actor):
 
 def main() -> int:
     setup_logging("broker")
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     return run_actor(BrokerActor(config), f"grades: broker replica={config.replica_id}")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from actors.grades.tools.remote import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
 from actors.runtime.config import reports_config_errors
@@ -29,9 +30,11 @@ from actors.runtime.config import reports_config_errors
 __all__ = ["main"]
 
 EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:  # argparse gives what add_subparsers returns no public name
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _add_status(commands) -> None:
+def _add_status(commands: Commands) -> None:
     from actors.grades.tools.status import DEFAULT_URLS
 
     parser = commands.add_parser(
@@ -46,7 +49,7 @@ def _add_status(commands) -> None:
     )
 
 
-def _add_backup(commands) -> None:
+def _add_backup(commands: Commands) -> None:
     parser = commands.add_parser("backup", help="save a replica's GET /backup to a file")
     parser.add_argument(
         "--from",
@@ -64,7 +67,7 @@ def _add_backup(commands) -> None:
     )
 
 
-def _add_load(commands) -> None:
+def _add_load(commands: Commands) -> None:
     from actors.grades.tools import load as tool_load
 
     parser = commands.add_parser(
@@ -115,7 +118,7 @@ def _add_load(commands) -> None:
     )
 
 
-def _add_verify(commands) -> None:
+def _add_verify(commands: Commands) -> None:
     from actors.grades.tools.verify import DEFAULT_SHOW
 
     parser = commands.add_parser(
@@ -142,7 +145,7 @@ def _add_verify(commands) -> None:
     )
 
 
-def _add_nats(commands) -> None:
+def _add_nats(commands: Commands) -> None:
     from actors.grades.jetstream import DEFAULT_SYNC
 
     sync_help = (
@@ -199,13 +202,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _status(args) -> int:
+def _status(args: argparse.Namespace) -> int:
     from actors.grades.tools.status import print_status
 
     return EXIT_OK if print_status(args.urls) else EXIT_FAILED
 
 
-def _backup(args) -> int:
+def _backup(args: argparse.Namespace) -> int:
     from actors.grades.tools.backup import save_backup
     from actors.grades.tools.progress import Progress, format_bytes
 
@@ -219,7 +222,7 @@ def _backup(args) -> int:
     return EXIT_OK
 
 
-def _load(args) -> int:
+def _load(args: argparse.Namespace) -> int:
     from actors.grades.tools import load as tool_load
     from actors.grades.tools.progress import Progress, format_rows
     from actors.grades.tools.rows import RowFile
@@ -251,7 +254,7 @@ def _load(args) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _verify(args) -> int:
+def _verify(args: argparse.Namespace) -> int:
     from actors.grades.tools.verify import Verifier
 
     if len(args.urls) < 2:
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "nats-node":
             from actors.grades.config import data_dir
 
-            return natsnode.run_loopback_node(args.index, data_dir(), args.sync)
+            return natsnode.run_loopback_node(args.index, data_dir(os.environ), args.sync)
         hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
         natsnode.print_configs(hosts, args.store, args.sync)
         return EXIT_OK

@@ -5,7 +5,8 @@ BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), the
 snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0), and the setter and
 getter gunicorn servers. A child that dies is restarted (the
 storage actor restores itself); see actors.runtime.supervisor. Once the
-storage actor reports ready, the replica says so once, with its URLs.
+storage actor reports ready and both ports answer HTTP, the replica says so once:
+``grades is ready on http://<setter> and http://<getter> (replica N with R rows)``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import logging
 import os
 import sys
 
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import PROGRAM, Config
 from actors.grades.messages import Status
 from actors.runtime.base import set_title, setup_logging
 from actors.runtime.client import Client, RemoteError
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
 __all__ = ["replica_children", "main"]
@@ -27,13 +29,8 @@ __all__ = ["replica_children", "main"]
 STATUS_TIMEOUT_S = 0.5
 
 
-def replica_children(cfg: ReplicaConfig) -> list[Child]:
-    env = {
-        **os.environ,
-        "STORAGE_ENDPOINT": cfg.storage_endpoint,
-        "REPLICA_ID": str(cfg.replica_id),
-        "PYTHONUNBUFFERED": "1",
-    }
+def replica_children(cfg: Config) -> list[Child]:
+    env = {**os.environ, **cfg.child_env(), "PYTHONUNBUFFERED": "1"}
     python = sys.executable
     children = [Child("storage", [python, "-m", "actors.grades.storage"], env)]
     if cfg.replicated:
@@ -59,61 +56,53 @@ def replica_children(cfg: ReplicaConfig) -> list[Child]:
     return children
 
 
-class ReadyAnnouncer:
-    """Asks the storage actor each tick until it is ready, then says so once."""
+class StorageReady:
+    """The replica's own readiness check: the storage actor has restored (phase ready)."""
 
-    def __init__(self, cfg: ReplicaConfig, log: logging.Logger) -> None:
+    def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.log = log
         self.client: Client | None = None
-        self.done = False
 
-    def __call__(self) -> None:
-        if self.done:
-            return
+    def __call__(self) -> str | None:
+        """None while the storage actor is not ready; else ``replica N with R rows``."""
         if self.client is None:
             self.client = Client(self.cfg.storage_endpoint, timeout_s=1.0)
         try:
             status = self.client.call(Status(), timeout_s=STATUS_TIMEOUT_S)
         except RemoteError:
-            return
+            return None
         if status["phase"] != "ready":
-            return
-        cfg = self.cfg
-        self.log.info(
-            "replica %d is ready with %d rows: POST http://%s:%d/set, "
-            "GET http://%s:%d/get?user_id=..., GET http://%s:%d/backup",
-            cfg.replica_id,
-            status["rows"],
-            cfg.http_host,
-            cfg.setter_port,
-            cfg.http_host,
-            cfg.getter_port,
-            cfg.http_host,
-            cfg.getter_port,
+            return None
+        self.close()
+        return (
+            f"replica {self.cfg.replica_id} with {status['rows']} rows: POST /set on the"
+            " first, GET /get?user_id=... and /backup on the second"
         )
-        self.done = True
-        self.client.close()
-        self.client = None
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
 
 @reports_config_errors
 def main() -> int:
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     log = setup_logging(f"replica[{config.replica_id}]")
     set_title(f"grades: replica={config.replica_id} supervisor")
     lock = exclusive_lock(
         config.run_dir / "replica.lock",
         f"grades: replica {config.replica_id} is already running on {config.run_dir} (pid {{pid}})",
     )
-    announcer = ReadyAnnouncer(config, log)
+    storage_ready = StorageReady(config)
+    urls = config.urls
+    announcer = ReadyAnnouncer(PROGRAM, [urls["setter"], urls["getter"]], log, storage_ready)
     try:
         return Supervisor(
             f"replica[{config.replica_id}]", replica_children(config), on_tick=announcer
         ).run()
     finally:
-        if announcer.client is not None:
-            announcer.client.close()
+        storage_ready.close()
         lock.close()
 
 

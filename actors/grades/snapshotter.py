@@ -15,13 +15,14 @@ beyond the chunk reads a backup costs anyway, and a failed write costs nothing.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
 from types import FrameType
 
 from actors.bus.messages import BusRetain
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.grades.messages import Status
 from actors.grades.snapshot_file import write_snapshot
 from actors.runtime.base import set_title, setup_logging
@@ -41,7 +42,7 @@ class Snapshotter:
     """Writes the replica's map to its snapshot file on a timer, then tells the bus the
     log position it covers (the bus may trim below every replica's snapshot)."""
 
-    def __init__(self, config: ReplicaConfig, log: logging.Logger) -> None:
+    def __init__(self, config: Config, log: logging.Logger) -> None:
         self.config = config
         self.log = log
         self.stopping = False
@@ -118,7 +119,7 @@ class Snapshotter:
 
 
 def main() -> int:
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     log = setup_logging(f"snapshotter[{config.replica_id}]")
     set_title(f"grades: snapshotter replica={config.replica_id}")
     return Snapshotter(config, log).run()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import os
 import secrets
 import sys
 from typing import Any, NamedTuple
@@ -31,7 +32,7 @@ import zmq
 
 from actors.grades import messages
 from actors.grades import snapshot_file as snapshots
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.grades.hlc import HybridClock, stamp_ms
 from actors.grades.loading import RowSource, TableLoad
 from actors.grades.records import GradeTable, check_change
@@ -76,7 +77,7 @@ class _Snapshot:
 class StorageActor(Actor):
     name = "storage"
 
-    def __init__(self, config: ReplicaConfig) -> None:
+    def __init__(self, config: Config) -> None:
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"storage[{config.replica_id}]")
         self.config = config
@@ -517,7 +518,7 @@ class StorageActor(Actor):
 
 def main() -> int:
     setup_logging("storage")
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     return run_actor(StorageActor(config), f"grades: storage replica={config.replica_id}")
 
 

@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
@@ -40,7 +41,7 @@ AUTH = ("test", "test")
 class Bus(Proc):
     """`grades bus` on two free ports, its log under ``data_dir``."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, name: str = "bus", **extra_env):
+    def __init__(self, data_dir: Path, log_dir: Path, name: str = "bus", **extra_env: object):
         self.url = f"tcp://127.0.0.1:{free_port()}"
         self.pub_url = f"tcp://127.0.0.1:{free_port()}"
         env = {
@@ -165,12 +166,12 @@ class NatsCluster:
     def stream_leader(self, stream: str = "GRADES") -> NatsNode:
         """The node leading the stream's raft group, asked over HTTP monitoring (/jsz)."""
 
-        def leader():
+        def leader() -> NatsNode | None:
             for node in self.nodes:
                 if not node.running():
                     continue
                 try:
-                    info = requests.get(
+                    info: dict[str, Any] = requests.get(
                         f"http://{node.host}:{node.monitor_port}/jsz",
                         params={"streams": "true"},
                         timeout=1,
@@ -195,10 +196,10 @@ class Replica(Proc):
         replica_id: int,
         data_dir: Path,
         log_dir: Path,
-        bus,
+        bus: Bus | NatsCluster | None,
         next_url: str = "",
         workers: int | None = None,
-        **extra_env,
+        **extra_env: object,
     ):
         self.replica_id = replica_id
         self.setter_port, self.getter_port = free_port(), free_port()
@@ -232,7 +233,7 @@ class Replica(Proc):
 
     # --- lifecycle ---------------------------------------------------------
 
-    def readyz(self) -> tuple[int, dict]:
+    def readyz(self) -> tuple[int, dict[str, Any]]:
         try:
             response = self.session.get(f"{self.get_base}/readyz", timeout=2)
             return response.status_code, response.json()
@@ -261,7 +262,7 @@ class Replica(Proc):
     def wait_http_up(self, base: str, timeout_s: float = START_TIMEOUT_S) -> None:
         """Wait until ``base`` answers HTTP at all (any status)."""
 
-        def up():
+        def up() -> bool:
             try:
                 self.session.get(f"{base}/nothing", timeout=2)
                 return True
@@ -278,7 +279,7 @@ class Replica(Proc):
         """The supervisor's live child of a role: storage, broker, setter, getter."""
         for proc in self.role(role):
             try:
-                if proc.ppid() == self.process.pid:
+                if proc.ppid() == self.started().pid:
                     return proc
             except psutil.NoSuchProcess:
                 continue
@@ -293,22 +294,25 @@ class Replica(Proc):
 
     # --- HTTP --------------------------------------------------------------
 
-    def set(self, user_id: str, session: requests.Session | None = None, **fields):
+    def set(
+        self, user_id: str, session: requests.Session | None = None, **fields: object
+    ) -> requests.Response:
         return (session or self.session).post(
             self.set_url, json={"user_id": user_id, **fields}, auth=AUTH, timeout=10
         )
 
-    def get(self, user_id: str, session: requests.Session | None = None):
+    def get(self, user_id: str, session: requests.Session | None = None) -> requests.Response:
         return (session or self.session).get(
             f"{self.get_base}/get", params={"user_id": user_id}, timeout=10
         )
 
-    def record(self, user_id: str) -> dict | None:
+    def record(self, user_id: str) -> dict[str, Any] | None:
         response = self.get(user_id)
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
-        return response.json()["result"]
+        result: dict[str, Any] = response.json()["result"]
+        return result
 
     def backup_rows(self) -> dict[str, list[int]]:
         """The replica's whole map (values and versions), via /backup."""
@@ -331,7 +335,7 @@ class Cluster(ProcGroup):
         self.log_dir = self.dir / "logs"
         self.workers = workers
 
-    def bus(self, start: bool = True, **env) -> Bus:
+    def bus(self, start: bool = True, **env: Any) -> Bus | NatsCluster:
         if self.backend == "jetstream" and start:
             return self.nats_cluster()
         bus = self.add(Bus(self.data_dir, self.log_dir, **env))
@@ -367,7 +371,13 @@ class Cluster(ProcGroup):
         raise AssertionError("unreachable")
 
     def replica(
-        self, replica_id: int, bus, next_url: str = "", start: bool = True, wait: bool = True, **env
+        self,
+        replica_id: int,
+        bus: Bus | NatsCluster | None,
+        next_url: str = "",
+        start: bool = True,
+        wait: bool = True,
+        **env: object,
     ) -> Replica:
         replica = self.add(
             Replica(replica_id, self.data_dir, self.log_dir, bus, next_url, self.workers, **env)

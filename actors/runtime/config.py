@@ -4,21 +4,28 @@ The runtime reads no environment itself: a service's ``config.py`` passes
 ``os.environ`` (or a test's dict) in. A bad value stops the process at start
 with one line naming the variable or flag, instead of a confusing failure later.
 
-The phase-2 services share one convention (from the course seed 003): the
-listen address comes from ``-a`` or RUN_ADDRESS, the database from ``-d`` or
-DATABASE_URI, and when both are given the environment wins.
+The PostgreSQL services share one convention: the listen address comes from
+``-a`` or RUN_ADDRESS, the database from ``-d`` or DATABASE_URI (when both are
+given the environment wins), and an instance's private files live in one run
+dir. ``common_settings`` settles the three once; a service's ``Config`` extends
+``ServiceSettings`` with its own fields.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, NamedTuple, ParamSpec
 from urllib.parse import urlsplit
 
 __all__ = [
+    "CONFIG_EXIT_STATUS",
     "ConfigError",
     "reports_config_errors",
     "env_int",
@@ -27,11 +34,23 @@ __all__ = [
     "parse_address",
     "parse_database_uri",
     "env_wins",
-    "ServiceArgs",
     "service_parser",
-    "parse_service_args",
+    "run_dir_variable",
+    "default_run_dir",
+    "ServiceSettings",
+    "common_settings",
     "redact_uri",
 ]
+
+
+CONFIG_EXIT_STATUS = 2
+"""A malformed setting: the status every command exits with, as argparse does."""
+
+
+P = ParamSpec("P")
+DEFAULT_DB_WAIT_S = 30
+"""Seconds a service's start waits for its database (<PROGRAM>_DB_WAIT_S): a database
+started beside it (``make run``) is up in a few."""
 
 
 class ConfigError(SystemExit):
@@ -45,19 +64,19 @@ class ConfigError(SystemExit):
     def __init__(self, message: str, program: str = ""):
         prefix = f"{program}: " if program else ""
         super().__init__(f"{prefix}configuration error: {message}")
-        self.code = 2
+        self.code = CONFIG_EXIT_STATUS
 
 
-def reports_config_errors(main: Callable[..., int]) -> Callable[..., int]:
+def reports_config_errors(main: Callable[P, int]) -> Callable[P, int]:
     """Decorate a main: a ConfigError prints its one line to stderr and returns 2."""
 
     @functools.wraps(main)
-    def guarded(*args, **kwargs) -> int:
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> int:
         try:
             return main(*args, **kwargs)
         except ConfigError as exc:
             print(exc.args[0], file=sys.stderr, flush=True)
-            return exc.code
+            return CONFIG_EXIT_STATUS
 
     return guarded
 
@@ -145,14 +164,6 @@ def env_wins(
     return default, "default"
 
 
-class ServiceArgs(NamedTuple):
-    """What a service's command line gave (None where a flag was absent)."""
-
-    address: str | None
-    database: str | None
-    extra: argparse.Namespace
-
-
 def service_parser(program: str, description: str, default_address: str) -> argparse.ArgumentParser:
     """An argument parser with the shared ``-a`` and ``-d`` flags; add your own to it."""
     parser = argparse.ArgumentParser(prog=program, description=description)
@@ -165,9 +176,95 @@ def service_parser(program: str, description: str, default_address: str) -> argp
     parser.add_argument(
         "-d", dest="database", metavar="URI", help="PostgreSQL URI (DATABASE_URI wins)"
     )
+    parser.set_defaults(default_address=default_address)  # for common_settings
     return parser
 
 
-def parse_service_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> ServiceArgs:
+def run_dir_variable(program: str) -> str:
+    """The variable that places ``program``'s run dir, e.g. ``SEGMENTS_RUN_DIR``."""
+    return f"{program.upper()}_RUN_DIR"
+
+
+def default_run_dir(program: str, address: Address) -> Path:
+    """``<tempdir>/<program>-<uid>-<host>-<port>``: private to this user and listen address
+    (two instances on one machine differ by address), and short enough for ipc:// paths
+    (a unix socket path has about 107 bytes)."""
+    host = address.host.replace(":", "_")  # an IPv6 host
+    return Path(tempfile.gettempdir()) / f"{program}-{os.getuid()}-{host}-{address.port}"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The settings every PostgreSQL service shares; its ``Config`` extends this class.
+
+    One instance's private files (ipc sockets, metrics files, the supervisor's lock)
+    all live in ``run_dir``.
+    """
+
+    program: str
+    """The service's name: its log name, its variables' prefix (``<PROGRAM>_RUN_DIR``)."""
+    address: Address
+    """RUN_ADDRESS or -a (the variable wins): where HTTP listens; it also names the run dir."""
+    database_uri: str
+    """DATABASE_URI or -d (the variable wins): the PostgreSQL URI."""
+    database_source: str
+    """Where database_uri came from, ``DATABASE_URI`` or ``-d``: named when the database
+    stays unreachable."""
+    run_dir: Path
+    """<PROGRAM>_RUN_DIR if set, else ``default_run_dir(program, address)``: this instance's
+    private files."""
+    db_wait_s: int
+    """<PROGRAM>_DB_WAIT_S (default 30, 0..3600): how long start waits for the database."""
+
+    @property
+    def url(self) -> str:
+        """The HTTP base URL, as said in the ready line."""
+        return f"http://{self.address}"
+
+    def shared_fields(self) -> dict[str, Any]:
+        """This class's fields by name, for a service's ``Config(**shared_fields(), ...)``."""
+        return {field.name: getattr(self, field.name) for field in fields(ServiceSettings)}
+
+    def child_env(self) -> dict[str, str]:
+        """The variables a child needs on top of the parent's environment: the settings as
+        resolved (a flag becomes its variable), so a child's ``from_env`` reads the same
+        values. Every service's ``child_env()`` returns overrides only, never the whole
+        environment: its cli.py merges them over ``os.environ``."""
+        return {
+            "RUN_ADDRESS": str(self.address),
+            "DATABASE_URI": self.database_uri,
+            run_dir_variable(self.program): str(self.run_dir),
+        }
+
+
+def common_settings(
+    parser: argparse.ArgumentParser, environ: Mapping[str, str], argv: Sequence[str] | None
+) -> tuple[ServiceSettings, argparse.Namespace]:
+    """Parse ``argv`` (None: sys.argv[1:]) with ``parser`` (from ``service_parser``, named
+    for the program) and settle the shared settings; the environment wins over a flag.
+
+    Returns:
+        The shared settings and every parsed flag (for the service's own).
+
+    Raises:
+        ConfigError: a malformed address or DSN, naming the variable or flag it came from.
+    """
+    program = parser.prog
     args = parser.parse_args(argv)
-    return ServiceArgs(args.address, args.database, args)
+    address_text, source = env_wins(environ, "RUN_ADDRESS", args.address, args.default_address)
+    address = parse_address(address_text, "-a" if source == "flag" else "RUN_ADDRESS", program)
+    database_text, source = env_wins(environ, "DATABASE_URI", args.database, "")
+    database_source = "-d" if source == "flag" else "DATABASE_URI"
+    database_uri = parse_database_uri(database_text, database_source, program)
+    run_dir = env_str(environ, run_dir_variable(program), "")
+    settings = ServiceSettings(
+        program=program,
+        address=address,
+        database_uri=database_uri,
+        database_source=database_source,
+        run_dir=Path(run_dir).absolute() if run_dir else default_run_dir(program, address),
+        db_wait_s=env_int(
+            environ, f"{program.upper()}_DB_WAIT_S", DEFAULT_DB_WAIT_S, 0, 3600, program
+        ),
+    )
+    return settings, args

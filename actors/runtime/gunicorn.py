@@ -11,9 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from actors.runtime.config import ServiceSettings
 from actors.runtime.supervisor import Child
 
-__all__ = ["HTTP_DIR", "WORKER_CLASS", "gunicorn_child"]
+__all__ = ["HTTP_DIR", "WORKER_CLASS", "gunicorn_child", "http_child"]
 
 HTTP_DIR = Path(__file__).resolve().parents[2] / "http"
 WORKER_CLASS = "web.common.worker.Worker"
@@ -78,3 +79,17 @@ def gunicorn_child(
         app,
     ]
     return Child(name, argv, env, quick_death_s=QUICK_DEATH_S)
+
+
+def http_child(settings: ServiceSettings, app: str, workers: int, env: dict[str, str]) -> Child:
+    """The service's gunicorn serving ``app`` on its address, titled
+    ``<program>: http <address>``, its metrics files in the run dir."""
+    return gunicorn_child(
+        "http",
+        app=app,
+        bind=str(settings.address),
+        workers=workers,
+        env=env,
+        title=f"{settings.program}: http {settings.address}",
+        metrics_dir=settings.run_dir / "metrics",
+    )

@@ -8,8 +8,8 @@ stop all children (SIGTERM in reverse start order, then SIGKILL after
 STOP_WAIT_S) and exit 0.
 
 The supervisor knows no service: a service lists its children and may pass
-``on_tick``, called every CHECK_EVERY_S while running (e.g. to announce
-readiness once).
+``on_tick``, called every CHECK_EVERY_S while running (a service's
+``actors.runtime.ready.ReadyAnnouncer`` there says once that it is ready).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import IO
 
 __all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
 
@@ -69,7 +71,7 @@ class Child:
         self.env = env
         self.quick_death_s = quick_death_s
         """A death sooner than this after starting counts as failing to start."""
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.quick_deaths = 0
         self.restart_at = 0.0
@@ -92,7 +94,7 @@ class Supervisor:
         self.on_tick = on_tick
         self._stopping = False
 
-    def _on_signal(self, signum, _frame) -> None:
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
 
     def run(self) -> int:
@@ -108,16 +110,15 @@ class Supervisor:
         return status
 
     def _watch(self) -> int:
-        while not self._stopping:
+        while True:
             time.sleep(CHECK_EVERY_S)
-            if self._stopping:
-                break
+            if self._stopping:  # set by the signal handler
+                return 0
             for child in self.children:
                 if self._check(child) == "give up":
                     return 1
             if self.on_tick is not None:
                 self.on_tick()
-        return 0
 
     def _check(self, child: Child) -> str:
         now = time.monotonic()
@@ -157,21 +158,21 @@ class Supervisor:
         return "dead"
 
     def _stop_all(self) -> None:
-        running = [c for c in self.children if c.alive()]
-        for child in reversed(running):
-            child.process.terminate()
+        running = [(c.name, c.process) for c in self.children if c.process and c.alive()]
+        for _, process in reversed(running):
+            process.terminate()
         deadline = time.monotonic() + STOP_WAIT_S
-        for child in running:
+        for name, process in running:
             try:
-                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.log.warning("%s did not stop in %.0f s; killing it", child.name, STOP_WAIT_S)
-                child.process.kill()
-                child.process.wait()
+                self.log.warning("%s did not stop in %.0f s; killing it", name, STOP_WAIT_S)
+                process.kill()
+                process.wait()
         self.log.info("stopped")
 
 
-def exclusive_lock(path: Path, refusal: str):
+def exclusive_lock(path: Path, refusal: str) -> IO[str]:
     """Hold an flock on ``path`` for the process's life; SystemExit(refusal) if taken.
 
     Returns the open file (keep it referenced). ``refusal`` may contain ``{pid}``.

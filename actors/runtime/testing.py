@@ -19,9 +19,8 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from io import BufferedWriter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import psutil
 
@@ -50,7 +49,6 @@ REQUEST_TIMEOUT_S = 10.0
 READY_PROBE_TIMEOUT_S = 2.0
 
 T = TypeVar("T")
-P = TypeVar("P", bound="Proc")
 
 
 class HarnessError(AssertionError):
@@ -90,14 +88,14 @@ def wait_until(
 class Proc:
     """One child process (and its descendants) with its output in ``<log_dir>/<name>.log``."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
         self.name = name
         self.argv = argv
         self.env = env
         self.log_path = Path(log_dir) / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self._out: BufferedWriter | None = None
-        self.ok_codes = {0}
+        self._out: IO[bytes] | None = None
+        self.ok_codes: set[int | None] = {0}
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +117,16 @@ class Proc:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def started(self) -> subprocess.Popen[bytes]:
+        """The process; HarnessError if ``start()`` was never called."""
+        if self.process is None:
+            raise HarnessError(f"{self.name} was never started")
+        return self.process
+
     def descendants(self) -> list[psutil.Process]:
         assert self.process is not None, "not started"
         try:
-            return psutil.Process(self.process.pid).children(recursive=True)
+            return psutil.Process(self.started().pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return []
 
@@ -158,9 +162,9 @@ class Proc:
             self._kill_all(self.descendants())
 
     def _kill_all(self, victims: list[psutil.Process]) -> None:
-        assert self.process is not None, "not started"
+        process = self.started()
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         for victim in victims:
@@ -169,8 +173,8 @@ class Proc:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(victims, timeout=STOP_TIMEOUT_S)
-        if self.process.poll() is None:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        if process.poll() is None:
+            process.wait(timeout=STOP_TIMEOUT_S)
         if self._out is not None:
             self._out.close()
             self._out = None
@@ -209,7 +213,7 @@ class HttpService(Proc):
         env: dict[str, str],
         log_dir: Path,
         port: int | None = None,
-    ) -> None:
+    ):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         import requests  # NOTE: the test extra's; the runtime itself does not need it
@@ -239,6 +243,22 @@ class HttpService(Proc):
         except self._requests.RequestException:
             return False
 
+    def ready_lines(self, program: str) -> list[str]:
+        """The lines that say ``<program> is ready on <this instance's URL>``."""
+        text = f"{program} is ready on {self.base}"
+        return [line for line in self.output().splitlines() if text in line]
+
+    def wait_ready_line(self, program: str, timeout_s: float = START_TIMEOUT_S) -> list[str]:
+        """Wait for the service's ready line (see actors.runtime.ready); the lines said."""
+        wait_until(
+            lambda: self.ready_lines(program) or not self.running(),
+            timeout_s,
+            f"{self.name} to say it is ready",
+        )
+        if not self.running():
+            raise self.fail("exited before it said it was ready")
+        return self.ready_lines(program)
+
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> float:
         """Seconds until GET /readyz answered 200; fails with the output if it exits."""
         started = time.monotonic()
@@ -246,9 +266,11 @@ class HttpService(Proc):
             lambda: self.ready() or not self.running(), timeout_s, f"{self.name} to be ready"
         )
         if not self.running():
-            code = self.process.returncode if self.process is not None else None
-            raise self.fail(f"exited with {code} before it was ready")
+            raise self.fail(f"exited with {self.started().returncode} before it was ready")
         return time.monotonic() - started
+
+
+ProcT = TypeVar("ProcT", bound=Proc)
 
 
 class ProcGroup:
@@ -259,7 +281,7 @@ class ProcGroup:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
 
-    def add(self, proc: P) -> P:
+    def add(self, proc: ProcT) -> ProcT:
         self.procs.append(proc)
         return proc
 

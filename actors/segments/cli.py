@@ -2,9 +2,11 @@
 
     segments [-a HOST:PORT] [-d postgresql://...]
 
-RUN_ADDRESS and DATABASE_URI win over the flags. Exit statuses: 0 after SIGTERM/SIGINT;
-1 the database stayed unreachable (one line naming DATABASE_URI), a migration failed, or
-a child kept dying at start; 2 a malformed setting (one line naming it).
+RUN_ADDRESS and DATABASE_URI win over the flags. It logs `segments is ready on
+http://HOST:PORT` once HTTP answers. Exit statuses: 0 after SIGTERM/SIGINT; 1 the
+database stayed unreachable (one line naming DATABASE_URI), a migration failed, a
+child kept dying at start, or an instance already runs on this address; 2 a
+malformed setting (one line naming it).
 """
 
 from __future__ import annotations
@@ -15,46 +17,36 @@ import sys
 from collections.abc import Sequence
 
 from actors.runtime.config import reports_config_errors
-from actors.runtime.gunicorn import gunicorn_child
-from actors.runtime.logs import setup_logging
-from actors.runtime.pg.startup import prepare_database
-from actors.runtime.supervisor import Child, Supervisor
+from actors.runtime.gunicorn import http_child
+from actors.runtime.pg.startup import run_service
+from actors.runtime.supervisor import Child
 from actors.segments.config import PROGRAM, Config
 from actors.segments.store import SCHEMA_DIR
 
-__all__ = ["children", "main"]
+__all__ = ["children", "say_what_starts", "main"]
 
-log = logging.getLogger("segments")
+log = logging.getLogger(PROGRAM)
 
 
-def children(config: Config, environ: dict[str, str]) -> list[Child]:
+def children(config: Config) -> list[Child]:
     """The reaper and gunicorn, with the resolved settings in their environment."""
-    env = config.child_env(environ)
+    env = {**os.environ, **config.child_env()}
     return [
         Child("reaper", [sys.executable, "-m", "actors.segments.reaper"], env),
-        gunicorn_child(
-            "http",
-            app="web.segments.app:get_app()",
-            bind=str(config.address),
-            workers=config.http_workers,
-            env=env,
-            title="segments: http",
-            metrics_dir=config.run_dir / "metrics",
-        ),
+        http_child(config, "web.segments.app:get_app()", config.http_workers, env),
     ]
+
+
+def say_what_starts(config: Config) -> None:
+    """Where it listens and its database host (said once the database is ready)."""
+    database = config.database_uri.rpartition("@")[2]  # no user or password in the log
+    log.info("starting on %s (database %s)", config.url, database)
 
 
 @reports_config_errors
 def main(argv: Sequence[str] | None = None) -> int:
     config = Config.from_env(os.environ, argv)
-    setup_logging("segments")
-    if not prepare_database(PROGRAM, config.database_uri, SCHEMA_DIR, config.db_wait_s):
-        return 1
-    config.run_dir.mkdir(parents=True, exist_ok=True)
-    log.info(
-        "serving on http://%s (database %s)", config.address, config.database_uri.rpartition("@")[2]
-    )
-    return Supervisor(PROGRAM, children(config, dict(os.environ))).run()
+    return run_service(config, SCHEMA_DIR, children, say_what_starts)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class Segments(HttpService):
         name: str = "segments",
         port: int | None = None,
         workers: int = 1,
-        **extra_env,
+        **extra_env: object,
     ):
         port = port or free_port()
         # NOTE: a short private directory (a socket path under pytest's tmp_path would be
@@ -59,4 +59,5 @@ class Segments(HttpService):
         response = self.get(f"/api/users/{user_id}/segments")
         if response.status_code != 200:
             raise HarnessError(f"GET user {user_id}: {response.status_code} {response.text}")
-        return response.json()["segments"]
+        segments: list[str] = response.json()["segments"]
+        return segments

@@ -23,6 +23,10 @@ def limited(pg_dsn, tmp_path_factory):
     assert not problems, "\n".join(problems)
 
 
+def test_says_it_is_ready_once_http_answers(limited):
+    assert len(limited.wait_ready_line("accrual")) == 1
+
+
 def test_limit_is_the_services_not_each_workers(limited):
     statuses = []
     for _ in range(25):  # fresh connections: spread over both workers

@@ -42,6 +42,10 @@ def service(procs, pg_dsn, db, loop):
     return service
 
 
+def test_says_it_is_ready_once_http_answers(service):
+    assert len(service.wait_ready_line("balances")) == 1
+
+
 def test_200_sequential_mixed_tasks_end_as_the_in_order_replay(service):
     user = service.create_user("sequential", 300)
     rng = random.Random(7)

@@ -1,27 +1,26 @@
-"""gophermart and accrual settings: flags, environment (which wins), defaults, errors."""
+"""gophermart's settings: flags, environment (which wins), defaults, errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from actors.accrual import config as accrual_config
-from actors.gophermart.config import from_env
+from actors.gophermart.config import Config
 from actors.runtime.config import ConfigError
 
 BASE = {"DATABASE_URI": "postgresql://u@db:5432/x", "ACCRUAL_SYSTEM_ADDRESS": "http://a:8091"}
 
 
 def test_defaults_and_flags():
-    config = from_env({}, ["-a", "127.0.0.1:9000", "-d", "postgres://u@h/d", "-r", "acc:81"])
+    config = Config.from_env({}, ["-a", "127.0.0.1:9000", "-d", "postgres://u@h/d", "-r", "acc:81"])
     assert str(config.address) == "127.0.0.1:9000"
     assert config.database_uri == "postgres://u@h/d"
     assert config.accrual_url == "http://acc:81"
     assert config.secret_generated and len(config.secret) >= 32
-    assert str(from_env(BASE, []).address) == "localhost:8080"
+    assert str(Config.from_env(BASE, []).address) == "localhost:8080"
 
 
 def test_environment_wins_over_flags():
-    config = from_env(
+    config = Config.from_env(
         {**BASE, "RUN_ADDRESS": "0.0.0.0:7000"},
         ["-a", "127.0.0.1:9000", "-d", "postgres://other@h/d", "-r", "other:1"],
     )
@@ -33,11 +32,12 @@ def test_environment_wins_over_flags():
 
 
 def test_instances_differ_by_address_only():
-    one = from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
-    two = from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8092"}, [])
+    one = Config.from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
+    two = Config.from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8092"}, [])
     assert one.run_dir != two.run_dir  # where the poller's ipc socket lives
     assert one.lease_owner != two.lease_owner
-    assert one.lease_owner == from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, []).lease_owner
+    again = Config.from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
+    assert one.lease_owner == again.lease_owner
 
 
 @pytest.mark.parametrize(
@@ -56,23 +56,23 @@ def test_instances_differ_by_address_only():
 )
 def test_errors_name_the_variable(env, name):
     with pytest.raises(ConfigError) as caught:
-        from_env({**BASE, **env}, [])
+        Config.from_env({**BASE, **env}, [])
     assert name in caught.value.args[0] and caught.value.code == 2
 
 
 def test_a_missing_accrual_address_is_an_error():
     with pytest.raises(ConfigError, match="ACCRUAL_SYSTEM_ADDRESS"):
-        from_env({"DATABASE_URI": BASE["DATABASE_URI"]}, [])
+        Config.from_env({"DATABASE_URI": BASE["DATABASE_URI"]}, [])
 
 
-def test_accrual_settings():
-    config = accrual_config.from_env(
-        {
-            "DATABASE_URI": BASE["DATABASE_URI"],
-            "ACCRUAL_RATE_LIMIT": "60",
-            "ACCRUAL_DELAY_MS": "250",
-        },
-        ["-a", "127.0.0.1:9100"],
+def test_a_child_reads_back_the_same_settings_secret_included():
+    config = Config.from_env({}, ["-a", "127.0.0.1:9000", "-d", "postgres://u@h/d", "-r", "acc:81"])
+    again = Config.from_env(config.child_env(), [])
+    assert again.secret == config.secret and not again.secret_generated
+    assert again.poller_endpoint == config.poller_endpoint
+    assert (again.address, again.database_uri, again.accrual_url, again.run_dir) == (
+        config.address,
+        config.database_uri,
+        config.accrual_url,
+        config.run_dir,
     )
-    assert (str(config.address), config.rate_limit, config.delay_s) == ("127.0.0.1:9100", 60, 0.25)
-    assert accrual_config.from_env({"DATABASE_URI": BASE["DATABASE_URI"]}, []).rate_limit == 0

@@ -115,6 +115,11 @@ def wait_all_final(instance: Gophermart, count: int) -> list[dict]:
     )
 
 
+def test_each_instance_says_it_is_ready_once_http_answers(two):
+    for instance in two:
+        assert len(instance.wait_ready_line("gophermart")) == 1
+
+
 def test_course_flow(accrual, two):
     gophermart = two[0]
     brand = f"Bork-{uuid.uuid4().hex[:8]}"

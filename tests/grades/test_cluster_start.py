@@ -62,3 +62,7 @@ def test_two_replicas_started_at_once_take_writes_without_waiting_for_each_other
         10,
         "each replica's first write to reach the other",
     )
+    for replica in (one, two):  # each said so once, naming both its ports
+        said = f"grades is ready on {replica.set_base} and {replica.get_base}"
+        replica.wait_output(said, 10)
+        assert replica.output().count(said) == 1

@@ -9,27 +9,39 @@ import textwrap
 
 import psutil
 
-from actors.runtime.testing import ROOT, Proc, wait_until
+from actors.runtime.testing import ROOT, Proc, free_port, port_open, wait_until
 
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import logging, sys, time
     from actors.runtime.logs import setup_logging
+    from actors.runtime.ready import ReadyAnnouncer
     from actors.runtime.supervisor import Child, Supervisor
     setup_logging("test-supervisor")
     py = sys.executable
+    port = sys.argv[2] if len(sys.argv) > 2 else "0"
+    slow_server = (  # answers HTTP a second after it starts
+        f"import time, runpy, sys; time.sleep(1); sys.argv = ['x', '{port}', '--bind',"
+        f" '127.0.0.1']; runpy.run_module('http.server', run_name='__main__')"
+    )
     children = {
         "crashing": [Child("crashing", [py, "-c", "raise SystemExit(3)"], {})],
         "steady": [Child("steady", [py, "-c", "import time; time.sleep(600)"], {}),
                    Child("flaky", [py, "-c", "import time; time.sleep(0.3); raise SystemExit(4)"],
                          {}, quick_death_s=0.1)],
+        "ready": [Child("web", [py, "-c", slow_server], {})],
+        "never": [Child("steady", [py, "-c", "import time; time.sleep(600)"], {})],
     }[sys.argv[1]]
-    sys.exit(Supervisor("test-supervisor", children).run())
+    ready = ReadyAnnouncer(
+        "demo", [f"http://127.0.0.1:{port}"], logging.getLogger("test-supervisor"), deadline_s=1
+    )
+    sys.exit(Supervisor("test-supervisor", children, on_tick=ready).run())
 """)
 
 
-def _supervisor(tmp_path, mode: str) -> Proc:
+def _supervisor(tmp_path, mode: str, port: int = 0) -> Proc:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = Proc(f"supervisor-{mode}", [sys.executable, "-c", SCRIPT, mode], env, tmp_path)
+    argv = [sys.executable, "-c", SCRIPT, mode, str(port)]
+    proc = Proc(f"supervisor-{mode}", argv, env, tmp_path)
     proc.start()
     return proc
 
@@ -67,3 +79,27 @@ def test_children_stop_when_the_supervisor_is_killed_with_sigkill(tmp_path):
     proc.process.wait(timeout=10)
     alive = psutil.wait_procs(children, timeout=10)[1]
     assert not alive, f"children outlived their supervisor: {alive}"
+
+
+def test_the_ready_line_comes_once_when_the_port_answers_http(tmp_path):
+    port = free_port()
+    proc = _supervisor(tmp_path, "ready", port)
+    try:
+        said = f"demo is ready on http://127.0.0.1:{port}"
+        proc.wait_output(said, 30)
+        assert port_open(port)
+        wait_until(lambda: proc.output().count("GET /healthz") >= 1, 10, "the probe's request")
+        assert proc.output().count(said) == 1
+    finally:
+        proc.process.send_signal(signal.SIGTERM)
+        assert proc.process.wait(timeout=10) == 0
+
+
+def test_no_ready_line_while_nothing_answers_only_a_warning_past_the_deadline(tmp_path):
+    proc = _supervisor(tmp_path, "never", free_port())
+    try:
+        proc.wait_output("demo is not ready on http://127.0.0.1:", 30)
+        assert "is ready on" not in proc.output()
+    finally:
+        proc.process.send_signal(signal.SIGTERM)
+        assert proc.process.wait(timeout=10) == 0

@@ -33,7 +33,7 @@ def test_two_instances_have_private_endpoints(tmp_path, monkeypatch):
     assert first.run_dir != second.run_dir and first.run_dir.parent == tmp_path
     assert first.reaper_endpoint != second.reaper_endpoint
     assert first.reaper_endpoint.startswith("ipc://")
-    env = first.child_env({"DATABASE_URI": "ignored", "OTHER": "kept"})
+    env = {"DATABASE_URI": "ignored", "OTHER": "kept", **first.child_env()}
     assert env["DATABASE_URI"] == DSN and env["OTHER"] == "kept"
     assert Config.from_env(env, []) == first  # a child reads back the same settings
 

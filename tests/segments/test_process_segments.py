@@ -251,4 +251,20 @@ def test_exit_statuses(procs, pg_dsn):
     assert unreachable.stderr.strip().splitlines()[-1].startswith("segments: DATABASE_URI:")
     service = start(procs, pg_dsn)
     assert service.get("/healthz").status_code == 200
+    twice = subprocess.run(  # the same address and run dir: refused, naming the first
+        [sys.executable, "-m", "actors.segments.cli"],
+        env={**service.env, "SEGMENTS_DB_WAIT_S": "5"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert twice.returncode == 1
+    assert f"an instance on 127.0.0.1:{service.port} is already running" in twice.stderr
     assert procs.stop(service) is None  # SIGTERM: every child stops, exit 0
+
+
+def test_says_it_is_ready_once_http_answers(procs, pg_dsn):
+    service = start(procs, pg_dsn)
+    assert len(service.wait_ready_line("segments")) == 1
+    assert service.get("/healthz").status_code == 200
+    assert "serving on" not in service.output()  # said before HTTP was up, once

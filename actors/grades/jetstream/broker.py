@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import sys
 import time
@@ -53,7 +54,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamInfo
 
 from actors.grades import messages
-from actors.grades.config import ReplicaConfig
+from actors.grades.config import Config
 from actors.grades.jetstream.stream import (
     CONSUMER_HEARTBEAT_S,
     consumer_config,
@@ -96,7 +97,7 @@ PENDING_BYTES = 1 << 30
 class JetStreamBroker(AsyncActor):
     name = "broker"
 
-    def __init__(self, config: ReplicaConfig):
+    def __init__(self, config: Config):
         super().__init__(Curve.load(config.curve_dir))
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
@@ -506,7 +507,7 @@ def _netloc(nc: NatsClient) -> str:
 
 def main() -> int:
     setup_logging("broker")
-    config = ReplicaConfig.from_env()
+    config = Config.from_env(os.environ, [])
     return run_async_actor(JetStreamBroker(config), f"grades: broker replica={config.replica_id}")
 
 

@@ -1,9 +1,10 @@
-"""What a PostgreSQL service does before its supervisor starts: wait, then migrate.
+"""What a PostgreSQL service's command does once its settings are read.
 
-Every service's console command does the same two steps, so they live here:
-wait for the database within a bounded time, apply the service's numbered
+Every service's console command does the same steps, so they live here: wait
+for the database within a bounded time, apply the service's numbered
 migrations (under an advisory lock, so two instances may start at once), and
-say in one line what went wrong if either fails.
+say in one line what went wrong if either fails; then hold the instance's
+lock in its run dir and supervise its children, saying once when HTTP answers.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from actors.runtime.base import set_title
+from actors.runtime.config import ServiceSettings
+from actors.runtime.logs import setup_logging
 from actors.runtime.pg.connect import DatabaseUnavailable, wait_for_database
 from actors.runtime.pg.migrate import MigrationError, migrate
+from actors.runtime.ready import ReadyAnnouncer
+from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
-__all__ = ["prepare_database"]
+__all__ = ["prepare_database", "run_service"]
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
 async def _prepare(
@@ -52,3 +62,45 @@ def prepare_database(
     else:
         log.info("schema is current")
     return True
+
+
+def run_service(
+    settings: S,
+    schema_dir: Path,
+    children: Callable[[S], list[Child]],
+    say_what_starts: Callable[[S], None],
+) -> int:
+    """Set up logging, prepare the database, say what starts, supervise ``children(settings)``.
+
+    ``say_what_starts`` logs once the database is ready, so an unreachable database
+    stays the one line on stderr. The children are made only once this instance holds
+    ``<run_dir>/supervisor.lock`` (making a gunicorn child wipes its metrics files,
+    which a running instance on the same address still writes). The supervisor logs
+    ``<program> is ready on <url>`` once HTTP answers.
+
+    Returns:
+        The exit status: 0 after SIGTERM/SIGINT; 1 when the database stayed
+        unreachable, a migration failed or a child kept dying at start.
+
+    Raises:
+        SystemExit: another instance holds the run dir (one line naming its pid).
+    """
+    program = settings.program
+    setup_logging(program)
+    set_title(f"{program}: supervisor {settings.address}")
+    if not prepare_database(
+        program, settings.database_uri, schema_dir, settings.db_wait_s, settings.database_source
+    ):
+        return 1
+    lock = exclusive_lock(
+        settings.run_dir / "supervisor.lock",
+        f"{program}: an instance on {settings.address} is already running "
+        f"(pid {{pid}}); give it another RUN_ADDRESS",
+    )
+    try:
+        say_what_starts(settings)
+        ready = ReadyAnnouncer(program, [settings.url], logging.getLogger(program))
+        return Supervisor(program, children(settings), on_tick=ready).run()
+    finally:
+        lock.close()
+

@@ -11,10 +11,12 @@ Bad input is 400 (web.common), a known match or order 409, an unreachable databa
 
 from __future__ import annotations
 
+import os
+
 import falcon
 
 from actors.accrual import store
-from actors.accrual.config import from_env
+from actors.accrual.config import Config
 from actors.runtime.pg.pool import LazyPool
 from web.accrual.metrics import SERVICE
 from web.accrual.openapi import SPEC
@@ -60,6 +62,6 @@ def create_app(
 
 def get_app() -> App:
     """The app of a gunicorn worker, configured from the environment (set by the cli)."""
-    config = from_env(argv=[])
+    config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="accrual: http")
     return create_app(pool, config.rate_limit, config.delay_s, request_metrics(SERVICE))

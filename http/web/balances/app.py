@@ -8,10 +8,12 @@ same Idempotency-Key).
 
 from __future__ import annotations
 
+import os
+
 import falcon
 
 from actors.balances import store
-from actors.balances.config import load
+from actors.balances.config import Config
 from actors.balances.nudger import Nudger
 from actors.runtime.pg.pool import LazyPool
 from web.balances.metrics import SERVICE, queue_gauges
@@ -74,6 +76,6 @@ def create_app(
 
 def get_app() -> App:
     """The app of a gunicorn worker: settings from the environment."""
-    config = load([])
+    config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="balances http")
     return create_app(pool, middleware=request_metrics(SERVICE))

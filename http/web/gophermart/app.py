@@ -8,12 +8,13 @@ Errors map to statuses once, here: bad input 400 (web.common), a number failing 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import falcon
 
 from actors.gophermart import store
-from actors.gophermart.config import from_env
+from actors.gophermart.config import Config
 from actors.gophermart.messages import Nudge
 from actors.runtime.client import AsyncClient
 from actors.runtime.pg.pool import LazyPool
@@ -94,7 +95,7 @@ def create_app(
 
 def get_app() -> App:
     """The app of a gunicorn worker, configured from the environment (set by the cli)."""
-    config = from_env(argv=[])
+    config = Config.from_env(os.environ, [])
     pool = LazyPool(
         config.database_uri, max_size=POOL_MAX_SIZE, application_name="gophermart: http"
     )
