@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml scripts/install-postgres.sh
 run: install
 	$(BIN)/honcho start
 
-test: install lint
+test: install lint typecheck
 	$(BIN)/python -m pytest -q
 
 # ruff: lint rules with import sorting, then the formatter as a check (`ruff format .` fixes).

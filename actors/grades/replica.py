@@ -11,7 +11,6 @@ storage actor reports ready and both ports answer HTTP, the replica says so once
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 

@@ -30,8 +30,7 @@ from typing import Any, NamedTuple
 import msgpack
 import zmq
 
-from actors.grades import messages
-from actors.grades import snapshot_file as snapshots
+from actors.grades import messages, snapshot_file
 from actors.grades.config import Config
 from actors.grades.hlc import HybridClock, stamp_ms
 from actors.grades.loading import RowSource, TableLoad
@@ -392,7 +391,7 @@ class StorageActor(Actor):
         The snapshot is tried once per process: if it fails to load, or the log no
         longer reaches back to it, the log from position 0 (or a Gone) decides.
         """
-        found = None if self._snapshot_tried else snapshots.newest(self.config.run_dir)
+        found = None if self._snapshot_tried else snapshot_file.newest(self.config.run_dir)
         if found is None:
             self._begin_catch_up(0)
             return
@@ -405,7 +404,7 @@ class StorageActor(Actor):
             meta["position"],
         )
         self.phase = RESTORING
-        self._start_load(snapshots.SnapshotLoad(path))
+        self._start_load(snapshot_file.SnapshotLoad(path))
 
     def handle_gone(self, _ident: bytes, _request_id: int, message: messages.Gone) -> None:
         """The log no longer holds our position: never replay from wherever it starts now."""

@@ -103,4 +103,3 @@ def run_service(
         return Supervisor(program, children(settings), on_tick=ready).run()
     finally:
         lock.close()
-
