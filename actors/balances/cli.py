@@ -1,13 +1,10 @@
-"""The `balances` command: wait for the database, migrate, run the workers and HTTP.
+"""The `balances` command: BALANCES_WORKERS worker actors beside the HTTP server.
 
     balances [-a HOST:PORT] [-d postgresql://...]
 
-Children, in start order: BALANCES_WORKERS worker actors (actors.balances.worker),
-then gunicorn serving web.balances.app on RUN_ADDRESS. RUN_ADDRESS and DATABASE_URI
-win over the flags. It logs `balances is ready on http://HOST:PORT` once HTTP
-answers. Exit statuses: 0 after SIGTERM/SIGINT; 1 the database stayed unreachable
-(one line naming DATABASE_URI), a migration failed, a child kept dying at start, or
-an instance already runs on this address; 2 a malformed setting (one line naming it).
+Each worker leases shards of users and applies their queued tasks in order; HTTP
+workers nudge the owner of a shard when they queue a task. Start-up, exit statuses and
+the ready line are every PostgreSQL service's: ``actors.runtime.pg.startup.run_service``.
 """
 
 from __future__ import annotations
@@ -15,33 +12,27 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
 
-from actors.balances.config import PROGRAM, Config
+from actors.balances.config import Config
 from actors.balances.store import SCHEMA_DIR
-from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import http_child
-from actors.runtime.pg.startup import run_service
+from actors.runtime.pg.startup import console_command
 from actors.runtime.supervisor import Child
 
 __all__ = ["children", "say_what_starts", "main"]
 
-log = logging.getLogger(PROGRAM)
 
-
-def children(config: Config) -> list[Child]:
-    """The worker actors, then the HTTP server; they read the resolved settings."""
-    env = {**os.environ, **config.child_env()}
+def children(config: Config, env: dict[str, str]) -> list[Child]:
+    """The worker actors, then gunicorn."""
     workers = [
         Child(f"worker-{i}", [sys.executable, "-m", "actors.balances.worker", str(i)], env)
         for i in range(config.workers)
     ]
-    http = http_child(config, "web.balances.app:get_app()", config.http_workers, env)
-    return [*workers, http]
+    return [*workers, http_child(config, "web.balances.app:get_app()", config.http_workers, env)]
 
 
-def say_what_starts(config: Config) -> None:
-    """Where it listens and how many workers of each kind (said once the database is ready)."""
+def say_what_starts(config: Config, log: logging.Logger) -> None:
+    """Where it listens and how many workers of each kind."""
     log.info(
         "starting on %s: %d worker actors, %d HTTP workers",
         config.url,
@@ -50,11 +41,7 @@ def say_what_starts(config: Config) -> None:
     )
 
 
-@reports_config_errors
-def main(argv: Sequence[str] | None = None) -> int:
-    config = Config.from_env(os.environ, argv)
-    return run_service(config, SCHEMA_DIR, children, say_what_starts)
-
+main = console_command(Config.from_env, os.environ, SCHEMA_DIR, children, say_what_starts)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,10 @@
-"""The `segments` command: wait for the database, migrate, run the reaper and the HTTP server.
+"""The `segments` command: the reaper actor beside the HTTP server.
 
     segments [-a HOST:PORT] [-d postgresql://...]
 
-RUN_ADDRESS and DATABASE_URI win over the flags. It logs `segments is ready on
-http://HOST:PORT` once HTTP answers. Exit statuses: 0 after SIGTERM/SIGINT; 1 the
-database stayed unreachable (one line naming DATABASE_URI), a migration failed, a
-child kept dying at start, or an instance already runs on this address; 2 a
-malformed setting (one line naming it).
+The reaper ends memberships whose TTL ran out; HTTP workers nudge it when they add
+one. Start-up, exit statuses and the ready line are every PostgreSQL service's:
+``actors.runtime.pg.startup.run_service``.
 """
 
 from __future__ import annotations
@@ -14,40 +12,28 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
 
-from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import http_child
-from actors.runtime.pg.startup import run_service
+from actors.runtime.pg.startup import console_command
 from actors.runtime.supervisor import Child
-from actors.segments.config import PROGRAM, Config
+from actors.segments.config import Config
 from actors.segments.store import SCHEMA_DIR
 
 __all__ = ["children", "say_what_starts", "main"]
 
-log = logging.getLogger(PROGRAM)
+
+def children(config: Config, env: dict[str, str]) -> list[Child]:
+    """The reaper, then gunicorn."""
+    reaper = Child("reaper", [sys.executable, "-m", "actors.segments.reaper"], env)
+    return [reaper, http_child(config, "web.segments.app:get_app()", config.http_workers, env)]
 
 
-def children(config: Config) -> list[Child]:
-    """The reaper and gunicorn, with the resolved settings in their environment."""
-    env = {**os.environ, **config.child_env()}
-    return [
-        Child("reaper", [sys.executable, "-m", "actors.segments.reaper"], env),
-        http_child(config, "web.segments.app:get_app()", config.http_workers, env),
-    ]
+def say_what_starts(config: Config, log: logging.Logger) -> None:
+    """Where it listens and its database host (no user or password in the log)."""
+    log.info("starting on %s (database %s)", config.url, config.database_uri.rpartition("@")[2])
 
 
-def say_what_starts(config: Config) -> None:
-    """Where it listens and its database host (said once the database is ready)."""
-    database = config.database_uri.rpartition("@")[2]  # no user or password in the log
-    log.info("starting on %s (database %s)", config.url, database)
-
-
-@reports_config_errors
-def main(argv: Sequence[str] | None = None) -> int:
-    config = Config.from_env(os.environ, argv)
-    return run_service(config, SCHEMA_DIR, children, say_what_starts)
-
+main = console_command(Config.from_env, os.environ, SCHEMA_DIR, children, say_what_starts)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from actors.runtime.base import set_title
-from actors.runtime.config import ServiceSettings
+from actors.runtime.config import ServiceSettings, reports_config_errors
 from actors.runtime.logs import setup_logging
 from actors.runtime.pg.connect import DatabaseUnavailable, wait_for_database
 from actors.runtime.pg.migrate import MigrationError, migrate
 from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
 
-__all__ = ["prepare_database", "run_service"]
+__all__ = ["prepare_database", "run_service", "console_command"]
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -66,27 +66,32 @@ def prepare_database(
 
 def run_service(
     settings: S,
+    environ: Mapping[str, str],
     schema_dir: Path,
-    children: Callable[[S], list[Child]],
-    say_what_starts: Callable[[S], None],
+    children: Callable[[S, dict[str, str]], list[Child]],
+    say_what_starts: Callable[[S, logging.Logger], None],
 ) -> int:
-    """Set up logging, prepare the database, say what starts, supervise ``children(settings)``.
+    """Everything a PostgreSQL service's console command does once its settings are read.
 
-    ``say_what_starts`` logs once the database is ready, so an unreachable database
-    stays the one line on stderr. The children are made only once this instance holds
-    ``<run_dir>/supervisor.lock`` (making a gunicorn child wipes its metrics files,
-    which a running instance on the same address still writes). The supervisor logs
+    Sets up logging, waits for the database and migrates, takes
+    ``<run_dir>/supervisor.lock``, lets ``say_what_starts`` log what starts (only now, so
+    an unreachable database stays the one line on stderr), then supervises
+    ``children(settings, env)``: ``env`` is ``environ`` with ``settings.child_env()`` over
+    it, so every child reads the settled values back. The children are made only once
+    this instance holds the lock (making a gunicorn child wipes its metrics files, which
+    a running instance on the same address still writes). The supervisor logs
     ``<program> is ready on <url>`` once HTTP answers.
 
     Returns:
         The exit status: 0 after SIGTERM/SIGINT; 1 when the database stayed
-        unreachable, a migration failed or a child kept dying at start.
+        unreachable (one line naming DATABASE_URI or -d), a migration failed or a child
+        kept dying at start. (A malformed setting is 2, from ``reports_config_errors``.)
 
     Raises:
         SystemExit: another instance holds the run dir (one line naming its pid).
     """
     program = settings.program
-    setup_logging(program)
+    log = setup_logging(program)
     set_title(f"{program}: supervisor {settings.address}")
     if not prepare_database(
         program, settings.database_uri, schema_dir, settings.db_wait_s, settings.database_source
@@ -98,8 +103,38 @@ def run_service(
         f"(pid {{pid}}); give it another RUN_ADDRESS",
     )
     try:
-        say_what_starts(settings)
-        ready = ReadyAnnouncer(program, [settings.url], logging.getLogger(program))
-        return Supervisor(program, children(settings), on_tick=ready).run()
+        say_what_starts(settings, log)
+        ready = ReadyAnnouncer(program, [settings.url], log)
+        env = {**environ, **settings.child_env()}
+        return Supervisor(program, children(settings, env), on_tick=ready).run()
     finally:
         lock.close()
+
+
+class ConsoleMain(Protocol):
+    """A console command's entry point, as ``[project.scripts]`` calls it."""
+
+    def __call__(self, argv: Sequence[str] | None = None) -> int: ...
+
+
+def console_command(
+    read_config: Callable[[Mapping[str, str], Sequence[str] | None], S],
+    environ: Mapping[str, str],
+    schema_dir: Path,
+    children: Callable[[S, dict[str, str]], list[Child]],
+    say_what_starts: Callable[[S, logging.Logger], None],
+) -> ConsoleMain:
+    """A service's console command, ``main(argv=None)``: read its config from ``environ``
+    and ``argv`` (None: sys.argv[1:]), then ``run_service``.
+
+    The command's exit status: 0 after SIGTERM/SIGINT; 1 when the database stays
+    unreachable, a migration fails, a child keeps dying at start or another instance
+    holds the address; 2 for a malformed setting (one line naming it).
+    """
+
+    @reports_config_errors
+    def main(argv: Sequence[str] | None = None) -> int:
+        settings = read_config(environ, argv)
+        return run_service(settings, environ, schema_dir, children, say_what_starts)
+
+    return main
