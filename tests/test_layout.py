@@ -162,3 +162,40 @@ def test_no_test_imports_a_conftest_or_another_test_file():
         and any(part == "conftest" or part.startswith("test_") for part in module.split("."))
     ]
     assert not found, "\n".join(found)
+
+
+POSTGRES_SERVICES = ("accrual", "balances", "gophermart", "segments")
+SERVICE_FILES = ("config.py", "cli.py", "testing.py", "schema")
+"""LAYOUT.md rule 2: what every PostgreSQL service has under actors/<svc>/ (its store is
+store.py or a store/ package; messages.py only where an actor sits beside HTTP)."""
+WEB_FILES = ("app.py", "resources.py", "validation.py", "openapi.py", "metrics.py")
+DOCS_PAGE = {"accrual": "gophermart"}
+"""accrual is documented with the service that calls it."""
+
+
+def test_a_new_service_is_listed_here():
+    assert set(POSTGRES_SERVICES) | {"grades"} == _services()
+
+
+@pytest.mark.parametrize("service", POSTGRES_SERVICES)
+def test_every_service_has_the_same_files(service):
+    missing = [name for name in SERVICE_FILES if not (ACTORS / service / name).exists()]
+    if not (ACTORS / service / "store.py").exists():
+        if not (ACTORS / service / "store" / "__init__.py").exists():
+            missing.append("store.py or store/")
+    missing += [
+        f"web/{service}/{name}" for name in WEB_FILES if not (WEB / service / name).exists()
+    ]
+    if not (ROOT / "docs" / f"{DOCS_PAGE.get(service, service)}.md").exists():
+        missing.append("its docs/ page")
+    assert not missing, f"{service} lacks {missing}"
+
+
+@pytest.mark.parametrize("service", sorted(POSTGRES_SERVICES) + ["grades"])
+def test_every_config_has_the_one_api(service):
+    """``Config.from_env(environ, argv)`` and ``child_env()``: one config API."""
+    import importlib
+
+    config = importlib.import_module(f"actors.{service}.config").Config
+    assert callable(getattr(config, "from_env", None)), f"{service}: no Config.from_env"
+    assert callable(getattr(config, "child_env", None)), f"{service}: no Config.child_env"

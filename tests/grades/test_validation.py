@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from web.grades.validation import InvalidBody, check_user_id, parse_set_body
+from web.common.validation import InvalidInput
+from web.grades.validation import check_user_id, parse_set_body
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -97,21 +98,21 @@ INVALID = {
 
 @pytest.mark.parametrize("raw, prefix", INVALID.values(), ids=INVALID.keys())
 def test_invalid_body_raises_invalid_body_naming_the_field(raw, prefix):
-    with pytest.raises(InvalidBody) as caught:
+    with pytest.raises(InvalidInput) as caught:
         parse_set_body(raw)
 
     assert str(caught.value).startswith(prefix)
 
 
 def test_unknown_field_message_lists_the_allowed_fields():
-    with pytest.raises(InvalidBody) as caught:
+    with pytest.raises(InvalidInput) as caught:
         parse_set_body(b'{"user_id":"u","grade":1}')
 
     assert "spp" in str(caught.value) and "postpaid_limit" in str(caught.value)
 
 
 def test_invalid_body_is_a_value_error():
-    assert issubclass(InvalidBody, ValueError)
+    assert issubclass(InvalidInput, ValueError)
 
 
 @pytest.mark.parametrize("user_id", ["u", "x" * 128, "é" * 64])
@@ -121,5 +122,5 @@ def test_check_user_id_returns_a_valid_id(user_id):
 
 @pytest.mark.parametrize("user_id", ["", "x" * 129, "é" * 65, "\ud800" * 43])
 def test_check_user_id_rejects_empty_or_too_long(user_id):
-    with pytest.raises(InvalidBody, match="^user_id:"):
+    with pytest.raises(InvalidInput, match="^user_id:"):
         check_user_id(user_id)

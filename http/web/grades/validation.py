@@ -17,7 +17,7 @@ import msgspec
 from actors.grades.records import INT64_MAX, INT64_MIN, MAX_KEY_BYTES
 from web.common.validation import InvalidInput, decode_json
 
-__all__ = ["Int64", "InvalidBody", "SetRequest", "UserId", "parse_set_body", "check_user_id"]
+__all__ = ["Int64", "SetRequest", "UserId", "parse_set_body", "check_user_id"]
 
 Int64 = Annotated[
     int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX, extra_json_schema={"format": "int64"})
@@ -48,9 +48,6 @@ class SetRequest(msgspec.Struct, forbid_unknown_fields=True):
 _decoder = msgspec.json.Decoder(SetRequest)
 _KEY_END = re.compile(rb'"\s*:')
 """Ends of keys (and of the odd string value that contains a quote and a colon)."""
-
-InvalidBody = InvalidInput
-"""web.common's InvalidInput, under the name tests/grades/test_validation.py imports."""
 
 
 def check_user_id(user_id: str) -> str:
