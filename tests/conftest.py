@@ -10,7 +10,7 @@ import pytest
 
 from tests.app_client import AnyApp, AppClient
 
-pytest_plugins = ["tests.fixtures_pg"]
+pytest_plugins = ["tests.fixtures_pg", "tests.fixtures_grades"]
 
 
 @pytest.fixture
