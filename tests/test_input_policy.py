@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from falcon import testing
 
+from tests.app_client import AppClient
 from tests.fixtures_pg import migrated_pool
 
 _HUGE_INTEGER = b"1" + b"0" * 5000
@@ -30,36 +30,25 @@ class JsonRoute:
     """An app's JSON route: a valid body is ``prefix + <value of number_field> + "}"``."""
 
     name: str
-    app: Any
+    client: AppClient
     path: str
     limit: int
     prefix: bytes
     number_field: str
     headers: dict[str, str] = field(default_factory=dict)
-    loop: Any = None
 
     def body(self, number: bytes = b"1") -> bytes:
         return self.prefix + number + b"}"
 
-    def post(self, body: bytes, content_type: str | None = "application/json"):
+    def post(self, body: bytes, content_type: str | None = "application/json") -> Any:
         headers = dict(self.headers)
         if content_type is not None:
             headers["Content-Type"] = content_type
+        return self.client.request("POST", self.path, body=body, headers=headers)
 
-        async def go():
-            async with testing.ASGIConductor(self.app) as conductor:
-                return await conductor.simulate_request(
-                    "POST", self.path, body=body, headers=headers
-                )
-
-        return self.loop.run(go())
-
-    def spec(self) -> dict:
-        async def go():
-            async with testing.ASGIConductor(self.app) as conductor:
-                return await conductor.simulate_get("/openapi.json")
-
-        return self.loop.run(go()).json
+    def spec(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.client.get("/openapi.json").json
+        return document
 
 
 def _grades_setter() -> tuple[Any, dict[str, str]]:
@@ -102,7 +91,7 @@ def routes(pg_dsn, loop) -> dict[str, JsonRoute]:
     found = [
         JsonRoute(
             "accrual",
-            accrual_app(accrual),
+            AppClient(accrual_app(accrual), loop),
             "/api/goods",
             ACCRUAL_LIMIT,
             b'{"match": "policy", "reward_type": "pt", "reward": ',
@@ -110,7 +99,7 @@ def routes(pg_dsn, loop) -> dict[str, JsonRoute]:
         ),
         JsonRoute(
             "gophermart",
-            gophermart_app(gophermart, "policy-secret-of-thirty-two-byte", 60),
+            AppClient(gophermart_app(gophermart, "policy-secret-of-thirty-two-byte", 60), loop),
             "/api/user/register",
             GOPHERMART_LIMIT,
             b'{"password": "policy", "login": ',
@@ -118,7 +107,7 @@ def routes(pg_dsn, loop) -> dict[str, JsonRoute]:
         ),
         JsonRoute(
             "segments",
-            segments_app(segments),
+            AppClient(segments_app(segments), loop),
             "/api/segments",
             SEGMENTS_LIMIT,
             b'{"slug": "POLICY", "percent": ',
@@ -126,7 +115,7 @@ def routes(pg_dsn, loop) -> dict[str, JsonRoute]:
         ),
         JsonRoute(
             "balances",
-            balances_app(balances),
+            AppClient(balances_app(balances), loop),
             "/api/v1/user/",
             BALANCES_LIMIT,
             b'{"username": "policy", "balance": ',
@@ -134,7 +123,7 @@ def routes(pg_dsn, loop) -> dict[str, JsonRoute]:
         ),
         JsonRoute(
             "grades",
-            grades,
+            AppClient(grades, loop),
             "/set",
             GRADES_LIMIT,
             b'{"user_id": "policy", "spp": ',
@@ -142,9 +131,9 @@ def routes(pg_dsn, loop) -> dict[str, JsonRoute]:
             grades_auth,
         ),
     ]
-    for route in found:
-        route.loop = loop
     yield {route.name: route for route in found}
+    for route in found:
+        route.client.close()
     for generator, _ in pools:
         generator.close()  # runs migrated_pool's cleanup: the pool is closed
 
