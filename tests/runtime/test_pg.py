@@ -244,6 +244,46 @@ def test_lazy_pool_reports_an_unreachable_database():
     asyncio.run(scenario())
 
 
+def test_lazy_pool_serves_the_first_query_after_a_database_restart():
+    """Idle connections that died with the server are dropped, not handed out."""
+    root = Path(tempfile.mkdtemp(prefix="pgtest-restart-"))
+    server = PostgresServer(root / "data", free_pg_port())
+    try:
+        server.init()
+        server.start()
+        pool = LazyPool(server.dsn(), max_size=4)
+
+        async def query() -> int:
+            async with pool.acquire() as conn:
+                return int(await conn.fetchval("SELECT 1"))
+
+        async def restart_then_query() -> list[int]:
+            async with pool.acquire(), pool.acquire(), pool.acquire():
+                pass  # three connections at once, then idle, as a busy worker has them
+            assert len(pool._idle) == 3
+            server.stop()
+            server.start()
+            deadline = time.monotonic() + 10.0
+            while not all(_seen_closed(conn) for conn in pool._idle):  # the client saw it
+                assert time.monotonic() < deadline, "the client never saw the restart"
+                await asyncio.sleep(0.01)
+            answers = [await query() for _ in range(4)]
+            await pool.close()
+            return answers
+
+        assert asyncio.run(restart_then_query()) == [1, 1, 1, 1]
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _seen_closed(conn: object) -> bool:
+    try:
+        return bool(conn.is_closed())  # type: ignore[attr-defined]
+    except asyncpg.InterfaceError:  # released back to the pool when it closed
+        return True
+
+
 def wait_dead(pid: int, timeout_s: float) -> bool:
     """True once pid has exited (gone, or a zombie nobody reaped)."""
     deadline = time.monotonic() + timeout_s

@@ -167,7 +167,7 @@ class LazyPool:
                 within the acquire timeout.
         """
         pool = await self._open()
-        conn = self._idle.pop() if self._idle else None
+        conn = await self._pop_idle(pool) if self._idle else None
         if conn is None:
             conn = await self._acquire(pool, timeout_s)
         clean = False
@@ -185,6 +185,25 @@ class LazyPool:
                 self._idle.append(conn)
             else:
                 await pool.release(conn)
+
+    async def _pop_idle(self, pool: asyncpg.Pool) -> _Pooled | None:
+        """The newest idle connection that is still open, or None.
+
+        NOTE: a connection can close while it idles here (the database restarted, or
+        dropped it): asyncpg then takes its holder back and detaches the proxy, whose
+        every method raises InterfaceError. Handing one out would fail a request that a
+        fresh connection would serve, one 503 per idle connection per worker after
+        every database restart.
+        """
+        while self._idle:
+            conn = self._idle.pop()
+            try:
+                if not conn.is_closed():
+                    return conn
+            except asyncpg.InterfaceError:  # detached: asyncpg already took it back
+                continue
+            await pool.release(conn)  # closed without asyncpg's cleanup: this finishes it
+        return None
 
     async def _acquire(self, pool: asyncpg.Pool, timeout_s: float | None) -> _Pooled:
         timeout = self.acquire_timeout_s if timeout_s is None else timeout_s
@@ -211,7 +230,10 @@ class LazyPool:
         if pool is None:
             return
         while self._idle:
-            await pool.release(self._idle.pop())
+            # NOTE: one may have closed meanwhile (the database stops with us under
+            # honcho): asyncpg then refuses its release; pool.close() ends it anyway.
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.InternalClientError):
+                await pool.release(self._idle.pop())
         try:
             await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
         except TimeoutError:
