@@ -37,7 +37,7 @@ def create_app(
     delay_s: float = 1.0,
     middleware: list[Middleware] | None = None,
 ) -> App:
-    """The app over a pool (LazyPool or asyncpg.Pool).
+    """The app over the worker's LazyPool.
 
     Args:
         rate_limit: GET /api/orders/{number} requests a minute, service-wide (0: none).

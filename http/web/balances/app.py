@@ -39,7 +39,7 @@ POOL_MAX_SIZE = 10
 def create_app(
     pool: Database, nudger: Nudger | None = None, middleware: list[Middleware] | None = None
 ) -> App:
-    """The app over a pool (LazyPool, asyncpg.Pool or one connection).
+    """The app over the worker's LazyPool.
 
     Args:
         pool: where the store runs its queries.

@@ -15,14 +15,14 @@ import falcon
 import falcon.asgi
 
 from actors.runtime.pg import transient_errors
+from actors.runtime.pg.pool import LazyPool
 from web.common.app import ReadyCheck
 from web.common.errors import map_errors
 
 __all__ = ["Database", "RETRY_AFTER_S", "map_database_errors", "database_readiness"]
 
-Database = Any
-"""What a service's store functions take as ``db``: a LazyPool, an asyncpg.Pool or a
-connection (the stores type it so)."""
+Database = LazyPool
+"""What an app's store calls run on: the worker's lazy pool (tests pass one too)."""
 RETRY_AFTER_S = 1
 
 

@@ -51,7 +51,7 @@ def create_app(
     on_upload: Callable[[str], None] | None = None,
     middleware: list[Middleware] | None = None,
 ) -> App:
-    """The app over a pool (LazyPool or asyncpg.Pool).
+    """The app over the worker's LazyPool.
 
     Args:
         pool: where the store runs its queries.

@@ -41,7 +41,7 @@ def create_app(
     on_expiry: Callable[[], None] | None = None,
     middleware: list[Middleware] | None = None,
 ) -> App:
-    """The app over a pool (LazyPool or asyncpg.Pool).
+    """The app over the worker's LazyPool.
 
     Args:
         pool: where the store runs its queries.
