@@ -1,4 +1,4 @@
-# The two commands: `make run` starts everything, `make test` runs lint and the tests.
+# The two commands: `make run` starts everything, `make test` runs lint, the type check and the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
