@@ -14,7 +14,7 @@ from pathlib import Path
 from actors.runtime.config import ServiceSettings
 from actors.runtime.supervisor import Child
 
-__all__ = ["HTTP_DIR", "WORKER_CLASS", "gunicorn_child", "http_child"]
+__all__ = ["HTTP_DIR", "WORKER_CLASS", "gunicorn_argv", "gunicorn_child", "http_child"]
 
 HTTP_DIR = Path(__file__).resolve().parents[2] / "http"
 WORKER_CLASS = "web.common.worker.Worker"
@@ -24,6 +24,46 @@ QUICK_DEATH_S = BIND_RETRIES_S + 3
 """So a gunicorn that cannot bind counts as failing to start, not as a crash."""
 GRACEFUL_TIMEOUT_S = 3
 """honcho SIGKILLs after 5 s; the supervisor allows its children 4 s."""
+
+
+def gunicorn_argv(
+    app: str,
+    bind: str,
+    workers: int,
+    title: str,
+    backlog: int = 2048,
+    pythonpath: tuple[Path, ...] = (),
+) -> list[str]:
+    """The gunicorn command line every HTTP server runs with: the worker class, the
+    timeouts and the log level; ``http/`` (and ``pythonpath``) on its import path."""
+    path = ",".join(str(p) for p in (HTTP_DIR, *pythonpath))
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--worker-class",
+        WORKER_CLASS,
+        "--pythonpath",
+        path,
+        "--workers",
+        str(workers),
+        "--bind",
+        bind,
+        "--graceful-timeout",
+        str(GRACEFUL_TIMEOUT_S),
+        "--timeout",
+        "30",
+        "--keep-alive",
+        "5",
+        "--backlog",
+        str(backlog),
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+        "--name",
+        title,
+        app,
+    ]
 
 
 def gunicorn_child(
@@ -51,33 +91,7 @@ def gunicorn_child(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         Path(metrics_dir).mkdir(parents=True)
         env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--worker-class",
-        WORKER_CLASS,
-        "--pythonpath",
-        str(HTTP_DIR),
-        "--workers",
-        str(workers),
-        "--bind",
-        bind,
-        "--graceful-timeout",
-        str(GRACEFUL_TIMEOUT_S),
-        "--timeout",
-        "30",
-        "--keep-alive",
-        "5",
-        "--backlog",
-        str(backlog),
-        "--log-level",
-        "warning",
-        "--no-control-socket",
-        "--name",
-        title,
-        app,
-    ]
+    argv = gunicorn_argv(app, bind, workers, title, backlog=backlog)
     return Child(name, argv, env, quick_death_s=QUICK_DEATH_S)
 
 

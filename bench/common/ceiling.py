@@ -14,13 +14,12 @@ gunicorn imports ``bench.common.ceiling:app`` with ``--pythonpath http,<checkout
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import falcon.asgi
 import requests
 
-from actors.runtime.gunicorn import GRACEFUL_TIMEOUT_S, HTTP_DIR, WORKER_CLASS
+from actors.runtime.gunicorn import gunicorn_argv
 from actors.runtime.testing import ROOT, START_TIMEOUT_S, Proc, free_port, wait_until
 
 __all__ = ["BODY", "CONSTANT_LUA", "Ceiling", "app"]
@@ -46,35 +45,15 @@ class Ceiling(Proc):
     def __init__(self, log_dir: Path, workers: int, name: str = "ceiling"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        # NOTE: the flags of actors.runtime.gunicorn.gunicorn_child, which accepts only
-        # apps under http/; keep the two in step.
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--worker-class",
-            WORKER_CLASS,
-            "--pythonpath",
-            f"{HTTP_DIR},{ROOT}",
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--graceful-timeout",
-            str(GRACEFUL_TIMEOUT_S),
-            "--timeout",
-            "30",
-            "--keep-alive",
-            "5",
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-            "--no-control-socket",
-            "--name",
-            "bench: ceiling",
+        # NOTE: the same command line as every service's HTTP child; the app is outside
+        # http/, so the checkout goes on gunicorn's import path too.
+        argv = gunicorn_argv(
             "bench.common.ceiling:app",
-        ]
+            f"127.0.0.1:{self.port}",
+            workers,
+            "bench: ceiling",
+            pythonpath=(ROOT,),
+        )
         super().__init__(name, argv, {**os.environ, "PYTHONUNBUFFERED": "1"}, log_dir)
 
     def _answers(self) -> bool:
