@@ -92,6 +92,16 @@ class Load:
         for thread in self.threads:
             thread.join(timeout=LOAD_REQUEST_DEADLINE_S + 5)
 
+    def wait_for_accepted(self, count: int, what: str) -> None:
+        """Let the load run until `count` more tasks are accepted (a condition, not a time)."""
+        before = len(self.accepted)
+        wait_until(
+            lambda: len(self.accepted) >= before + count or self.errors,
+            LOAD_REQUEST_DEADLINE_S,
+            what,
+        )
+        assert not self.errors, self.errors[:5]
+
     def _run(self, index: int) -> None:
         rng = random.Random(index)
         http = requests.Session()
@@ -167,7 +177,7 @@ def test_two_instances_split_the_shards_and_keep_each_user_in_order(procs, fresh
     )
     openings = opening_users(db, loop, "two", 8, 200)
     with Load([a.base, b.base], list(openings), threads=4) as load:
-        time.sleep(2.0)
+        load.wait_for_accepted(200, "both instances to accept tasks")
     wait_drained(db, loop)
     load.check_accepted(check_replays(db, loop, openings))
     assert len(load.accepted) > 50
@@ -226,7 +236,7 @@ def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server,
     first = launch(procs, pg_dsn, name="balances-w1", workers=2, BALANCES_LEASE_MS=LEASE_MS)
     openings = opening_users(db, loop, "whole", 10, 500)
     with Load([first.base], list(openings), threads=4) as load:
-        time.sleep(1.0)
+        load.wait_for_accepted(50, "tasks accepted before the kill")
         first.kill9()  # supervisor, workers, gunicorn: all at once
         second = launch(
             procs,
@@ -236,10 +246,10 @@ def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server,
             workers=2,
             BALANCES_LEASE_MS=LEASE_MS,
         )
-        time.sleep(1.0)
+        load.wait_for_accepted(50, "the second instance to accept tasks")
         pg_server.kill9()  # and the database under them
         pg_server.start()
-        time.sleep(1.5)
+        load.wait_for_accepted(50, "tasks accepted again after PostgreSQL's restart")
     loop.run(db.close())  # its connections died with the server; it reopens on use
     wait_drained(db, loop)
     load.check_accepted(check_replays(db, loop, openings))

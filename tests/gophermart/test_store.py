@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 import pytest
 
 from actors.gophermart import store
 from actors.gophermart.store import Final, Retry
+from actors.runtime.testing import wait_until
 from actors.shared.luhn import checksum_digit
 
 _seq = itertools.count(1)
+
+RETRY_S = 1.0
+"""A retry's delay: long enough that a busy machine cannot let it pass unseen."""
 
 
 def new_login(prefix: str = "user") -> str:
@@ -192,12 +197,18 @@ def test_reschedule_sets_processing_and_delay(db, loop):
     loop.run(store.reschedule_orders(db, "b:2", [Retry(number, 0, "PROCESSING")]))
     [order] = loop.run(store.list_orders(db, user))
     assert order.status == "NEW"  # not b:2's lease: untouched
-    loop.run(store.reschedule_orders(db, "a:1", [Retry(number, 0.4, "PROCESSING")]))
+    rescheduled = time.monotonic()
+    loop.run(store.reschedule_orders(db, "a:1", [Retry(number, RETRY_S, "PROCESSING")]))
     assert not [n for n, _ in loop.run(store.claim_orders(db, "a:1", 1000, 30)) if n == number]
     [order] = loop.run(store.list_orders(db, user))
     assert order.status == "PROCESSING"
-    loop.run(asyncio.sleep(0.45))
-    assert (number, 1) in loop.run(store.claim_orders(db, "a:1", 1000, 30))
+    wait_until(
+        lambda: (number, 1) in loop.run(store.claim_orders(db, "a:1", 1000, 30)),
+        10,
+        "the order to be due again",
+        interval_s=0.05,
+    )
+    assert time.monotonic() - rescheduled >= RETRY_S
     loop.run(store.finish_orders(db, [Final(number, "PROCESSED", 0)]))
     [order] = loop.run(store.list_orders(db, user))
     assert (order.status, order.accrual_kop) == ("PROCESSED", 0)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 
 import pytest
 
@@ -24,6 +23,8 @@ from tests.grades.writers import (
     Stalls,
     Writer,
     resume_and_check,
+    wait_for_acks,
+    wait_for_refusals,
 )
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
@@ -52,6 +53,11 @@ def _start(cluster):
     return nats, one, two, writers
 
 
+def _load(writers: list[Writer | Stalls]) -> list[Writer]:
+    """The writers of a `_start` load, without its stall sampler."""
+    return [w for w in writers if isinstance(w, Writer)]
+
+
 def _js(url: str, job):
     """Run ``await job(js)`` against the cluster with a fresh nats-py connection."""
     import nats
@@ -72,7 +78,7 @@ def test_kill9_of_a_follower_under_writes(cluster):
     leader = nats.stream_leader()
     follower = next(node for node in nats.nodes if node is not leader)
     follower.kill9()
-    time.sleep(2)
+    wait_for_acks(_load(writers), 50, "writes to go on with the follower down")
     nats.start(follower)
     resume_and_check(one, two, writers)
 
@@ -82,7 +88,7 @@ def test_kill9_of_the_stream_leader_under_writes(cluster):
     nats, one, two, writers = _start(cluster)
     leader = nats.stream_leader()
     leader.kill9()
-    time.sleep(3)
+    wait_for_acks(_load(writers), 50, "writes to go on once a new leader is elected")
     nats.start(leader)
     resume_and_check(one, two, writers)
 
@@ -94,7 +100,7 @@ def test_kill9_of_two_nodes_under_writes(cluster):
     follower = next(node for node in nats.nodes if node is not leader)
     leader.kill9()
     follower.kill9()
-    time.sleep(3)  # no quorum: writes are refused (503) or unknown (504) meanwhile
+    wait_for_refusals(_load(writers), "no quorum: writes to be refused or unknown")
     nats.start(leader, follower)
     resume_and_check(one, two, writers)
     assert any(503 in w.statuses or 504 in w.statuses for w in writers)
@@ -104,19 +110,30 @@ def test_kill9_of_two_nodes_under_writes(cluster):
 def test_kill9_of_all_three_nodes_under_writes(cluster):
     nats, one, two, writers = _start(cluster)
     nats.kill9()
-    time.sleep(2)
+    wait_for_refusals(_load(writers), "writes to be refused or unknown with no node up")
     nats.start()
     resume_and_check(one, two, writers)
     assert any(503 in w.statuses or 504 in w.statuses for w in writers)
 
 
 @pytest.mark.timeout(FAULT_TEST_TIMEOUT_S)
-def test_sigstop_of_the_stream_leader_for_10_s(cluster):
+def test_sigstop_of_the_stream_leader_under_writes(cluster):
     nats, one, two, writers = _start(cluster)
     leader = nats.stream_leader()
     os.kill(leader.process.pid, signal.SIGSTOP)
     try:
-        time.sleep(10)
+        # NOTE: held until the writers felt it (a publish timed out, or the others
+        # elected a new leader and writes went on), not for a fixed time
+        load = _load(writers)
+        before = [w.acked_count() for w in load]
+        wait_until(
+            lambda: (
+                any(503 in w.statuses or 504 in w.statuses for w in load)
+                or all(w.acked_count() > b + 50 for w, b in zip(load, before))
+            ),
+            RESUME_TIMEOUT_S,
+            "the writers to be refused, or to go on past the stopped leader",
+        )
     finally:
         os.kill(leader.process.pid, signal.SIGCONT)
     resume_and_check(one, two, writers)

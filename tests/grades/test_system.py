@@ -14,8 +14,15 @@ import time
 import pytest
 
 from actors.grades.testing import BACKENDS
-from actors.runtime.testing import wait_until
-from tests.grades.writers import FIELDS, Writer, assert_holds_acked_writes, converged
+from actors.runtime.testing import HarnessError, wait_until
+from tests.grades.writers import (
+    FIELDS,
+    Writer,
+    assert_holds_acked_writes,
+    converged,
+    wait_for_acks,
+    wait_for_refusals,
+)
 
 both_backends = pytest.mark.parametrize("cluster", BACKENDS, indirect=True)
 """The built-in bus and a 3-node JetStream cluster (a fixture parameter, see conftest)."""
@@ -50,7 +57,7 @@ def test_concurrent_partial_sets_on_both_replicas_keep_every_field(cluster):
     ]
     for writer in writers:
         writer.start()
-    time.sleep(4)
+    wait_for_acks(writers, 300, "both replicas to acknowledge partial sets")
     for writer in writers:
         writer.stop()
     rows = converged(one, two)
@@ -68,7 +75,7 @@ def test_concurrent_writes_of_the_same_field_converge(cluster):
     writers = [Writer(one, users, ("spp",)), Writer(two, users, ("spp",))]
     for writer in writers:
         writer.start()
-    time.sleep(3)
+    wait_for_acks(writers, 200, "both replicas to acknowledge sets of the same field")
     for writer in writers:
         writer.stop()
     rows = converged(one, two)
@@ -81,12 +88,12 @@ def test_kill9_of_replica2_under_writes_then_restart(cluster):
     two = cluster.replica(2, bus, next_url=one.get_base)
     writer = Writer(one, [f"k{i}" for i in range(500)], FIELDS)
     writer.start()
-    time.sleep(2)
+    wait_for_acks([writer], 100, "writes before the kill")
     two.kill9()
-    time.sleep(2)
+    wait_for_acks([writer], 100, "replica 1 to go on acknowledging while replica 2 is down")
     two.start()
     two.wait_ready()
-    time.sleep(2)
+    wait_for_acks([writer], 100, "writes after replica 2 is back")
     writer.stop()
     rows = converged(one, two)
     assert_holds_acked_writes(rows, writer)
@@ -104,11 +111,11 @@ def test_kill9_of_the_bus_under_load_loses_no_acknowledged_write(cluster):
     ]
     for writer in writers:
         writer.start()
-    time.sleep(2)
+    wait_for_acks(writers, 100, "writes before the kill")
     bus.kill9()
-    # NOTE: down longer than the broker's publish timeout (2.5 s), so the writers surely
-    # see the outage (504, or 503 once the bus is declared lost) before it ends
-    time.sleep(3.5)
+    # NOTE: down until the writers see the outage (504, or 503 once the bus is declared
+    # lost), so the test checks what a write answered during an outage does
+    wait_for_refusals(writers, "the writers to see the bus outage")
     bus.start()
     bus.wait_listening()
     wait_until(lambda: all(w.statuses.get(200, 0) > 0 for w in writers), 20, "writes to resume")
@@ -203,9 +210,9 @@ def test_a_late_replica_restores_from_a_peer_while_writes_continue(cluster):
                 client.receive()
     writer = Writer(one, [f"live{i}" for i in range(200)], FIELDS)
     writer.start()
-    time.sleep(1)
+    wait_for_acks([writer], 100, "writes before replica 2 starts")
     two = cluster.replica(2, bus, next_url=one.get_base)
-    time.sleep(1)
+    wait_for_acks([writer], 100, "writes after replica 2 restored")
     writer.stop()
     rows = converged(one, two)
     assert len(rows) == 30_000 + 200
@@ -220,11 +227,19 @@ def test_broker_killed_is_restarted_and_catches_up(cluster):
     two = cluster.replica(2, bus, next_url=one.get_base)
     writer = Writer(one, [f"br{i}" for i in range(200)], ("spp",))
     writer.start()
-    time.sleep(1)
+    wait_for_acks([writer], 100, "writes before the kill")
     broker = two.child("broker")
     broker.kill()
     broker.wait(timeout=5)
-    time.sleep(2)
+
+    def restarted() -> bool:
+        try:
+            return two.child("broker").pid != broker.pid
+        except HarnessError:  # between the death and the restart
+            return False
+
+    wait_until(restarted, 10, "a new broker on replica 2")
+    wait_for_acks([writer], 100, "writes after the broker's restart")
     writer.stop()
     rows = converged(one, two)
     assert_holds_acked_writes(rows, writer)
@@ -265,7 +280,7 @@ def test_replicas_with_skewed_clocks_keep_causality_and_converge(cluster):
     ]
     for writer in writers:
         writer.start()
-    time.sleep(2)
+    wait_for_acks(writers, 100, "both replicas to acknowledge concurrent sets")
     for writer in writers:
         writer.stop()
     rows = converged(behind, ahead)

@@ -28,6 +28,8 @@ __all__ = [
     "assert_holds_acked_writes",
     "converged",
     "resume_and_check",
+    "wait_for_acks",
+    "wait_for_refusals",
 ]
 
 FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
@@ -82,6 +84,29 @@ class Writer(threading.Thread):
 
     def acked_count(self) -> int:
         return self.statuses.get(200, 0)
+
+
+def wait_for_acks(writers: list[Writer], count: int, what: str) -> None:
+    """Let the load run until every writer has `count` more writes acknowledged.
+
+    The load phases of the fault tests wait on this condition rather than for a fixed
+    time, so a slow machine runs them longer instead of checking too little.
+    """
+    before = [w.acked_count() for w in writers]
+    wait_until(
+        lambda: all(w.acked_count() >= b + count for w, b in zip(writers, before)),
+        RESUME_TIMEOUT_S,
+        what,
+    )
+
+
+def wait_for_refusals(writers: list[Writer], what: str) -> None:
+    """Hold a fault until some writer has been refused (503) or left unsure (504)."""
+    wait_until(
+        lambda: any(503 in w.statuses or 504 in w.statuses for w in writers),
+        RESUME_TIMEOUT_S,
+        what,
+    )
 
 
 def converged(*replicas: Replica) -> dict[str, list[int]]:
