@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import requests
 
 from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.testing import (
+    ROOT,
     START_TIMEOUT_S,
     HarnessError,
     Proc,
@@ -28,7 +30,7 @@ from actors.runtime.testing import (
     wait_until,
 )
 
-__all__ = ["AUTH", "BACKENDS", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
+__all__ = ["AUTH", "BACKENDS", "run_cli", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
 
 BACKENDS = ("builtin", "jetstream")
 """Cluster.backend values: the grades bus, or a 3-node NATS JetStream cluster."""
@@ -36,6 +38,27 @@ START_ATTEMPTS = 3
 """Tries of a start that lost a free port to another process in between."""
 AUTH = ("test", "test")
 """The development credentials of the Procfile's .env."""
+CLI_TIMEOUT_S = 60.0
+
+
+def run_cli(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m actors.grades.cli ARGS` with the test credentials; output as text."""
+    full_env = {
+        **os.environ,
+        "GRADES_USER": AUTH[0],
+        "GRADES_PASSWORD": AUTH[1],
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "actors.grades.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
 
 
 class Bus(Proc):
@@ -162,6 +185,31 @@ class NatsCluster:
 
     def running(self) -> bool:
         return any(node.running() for node in self.nodes)
+
+    def stream_state(self, stream: str = "GRADES") -> dict[str, Any]:
+        """The stream's state (messages, bytes, first_seq, last_seq) as a node's /jsz says it."""
+
+        def state() -> dict[str, Any] | None:
+            for node in self.nodes:
+                if not node.running():
+                    continue
+                try:
+                    info: dict[str, Any] = requests.get(
+                        f"http://{node.host}:{node.monitor_port}/jsz",
+                        params={"streams": "true"},
+                        timeout=1,
+                    ).json()
+                except (requests.RequestException, ValueError):
+                    continue
+                for account in info.get("account_details") or []:
+                    for entry in account.get("stream_detail") or []:
+                        if entry.get("name") == stream and entry.get("state"):
+                            found: dict[str, Any] = entry["state"]
+                            return found
+            return None
+
+        result: dict[str, Any] = wait_until(state, START_TIMEOUT_S, f"stream {stream}'s state")
+        return result
 
     def stream_leader(self, stream: str = "GRADES") -> NatsNode:
         """The node leading the stream's raft group, asked over HTTP monitoring (/jsz)."""
