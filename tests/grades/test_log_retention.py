@@ -16,6 +16,7 @@ import pytest
 from actors.bus.messages import BusStats
 from actors.grades import snapshot_file
 from actors.grades.testing import BACKENDS, Bus, Cluster, NatsCluster, Replica, run_cli
+from actors.grades.tools import retention
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
 from tests.grades.writers import FIELDS, Bulk, Writer, assert_holds_acked_writes, converged
@@ -168,7 +169,11 @@ def test_a_dead_replica_stops_holding_the_log_once_retired_or_silent(cluster, ho
     silent_s = SILENT_S if how == "silent" else 3600
     log, one, two = start(cluster, BUS_RETAIN_SILENT_S=silent_s)
     assert one.set("early", spp=1).status_code == 200
-    wait_until(lambda: "snapshot of" in two.output(), 20, "replica 2's first snapshot")
+    wait_until(
+        lambda: "replica2" in retention.log_state(log.url, "grades", silent_s)["consumers"],
+        20,
+        "replica 2's snapshot position to reach the log",
+    )
     two.kill9()
     records_before, started = total_records(log), time.monotonic()
     bulk = Bulk(one)
@@ -194,6 +199,7 @@ def test_a_dead_replica_stops_holding_the_log_once_retired_or_silent(cluster, ho
             )
             assert "warning: replica2 silent for" in status.stdout, status.stdout
             assert "no longer holds the log back" in status.stdout
+            print(f"\n$ grades status {one.get_base} --bus ...\n{status.stdout}")
         rate = written_rate(log, time.monotonic() - started, records_before)
         bound = bound_for(log, rate)
         wait_until(lambda: log_state(log)[0] <= bound, 30, "the log to be trimmed to its bound")
