@@ -237,7 +237,11 @@ class NatsCluster:
 
 
 class Replica(Proc):
-    """One `grades replica` (supervisor, storage, broker, setter and getter servers)."""
+    """One `grades replica` (supervisor, storage, broker, setter and getter servers).
+
+    ``host`` is the address its ports listen on and the tests reach it at; ``netns``
+    runs it inside a network namespace (``ip netns exec``), for two-host rehearsals.
+    """
 
     def __init__(
         self,
@@ -247,13 +251,16 @@ class Replica(Proc):
         bus: Bus | NatsCluster | None,
         next_url: str = "",
         workers: int | None = None,
+        host: str = "127.0.0.1",
+        netns: str = "",
         **extra_env: object,
     ):
         self.replica_id = replica_id
+        self.host = host
         self.setter_port, self.getter_port = free_port(), free_port()
-        self.set_base = f"http://127.0.0.1:{self.setter_port}"
+        self.set_base = f"http://{host}:{self.setter_port}"
         self.set_url = f"{self.set_base}/set"
-        self.get_base = f"http://127.0.0.1:{self.getter_port}"
+        self.get_base = f"http://{host}:{self.getter_port}"
         # NOTE: ipc, as `grades replica` defaults to (workers and storage share a machine)
         self.storage_endpoint = ipc_endpoint(data_dir / f"replica{replica_id}", "storage")
         self.session = requests.Session()
@@ -267,6 +274,7 @@ class Replica(Proc):
             "BUS_URL": bus.url if bus else "none",
             "BUS_PUB_URL": bus.pub_url if bus else "",
             "NEXT_REPLICA_URL": next_url,
+            "HTTP_HOST": host,
             "GRADES_USER": AUTH[0],
             "GRADES_PASSWORD": AUTH[1],
             "PYTHONUNBUFFERED": "1",
@@ -275,8 +283,12 @@ class Replica(Proc):
         if workers is not None:
             env["SETTER_WORKERS"] = env["GETTER_WORKERS"] = str(workers)
         env.update({k: str(v) for k, v in extra_env.items()})
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         super().__init__(
-            f"replica{replica_id}", [sys.executable, "-m", "actors.grades.replica"], env, log_dir
+            f"replica{replica_id}",
+            [*prefix, sys.executable, "-m", "actors.grades.replica"],
+            env,
+            log_dir,
         )
 
     # --- lifecycle ---------------------------------------------------------
@@ -301,7 +313,7 @@ class Replica(Proc):
             if time.monotonic() > deadline:
                 raise self.fail(f"not ready after {timeout_s:.0f} s: {self.readyz()[1]}")
             time.sleep(0.05)
-        while not port_open(self.setter_port):
+        while not port_open(self.setter_port, self.host):
             if time.monotonic() > deadline:
                 raise self.fail("setter port does not accept connections")
             time.sleep(0.05)
@@ -425,10 +437,22 @@ class Cluster(ProcGroup):
         next_url: str = "",
         start: bool = True,
         wait: bool = True,
+        host: str = "127.0.0.1",
+        netns: str = "",
         **env: object,
     ) -> Replica:
         replica = self.add(
-            Replica(replica_id, self.data_dir, self.log_dir, bus, next_url, self.workers, **env)
+            Replica(
+                replica_id,
+                self.data_dir,
+                self.log_dir,
+                bus,
+                next_url,
+                self.workers,
+                host=host,
+                netns=netns,
+                **env,
+            )
         )
         if start:
             replica.start()
