@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,51 +187,42 @@ class NatsCluster:
     def running(self) -> bool:
         return any(node.running() for node in self.nodes)
 
+    def _stream_details(self, stream: str) -> Iterator[dict[str, Any]]:
+        """The stream's entry in each running node's /jsz (HTTP monitoring), as it answers."""
+        for node in self.nodes:
+            if not node.running():
+                continue
+            try:
+                info: dict[str, Any] = requests.get(
+                    f"http://{node.host}:{node.monitor_port}/jsz",
+                    params={"streams": "true"},
+                    timeout=1,
+                ).json()
+            except (requests.RequestException, ValueError):
+                continue
+            for account in info.get("account_details") or []:
+                for entry in account.get("stream_detail") or []:
+                    if entry.get("name") == stream:
+                        yield entry
+
     def stream_state(self, stream: str = "GRADES") -> dict[str, Any]:
-        """The stream's state (messages, bytes, first_seq, last_seq) as a node's /jsz says it."""
+        """The stream's state (messages, bytes, first_seq, last_seq) as a node reports it."""
 
         def state() -> dict[str, Any] | None:
-            for node in self.nodes:
-                if not node.running():
-                    continue
-                try:
-                    info: dict[str, Any] = requests.get(
-                        f"http://{node.host}:{node.monitor_port}/jsz",
-                        params={"streams": "true"},
-                        timeout=1,
-                    ).json()
-                except (requests.RequestException, ValueError):
-                    continue
-                for account in info.get("account_details") or []:
-                    for entry in account.get("stream_detail") or []:
-                        if entry.get("name") == stream and entry.get("state"):
-                            found: dict[str, Any] = entry["state"]
-                            return found
-            return None
+            found = (e["state"] for e in self._stream_details(stream) if e.get("state"))
+            return next(found, None)
 
         result: dict[str, Any] = wait_until(state, START_TIMEOUT_S, f"stream {stream}'s state")
         return result
 
     def stream_leader(self, stream: str = "GRADES") -> NatsNode:
-        """The node leading the stream's raft group, asked over HTTP monitoring (/jsz)."""
+        """The node leading the stream's raft group, as a node reports it."""
 
         def leader() -> NatsNode | None:
-            for node in self.nodes:
-                if not node.running():
-                    continue
-                try:
-                    info: dict[str, Any] = requests.get(
-                        f"http://{node.host}:{node.monitor_port}/jsz",
-                        params={"streams": "true"},
-                        timeout=1,
-                    ).json()
-                except (requests.RequestException, ValueError):
-                    continue
-                for account in info.get("account_details") or []:
-                    for entry in account.get("stream_detail") or []:
-                        name = (entry.get("cluster") or {}).get("leader")
-                        if entry.get("name") == stream and name:
-                            return self.node(name)
+            for entry in self._stream_details(stream):
+                name = (entry.get("cluster") or {}).get("leader")
+                if name:
+                    return self.node(name)
             return None
 
         return wait_until(leader, START_TIMEOUT_S, f"stream {stream} to have a leader")

@@ -39,7 +39,7 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
 from actors.bus.retention import Consumers
-from actors.grades.jetstream.stream import position_of, stream_name
+from actors.grades.jetstream.stream import log_id_of, position_of, stream_name
 
 __all__ = [
     "NATS_FAILURES",
@@ -278,8 +278,6 @@ def retention_state(url: str, stream: str, silent_s: int) -> dict[str, Any]:
     """The stream's size, first position and consumers, as the bus's BusStats says them."""
 
     async def job(js: JetStreamContext) -> dict[str, Any]:
-        from actors.grades.jetstream.stream import log_id_of
-
         info = await js.stream_info(stream_name(stream))
         log_id = log_id_of(stream_name(stream), info.created)
         consumers = await read_consumers(js, stream, log_id, silent_s)
