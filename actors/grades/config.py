@@ -126,7 +126,7 @@ class Config:
         endpoint = text("STORAGE_ENDPOINT", f"ipc://{run_dir}/storage.sock")
         if endpoint.startswith("ipc://") and len(endpoint) - len("ipc://") > MAX_IPC_PATH:
             raise ConfigError(f"STORAGE_ENDPOINT path is too long for a unix socket: {endpoint}")
-        return cls(
+        config = cls(
             replica_id=replica_id,
             setter_port=number("SETTER_PORT", default_setter, 1, 65535),
             getter_port=number("GETTER_PORT", default_getter, 1, 65535),
@@ -147,6 +147,14 @@ class Config:
             ),
             **retain_settings(environ, PROGRAM),
         )
+        if 0 < config.retain_silent_s <= 2 * config.snapshot_every_s:
+            raise ConfigError(
+                f"BUS_RETAIN_SILENT_S={config.retain_silent_s} must be over twice "
+                f"GRADES_SNAPSHOT_EVERY_S={config.snapshot_every_s}: a live replica reports "
+                "its position only that often",
+                PROGRAM,
+            )
+        return config
 
     def child_env(self) -> dict[str, str]:
         """The variables the replica's children need on top of its environment (overrides

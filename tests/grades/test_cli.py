@@ -393,6 +393,11 @@ def test_status_prints_an_aligned_table(procs):
     [
         ({"REPLICA_ID": "abc"}, "REPLICA_ID='abc' is not an integer"),
         ({"SETTER_PORT": "70000"}, "SETTER_PORT=70000 is outside 1..65535"),
+        (
+            {"BUS_RETAIN_SILENT_S": "600"},
+            "BUS_RETAIN_SILENT_S=600 must be over twice GRADES_SNAPSHOT_EVERY_S=300: "
+            "a live replica reports its position only that often",
+        ),
     ],
 )
 def test_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path, env, says):
