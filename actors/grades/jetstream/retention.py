@@ -101,6 +101,9 @@ async def read_consumers(
 
     A consumer counts as heard at ``since_ms`` at the earliest (the trimmer's start),
     so a cluster that was down does not time out every replica it comes back to.
+
+    NOTE: ``at_ms`` is the reporting replica's wall clock, compared with the broker's:
+    the hosts' clocks must agree to well within BUS_RETAIN_SILENT_S (a day by default).
     """
     consumers = Consumers(silent_s)
     bucket = await open_bucket(js, stream)
