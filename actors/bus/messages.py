@@ -19,6 +19,7 @@ __all__ = [
     "BusInfo",
     "BusStats",
     "BusRetain",
+    "BusRetire",
     "BusRecord",
     "BusHeartbeat",
     "topic_for",
@@ -74,7 +75,7 @@ class BusInfo(NamedTuple):
 
 @protocol.tagged("bus_stats")
 class BusStats(NamedTuple):
-    """Ok({stream: {...}}): records, bytes on disk and group-commit (fsync) latency."""
+    """Ok({stream: {...}}): records, bytes on disk, retention consumers, fsync latency."""
 
 
 @protocol.tagged("bus_retain")
@@ -93,6 +94,20 @@ class BusRetain(NamedTuple):
     """Every record below it is in the consumer's snapshot."""
     log_id: str
     """The log the position refers to; another log's is refused."""
+
+
+@protocol.tagged("bus_retire")
+class BusRetire(NamedTuple):
+    """An operator retires a consumer: it no longer holds the log; Ok([first, floor]).
+
+    NOT_FOUND if the stream has no such consumer. A retired consumer that reports
+    again is a consumer again (from its new position).
+    """
+
+    stream: str
+    """Log name."""
+    consumer: str
+    """The name it reported with, e.g. "replica2"."""
 
 
 @protocol.tagged("bus_record")

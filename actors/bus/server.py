@@ -59,6 +59,7 @@ _StreamMessage = (
     | bus_messages.BusFetch
     | bus_messages.BusSeek
     | bus_messages.BusRetain
+    | bus_messages.BusRetire
     | bus_messages.BusInfo
 )
 """The requests that name a stream."""
@@ -77,6 +78,7 @@ class BusActor(Actor):
         self.logs: dict[str, Log] = {}
         self.retention: dict[str, Retention] = {}
         self._retain_ms = 0
+        self._started_ms = time.time_ns() // 1_000_000
         self.broken: dict[str, int] = {}  # stream -> monotonic ms of the last reopen attempt
         self._heartbeat_ms = 0
         self.fsyncs = 0
@@ -115,7 +117,11 @@ class BusActor(Actor):
             log = Log(self.config.log_dir / stream, self.config.segment_bytes)
             report = log.open()
             self.retention[stream] = Retention(
-                self.config.log_dir / stream, self.config.retain_bytes, self.config.retain_age_s
+                self.config.log_dir / stream,
+                self.config.retain_bytes,
+                self.config.retain_age_s,
+                self.config.retain_silent_s,
+                self._started_ms,
             )
             if report.reason:
                 self.log.warning(
@@ -153,11 +159,23 @@ class BusActor(Actor):
             self._trim()
 
     def _trim(self) -> None:
+        now_ms = time.time_ns() // 1_000_000
         for stream, log in self.logs.items():
             if stream in self.broken:
                 continue
+            retention = self.retention[stream]
+            for consumer in retention.consumers.newly_silent(now_ms):
+                self.log.warning(
+                    "stream %r: consumer %s silent for over %d s (BUS_RETAIN_SILENT_S): it no "
+                    "longer holds the log at position %d; retire it if it is gone for good "
+                    "(grades retire)",
+                    stream,
+                    consumer,
+                    self.config.retain_silent_s,
+                    retention.positions[consumer],
+                )
             try:
-                freed = self.retention[stream].trim(log, time.time_ns() // 1_000_000)
+                freed = retention.trim(log, now_ms)
             except OSError as exc:
                 self.log.error("stream %r: retention failed: %s", stream, exc)
                 continue
@@ -224,6 +242,12 @@ class BusActor(Actor):
     ) -> None:
         self._check_stream(message)
         self._reads.append((ident, request_id, self._retain, message))
+
+    def handle_bus_retire(
+        self, ident: bytes, request_id: int, message: bus_messages.BusRetire
+    ) -> None:
+        self._check_stream(message)
+        self._reads.append((ident, request_id, self._retire, message))
 
     def handle_bus_info(self, ident: bytes, request_id: int, message: bus_messages.BusInfo) -> None:
         self._check_stream(message)
@@ -296,6 +320,7 @@ class BusActor(Actor):
             )
 
     def _stats(self) -> dict[str, Any]:
+        now_ms = time.time_ns() // 1_000_000
         streams: dict[str, dict[str, Any]] = {}
         for stream, log in self.logs.items():
             directory = self.config.log_dir / stream
@@ -308,7 +333,9 @@ class BusActor(Actor):
                 "log_id": log.log_id,
                 "records": log.committed_end,
                 "first": log.first_position,
-                "retain_floor": self.retention[stream].floor(),
+                "retain_floor": self.retention[stream].floor(now_ms),
+                "consumers": self.retention[stream].consumers.table(now_ms),
+                "retain_silent_s": self.config.retain_silent_s,
                 "bytes": size,
                 "writable": stream not in self.broken,
             }
@@ -382,8 +409,39 @@ class BusActor(Actor):
                 f"position of log {message.log_id!r}, not of this stream's log {log.log_id}",
             )
         retention = self.retention[message.stream]
-        retention.record(message.consumer, min(message.position, log.committed_end), log.log_id)
-        return Ok([log.first_position, retention.floor()])
+        now_ms = time.time_ns() // 1_000_000
+        was_silent = retention.consumers.silent(message.consumer, now_ms)
+        retention.record(
+            message.consumer, min(message.position, log.committed_end), log.log_id, now_ms
+        )
+        if was_silent and message.consumer in retention.positions:
+            self.log.warning(
+                "stream %r: consumer %s reports again (position %d): it holds the log again",
+                message.stream,
+                message.consumer,
+                message.position,
+            )
+        return Ok([log.first_position, retention.floor(now_ms)])
+
+    def _retire(self, message: bus_messages.BusRetire) -> Ok | Error:
+        if not isinstance(message.consumer, str) or not message.consumer:
+            return Error(ErrorCode.BAD_REQUEST, "consumer: a non-empty name")
+        log = self._log(message.stream)
+        retention = self.retention[message.stream]
+        if not retention.retire(message.consumer):
+            return Error(
+                ErrorCode.NOT_FOUND,
+                f"stream {message.stream!r} has no consumer {message.consumer!r} "
+                f"(it has {sorted(retention.positions) or 'none'})",
+            )
+        floor = retention.floor(time.time_ns() // 1_000_000)
+        self.log.warning(
+            "stream %r: consumer %s retired by an operator; the floor is now %d",
+            message.stream,
+            message.consumer,
+            floor,
+        )
+        return Ok([log.first_position, floor])
 
     def _info(self, message: bus_messages.BusInfo) -> Ok | Error:
         log = self._log(message.stream)

@@ -3,7 +3,9 @@
     grades bus                                   run the bus and its log
     grades replica                               run one replica (configured by environment)
     grades keygen DIR                            make CurveZMQ keys (for GRADES_CURVE_DIR)
-    grades status [URL ...]                      each replica's readiness, as a table
+    grades status [URL ...] [--bus URL]          each replica's readiness, as a table,
+                                                 and which replicas hold the log back
+    grades retire N [--bus URL]                  replica N stops holding the log back
     grades backup --from URL [-o FILE]           save a replica's backup
     grades load FILE --to URL                    POST /set every row of a backup or CSV
     grades verify URL1 URL2 [...]                compare replicas' data
@@ -47,6 +49,43 @@ def _add_status(commands: Commands) -> None:
         metavar="URL",
         help="getter URLs (default: the two dev replicas)",
     )
+    _add_log_options(parser, silent=True)
+
+
+def _add_log_options(parser: argparse.ArgumentParser, silent: bool = False) -> None:
+    from actors.bus.config import DEFAULT_RETAIN_SILENT_S
+
+    parser.add_argument(
+        "--bus",
+        default=os.environ.get("BUS_URL", ""),
+        metavar="URL",
+        help="the log: the bus's tcp:// URL or nats:// servers (default: $BUS_URL; "
+        "status without it shows no log section)",
+    )
+    parser.add_argument(
+        "--stream",
+        default=os.environ.get("GRADES_STREAM", "grades"),
+        help="the log stream (default: $GRADES_STREAM or %(default)s)",
+    )
+    if not silent:
+        return
+    parser.add_argument(
+        "--silent-s",
+        type=int,
+        default=int(os.environ.get("BUS_RETAIN_SILENT_S", DEFAULT_RETAIN_SILENT_S)),
+        help="JetStream: when a replica counts as silent, as the brokers' "
+        "BUS_RETAIN_SILENT_S (default: $BUS_RETAIN_SILENT_S or %(default)s)",
+    )
+
+
+def _add_retire(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "retire",
+        help="replica N no longer holds the log back (it is gone for good); "
+        "exit 1 if the log did not know it",
+    )
+    parser.add_argument("replica_id", type=_positive, metavar="N")
+    _add_log_options(parser)
 
 
 def _add_backup(commands: Commands) -> None:
@@ -195,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     keygen.add_argument("directory", metavar="DIR")
     _add_status(commands)
+    _add_retire(commands)
     _add_backup(commands)
     _add_load(commands)
     _add_verify(commands)
@@ -203,9 +243,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from actors.grades.tools import retention
     from actors.grades.tools.status import print_status
 
-    return EXIT_OK if print_status(args.urls) else EXIT_FAILED
+    ready = print_status(args.urls)
+    if args.bus:
+        state = retention.log_state(args.bus, args.stream, args.silent_s, _curve_dir())
+        print(retention.render_log(args.stream, state))
+    return EXIT_OK if ready else EXIT_FAILED
+
+
+def _retire(args: argparse.Namespace) -> int:
+    from actors.grades.tools import retention
+
+    if not args.bus:
+        raise ToolError("no log to ask: set BUS_URL or pass --bus")
+    name = retention.consumer_name(args.replica_id)
+    if not retention.retire_replica(args.bus, args.stream, args.replica_id, _curve_dir()):
+        print(f"grades retire: the log {args.bus} has no consumer {name}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"retired {name}: it no longer holds stream {args.stream!r} of {args.bus} back")
+    return EXIT_OK
+
+
+def _curve_dir() -> str:
+    return os.environ.get("GRADES_CURVE_DIR", "")
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -263,7 +325,7 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(report.differences for report in reports) else EXIT_OK
 
 
-_TOOLS = {"status": _status, "backup": _backup, "load": _load, "verify": _verify}
+_TOOLS = {"status": _status, "retire": _retire, "backup": _backup, "load": _load, "verify": _verify}
 
 
 @reports_config_errors

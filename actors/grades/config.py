@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.bus.config import DEFAULT_BUS_PUB_URL, DEFAULT_BUS_URL, NO_BUS
+from actors.bus.config import (
+    DEFAULT_BUS_PUB_URL,
+    DEFAULT_BUS_URL,
+    DEFAULT_RETAIN_AGE_S,
+    DEFAULT_RETAIN_BYTES,
+    DEFAULT_RETAIN_SILENT_S,
+    NO_BUS,
+    retain_settings,
+)
 from actors.grades.records import MAX_REPLICA_ID
 from actors.runtime.config import ConfigError, env_int, env_str
 from actors.runtime.endpoints import MAX_IPC_PATH
@@ -70,6 +78,13 @@ class Config:
     """JetStream stream replicas when this replica creates the stream (GRADES_NATS_REPLICAS)."""
     snapshot_every_s: int = 0
     """Seconds between this replica's own snapshot files (GRADES_SNAPSHOT_EVERY_S); 0: none."""
+    retain_bytes: int = DEFAULT_RETAIN_BYTES
+    """JetStream: purge what every live replica snapshotted while the stream is bigger
+    (BUS_RETAIN_BYTES, as the built-in bus; 0: no size limit)."""
+    retain_age_s: int = DEFAULT_RETAIN_AGE_S
+    """JetStream: purge snapshotted messages older than this (BUS_RETAIN_AGE_S; 0: none)."""
+    retain_silent_s: int = DEFAULT_RETAIN_SILENT_S
+    """JetStream: a replica silent this long stops holding the stream (BUS_RETAIN_SILENT_S)."""
 
     @property
     def jetstream(self) -> bool:
@@ -111,7 +126,7 @@ class Config:
         endpoint = text("STORAGE_ENDPOINT", f"ipc://{run_dir}/storage.sock")
         if endpoint.startswith("ipc://") and len(endpoint) - len("ipc://") > MAX_IPC_PATH:
             raise ConfigError(f"STORAGE_ENDPOINT path is too long for a unix socket: {endpoint}")
-        return cls(
+        config = cls(
             replica_id=replica_id,
             setter_port=number("SETTER_PORT", default_setter, 1, 65535),
             getter_port=number("GETTER_PORT", default_getter, 1, 65535),
@@ -130,7 +145,16 @@ class Config:
             snapshot_every_s=number(
                 "GRADES_SNAPSHOT_EVERY_S", DEFAULT_SNAPSHOT_EVERY_S, 0, 7 * 24 * 3600
             ),
+            **retain_settings(environ, PROGRAM),
         )
+        if 0 < config.retain_silent_s <= 2 * config.snapshot_every_s:
+            raise ConfigError(
+                f"BUS_RETAIN_SILENT_S={config.retain_silent_s} must be over twice "
+                f"GRADES_SNAPSHOT_EVERY_S={config.snapshot_every_s}: a live replica reports "
+                "its position only that often",
+                PROGRAM,
+            )
+        return config
 
     def child_env(self) -> dict[str, str]:
         """The variables the replica's children need on top of its environment (overrides

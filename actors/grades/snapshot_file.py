@@ -7,8 +7,9 @@ crash leaves the old snapshot or the new one, never half of one.
 
 Why a replica snapshots itself rather than the bus asking: the replica has the
 data, the bus does not; and once a snapshot at position P is on the replica's
-disk, the replica no longer needs the log below P, which it tells the bus
-(BusRetain) so that the bus may delete those segments (actors.bus.retention).
+disk, the replica no longer needs the log below P, which it tells the log (BusRetain
+to the bus, or the JetStream retain bucket) so that it may delete those records
+(actors.bus.retention, actors.grades.jetstream.retention).
 """
 
 from __future__ import annotations

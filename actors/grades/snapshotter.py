@@ -3,10 +3,12 @@
 Every GRADES_SNAPSHOT_EVERY_S (and soon after the replica is first ready) it
 pulls the storage actor's map through SnapshotOpen/SnapshotNext, as the getter
 does for GET /backup, into ``<run_dir>/snapshot.csv.gz`` (actors.grades.snapshot_file).
-Then, on the built-in bus, it tells the bus with BusRetain that this replica
-needs the log only from the snapshot's position on, which lets the bus delete
-older segments (actors.bus.retention). On JetStream the file only speeds up a
-cold start; the stream's own limits govern its size.
+Then it tells the log that this replica needs it only from the snapshot's
+position on: BusRetain to the built-in bus (actors.bus.retention), or a put into
+the stream's retain bucket on JetStream (actors.grades.jetstream.retention);
+either may then delete what every live replica has snapshotted. While the
+position does not move it repeats the report every interval without writing a
+new file: the log counts a replica silent for BUS_RETAIN_SILENT_S out.
 
 A separate process, so that gzip and disk writes never stall the storage loop
 beyond the chunk reads a backup costs anyway, and a failed write costs nothing.
@@ -20,6 +22,7 @@ import signal
 import sys
 import time
 from types import FrameType
+from typing import Any
 
 from actors.bus.messages import BusRetain
 from actors.grades.config import Config
@@ -66,6 +69,7 @@ class Snapshotter:
         self.log.info("snapshot every %d s into %s", cfg.snapshot_every_s, cfg.run_dir)
         try:
             waited_ready, last_position = False, None
+            meta: dict[str, Any] | None = None
             while not self.stopping:
                 try:
                     status = storage.call(Status())
@@ -81,8 +85,11 @@ class Snapshotter:
                     self._sleep(FIRST_AFTER_READY_S)
                     continue
                 if (status["position"], status["log_id"]) != last_position:
-                    if self._snapshot(storage, bus):  # an idle replica is not rewritten
+                    meta = self._snapshot(storage)  # an idle replica is not rewritten...
+                    if meta is not None and self._report(bus, meta):
                         last_position = (status["position"], status["log_id"])
+                elif meta is not None:
+                    self._report(bus, meta)  # ...but still says it is there
                 self._sleep(cfg.snapshot_every_s)
         finally:
             storage.close()
@@ -91,25 +98,45 @@ class Snapshotter:
         self.log.info("stopped")
         return 0
 
-    def _snapshot(self, storage: Client, bus: Client | None) -> bool:
-        """Write the snapshot and report it; False if either failed (tried again later)."""
+    def _snapshot(self, storage: Client) -> dict[str, Any] | None:
+        """Write the snapshot; None if that failed (tried again later)."""
         started = time.monotonic()
         try:
             meta = write_snapshot(storage, self.config.run_dir)
         except (RemoteError, OSError) as exc:
             self.log.warning("snapshot not written: %s", exc)
-            return False
+            return None
         self.log.info(
             "snapshot of %d rows at log position %d written in %.2f s",
             meta["rows"],
             meta["position"],
             time.monotonic() - started,
         )
-        if bus is None:
+        return meta
+
+    def _report(self, bus: Client | None, meta: dict[str, Any]) -> bool:
+        """Tell the log our snapshot's position; False if it did not take it."""
+        cfg = self.config
+        if cfg.jetstream:
+            from actors.grades.jetstream import retention
+
+            try:
+                retention.report(
+                    cfg.bus_url,
+                    cfg.stream,
+                    cfg.nats_replicas,
+                    self.consumer,
+                    meta["position"],
+                    meta["log_id"],
+                )
+            except retention.NATS_FAILURES as exc:
+                self.log.warning("the stream did not take our snapshot position: %r", exc)
+                return False
             return True
+        assert bus is not None  # made when the log is the built-in bus
         try:
             first, floor = bus.call(
-                BusRetain(self.config.stream, self.consumer, meta["position"], meta["log_id"])
+                BusRetain(cfg.stream, self.consumer, meta["position"], meta["log_id"])
             )
         except RemoteError as exc:
             self.log.warning("the bus did not take our snapshot position: %s", exc)

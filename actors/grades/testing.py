@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import requests
 
 from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.testing import (
+    ROOT,
     START_TIMEOUT_S,
     HarnessError,
     Proc,
@@ -28,7 +31,7 @@ from actors.runtime.testing import (
     wait_until,
 )
 
-__all__ = ["AUTH", "BACKENDS", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
+__all__ = ["AUTH", "BACKENDS", "run_cli", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
 
 BACKENDS = ("builtin", "jetstream")
 """Cluster.backend values: the grades bus, or a 3-node NATS JetStream cluster."""
@@ -36,6 +39,27 @@ START_ATTEMPTS = 3
 """Tries of a start that lost a free port to another process in between."""
 AUTH = ("test", "test")
 """The development credentials of the Procfile's .env."""
+CLI_TIMEOUT_S = 60.0
+
+
+def run_cli(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m actors.grades.cli ARGS` with the test credentials; output as text."""
+    full_env = {
+        **os.environ,
+        "GRADES_USER": AUTH[0],
+        "GRADES_PASSWORD": AUTH[1],
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "actors.grades.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
 
 
 class Bus(Proc):
@@ -163,33 +187,53 @@ class NatsCluster:
     def running(self) -> bool:
         return any(node.running() for node in self.nodes)
 
+    def _stream_details(self, stream: str) -> Iterator[dict[str, Any]]:
+        """The stream's entry in each running node's /jsz (HTTP monitoring), as it answers."""
+        for node in self.nodes:
+            if not node.running():
+                continue
+            try:
+                info: dict[str, Any] = requests.get(
+                    f"http://{node.host}:{node.monitor_port}/jsz",
+                    params={"streams": "true"},
+                    timeout=1,
+                ).json()
+            except (requests.RequestException, ValueError):
+                continue
+            for account in info.get("account_details") or []:
+                for entry in account.get("stream_detail") or []:
+                    if entry.get("name") == stream:
+                        yield entry
+
+    def stream_state(self, stream: str = "GRADES") -> dict[str, Any]:
+        """The stream's state (messages, bytes, first_seq, last_seq) as a node reports it."""
+
+        def state() -> dict[str, Any] | None:
+            found = (e["state"] for e in self._stream_details(stream) if e.get("state"))
+            return next(found, None)
+
+        result: dict[str, Any] = wait_until(state, START_TIMEOUT_S, f"stream {stream}'s state")
+        return result
+
     def stream_leader(self, stream: str = "GRADES") -> NatsNode:
-        """The node leading the stream's raft group, asked over HTTP monitoring (/jsz)."""
+        """The node leading the stream's raft group, as a node reports it."""
 
         def leader() -> NatsNode | None:
-            for node in self.nodes:
-                if not node.running():
-                    continue
-                try:
-                    info: dict[str, Any] = requests.get(
-                        f"http://{node.host}:{node.monitor_port}/jsz",
-                        params={"streams": "true"},
-                        timeout=1,
-                    ).json()
-                except (requests.RequestException, ValueError):
-                    continue
-                for account in info.get("account_details") or []:
-                    for entry in account.get("stream_detail") or []:
-                        name = (entry.get("cluster") or {}).get("leader")
-                        if entry.get("name") == stream and name:
-                            return self.node(name)
+            for entry in self._stream_details(stream):
+                name = (entry.get("cluster") or {}).get("leader")
+                if name:
+                    return self.node(name)
             return None
 
         return wait_until(leader, START_TIMEOUT_S, f"stream {stream} to have a leader")
 
 
 class Replica(Proc):
-    """One `grades replica` (supervisor, storage, broker, setter and getter servers)."""
+    """One `grades replica` (supervisor, storage, broker, setter and getter servers).
+
+    ``host`` is the address its ports listen on and the tests reach it at; ``netns``
+    runs it inside a network namespace (``ip netns exec``), for two-host rehearsals.
+    """
 
     def __init__(
         self,
@@ -199,13 +243,16 @@ class Replica(Proc):
         bus: Bus | NatsCluster | None,
         next_url: str = "",
         workers: int | None = None,
+        host: str = "127.0.0.1",
+        netns: str = "",
         **extra_env: object,
     ):
         self.replica_id = replica_id
+        self.host = host
         self.setter_port, self.getter_port = free_port(), free_port()
-        self.set_base = f"http://127.0.0.1:{self.setter_port}"
+        self.set_base = f"http://{host}:{self.setter_port}"
         self.set_url = f"{self.set_base}/set"
-        self.get_base = f"http://127.0.0.1:{self.getter_port}"
+        self.get_base = f"http://{host}:{self.getter_port}"
         # NOTE: ipc, as `grades replica` defaults to (workers and storage share a machine)
         self.storage_endpoint = ipc_endpoint(data_dir / f"replica{replica_id}", "storage")
         self.session = requests.Session()
@@ -219,6 +266,7 @@ class Replica(Proc):
             "BUS_URL": bus.url if bus else "none",
             "BUS_PUB_URL": bus.pub_url if bus else "",
             "NEXT_REPLICA_URL": next_url,
+            "HTTP_HOST": host,
             "GRADES_USER": AUTH[0],
             "GRADES_PASSWORD": AUTH[1],
             "PYTHONUNBUFFERED": "1",
@@ -227,8 +275,12 @@ class Replica(Proc):
         if workers is not None:
             env["SETTER_WORKERS"] = env["GETTER_WORKERS"] = str(workers)
         env.update({k: str(v) for k, v in extra_env.items()})
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         super().__init__(
-            f"replica{replica_id}", [sys.executable, "-m", "actors.grades.replica"], env, log_dir
+            f"replica{replica_id}",
+            [*prefix, sys.executable, "-m", "actors.grades.replica"],
+            env,
+            log_dir,
         )
 
     # --- lifecycle ---------------------------------------------------------
@@ -253,7 +305,7 @@ class Replica(Proc):
             if time.monotonic() > deadline:
                 raise self.fail(f"not ready after {timeout_s:.0f} s: {self.readyz()[1]}")
             time.sleep(0.05)
-        while not port_open(self.setter_port):
+        while not port_open(self.setter_port, self.host):
             if time.monotonic() > deadline:
                 raise self.fail("setter port does not accept connections")
             time.sleep(0.05)
@@ -377,10 +429,22 @@ class Cluster(ProcGroup):
         next_url: str = "",
         start: bool = True,
         wait: bool = True,
+        host: str = "127.0.0.1",
+        netns: str = "",
         **env: object,
     ) -> Replica:
         replica = self.add(
-            Replica(replica_id, self.data_dir, self.log_dir, bus, next_url, self.workers, **env)
+            Replica(
+                replica_id,
+                self.data_dir,
+                self.log_dir,
+                bus,
+                next_url,
+                self.workers,
+                host=host,
+                netns=netns,
+                **env,
+            )
         )
         if start:
             replica.start()

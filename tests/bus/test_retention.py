@@ -93,3 +93,25 @@ def test_retention_by_age_keeps_recent_segments(tmp_path):
     retention.trim(log, now_ms=1_000 + 300 + 1_000)  # records older than 300 ms may go
     assert 0 < log.first_position <= 300
     log.close()
+
+
+def test_a_silent_consumer_stops_holding_the_floor_and_a_retired_one_is_forgotten(tmp_path):
+    log = filled(tmp_path, 600)
+    retention = Retention(tmp_path, SMALL_SEGMENT * 2, 0, silent_s=10, started_ms=1_000)
+    retention.record("replica2", 100, log.log_id, now_ms=1_000)
+    retention.record("replica1", 500, log.log_id, now_ms=5_000)
+    assert retention.floor(now_ms=11_000) == 100  # 10 s: not yet silent
+    assert retention.consumers.newly_silent(11_000) == []
+    assert retention.floor(now_ms=11_001) == 500  # replica2 silent for over 10 s
+    assert retention.consumers.newly_silent(11_001) == ["replica2"]
+    assert retention.consumers.newly_silent(12_000) == []  # one warning per silence
+    assert retention.floor(now_ms=16_000) == 0  # nobody live: nothing may go
+    retention.record("replica2", 120, log.log_id, now_ms=12_000)  # back: holds it again
+    assert retention.floor(now_ms=12_000) == 120
+    assert retention.trim(log, now_ms=12_000) > 0
+    assert 0 < log.first_position <= 120
+    assert retention.retire("replica2") and not retention.retire("replica2")
+    reloaded = Retention(tmp_path, SMALL_SEGMENT * 2, 0, silent_s=10, started_ms=50_000)
+    assert reloaded.positions == {"replica1": 500}  # the retirement is durable
+    assert reloaded.floor(now_ms=59_000) == 500  # silence counts from the bus's start
+    log.close()

@@ -25,34 +25,13 @@ from typing import ClassVar
 import pytest
 
 from actors.grades.backup import read_backup
-from actors.grades.testing import AUTH, Cluster
-from actors.runtime.testing import ROOT, free_port, wait_until
+from actors.grades.testing import Cluster, run_cli
+from actors.runtime.testing import free_port, wait_until
 
-CLI_TIMEOUT_S = 60.0
 CONVERGE_TIMEOUT_S = 30.0
 FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
 INT64_MAX = (1 << 63) - 1
 TRICKY_USERS = ["comma,user", 'quote"user', "ünïcødé-user", "new\nline", " spaced "]
-
-
-def run_cli(*args: str, cwd: Path = ROOT, **env) -> subprocess.CompletedProcess:
-    """`python -m actors.grades.cli ARGS` with the test credentials; output as text."""
-    full_env = {
-        **os.environ,
-        "GRADES_USER": AUTH[0],
-        "GRADES_PASSWORD": AUTH[1],
-        "PYTHONPATH": str(ROOT),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "actors.grades.cli", *args],
-        cwd=cwd,
-        env=full_env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-    )
 
 
 def read_file_rows(path: Path) -> dict[str, list[int]]:
@@ -414,6 +393,11 @@ def test_status_prints_an_aligned_table(procs):
     [
         ({"REPLICA_ID": "abc"}, "REPLICA_ID='abc' is not an integer"),
         ({"SETTER_PORT": "70000"}, "SETTER_PORT=70000 is outside 1..65535"),
+        (
+            {"BUS_RETAIN_SILENT_S": "600"},
+            "BUS_RETAIN_SILENT_S=600 must be over twice GRADES_SNAPSHOT_EVERY_S=300: "
+            "a live replica reports its position only that often",
+        ),
     ],
 )
 def test_a_bad_setting_exits_2_with_one_line_naming_it(tmp_path, env, says):

@@ -11,9 +11,7 @@ writes lost, replicas identical. Needs root and iproute2 (skipped otherwise).
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import shutil
 import subprocess
 import time
 from typing import NamedTuple
@@ -22,11 +20,11 @@ import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode
 from actors.runtime.testing import wait_until
+from tests.grades.netns import ip, ip_quiet, require_netns
 from tests.grades.writers import FAULT_USERS, Stalls, Writer, resume_and_check
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 
-IP_TIMEOUT_S = 10
 CUT_S = 8
 STEPDOWN_ATTEMPTS = 12
 PARTITION_TEST_TIMEOUT_S = 150
@@ -42,33 +40,28 @@ class Namespace(NamedTuple):
     inside_ip: str
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=IP_TIMEOUT_S)
-
-
 @pytest.fixture
 def netns():
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        pytest.skip("a partition needs root and iproute2 (ip netns) to cut a node off")
+    require_netns("a partition that cuts a node off")
     name = f"grt{secrets.token_hex(3)}"  # veth names stay under 15 characters
     octet = 16 + secrets.randbelow(200)
     ns = Namespace(name, f"{name}a", f"10.213.{octet}.1", f"10.213.{octet}.2")
     try:
-        _ip("netns", "add", name)
+        ip("netns", "add", name)
     except subprocess.CalledProcessError as exc:
         pytest.skip(f"cannot make a network namespace here: {exc.stderr.strip()}")
     try:
-        _ip("link", "add", ns.outside, "type", "veth", "peer", "name", f"{name}b")
-        _ip("link", "set", f"{name}b", "netns", name)
-        _ip("addr", "add", f"{ns.outside_ip}/30", "dev", ns.outside)
-        _ip("link", "set", ns.outside, "up")
-        _ip("netns", "exec", name, "ip", "addr", "add", f"{ns.inside_ip}/30", "dev", f"{name}b")
-        _ip("netns", "exec", name, "ip", "link", "set", f"{name}b", "up")
-        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+        ip("link", "add", ns.outside, "type", "veth", "peer", "name", f"{name}b")
+        ip("link", "set", f"{name}b", "netns", name)
+        ip("addr", "add", f"{ns.outside_ip}/30", "dev", ns.outside)
+        ip("link", "set", ns.outside, "up")
+        ip("netns", "exec", name, "ip", "addr", "add", f"{ns.inside_ip}/30", "dev", f"{name}b")
+        ip("netns", "exec", name, "ip", "link", "set", f"{name}b", "up")
+        ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
         yield ns
     finally:
-        subprocess.run(["ip", "link", "del", ns.outside], capture_output=True, timeout=IP_TIMEOUT_S)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT_S)
+        ip_quiet("link", "del", ns.outside)
+        ip_quiet("netns", "del", name)
 
 
 def _stepdown(url: str) -> None:
@@ -135,7 +128,7 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     stalls = Stalls(list(writers))
     stalls.start()
     before = [w.acked_count() for w in writers]
-    _ip("link", "set", netns.outside, "down")
+    ip("link", "set", netns.outside, "down")
     try:
         wait_until(
             lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
@@ -145,7 +138,7 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
         assert nats.stream_leader() is not nodes[2]
         time.sleep(CUT_S)
     finally:
-        _ip("link", "set", netns.outside, "up")
+        ip("link", "set", netns.outside, "up")
     resume_and_check(one, two, [*writers, stalls])
     for node in nodes:  # a route cut mid-write may hold a node's exit for its write deadline
         assert node.stop(timeout_s=NODE_STOP_TIMEOUT_S) in node.ok_codes

@@ -8,19 +8,16 @@ make a few seconds of writes enough to trim the log many times over.
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
 
 import pytest
 
 from actors.bus.messages import BusStats
 from actors.grades import snapshot_file
-from actors.grades.messages import Set
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
-from tests.grades.writers import FIELDS, Writer, assert_holds_acked_writes, converged
+from tests.grades.writers import FIELDS, Bulk, Writer, assert_holds_acked_writes, converged
 
 SEGMENT_BYTES = 32 * 1024
 RETAIN_BYTES = 128 * 1024
@@ -31,36 +28,6 @@ WRITE_S = 12
 SAMPLE_EVERY_S = 0.25
 BUS_ENV = {"BUS_SEGMENT_BYTES": SEGMENT_BYTES, "BUS_RETAIN_BYTES": RETAIN_BYTES}
 REPLICA_ENV = {"GRADES_SNAPSHOT_EVERY_S": 1}
-
-
-BULK_SETS = 500
-"""Sets per pipelined burst straight to the storage actor (the HTTP writers alone are slow)."""
-BULK_PAUSE_S = 0.05
-
-
-class Bulk(threading.Thread):
-    """Pipelined Sets to one replica's storage actor, burst after burst, until stopped."""
-
-    def __init__(self, replica):
-        super().__init__(daemon=True)
-        self.endpoint = replica.storage_endpoint
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        with Client(self.endpoint) as client:
-            for burst in itertools.count():
-                if self.stop_event.is_set():
-                    return
-                for i in range(BULK_SETS):
-                    client.send(Set(f"bulk{i}", [burst, None, i, None], 0))
-                for _ in range(BULK_SETS):
-                    client.receive()
-                time.sleep(BULK_PAUSE_S)
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.join(timeout=30)
-        assert not self.is_alive()
 
 
 def stream_stats(bus) -> dict:

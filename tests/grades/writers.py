@@ -2,8 +2,8 @@
 acknowledged, a sampler of the longest stall, and the checks after a fault (the
 replicas converged, nothing acknowledged was lost).
 
-Shared by test_system.py, test_jetstream.py, test_jetstream_partition.py and
-test_retention.py.
+Shared by test_system.py, test_jetstream.py, test_jetstream_partition.py,
+test_retention.py and test_log_retention.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ import time
 
 import requests
 
+from actors.grades.messages import Set
 from actors.grades.testing import Replica
+from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
 
 __all__ = [
+    "Bulk",
     "CONVERGE_TIMEOUT_S",
     "FAULT_USERS",
     "FIELDS",
@@ -128,6 +131,36 @@ def assert_holds_acked_writes(rows: dict[str, list[int]], *writers: Writer) -> N
         for (user, field), value in writer.acked.items():
             stored = rows[user][FIELDS.index(field)]
             assert stored >= value, f"{user}.{field}: acknowledged {value}, holds {stored}"
+
+
+BULK_SETS = 500
+"""Sets per pipelined burst straight to the storage actor (the HTTP writers alone are slow)."""
+BULK_PAUSE_S = 0.05
+
+
+class Bulk(threading.Thread):
+    """Pipelined Sets to one replica's storage actor, burst after burst, until stopped."""
+
+    def __init__(self, replica: Replica) -> None:
+        super().__init__(daemon=True)
+        self.endpoint = replica.storage_endpoint
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        with Client(self.endpoint) as client:
+            for burst in itertools.count():
+                if self.stop_event.is_set():
+                    return
+                for i in range(BULK_SETS):
+                    client.send(Set(f"bulk{i}", [burst, None, i, None], 0))
+                for _ in range(BULK_SETS):
+                    client.receive()
+                time.sleep(BULK_PAUSE_S)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join(timeout=30)
+        assert not self.is_alive()
 
 
 class Stalls(threading.Thread):

@@ -55,6 +55,7 @@ from nats.js.api import StreamInfo
 
 from actors.grades import messages
 from actors.grades.config import Config
+from actors.grades.jetstream.retention import TRIM_EVERY_S, Trimmer
 from actors.grades.jetstream.stream import (
     CONSUMER_HEARTBEAT_S,
     consumer_config,
@@ -124,6 +125,13 @@ class JetStreamBroker(AsyncActor):
         self.out: list[list[int | bytes]] = []  # [position, batch seq, data] for the next Apply
         self.out_scheduled = False
         self.rebuild = asyncio.Event()
+        self.trimmer = Trimmer(
+            config.stream,
+            config.retain_bytes,
+            config.retain_age_s,
+            config.retain_silent_s,
+            self.log,
+        )
         # publishing
         self.inflight: set[int] = set()
         self.acked_own: set[int] = set()
@@ -183,6 +191,8 @@ class JetStreamBroker(AsyncActor):
         self.nc, self.js = nc, nc.jetstream(timeout=PROBE_TIMEOUT_S)
         self.log.info("connected to NATS %s", _netloc(nc))
         self.every(PROBE_EVERY_S, self._probe, "stream probe")
+        if self.trimmer.enabled:
+            self.every(TRIM_EVERY_S, self._trim, "retention")
 
     def _nats(self) -> tuple[NatsClient, JetStreamContext]:
         """The connection and its JetStream context (the probe and consumer run after it)."""
@@ -241,6 +251,16 @@ class JetStreamBroker(AsyncActor):
                 self.last_seq,
                 info.cluster.leader if info.cluster else "-",
             )
+
+    async def _trim(self) -> None:
+        """Purge what every live replica has snapshotted, past the limits (retention.py)."""
+        if not self.bus_up or not self.log_id:
+            return
+        nc, js = self._nats()
+        try:
+            await self.trimmer.check(nc, js, self.log_id)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.log.warning("retention check failed (%s); trying again", exc)
 
     async def _create_stream(self) -> StreamInfo | None:
         try:
