@@ -28,6 +28,7 @@ from actors.balances.messages import Nudge
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.logs import setup_logging
+from actors.runtime.pg.listen import Listener
 from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["BalancesWorker", "main", "worker_endpoint"]
@@ -57,6 +58,7 @@ class BalancesWorker(AsyncActor):
         self.pool: LazyPool | None = None
         self.shards: list[int] = []
         self.wake: asyncio.Event | None = None
+        self.listener: Listener | None = None
         self.applied = 0
 
     async def setup(self) -> None:
@@ -67,6 +69,13 @@ class BalancesWorker(AsyncActor):
             application_name=f"balances worker-{self.index}",
         )
         self.wake = asyncio.Event()
+        self.listener = Listener(
+            self.config.database_uri,
+            self._notified,
+            on_connect=self.wake.set,
+            name=f"balances worker-{self.index} listen",
+        )
+        self.spawn(self.listener.run(), "listener")
         self.parent = os.getppid()
         self.serve(self.endpoint)
         self.every(self.config.lease_ms / 3000, self.renew, "lease renewal")
@@ -75,6 +84,8 @@ class BalancesWorker(AsyncActor):
         self.log.info("worker %s serving %s", self.owner, self.endpoint)
 
     async def teardown(self) -> None:
+        if self.listener is not None:
+            await self.listener.close()
         if self.pool is None:
             return
         try:
@@ -94,8 +105,13 @@ class BalancesWorker(AsyncActor):
         assert self.wake is not None  # serving starts in setup(), after it is made
         self.wake.set()
 
+    def _notified(self, channel: str, payload: str) -> None:
+        assert self.wake is not None  # the listener starts in setup(), after it is made
+        self.wake.set()
+
     async def renew(self) -> None:
         assert self.pool is not None and self.wake is not None, "renew() before setup()"
+        assert self.listener is not None, "renew() before setup()"
         shards = await store.claim_shards(
             self.pool, self.owner, self.endpoint, self.config.lease_ms / 1000
         )
@@ -103,6 +119,9 @@ class BalancesWorker(AsyncActor):
             gained = sorted(set(shards) - set(self.shards))
             self.log.info("holds %d shards (%d new)", len(shards), len(gained))
             self.shards = shards
+            # NOTE: listen first, then look: a task committed in between is seen by
+            # the drain or notified, never neither.
+            await self.listener.listen_to(store.shard_channel(s) for s in shards)
             if gained:
                 self.wake.set()
 
