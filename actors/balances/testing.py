@@ -19,6 +19,7 @@ import asyncpg
 import requests
 
 from actors.balances.store import MAX_MONEY, SCHEMA_DIR, SHARDS, WRITE_OFF
+from actors.runtime.hosts import private_tree_argv
 from actors.runtime.testing import HttpService, ProcGroup, wait_until
 
 __all__ = [
@@ -27,8 +28,10 @@ __all__ = [
     "Replayed",
     "check_user",
     "launch",
+    "launch_private",
     "replay",
     "shards_held",
+    "shards_of",
     "users_in_shards",
     "wakeup_latencies",
 ]
@@ -145,6 +148,20 @@ def launch(group: ProcGroup, dsn: str, name: str = "balances", **options: Any) -
     return service
 
 
+def launch_private(group: ProcGroup, dsn: str, name: str, **options: Any) -> Balances:
+    """`launch`, as on a host of its own: in a mount namespace where the directory holding
+    every such instance's run dir (`group.dir/hosts`) is a private tmpfs, so no other
+    instance can reach its ipc sockets (needs root; see actors.runtime.hosts)."""
+    root = group.dir / "hosts"
+    root.mkdir(exist_ok=True)
+    own = root / name
+    service = group.add(Balances(dsn, group.dir, name=name, BALANCES_DATA_DIR=own, **options))
+    service.argv = private_tree_argv(service.argv, root, own)
+    service.start()
+    service.wait_ready()
+    return service
+
+
 def check_user(service: Balances, user_id: str, opening: int) -> list[dict[str, Any]]:
     """Every task of the user final, each outcome and the balance equal to the replay
     of the user's tasks in acceptance order (a task applied twice, skipped or out of
@@ -159,6 +176,14 @@ def check_user(service: Balances, user_id: str, opening: int) -> list[dict[str, 
 
 
 # --- wake-ups across instances ---------------------------------------------------------
+
+
+def shards_of(dsn: str, service: Balances, count: int) -> set[int] | None:
+    """The shards `service`'s workers hold, once they hold `count` and all 64 are held."""
+    held = shards_held(dsn)
+    marker = f":{service.port}/"
+    mine = {s for s, owner in held.items() if marker in owner}
+    return mine if len(held) == SHARDS and len(mine) == count else None
 
 
 def shards_held(dsn: str) -> dict[int, str]:

@@ -67,6 +67,11 @@ class BalancesWorker(AsyncActor):
             min_size=1,
             max_size=2,
             application_name=f"balances worker-{self.index}",
+            # NOTE: a worker cut off mid-batch (its host's link down) leaves its backend
+            # idle in transaction, holding the batch's user rows; PostgreSQL never hears
+            # of it, so end such a transaction once the lease is up: the users' next
+            # holder (another instance) can apply them then.
+            server_settings={"idle_in_transaction_session_timeout": str(self.config.lease_ms)},
         )
         self.wake = asyncio.Event()
         self.listener = Listener(

@@ -20,6 +20,8 @@ from pathlib import Path
 
 __all__ = ["Namespaces", "namespaces_unavailable", "private_tree_argv"]
 
+PREFIX = "10.213"
+"""Every address made here is in 10.213.0.0/16 (private, RFC 1918)."""
 IP_TIMEOUT_S = 10.0
 """One `ip` command; they take milliseconds."""
 
@@ -72,14 +74,16 @@ class Namespaces:
     Args:
         tag: short name (at most 10 characters: interface names are 15 at most).
         count: namespaces to make.
-        subnet: the third octet of the private /24.
+        subnet: the third octet of the private /24 (default: the first 10.213.N.0/24
+            no interface of this host has an address in).
     """
 
-    def __init__(self, tag: str, count: int, subnet: int):
+    def __init__(self, tag: str, count: int, subnet: int | None = None):
+        subnet = _free_subnet() if subnet is None else subnet
         assert len(tag) <= 10 and 0 < count < 200 and 0 <= subnet < 256
         self.tag = tag
         self.count = count
-        self.prefix = f"10.213.{subnet}"
+        self.prefix = f"{PREFIX}.{subnet}"
         self.bridge_address = f"{self.prefix}.1"
         self.names = [f"{tag}-{i}" for i in range(count)]
 
@@ -126,6 +130,14 @@ class Namespaces:
 
     def link_up(self, index: int) -> None:
         _ip("link", "set", f"{self.tag}-v{index}", "up")
+
+
+def _free_subnet() -> int:
+    used = _ip("-4", "-o", "addr", "show").stdout
+    for subnet in range(1, 255):
+        if f" {PREFIX}.{subnet}." not in used:
+            return subnet
+    raise RuntimeError(f"every {PREFIX}.N.0/24 is in use")
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -17,13 +17,12 @@ import tempfile
 from pathlib import Path
 
 from actors.balances.testing import (
-    Balances,
     check_user,
-    shards_held,
+    launch_private,
+    shards_of,
     users_in_shards,
     wakeup_latencies,
 )
-from actors.runtime.hosts import private_tree_argv
 from actors.runtime.testing import ProcGroup, wait_until
 from bench.common.pg import Postgres, percentile
 
@@ -31,45 +30,18 @@ USERS = 8
 """Users the tasks rotate over (all in the owning instance's shards)."""
 
 
-def isolated(group: ProcGroup, dsn: str, name: str, poll_ms: int) -> Balances:
-    root = group.dir / "hosts"
-    root.mkdir(exist_ok=True)
-    own = root / name
-    service = group.add(
-        Balances(
-            dsn,
-            group.dir,
-            name=name,
-            workers=2,
-            http_workers=1,
-            BALANCES_POLL_MS=poll_ms,
-            BALANCES_DATA_DIR=own,
-        )
-    )
-    service.argv = private_tree_argv(service.argv, root, own)
-    service.start()
-    service.wait_ready()
-    return service
-
-
 def measure(tasks: int, poll_ms: int, same_instance: bool) -> dict[str, float]:
     with Postgres("wakeup") as pg, tempfile.TemporaryDirectory(prefix="wakeup-") as tmp:
         dsn = pg.create_database("balances")
         group = ProcGroup(Path(tmp))
         try:
-            a = isolated(group, dsn, "a", poll_ms)
-            b = isolated(group, dsn, "b", poll_ms)
+            a, b = (
+                launch_private(group, dsn, name, workers=2, BALANCES_POLL_MS=poll_ms)
+                for name in ("a", "b")
+            )
             owner = a if same_instance else b
-            marker = f":{owner.port}/"
             shards = wait_until(
-                lambda: (
-                    (held := shards_held(dsn))
-                    and len(held) == 64
-                    and sum(marker in o for o in held.values()) == 32
-                    and {s for s, o in held.items() if marker in o}
-                ),
-                30,
-                "the four workers to split the shards",
+                lambda: shards_of(dsn, owner, 32), 30, "the four workers to split the shards"
             )
             users = users_in_shards(a, shards, USERS, "wake")
             latencies = sorted(wakeup_latencies(a, users, tasks, timeout_s=poll_ms / 1000 + 5))
