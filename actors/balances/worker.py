@@ -6,8 +6,11 @@ actors.balances.worker <index>`). Each one:
   live workers of every instance split the 64 shards evenly, and a restarted worker
   (same owner name) gets its shards back at once;
 - binds a ROUTER at an ipc endpoint private to its instance and recorded with its
-  leases, where HTTP workers send a `Nudge` after committing a task;
-- drains its shards on a nudge, on a new lease, and every BALANCES_POLL_MS anyway:
+  leases, where its instance's HTTP workers send a `Nudge` after committing a task;
+- LISTENs on its shards' channels (`store.shard_channel`, actors.runtime.pg.listen),
+  where HTTP workers of other instances, on any host, NOTIFY after committing one;
+- drains its shards on a nudge or notification, on a new lease, after its listening
+  connection (re)connects, and every BALANCES_POLL_MS anyway:
   `store.apply_queued` in a loop, many tasks per transaction (group commit), until
   nothing is left.
 kill -9 at any moment is safe: a batch is one transaction, and the restarted worker

@@ -19,8 +19,6 @@ from actors.balances.store.base import (
     fetch,
     fetchrow,
     fetchval,
-    shard_channel,
-    shard_of,
 )
 from actors.balances.store.users import get_user
 
@@ -46,9 +44,7 @@ async def enqueue_task(
     """
     # NOTE: the advisory lock is taken before the row (and its id) is formed, and held
     # to commit: a user's tasks commit in id order. Users sharing a lock key (ids equal
-    # modulo 2**31-1) only serialise their enqueues, nothing else. pg_notify in RETURNING
-    # runs only for an inserted row and is delivered only at commit: the shard's worker,
-    # on whatever host, wakes for a task it can see (no extra round trip).
+    # modulo 2**31-1) only serialise their enqueues, nothing else.
     try:
         row = await fetchrow(
             db,
@@ -58,13 +54,12 @@ async def enqueue_task(
             SELECT $1::bigint, $2, $3::bigint, $4 FROM lock
             ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
             DO NOTHING
-            RETURNING {_TASK_COLUMNS}, pg_notify($6, '')""",
+            RETURNING {_TASK_COLUMNS}""",
             user_id,
             type_,
             amount,
             idempotency_key,
             ENQUEUE_LOCK_CLASS,
-            shard_channel(shard_of(user_id)),
         )
     except asyncpg.ForeignKeyViolationError:
         raise UnknownUser(user_id) from None
@@ -115,6 +110,8 @@ async def enqueue_many(db: Any, tasks: list[tuple[int, str, int]]) -> list[int]:
             )
         except asyncpg.ForeignKeyViolationError:
             raise UnknownUser(0) from None
+        # NOTE: one NOTIFY per backlog, in its transaction (see actors.runtime.pg.notify
+        # for why a single task's enqueue does not): the shards' workers wake at commit.
         await conn.execute(
             "SELECT pg_notify($1 || s, '') FROM (SELECT DISTINCT u % $2 AS s"
             " FROM unnest($3::bigint[]) AS u) AS shards",

@@ -25,8 +25,8 @@ __all__ = [
 SCHEMA_DIR = Path(__file__).parent.parent / "schema"
 """The numbered migrations, applied at start by actors.runtime.pg.migrate."""
 ORDERS_CHANNEL = "gophermart_orders"
-"""The LISTEN/NOTIFY channel of new orders: an upload notifies it in its own statement
-(so at commit), and every instance's poller listens and claims what is due."""
+"""The LISTEN/NOTIFY channel of new orders: the HTTP side notifies it after an upload
+commits, and every instance's poller listens and claims what is due."""
 
 
 class StoreError(Exception):

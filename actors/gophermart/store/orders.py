@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from actors.gophermart.store.base import ORDERS_CHANNEL, OrderOwnedByAnother, UnknownUser
+from actors.gophermart.store.base import OrderOwnedByAnother, UnknownUser
 
 __all__ = ["Order", "list_orders", "upload_order"]
 
@@ -22,8 +22,7 @@ class Order:
 
 
 async def upload_order(db: Any, user_id: int, number: str) -> bool:
-    """Attach an order number to a user; a new one is notified on ORDERS_CHANNEL at
-    commit, which wakes every instance's poller.
+    """Attach an order number to a user.
 
     Returns:
         True when the order is new (202), False when this user uploaded it before (200).
@@ -36,12 +35,11 @@ async def upload_order(db: Any, user_id: int, number: str) -> bool:
         try:
             owner: int | None = await conn.fetchval(
                 "WITH ins AS (INSERT INTO gophermart.orders (number, user_id) VALUES ($1, $2)"
-                " ON CONFLICT (number) DO NOTHING RETURNING user_id, pg_notify($3, ''))"
+                " ON CONFLICT (number) DO NOTHING RETURNING user_id)"
                 " SELECT -1 FROM ins UNION ALL"
                 " SELECT user_id FROM gophermart.orders WHERE number = $1",
                 number,
                 user_id,
-                ORDERS_CHANNEL,
             )
         except asyncpg.ForeignKeyViolationError:
             raise UnknownUser(user_id) from None
