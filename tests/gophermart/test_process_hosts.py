@@ -16,11 +16,10 @@ import time
 import asyncpg
 import pytest
 
-from actors.gophermart.testing import Gophermart
+from actors.gophermart.testing import Gophermart, new_login, new_number
 from actors.runtime.testing import ProcGroup, wait_until
 from bench.common.pg import percentile
 from tests.gophermart.fake_accrual import FakeAccrual, processed
-from tests.gophermart.test_process import new_login, new_number
 
 ORDERS = 200
 IDLE_MS = 60_000

@@ -1,5 +1,5 @@
-"""actors.runtime.pg.listen against a real PostgreSQL: delivery on commit, channel
-changes, and re-listening after the server restarts."""
+"""actors.runtime.pg.listen and .notify against a real PostgreSQL: delivery on commit,
+channel changes, re-listening after the server restarts, the coalescing notifier."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 import asyncpg
 
 from actors.runtime.pg.listen import Listener
+from actors.runtime.pg.notify import Notifier
+from actors.runtime.pg.pool import LazyPool
 from actors.runtime.pg.server import PostgresServer
 from tests.fixtures_pg import free_pg_port
 
@@ -143,5 +145,28 @@ def test_a_backend_killed_under_the_listener_is_replaced(pg_dsn):
                 assert listener.connects == 2
             finally:
                 await admin.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_notifier_sends_a_burst_in_one_statement_and_never_raises(pg_dsn):
+    async def scenario() -> None:
+        async with listening(pg_dsn, {"a", "b", "c"}) as (_, inbox):
+            pool = LazyPool(pg_dsn, max_size=2)
+            notifier = Notifier(pool)
+            try:
+                for channel in ("a", "b", "a", "c", "a"):  # one loop turn: one round
+                    notifier.notify(channel)
+                got = {await inbox.next() for _ in range(3)}
+                assert got == {("a", ""), ("b", ""), ("c", "")}
+                assert await inbox.nothing()  # "a" once: the round sent a set
+                assert notifier.sent == 3
+            finally:
+                await pool.close()
+            broken = Notifier(LazyPool(pg_dsn.rsplit("/", 1)[0] + "/no_such_db"))
+            broken.notify("a")
+            assert broken._task is not None
+            await asyncio.wait_for(broken._task, DELIVERY_TIMEOUT_S)  # logged, not raised
+            assert broken.sent == 0
 
     asyncio.run(scenario())

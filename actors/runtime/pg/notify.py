@@ -12,6 +12,15 @@ held through the commit's WAL flush), and a pg_notify in balances' enqueue state
 synchronous_commit off (a notification needs no durability), the lock is held for
 microseconds. A notification lost with a crashing process costs what a lost ipc nudge
 did: the owner's periodic poll finds the work.
+
+What it costs: 16 clients enqueueing as fast as they can, CPU of client and PostgreSQL
+per enqueue, median of 3 rounds: 184 us plain, 235 us with a notification each (sent,
+delivered to a listener, handled; the HTTP request around an enqueue costs more than
+the enqueue itself). Waiting 2 ms to batch more channels per statement saved almost
+nothing (231 us): the cost is in delivering each notification, not in the statement.
+So callers notify only what a local wake-up cannot reach: balances nudges the workers of
+its own instance over ipc (one instance alone sends no NOTIFY); gophermart notifies
+every upload, since any instance's poller may take it.
 """
 
 from __future__ import annotations
