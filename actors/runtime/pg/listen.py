@@ -144,9 +144,9 @@ class Listener:
         self._lost = lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         self._listening = set()
+        self._conn = conn  # from now on listen_to() syncs too (under the lock)
         async with self._guard():
             await self._sync(conn)
-        self._conn = conn
         self.connects += 1
         self.log.info(
             "listening on %d channels at %s%s",
