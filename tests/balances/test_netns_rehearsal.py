@@ -25,7 +25,13 @@ import asyncpg
 import pytest
 import requests
 
-from actors.balances.testing import Balances, check_user, shards_of
+from actors.balances.testing import (
+    Balances,
+    check_user,
+    shards_of,
+    users_in_shards,
+    wakeup_latencies,
+)
 from actors.runtime.hosts import Namespaces, namespaces_unavailable, private_tree_argv
 from actors.runtime.pg.server import PostgresServer
 from actors.runtime.testing import free_port, wait_until
@@ -35,6 +41,13 @@ pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"no rehearsal: {WHY
 
 LEASE_MS = 3000
 """Short leases, so the takeover comes within seconds (renewed every second)."""
+POLL_MS = 60_000
+"""Longer than the test: every task is applied because its owner was woken (a nudge,
+a NOTIFY, a lease gained, a listening connection regained)."""
+WAKE_LIMIT_S = 1.0
+AFTER_TASKS = 20
+"""Tasks accepted on A for B's shards once B is back, each applied within WAKE_LIMIT_S:
+B's workers listen again."""
 USERS = 12
 OPENING = 100
 ACKS_PER_PHASE = 30
@@ -86,15 +99,26 @@ class Load(threading.Thread):
         self.join(timeout=10)
 
 
-def query(dsn: str, sql: str) -> list[asyncpg.Record]:
+def query(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(dsn)
         try:
-            return await conn.fetch(sql)
+            return await conn.fetch(sql, *args)
         finally:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def listening(dsn: str, address: str) -> int:
+    """The workers' listening connections from `address`."""
+    rows = query(
+        dsn,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE client_addr = $1::inet"
+        " AND application_name LIKE 'balances worker-% listen'",
+        address,
+    )
+    return int(rows[0]["n"])
 
 
 @pytest.fixture
@@ -129,6 +153,7 @@ def start_in(net: Namespaces, index: int, procs, dsn: str, name: str) -> Balance
             host=net.address(index),
             workers=2,
             BALANCES_LEASE_MS=LEASE_MS,
+            BALANCES_POLL_MS=POLL_MS,
             BALANCES_DATA_DIR=own,
         )
     )
@@ -173,6 +198,10 @@ def test_b_cut_off_under_load_then_back(net, pg, procs):
     finally:
         for load in loads:
             load.stop()
+    wait_until(lambda: listening(dsn, net.address(1)) == 2, 30, "B's workers to listen again")
+    b_users = users_in_shards(a, shards_of(dsn, b, 32) or set(), 4, "after")
+    woken = wakeup_latencies(a, b_users, AFTER_TASKS, timeout_s=WAKE_LIMIT_S * 5)
+    assert max(woken) < WAKE_LIMIT_S, woken
     retried = [(k, u, t, n) for load in loads for k, u, t, n in load.unanswered]
     replayed = 0
     for key, user, type_, amount in retried:  # a client's retry, same key
@@ -183,13 +212,20 @@ def test_b_cut_off_under_load_then_back(net, pg, procs):
     acked = {key: task for load in loads for key, task in load.acked.items()}
     for user in users:
         check_user(a, user, OPENING)  # all final, in order, each once
-    rows = query(dsn, "SELECT idempotency_key, id FROM balances.tasks")
+    assert sum(len(check_user(a, user, 0)) for user in b_users) == AFTER_TASKS
+    rows = query(
+        dsn,
+        "SELECT idempotency_key, id FROM balances.tasks WHERE user_id = ANY($1)",
+        [int(u) for u in users],
+    )
     stored = {r["idempotency_key"]: str(r["id"]) for r in rows}
     lost = [key for key, task in acked.items() if stored.get(key) != task]
     print(
         f"\nrehearsal: {len(acked)} acknowledged ({a_during} by A and {b_during} by B while"
         f" B was cut off), {len(retried)} unanswered and retried ({replayed} had committed),"
-        f" takeover after {takeover_s:.1f} s, {len(stored)} tasks stored"
+        f" takeover after {takeover_s:.1f} s, {len(stored)} tasks stored; after the link"
+        f" returned, {AFTER_TASKS} tasks accepted on A were applied by B within"
+        f" {max(woken) * 1000:.0f} ms"
     )
     assert lost == []
     assert set(stored) == set(acked) | {key for key, *_ in retried}
