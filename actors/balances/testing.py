@@ -8,17 +8,33 @@ every ordering and exactly-once check.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import os
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import asyncpg
 import requests
 
-from actors.balances.store import MAX_MONEY, SCHEMA_DIR, WRITE_OFF
+from actors.balances.store import MAX_MONEY, SCHEMA_DIR, SHARDS, WRITE_OFF
+from actors.runtime.hosts import private_tree_argv
 from actors.runtime.testing import HttpService, ProcGroup, wait_until
 
-__all__ = ["SCHEMA_DIR", "Balances", "Replayed", "check_user", "launch", "replay"]
+__all__ = [
+    "SCHEMA_DIR",
+    "Balances",
+    "Replayed",
+    "check_user",
+    "launch",
+    "launch_private",
+    "replay",
+    "shards_held",
+    "shards_of",
+    "users_in_shards",
+    "wakeup_latencies",
+]
 
 FINAL_TIMEOUT_S = 60.0
 
@@ -55,6 +71,7 @@ class Balances(HttpService):
         workers: int = 2,
         http_workers: int = 1,
         name: str = "balances",
+        host: str = "127.0.0.1",
         **extra_env: object,
     ):
         env = {
@@ -66,7 +83,8 @@ class Balances(HttpService):
             "PYTHONUNBUFFERED": "1",
             **{k: str(v) for k, v in extra_env.items()},
         }
-        super().__init__(name, [sys.executable, "-m", "actors.balances.cli"], env, log_dir, port)
+        argv = [sys.executable, "-m", "actors.balances.cli"]
+        super().__init__(name, argv, env, log_dir, port, host)
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self.find("balances: worker")]
@@ -130,6 +148,20 @@ def launch(group: ProcGroup, dsn: str, name: str = "balances", **options: Any) -
     return service
 
 
+def launch_private(group: ProcGroup, dsn: str, name: str, **options: Any) -> Balances:
+    """`launch`, as on a host of its own: in a mount namespace where the directory holding
+    every such instance's run dir (`group.dir/hosts`) is a private tmpfs, so no other
+    instance can reach its ipc sockets (needs root; see actors.runtime.hosts)."""
+    root = group.dir / "hosts"
+    root.mkdir(exist_ok=True)
+    own = root / name
+    service = group.add(Balances(dsn, group.dir, name=name, BALANCES_DATA_DIR=own, **options))
+    service.argv = private_tree_argv(service.argv, root, own)
+    service.start()
+    service.wait_ready()
+    return service
+
+
 def check_user(service: Balances, user_id: str, opening: int) -> list[dict[str, Any]]:
     """Every task of the user final, each outcome and the balance equal to the replay
     of the user's tasks in acceptance order (a task applied twice, skipped or out of
@@ -141,3 +173,69 @@ def check_user(service: Balances, user_id: str, opening: int) -> list[dict[str, 
     assert all(("reason" in t) == (t["status"] == "cancelled") for t in tasks)
     assert service.balance(user_id) == expected.balance
     return tasks
+
+
+# --- wake-ups across instances ---------------------------------------------------------
+
+
+def shards_of(dsn: str, service: Balances, count: int) -> set[int] | None:
+    """The shards `service`'s workers hold, once they hold `count` and all 64 are held."""
+    held = shards_held(dsn)
+    marker = f":{service.port}/"
+    mine = {s for s, owner in held.items() if marker in owner}
+    return mine if len(held) == SHARDS and len(mine) == count else None
+
+
+def shards_held(dsn: str) -> dict[int, str]:
+    """shard -> owner (``host:port/worker-i``) of every unexpired lease."""
+
+    async def read() -> dict[int, str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT shard, owner FROM balances.shard_leases WHERE lease_until > now()"
+            )
+        finally:
+            await conn.close()
+        return {r["shard"]: r["owner"] for r in rows}
+
+    return asyncio.run(read())
+
+
+def users_in_shards(service: Balances, shards: set[int], count: int, prefix: str) -> list[str]:
+    """Create users until `count` of them fall in `shards`; their ids."""
+    users: list[str] = []
+    for i in range(count * SHARDS):
+        user = service.create_user(f"{prefix}-{i}", 0)
+        if int(user["id"]) % SHARDS in shards:
+            users.append(user["id"])
+            if len(users) == count:
+                return users
+    raise AssertionError(f"no {count} users fell in shards {sorted(shards)}")
+
+
+def wakeup_latencies(
+    accepting: Balances, users: list[str], tasks: int, timeout_s: float = 5.0
+) -> list[float]:
+    """Queue `tasks` replenishments of 1, one at a time, round robin over `users`, on
+    `accepting`; wait for each to be applied. Returns, per task, seconds from its
+    acceptance (created_at) to the start of the transaction that applied it
+    (applied_at), both the database's clock."""
+    latencies: list[float] = []
+    for i in range(tasks):
+        accepted = accepting.post_task(users[i % len(users)], "replenishment", 1)
+        assert accepted.status_code == 202, accepted.text
+        task = accepted.json()
+
+        def applied(task_id: int = task["task_id"]) -> dict[str, Any] | None:
+            got = accepting.get(f"/api/v1/task/{task_id}")
+            assert got.status_code == 200, got.text
+            body: dict[str, Any] = got.json()
+            return body if body["status"] != "queued" else None
+
+        done = wait_until(applied, timeout_s, f"task {task['task_id']}", interval_s=0.002)
+        waited = dt.datetime.fromisoformat(done["applied_at"]) - dt.datetime.fromisoformat(
+            task["created_at"]
+        )
+        latencies.append(waited.total_seconds())
+    return latencies

@@ -6,8 +6,11 @@ actors.balances.worker <index>`). Each one:
   live workers of every instance split the 64 shards evenly, and a restarted worker
   (same owner name) gets its shards back at once;
 - binds a ROUTER at an ipc endpoint private to its instance and recorded with its
-  leases, where HTTP workers send a `Nudge` after committing a task;
-- drains its shards on a nudge, on a new lease, and every BALANCES_POLL_MS anyway:
+  leases, where its instance's HTTP workers send a `Nudge` after committing a task;
+- LISTENs on its shards' channels (`store.shard_channel`, actors.runtime.pg.listen),
+  where HTTP workers of other instances, on any host, NOTIFY after committing one;
+- drains its shards on a nudge or notification, on a new lease, after its listening
+  connection (re)connects, and every BALANCES_POLL_MS anyway:
   `store.apply_queued` in a loop, many tasks per transaction (group commit), until
   nothing is left.
 kill -9 at any moment is safe: a batch is one transaction, and the restarted worker
@@ -28,6 +31,7 @@ from actors.balances.messages import Nudge
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.logs import setup_logging
+from actors.runtime.pg.listen import Listener
 from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["BalancesWorker", "main", "worker_endpoint"]
@@ -57,6 +61,7 @@ class BalancesWorker(AsyncActor):
         self.pool: LazyPool | None = None
         self.shards: list[int] = []
         self.wake: asyncio.Event | None = None
+        self.listener: Listener | None = None
         self.applied = 0
 
     async def setup(self) -> None:
@@ -65,8 +70,20 @@ class BalancesWorker(AsyncActor):
             min_size=1,
             max_size=2,
             application_name=f"balances worker-{self.index}",
+            # NOTE: a worker cut off mid-batch (its host's link down) leaves its backend
+            # idle in transaction, holding the batch's user rows; PostgreSQL never hears
+            # of it, so end such a transaction once the lease is up: the users' next
+            # holder (another instance) can apply them then.
+            server_settings={"idle_in_transaction_session_timeout": str(self.config.lease_ms)},
         )
         self.wake = asyncio.Event()
+        self.listener = Listener(
+            self.config.database_uri,
+            self._notified,
+            on_connect=self.wake.set,
+            name=f"balances worker-{self.index} listen",
+        )
+        self.spawn(self.listener.run(), "listener")
         self.parent = os.getppid()
         self.serve(self.endpoint)
         self.every(self.config.lease_ms / 3000, self.renew, "lease renewal")
@@ -75,6 +92,8 @@ class BalancesWorker(AsyncActor):
         self.log.info("worker %s serving %s", self.owner, self.endpoint)
 
     async def teardown(self) -> None:
+        if self.listener is not None:
+            await self.listener.close()
         if self.pool is None:
             return
         try:
@@ -94,8 +113,13 @@ class BalancesWorker(AsyncActor):
         assert self.wake is not None  # serving starts in setup(), after it is made
         self.wake.set()
 
+    def _notified(self, channel: str, payload: str) -> None:
+        assert self.wake is not None  # the listener starts in setup(), after it is made
+        self.wake.set()
+
     async def renew(self) -> None:
         assert self.pool is not None and self.wake is not None, "renew() before setup()"
+        assert self.listener is not None, "renew() before setup()"
         shards = await store.claim_shards(
             self.pool, self.owner, self.endpoint, self.config.lease_ms / 1000
         )
@@ -103,6 +127,9 @@ class BalancesWorker(AsyncActor):
             gained = sorted(set(shards) - set(self.shards))
             self.log.info("holds %d shards (%d new)", len(shards), len(gained))
             self.shards = shards
+            # NOTE: listen first, then look: a task committed in between is seen by
+            # the drain or notified, never neither.
+            await self.listener.listen_to(store.shard_channel(s) for s in shards)
             if gained:
                 self.wake.set()
 

@@ -33,6 +33,7 @@ from actors.gophermart.messages import Nudge
 from actors.gophermart.store import Final, Retry
 from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.logs import setup_logging
+from actors.runtime.pg.listen import Listener
 from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["Poller", "PollerActor", "main"]
@@ -213,6 +214,7 @@ class PollerActor(AsyncActor):
         self.pool: LazyPool | None = None
         self.client: AccrualClient | None = None
         self.poller: Poller | None = None
+        self.listener: Listener | None = None
 
     async def setup(self) -> None:
         cfg = self.config
@@ -229,6 +231,15 @@ class PollerActor(AsyncActor):
             idle_s=cfg.idle_ms / 1000,
             log=self.log,
         )
+        poller = self.poller
+        self.listener = Listener(
+            cfg.database_uri,
+            lambda _channel, _payload: poller.nudge(),
+            on_connect=poller.nudge,
+            name="gophermart: poller listen",
+        )
+        await self.listener.listen_to([store.ORDERS_CHANNEL])
+        self.spawn(self.listener.run(), "listener")
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         self.serve(cfg.poller_endpoint)
         self.spawn(self.poller.run(), "poll loop")
@@ -240,6 +251,8 @@ class PollerActor(AsyncActor):
         )
 
     async def teardown(self) -> None:
+        if self.listener is not None:
+            await self.listener.close()
         if self.client is not None:
             await self.client.close()
         if self.pool is not None:

@@ -10,19 +10,36 @@ process on a free 127.0.0.1 port, with a requests session that keeps its token.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import requests
 
 from actors.runtime.testing import HarnessError, HttpService, free_port
+from actors.shared.luhn import checksum_digit
 
-__all__ = ["SECRET", "Gophermart"]
+__all__ = ["SECRET", "Gophermart", "new_login", "new_number"]
 
 REQUEST_TIMEOUT_S = 10.0
 SECRET = "tests-and-benches-secret-0123456789"
 """One secret for every instance a test starts, so a token works on all of them."""
+
+
+_numbers = itertools.count(1)
+
+
+def new_number() -> str:
+    """An order number no test has used (time-based, Luhn-valid)."""
+    prefix = f"4{int(time.time() * 1000) % 10**12:012d}{next(_numbers):04d}"
+    return prefix + checksum_digit(prefix)
+
+
+def new_login() -> str:
+    return f"proc-{uuid.uuid4().hex[:12]}"
 
 
 class Gophermart(HttpService):

@@ -200,7 +200,7 @@ class Proc:
 
 
 class HttpService(Proc):
-    """A service's console command on a free 127.0.0.1 port, with a requests session.
+    """A service's console command on a free port of `host`, with a requests session.
 
     Its ``argv`` and ``env`` come from the service's launcher; this adds the port,
     ``url()``, ``get/post/delete`` and readiness by ``GET /readyz``.
@@ -213,14 +213,16 @@ class HttpService(Proc):
         env: dict[str, str],
         log_dir: Path,
         port: int | None = None,
+        host: str = "127.0.0.1",
     ):
         self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.base = f"http://{host}:{self.port}"
         import requests  # NOTE: the test extra's; the runtime itself does not need it
 
         self._requests = requests
         self.session = requests.Session()
-        super().__init__(name, argv, {**env, "RUN_ADDRESS": f"127.0.0.1:{self.port}"}, log_dir)
+        super().__init__(name, argv, {**env, "RUN_ADDRESS": f"{host}:{self.port}"}, log_dir)
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"

@@ -5,7 +5,6 @@ the command's one-line configuration errors."""
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 import threading
@@ -17,22 +16,11 @@ import pytest
 import requests
 
 from actors.accrual.testing import Accrual
-from actors.gophermart.testing import Gophermart
+from actors.gophermart.testing import Gophermart, new_login, new_number
 from actors.runtime.testing import ROOT, ProcGroup, wait_until
-from actors.shared.luhn import checksum_digit
 from tests.gophermart.fake_accrual import FakeAccrual, processed, too_many
 
-_seq = itertools.count(1)
 WAIT_S = 20.0
-
-
-def new_number() -> str:
-    prefix = f"4{int(time.time() * 1000) % 10**12:012d}{next(_seq):04d}"
-    return prefix + checksum_digit(prefix)
-
-
-def new_login() -> str:
-    return f"proc-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ from actors.balances.store.base import (
     User,
     UsernameTaken,
     ping,
+    shard_channel,
     shard_of,
 )
 from actors.balances.store.leases import claim_shards, release_shards, shard_endpoints
@@ -82,6 +83,7 @@ __all__ = [
     "queue_state",
     "queued_count",
     "release_shards",
+    "shard_channel",
     "shard_endpoints",
     "shard_of",
 ]

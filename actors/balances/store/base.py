@@ -20,6 +20,9 @@ MAX_MONEY = 2**63 - 1
 QUERY_TIMEOUT_S = 10.0
 """Every statement; a batch of a few thousand tasks takes well under a second."""
 ENQUEUE_LOCK_CLASS = 0x62616C71  # 'balq': first key of the per-user enqueue lock
+SHARD_CHANNEL_PREFIX = "balances_shard_"
+"""shard_channel(n) is this plus n: one channel per shard, so PostgreSQL delivers a
+notification only to the worker listening for that shard."""
 OWNER_FORGET_S = 60
 """A lease owner not seen for this long is deleted from balances.lease_owners."""
 
@@ -93,6 +96,12 @@ class ApplyResult:
 def shard_of(user_id: int) -> int:
     """The shard a user's tasks belong to."""
     return user_id % SHARDS
+
+
+def shard_channel(shard: int) -> str:
+    """The LISTEN/NOTIFY channel that wakes the worker holding this shard's lease: an
+    enqueue notifies it in its own statement, so the wake-up comes with the commit."""
+    return f"{SHARD_CHANNEL_PREFIX}{shard}"
 
 
 # One statement on a pool or a connection, with the store's timeout (for the modules of

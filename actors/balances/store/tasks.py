@@ -9,6 +9,8 @@ import asyncpg
 from actors.balances.store.base import (
     ENQUEUE_LOCK_CLASS,
     QUERY_TIMEOUT_S,
+    SHARD_CHANNEL_PREFIX,
+    SHARDS,
     IdempotencyMismatch,
     Task,
     UnknownTask,
@@ -108,6 +110,16 @@ async def enqueue_many(db: Any, tasks: list[tuple[int, str, int]]) -> list[int]:
             )
         except asyncpg.ForeignKeyViolationError:
             raise UnknownUser(0) from None
+        # NOTE: one NOTIFY per backlog, in its transaction (see actors.runtime.pg.notify
+        # for why a single task's enqueue does not): the shards' workers wake at commit.
+        await conn.execute(
+            "SELECT pg_notify($1 || s, '') FROM (SELECT DISTINCT u % $2 AS s"
+            " FROM unnest($3::bigint[]) AS u) AS shards",
+            SHARD_CHANNEL_PREFIX,
+            SHARDS,
+            users,
+            timeout=QUERY_TIMEOUT_S,
+        )
     return sorted(r["id"] for r in rows)
 
 

@@ -18,6 +18,7 @@ from actors.gophermart.store.balance import (
     withdraw,
 )
 from actors.gophermart.store.base import (
+    ORDERS_CHANNEL,
     SCHEMA_DIR,
     InsufficientFunds,
     LoginTaken,
@@ -42,6 +43,7 @@ from actors.gophermart.store.polling import (
 from actors.gophermart.store.users import create_user, find_user
 
 __all__ = [
+    "ORDERS_CHANNEL",
     "SCHEMA_DIR",
     "Balance",
     "Final",

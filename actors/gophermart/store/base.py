@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ORDERS_CHANNEL",
     "SCHEMA_DIR",
     "InsufficientFunds",
     "LoginTaken",
@@ -23,6 +24,9 @@ __all__ = [
 
 SCHEMA_DIR = Path(__file__).parent.parent / "schema"
 """The numbered migrations, applied at start by actors.runtime.pg.migrate."""
+ORDERS_CHANNEL = "gophermart_orders"
+"""The LISTEN/NOTIFY channel of new orders: the HTTP side notifies it after an upload
+commits, and every instance's poller listens and claims what is due."""
 
 
 class StoreError(Exception):

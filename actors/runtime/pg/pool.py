@@ -68,6 +68,7 @@ class LazyPool:
         command_timeout_s: default timeout of every query (asyncpg cancels it server-side).
         acquire_timeout_s: waiting for a free connection.
         application_name: shown in pg_stat_activity.
+        server_settings: session settings of every connection (e.g. timeouts).
         reset_session: run asyncpg's full session reset (RESET ALL, UNLISTEN *, CLOSE
             ALL, pg_advisory_unlock_all) on every release.
 
@@ -96,6 +97,7 @@ class LazyPool:
         acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
         application_name: str | None = None,
         reset_session: bool = False,
+        server_settings: dict[str, str] | None = None,
     ):
         self.dsn = normalize_dsn(dsn)
         self.min_size = min_size
@@ -104,6 +106,9 @@ class LazyPool:
         self.acquire_timeout_s = acquire_timeout_s
         self.application_name = application_name
         self.reset_session = reset_session
+        self.server_settings = dict(server_settings or {})
+        if application_name:
+            self.server_settings["application_name"] = application_name
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
@@ -133,9 +138,7 @@ class LazyPool:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                settings = (
-                    {"application_name": self.application_name} if self.application_name else None
-                )
+                settings = self.server_settings or None
                 try:
                     self._pool = await asyncpg.create_pool(
                         self.dsn,

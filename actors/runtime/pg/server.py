@@ -25,6 +25,7 @@ process, with the privilege drop it needs under root) and its Procfile face, mai
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import pwd
 import re
@@ -351,6 +352,13 @@ class PostgresServer:
             return _tail(self.log_path.read_text(errors="replace"), lines)
         except OSError:
             return "(no server log)"
+
+    def trust_network(self, cidr: str) -> None:
+        """Let clients of this private network in without a password (pg_hba.conf; read
+        at start). For a test's own network namespaces; `host` must face them."""
+        ipaddress.ip_network(cidr)  # ValueError for anything but an address range
+        with open(self.data_dir / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {cidr} trust\n")
 
     # -- databases --------------------------------------------------------------------
 

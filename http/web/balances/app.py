@@ -15,6 +15,7 @@ import falcon
 from actors.balances import store
 from actors.balances.config import Config
 from actors.balances.nudger import Nudger
+from actors.balances.worker import worker_endpoint
 from actors.runtime.pg.pool import LazyPool
 from web.balances.metrics import SERVICE, queue_gauges
 from web.balances.openapi import SPEC
@@ -43,7 +44,8 @@ def create_app(
 
     Args:
         pool: where the store runs its queries.
-        nudger: tells the owning worker actor about a new task (default: over the pool).
+        nudger: tells the owning worker actor about a new task (default: NOTIFY only,
+            over the pool).
         middleware: falcon middleware (metrics).
     """
     nudger = nudger or Nudger(pool)
@@ -78,4 +80,5 @@ def get_app() -> App:
     """The app of a gunicorn worker: settings from the environment."""
     config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="balances http")
-    return create_app(pool, middleware=request_metrics(SERVICE))
+    local = [worker_endpoint(config, i) for i in range(config.workers)]
+    return create_app(pool, Nudger(pool, local), request_metrics(SERVICE))
