@@ -100,7 +100,7 @@ def _end_to_end(service: Balances, dsn: str, env: dict, args, log, cpu: dict) ->
     """wrk for DURATION s, then until every task it got accepted is final."""
     before = asyncio.run(_one(dsn, "SELECT count(*) FROM balances.tasks"))
     started = time.monotonic()
-    with CpuMeter(cpu) as meter:
+    with CpuMeter(cpu, label="tasks") as meter:
         result = wrk.run(
             service.url("/api/v1/user/1/amount/"),
             LUA / "tasks.lua",

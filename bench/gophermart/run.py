@@ -130,7 +130,7 @@ async def _fetchval(dsn: str, sql: str, *params):
 
 def _drain(dsn: str, numbers: list[str], user_ids: list[int], log, cpu: dict) -> Figure:
     """Queue the orders at once; credits/s until the last is PROCESSED."""
-    with CpuMeter(cpu) as meter:
+    with CpuMeter(cpu, label="poller") as meter:
         figure = _drain_orders(dsn, numbers, user_ids, log)
     figure.cpu_us = meter.per_op_us(len(numbers))
     return figure
