@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from actors.runtime.pg.transaction import begun
 from actors.segments.changes import AddItem, plan
 from actors.segments.store.base import ROLLOUT_LOCK_KEY, UnknownSegments
 
@@ -71,25 +72,18 @@ async def change_user_segments(
         ExpiryInPast: an absolute expiry is not after the time of the change.
     """
     slugs = sorted({item.slug for item in add} | set(remove))
-    async with pool.acquire() as conn, conn.transaction():
-        await _lock_user(conn, user_id)
-        ids: dict[str, int] = {}
-        if slugs:
-            ids = {
-                slug: segment_id
-                for slug, segment_id in await conn.fetch(
-                    "SELECT slug, id FROM segments.segments "
-                    "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE",
-                    slugs,
-                )
-            }
-            if len(ids) < len(slugs):
-                raise UnknownSegments(set(slugs) - ids.keys())
-        held = {
-            row[0]: (row[1], row[2]) for row in await conn.fetch(_HELD, user_id, list(ids.values()))
-        }
-        now = await conn.fetchval("SELECT clock_timestamp()")
-        change = plan(now, ids, held, add, remove)
+    # NOTE: BEGIN carries the user's row lock (no parameters there: the id is an int,
+    # formatted as one), one round trip for both.
+    lock_user = f"SELECT FROM segments.users WHERE id = {user_id:d} FOR UPDATE"
+    async with pool.acquire() as conn, begun(conn, lock_user):
+        state = await _State.read(conn, user_id, slugs)
+        if not state.known:  # the first time: made known (locked) first, then read again
+            await _lock_user(conn, user_id)
+            state = await _State.read(conn, user_id, slugs)
+        if len(state.ids) < len(slugs):
+            raise UnknownSegments(set(slugs) - state.ids.keys())
+        assert state.now is not None  # the statement's last part is the clock
+        change = plan(state.now, state.ids, state.held, add, remove)
         if change.delete or change.upsert:
             history = list(zip(*change.history, strict=True)) or [(), (), ()]
             await conn.execute(
@@ -100,24 +94,67 @@ async def change_user_segments(
                 [expires for _, expires in change.upsert],
                 *map(list, history),
             )
-        return change.active
+    return change.active
 
 
-# Every membership of the user; those of the named segments locked (the reaper skips them,
-# a deletion of those segments waits on our FOR SHARE). The answer is computed from these
-# rows, without reading again.
-# NOTE: the others are read, not locked: a deletion of another segment then never waits
-# for this change (nor the reverse), and the lock graph has no edge to form a cycle with.
-_HELD = """
-WITH locked AS (
+class _State:
+    """What a change is planned from, read in one statement under the user's row lock."""
+
+    __slots__ = ("held", "ids", "known", "now")
+
+    def __init__(self) -> None:
+        self.known = False
+        self.ids: dict[str, int] = {}  # slug -> id of each named live segment
+        self.held: dict[int, tuple[str, datetime | None]] = {}  # every membership
+        self.now: datetime | None = None
+
+    @classmethod
+    async def read(cls, conn: asyncpg.Connection, user_id: int, slugs: list[str]) -> _State:
+        state = cls()
+        for kind, segment_id, slug, at in await conn.fetch(_STATE, user_id, slugs):
+            if kind == "named":
+                state.ids[slug] = segment_id
+            elif kind == "held":
+                state.held[segment_id] = (slug, at)
+            elif kind == "now":
+                state.now = at
+            else:
+                state.known = True
+        return state
+
+
+# One statement, its parts run in order (an Append runs its branches one after another):
+# the named live segments locked FOR SHARE (a deletion of one waits for this change, a
+# change after the deletion sees no such segment); the user's memberships of them locked
+# FOR UPDATE (the reaper skips those); the user's other memberships, read, not locked (a
+# deletion of another segment never waits for this change, nor the reverse, so the lock
+# graph has no edge to form a cycle with); then the clock, read after every lock is held,
+# so history timestamps follow the serial order. The answer is computed from these rows
+# without reading again. Every part but "known" is gated on the user being known, so for
+# a new user this locks nothing: it is made known first (_lock_user), then read again.
+_STATE = """
+WITH known AS (SELECT EXISTS (SELECT 1 FROM segments.users WHERE id = $1) AS yes),
+named AS MATERIALIZED (
+    SELECT id, slug FROM segments.segments
+    WHERE slug = ANY($2::text[]) AND deleted_at IS NULL AND (SELECT yes FROM known)
+    FOR SHARE),
+locked AS MATERIALIZED (
     SELECT segment_id, expires_at FROM segments.memberships
-    WHERE user_id = $1 AND segment_id = ANY($2::bigint[]) FOR UPDATE)
-SELECT l.segment_id, s.slug, l.expires_at
+    WHERE user_id = $1 AND segment_id = ANY(ARRAY(SELECT id FROM named)) FOR UPDATE)
+SELECT 'known' AS kind, NULL::bigint AS id, NULL::text AS slug, NULL::timestamptz AS at
+FROM known WHERE yes
+UNION ALL
+SELECT 'named', id, slug, NULL FROM named
+UNION ALL
+SELECT 'held', l.segment_id, s.slug, l.expires_at
 FROM locked l JOIN segments.segments s ON s.id = l.segment_id
 UNION ALL
-SELECT m.segment_id, s.slug, m.expires_at
+SELECT 'held', m.segment_id, s.slug, m.expires_at
 FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
-WHERE m.user_id = $1 AND m.segment_id <> ALL($2::bigint[])"""
+WHERE m.user_id = $1 AND m.segment_id <> ALL(ARRAY(SELECT id FROM named))
+  AND (SELECT yes FROM known)
+UNION ALL
+SELECT 'now', NULL, NULL, clock_timestamp()"""
 
 
 _WRITE_CHANGE = """
