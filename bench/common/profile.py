@@ -37,6 +37,8 @@ __all__ = ["start", "recording", "top_frames", "RATE_HZ", "TOP"]
 RATE_HZ = 200
 """Samples per second per process: 1 in ~5 ms is enough for a 3-10 s run."""
 TOP = 15
+BOOTSTRAP_PERCENT = 90.0
+"""`main` leaves out of "total" the frames on more stacks than this: the start-up chain."""
 PRINT_MIN_SAMPLES = 50
 """A role with fewer samples (a supervisor, gunicorn's master) is written, not printed."""
 STOP_TIMEOUT_S = 30.0
@@ -157,3 +159,27 @@ def _write(label: str, spies: list[tuple[str, Path, subprocess.Popen[bytes]]]) -
         for frame, percent in top["self"][:8]:
             print(f"    self {percent:5.1f}%  {frame}", flush=True)
     (_out_dir / "top.json").write_text(json.dumps(_top, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.common.profile DIR [NAME...]`: the top frames of a profile's roles."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m bench.common.profile <profile dir> [<measurement-role> ...]")
+        return 2
+    folder = Path(args[0])
+    names = args[1:] or sorted(p.stem for p in folder.glob("*.txt"))
+    for name in names:
+        top = top_frames(_read_collapsed(folder / f"{name}.txt"), limit=60)
+        print(f"{name}: {int(top['samples'][0][1])} samples")
+        for frame, percent in top["self"][:TOP]:
+            print(f"  self  {percent:5.1f}%  {frame}")
+        # NOTE: frames on (nearly) every stack are the process's start-up chain
+        inner = [(f, p) for f, p in top["total"] if p < BOOTSTRAP_PERCENT]
+        for frame, percent in inner[:TOP]:
+            print(f"  total {percent:5.1f}%  {frame}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
