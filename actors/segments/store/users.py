@@ -17,20 +17,25 @@ Concurrency, settled by the database:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-from actors.runtime.pg.transaction import begun
-from actors.segments.changes import AddItem, plan
+from actors.segments.changes import AddItem, ExpiryInPast
 from actors.segments.store.base import ROLLOUT_LOCK_KEY, UnknownSegments
 
 if TYPE_CHECKING:
     from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["change_user_segments", "user_segments"]
+
+UNKNOWN_SEGMENTS_STATE = "SG001"
+"""segments.change_user's SQLSTATE for slugs naming no live segment (DETAIL: JSON array)."""
+EXPIRY_IN_PAST_STATE = "SG002"
+"""segments.change_user's SQLSTATE for an absolute expiry not after the change (DETAIL: slug)."""
 
 _ACTIVE_SLUGS = """
 SELECT coalesce(array_agg(s.slug ORDER BY s.slug COLLATE "C"), '{}')
@@ -58,7 +63,8 @@ async def user_segments(pool: LazyPool, user_id: int) -> list[str]:
 async def change_user_segments(
     pool: LazyPool, user_id: int, add: Sequence[AddItem], remove: Sequence[str]
 ) -> list[str]:
-    """Add and remove segments of one user, all or nothing.
+    """Add and remove segments of one user, all or nothing, in one call of
+    segments.change_user (schema/002_change_in_one_call.sql): one round trip.
 
     Adding a held segment keeps it and replaces its expiry (no history row); removing one
     not held does nothing. A held membership already expired counts as not held: its
@@ -71,133 +77,43 @@ async def change_user_segments(
         UnknownSegments: a slug names no live segment (nothing changed).
         ExpiryInPast: an absolute expiry is not after the time of the change.
     """
-    slugs = sorted({item.slug for item in add} | set(remove))
-    # NOTE: BEGIN carries the user's row lock (no parameters there: the id is an int,
-    # formatted as one), one round trip for both.
-    lock_user = f"SELECT FROM segments.users WHERE id = {user_id:d} FOR UPDATE"
-    async with pool.acquire() as conn, begun(conn, lock_user):
-        state = await _State.read(conn, user_id, slugs)
-        if not state.known:  # the first time: made known (locked) first, then read again
-            await _lock_user(conn, user_id)
-            state = await _State.read(conn, user_id, slugs)
-        if len(state.ids) < len(slugs):
-            raise UnknownSegments(set(slugs) - state.ids.keys())
-        assert state.now is not None  # the statement's last part is the clock
-        change = plan(state.now, state.ids, state.held, add, remove)
-        if change.delete or change.upsert:
-            history = list(zip(*change.history, strict=True)) or [(), (), ()]
-            await conn.execute(
-                _WRITE_CHANGE,
+    async with pool.acquire() as conn:
+        try:
+            active: list[str] = await conn.fetchval(
+                "SELECT segments.change_user($1, $2, $3, $4, $5, $6)",
                 user_id,
-                change.delete,
-                [sid for sid, _ in change.upsert],
-                [expires for _, expires in change.upsert],
-                *map(list, history),
+                [item.slug for item in add],
+                [item.expires_at for item in add],
+                [item.ttl_seconds for item in add],
+                list(remove),
+                ROLLOUT_LOCK_KEY,
             )
-    return change.active
+        except asyncpg.PostgresError as exc:
+            raise _change_error(exc, add) from None
+    return list(active)
 
 
-class _State:
-    """What a change is planned from, read in one statement under the user's row lock."""
-
-    __slots__ = ("held", "ids", "known", "now")
-
-    def __init__(self) -> None:
-        self.known = False
-        self.ids: dict[str, int] = {}  # slug -> id of each named live segment
-        self.held: dict[int, tuple[str, datetime | None]] = {}  # every membership
-        self.now: datetime | None = None
-
-    @classmethod
-    async def read(cls, conn: asyncpg.Connection, user_id: int, slugs: list[str]) -> _State:
-        state = cls()
-        for kind, segment_id, slug, at in await conn.fetch(_STATE, user_id, slugs):
-            if kind == "named":
-                state.ids[slug] = segment_id
-            elif kind == "held":
-                state.held[segment_id] = (slug, at)
-            elif kind == "now":
-                state.now = at
-            else:
-                state.known = True
-        return state
-
-
-# One statement, its parts run in order (an Append runs its branches one after another):
-# the named live segments locked FOR SHARE (a deletion of one waits for this change, a
-# change after the deletion sees no such segment); the user's memberships of them locked
-# FOR UPDATE (the reaper skips those); the user's other memberships, read, not locked (a
-# deletion of another segment never waits for this change, nor the reverse, so the lock
-# graph has no edge to form a cycle with); then the clock, read after every lock is held,
-# so history timestamps follow the serial order. The answer is computed from these rows
-# without reading again. Every part but "known" is gated on the user being known, so for
-# a new user this locks nothing: it is made known first (_lock_user), then read again.
-_STATE = """
-WITH known AS (SELECT EXISTS (SELECT 1 FROM segments.users WHERE id = $1) AS yes),
-named AS MATERIALIZED (
-    SELECT id, slug FROM segments.segments
-    WHERE slug = ANY($2::text[]) AND deleted_at IS NULL AND (SELECT yes FROM known)
-    FOR SHARE),
-locked AS MATERIALIZED (
-    SELECT segment_id, expires_at FROM segments.memberships
-    WHERE user_id = $1 AND segment_id = ANY(ARRAY(SELECT id FROM named)) FOR UPDATE)
-SELECT 'known' AS kind, NULL::bigint AS id, NULL::text AS slug, NULL::timestamptz AS at
-FROM known WHERE yes
-UNION ALL
-SELECT 'named', id, slug, NULL FROM named
-UNION ALL
-SELECT 'held', l.segment_id, s.slug, l.expires_at
-FROM locked l JOIN segments.segments s ON s.id = l.segment_id
-UNION ALL
-SELECT 'held', m.segment_id, s.slug, m.expires_at
-FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
-WHERE m.user_id = $1 AND m.segment_id <> ALL(ARRAY(SELECT id FROM named))
-  AND (SELECT yes FROM known)
-UNION ALL
-SELECT 'now', NULL, NULL, clock_timestamp()"""
-
-
-_WRITE_CHANGE = """
-WITH gone AS (
-    DELETE FROM segments.memberships WHERE user_id = $1 AND segment_id = ANY($2::bigint[])),
-kept AS (
-    INSERT INTO segments.memberships (user_id, segment_id, expires_at)
-    SELECT $1, segment_id, expires_at
-    FROM unnest($3::bigint[], $4::timestamptz[]) AS t(segment_id, expires_at)
-    ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at)
-INSERT INTO segments.history (user_id, slug, operation, at)
-SELECT $1, slug, operation, at
-FROM unnest($5::text[], $6::text[], $7::timestamptz[]) AS t(slug, operation, at)"""
+def _change_error(exc: asyncpg.PostgresError, add: Sequence[AddItem]) -> Exception:
+    """The store's error for segments.change_user's own SQLSTATEs; any other as it came."""
+    code = getattr(exc, "sqlstate", None)
+    detail = getattr(exc, "detail", None) or ""
+    if code == UNKNOWN_SEGMENTS_STATE:
+        return UnknownSegments(json.loads(detail))
+    if code == EXPIRY_IN_PAST_STATE:
+        item = next(item for item in add if item.slug == detail)
+        assert item.expires_at is not None  # only an absolute expiry can be in the past
+        return ExpiryInPast(item.slug, item.expires_at)
+    return exc
 
 
 async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
     """Lock the user's row; a new user is made known first, with the percent segments that
-    select them.
+    select them (segments.make_known, schema/002_change_in_one_call.sql).
 
     Returns:
         The time the user became known when this transaction made them known, else None.
     """
-    if await conn.fetchval("SELECT true FROM segments.users WHERE id = $1 FOR UPDATE", user_id):
-        return None
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
-    now: datetime | None = await conn.fetchval(
-        "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING first_seen",
-        user_id,
+    seen: datetime | None = await conn.fetchval(
+        "SELECT segments.make_known($1, $2)", user_id, ROLLOUT_LOCK_KEY
     )
-    if now is None:  # another transaction made the user known first: wait for it
-        await conn.execute("SELECT 1 FROM segments.users WHERE id = $1 FOR UPDATE", user_id)
-        return None
-    await conn.execute(
-        """
-        WITH picked AS (
-            SELECT id, slug FROM segments.segments
-            WHERE deleted_at IS NULL AND percent > 0 AND segments.bucket(slug, $1) < percent * 100
-            FOR SHARE),
-        ins AS (
-            INSERT INTO segments.memberships (user_id, segment_id) SELECT $1, id FROM picked)
-        INSERT INTO segments.history (user_id, slug, operation, at)
-        SELECT $1, slug, 'add', $2 FROM picked""",
-        user_id,
-        now,
-    )
-    return now
+    return seen
