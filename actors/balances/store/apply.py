@@ -12,9 +12,9 @@ from actors.balances.store.base import (
     SHARDS,
     WRITE_OFF,
     ApplyResult,
+    begun,
     connection,
 )
-from actors.runtime.pg.transaction import begun
 
 _LOCKED_WITH_TASKS = f"""
 WITH locked AS MATERIALIZED (

@@ -12,8 +12,7 @@ bench/pg_driver.py for the measurement against psycopg 3). Every service does, a
     await pool.close()
 
 (a console command does the first two with ``prepare_database``). One module a job:
-``connect`` (DSN, wait, outage errors), ``migrate``, ``pool``, ``transaction`` (a BEGIN
-that carries statements), ``startup``, and
+``connect`` (DSN, wait, outage errors), ``migrate``, ``pool``, ``startup``, and
 ``server``, a private PostgreSQL cluster for `make run`, tests and benches
 (``python -m actors.runtime.pg.server``; imported as ``actors.runtime.pg.server``, not
 re-exported here, so running it as a module finds it not yet imported).
@@ -34,14 +33,12 @@ from actors.runtime.pg.connect import (
 from actors.runtime.pg.migrate import MigrationError, migrate, migration_files
 from actors.runtime.pg.pool import LazyPool
 from actors.runtime.pg.startup import prepare_database
-from actors.runtime.pg.transaction import begun
 
 __all__ = [
     "DatabaseUnavailable",
     "LazyPool",
     "MigrationError",
     "TRANSIENT_ERRORS",
-    "begun",
     "host_port",
     "migrate",
     "migration_files",
