@@ -16,35 +16,28 @@ from actors.balances.store.base import (
     connection,
 )
 
-_LOCKED_WITH_TASKS = f"""
-WITH locked AS MATERIALIZED (
-    SELECT u.id, u.balance FROM balances.users u
-    WHERE u.id = ANY (ARRAY(
-        SELECT DISTINCT t.user_id FROM balances.tasks t
-        WHERE t.status = 'queued' AND t.user_id > $2
-          AND (t.user_id % {SHARDS})::int IN (
-              SELECT shard FROM balances.shard_leases WHERE owner = $1 AND lease_until > now())
-        ORDER BY t.user_id LIMIT $3))
-    ORDER BY u.id
-    FOR NO KEY UPDATE OF u SKIP LOCKED)
-SELECT l.id AS user_id, l.balance, t.id, t.type, t.amount
-FROM locked l
-LEFT JOIN LATERAL (
-    SELECT id, type, amount FROM balances.tasks
-    WHERE user_id = l.id AND status = 'queued' ORDER BY id LIMIT $4) AS t ON true
-ORDER BY l.id, t.id
+_LOCK_USERS = f"""
+SELECT u.id, u.balance FROM balances.users u
+WHERE u.id = ANY (ARRAY(
+    SELECT DISTINCT t.user_id FROM balances.tasks t
+    WHERE t.status = 'queued' AND t.user_id > $2
+      AND (t.user_id % {SHARDS})::int IN (
+          SELECT shard FROM balances.shard_leases WHERE owner = $1 AND lease_until > now())
+    ORDER BY t.user_id LIMIT $3))
+ORDER BY u.id
+FOR NO KEY UPDATE OF u SKIP LOCKED
 """
 """Lock the next users (by id, after the cursor $2) with queued tasks in the shards $1
-holds, and read each one's oldest queued tasks (at most $4), in one statement: one row
-per task, or one with a NULL task for a locked user whose tasks are gone. A user's
-tasks commit in id order (enqueue_task), so any snapshot holds a prefix of them.
-A user whose row another owner's apply changed after this statement's snapshot (a lease
-handover; the lock waits for it, then sees its newest row) comes with tasks that are no
-longer queued: _WRITE's `status = 'queued'` then updates fewer tasks than planned and
-the whole transaction is undone (RuntimeError), to be tried again with a new snapshot.
-NOTE: = ANY (ARRAY(...)) keeps the users lookup on its primary key; IN (...) let the
-planner hash-join a sequential scan of every user. MATERIALIZED: every user is locked
-before its tasks are read."""
+holds. NOTE: = ANY (ARRAY(...)) keeps the users lookup on its primary key; IN (...) let
+the planner hash-join a sequential scan of every user."""
+
+_QUEUED_TASKS = """
+SELECT t.id, t.user_id, t.type, t.amount FROM unnest($1::bigint[]) AS u(id)
+CROSS JOIN LATERAL (
+    SELECT id, user_id, type, amount FROM balances.tasks
+    WHERE user_id = u.id AND status = 'queued' ORDER BY id LIMIT $2) AS t
+ORDER BY t.user_id, t.id
+"""
 
 _WRITE = """
 WITH t AS (
@@ -118,20 +111,19 @@ async def apply_queued(
     """
     # NOTE: asyncpg prepares statements, and after five runs PostgreSQL may switch to a
     # generic plan that cannot see the arrays: for _WRITE it scanned the task history,
-    # 20x slower at a million rows. Plan each batch for its own arrays (set with BEGIN).
+    # 20x slower at a million rows. Plan each batch for its own arrays (set with BEGIN,
+    # one round trip for both).
     async with connection(db) as conn, begun(conn, "SET LOCAL plan_cache_mode = force_custom_plan"):
-        rows = await conn.fetch(
-            _LOCKED_WITH_TASKS, owner, after_user, max_users, per_user, timeout=QUERY_TIMEOUT_S
-        )
-        if not rows:
+        users = await conn.fetch(_LOCK_USERS, owner, after_user, max_users, timeout=QUERY_TIMEOUT_S)
+        if not users:
             return ApplyResult(0, 0, 0, after_user > 0, 0)
-        batch = _Batch({r["user_id"]: r["balance"] for r in rows})
-        user_ids = list(batch.balances)  # in id order, as the rows are
+        user_ids = [r["id"] for r in users]
+        batch = _Batch({r["id"]: r["balance"] for r in users})
+        tasks = await conn.fetch(_QUEUED_TASKS, user_ids, per_user, timeout=QUERY_TIMEOUT_S)
         per: dict[int, int] = {}
-        for user_id, _, task_id, type_, amount in rows:
-            if task_id is not None:
-                batch.apply(task_id, user_id, type_, amount)
-                per[user_id] = per.get(user_id, 0) + 1
+        for task_id, user_id, type_, amount in tasks:
+            batch.apply(task_id, user_id, type_, amount)
+            per[user_id] = per.get(user_id, 0) + 1
         changed, new_balances = batch.changed_users()
         row = await conn.fetchrow(
             _WRITE,
@@ -147,10 +139,10 @@ async def apply_queued(
         if (row["tasks"], row["users"]) != (len(batch.ids), len(changed)):
             # Under the row locks this cannot happen; if it does, apply nothing.
             raise RuntimeError(f"apply wrote {tuple(row)}, expected {len(batch.ids)} tasks")
-    full_users = len(user_ids) >= max_users
+    full_users = len(users) >= max_users
     capped = any(n >= per_user for n in per.values())
     return ApplyResult(
-        users=len(user_ids),
+        users=len(users),
         done=batch.done,
         cancelled=len(batch.ids) - batch.done,
         more=full_users or capped or after_user > 0,
