@@ -44,8 +44,7 @@ LUA = Path(__file__).resolve().parent / "lua"
 USERS = 10_000
 OPENING = 5_000
 HTTP_WORKERS = 2  # balances' defaults: 2 HTTP workers, one worker actor per core
-TARGETS = {"applied": 0.5}
-STRETCH = 1.0
+TARGETS = {"applied": 1.0}  # issue 20: group commit should beat five statements a transaction
 DRAIN_TIMEOUT_S = 300.0
 ANY_QUEUED = "SELECT EXISTS (SELECT 1 FROM balances.tasks WHERE status = 'queued')"
 
@@ -100,7 +99,7 @@ def _end_to_end(service: Balances, dsn: str, env: dict, args, log, cpu: dict) ->
     """wrk for DURATION s, then until every task it got accepted is final."""
     before = asyncio.run(_one(dsn, "SELECT count(*) FROM balances.tasks"))
     started = time.monotonic()
-    with CpuMeter(cpu) as meter:
+    with CpuMeter(cpu, label="tasks") as meter:
         result = wrk.run(
             service.url("/api/v1/user/1/amount/"),
             LUA / "tasks.lua",
@@ -242,11 +241,6 @@ def measure(out: Results, pg: Postgres, service: Balances, dsn: str, args) -> No
     accepted = sum(r["accepted_per_s"] for r in ours.runs) / len(ours.runs)
     out.rows.append(
         report.Row("1.acc", "tasks accepted/s (202s) meanwhile", f"{report.rate(accepted)}/s")
-    )
-    ratio = ours.rate / peer.rate if peer.rate else 0
-    out.note(
-        f"1: stretch target >= {STRETCH:g}x tpcb-like: "
-        f"{'met' if ratio >= STRETCH else 'not met'} ({ratio:.2f}x)"
     )
 
     print(f"\n[2] queue drain: {args.queued:,} tasks queued at once", flush=True)

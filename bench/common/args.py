@@ -1,4 +1,5 @@
-"""The flags every PostgreSQL service's bench shares: --quick, --duration, --rounds, --clients.
+"""The flags every PostgreSQL service's bench shares: --quick, --duration, --rounds, --clients,
+--profile.
 
 A service adds its own flags to ``parser(...)`` and calls ``settle(args)`` after
 parsing, which fills the durations and rounds a --quick run shortens.
@@ -32,6 +33,12 @@ def parser(service: str, description: str | None, quick_help: str) -> argparse.A
         type=int,
         default=CLIENTS,
         help="wrk connections = pgbench clients (default 16)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample our processes with py-spy while ours is measured: a flame graph per "
+        "process role beside the results JSON (bench/README.md, 'Reading a flame graph')",
     )
     return parser
 

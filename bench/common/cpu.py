@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Self
 
 import psutil
+
+from bench.common import profile
 
 __all__ = ["CpuMeter", "children_matching", "service_groups", "tree_pids"]
 
@@ -64,11 +67,18 @@ def _children_cpu() -> float:
 
 
 class CpuMeter:
-    def __init__(self, groups: dict[str, Callable[[], list[int]]]):
+    """With a ``label``, a --profile run also samples the groups' processes with py-spy
+    (bench.common.profile) during the first run of that label."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]], label: str = ""):
         self.groups = groups
         self.seconds: dict[str, float] = {}
+        self._profile: AbstractContextManager[None] = (
+            profile.recording(label, groups) if label else nullcontext()
+        )
 
     def __enter__(self) -> Self:
+        self._profile.__enter__()
         self._start = {
             name: {pid: _cpu(pid) for pid in pids()} for name, pids in self.groups.items()
         }
@@ -81,6 +91,7 @@ class CpuMeter:
             now = {pid: _cpu(pid) for pid in set(pids()) | set(before)}
             self.seconds[name] = sum(max(0.0, now[pid] - before.get(pid, 0.0)) for pid in now)
         self.seconds["load"] = _children_cpu() - self._load
+        self._profile.__exit__(*exc)
 
     def per_op_us(self, operations: int) -> dict[str, float]:
         return {

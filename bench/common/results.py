@@ -29,6 +29,8 @@ class Results:
         self.failures: list[str] = []
         self.data: dict = {}
         self.args = args
+        self.profile_dir = RESULTS / f"{service}-{self.stamp}-profile"
+        """Where a --profile run's flame graphs go, beside the results JSON."""
         self.others = machine.ForeignCpu()
         self.others.start()
         self.load_before = machine.wait_quiet(0.0)
@@ -67,6 +69,7 @@ class Results:
             "load_before": self.load_before,
             "others_cores": round(others, 2),
             "measurements": self.data,
+            "profile": str(self.profile_dir) if self.profile_dir.exists() else None,
             "table": [r.as_dict() for r in self.rows],
             "table_text": table,
             "notes": self.notes,

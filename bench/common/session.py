@@ -18,6 +18,7 @@ import requests
 
 from actors.runtime.testing import ProcGroup
 from bench import deps
+from bench.common import profile
 from bench.common.errors import BenchError
 from bench.common.pg import Postgres
 from bench.common.results import Results
@@ -44,6 +45,9 @@ def run_service_bench(
         out.fail("wrk is not installed: " + "; ".join(found.notes))
         return out.finish()
     print(f"{service} bench: {header}", flush=True)
+    if out.args.get("profile"):
+        profile.start(out.profile_dir)
+        print(f"  profiling with py-spy into {out.profile_dir}", flush=True)
     logs = Path(tempfile.mkdtemp(prefix=f"bench-{service}-"))
     group = ProcGroup(logs)
     try:

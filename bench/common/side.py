@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from bench import report
 from bench.common import wrk
@@ -150,7 +151,7 @@ def wrk_side(
     bench.common.cpu.CpuMeter), the CPU per request of each group too."""
 
     def run() -> Figure:
-        with CpuMeter(cpu or {}) as meter:
+        with CpuMeter(cpu or {}, label=Path(script).stem if cpu else "") as meter:
             figure = from_wrk(wrk.run(url, script, clients, duration_s, env=env))
         if cpu:
             figure.cpu_us = meter.per_op_us(figure.runs[0]["requests"])

@@ -12,6 +12,7 @@ from actors.balances.store.base import (
     SHARDS,
     WRITE_OFF,
     ApplyResult,
+    begun,
     connection,
 )
 
@@ -108,11 +109,11 @@ async def apply_queued(
     Returns:
         What was applied, and whether to call again at once (`more`, `next_after`).
     """
-    async with connection(db) as conn, conn.transaction():
-        # NOTE: asyncpg prepares statements, and after five runs PostgreSQL may switch to
-        # a generic plan that cannot see the arrays: for _WRITE it scanned the task
-        # history, 20x slower at a million rows. Plan each batch for its own arrays.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    # NOTE: asyncpg prepares statements, and after five runs PostgreSQL may switch to a
+    # generic plan that cannot see the arrays: for _WRITE it scanned the task history,
+    # 20x slower at a million rows. Plan each batch for its own arrays (set with BEGIN,
+    # one round trip for both).
+    async with connection(db) as conn, begun(conn, "SET LOCAL plan_cache_mode = force_custom_plan"):
         users = await conn.fetch(_LOCK_USERS, owner, after_user, max_users, timeout=QUERY_TIMEOUT_S)
         if not users:
             return ApplyResult(0, 0, 0, after_user > 0, 0)

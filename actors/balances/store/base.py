@@ -133,6 +133,28 @@ async def connection(db: Any) -> AsyncIterator[asyncpg.Connection]:
         yield db
 
 
+@contextlib.asynccontextmanager
+async def begun(conn: asyncpg.Connection, *statements: str) -> AsyncIterator[None]:
+    """A transaction whose BEGIN carries ``statements`` (no parameters, no results) in the
+    same round trip; COMMIT when the block ends, ROLLBACK when it raises.
+
+    NOTE: ``conn.transaction()`` spends a round trip on BEGIN alone, and an apply is a few
+    statements long: each round trip costs the worker and the server a wake-up. The
+    simple query protocol runs several statements sent at once, without parameters.
+    """
+    await conn.execute("; ".join(("BEGIN", *statements)))
+    try:
+        yield
+    except BaseException:
+        # NOTE: after a cancelled query the connection may refuse another statement; the
+        # pool then rolls back or discards it on release (a bare connection closes).
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            if not conn.is_closed() and conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
 async def ping(db: Any) -> None:
     """One round trip: the database answers (readiness)."""
     await fetchval(db, "SELECT 1")

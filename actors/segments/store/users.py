@@ -17,19 +17,25 @@ Concurrency, settled by the database:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-from actors.segments.changes import AddItem, plan
+from actors.segments.changes import AddItem, ExpiryInPast
 from actors.segments.store.base import ROLLOUT_LOCK_KEY, UnknownSegments
 
 if TYPE_CHECKING:
     from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["change_user_segments", "user_segments"]
+
+UNKNOWN_SEGMENTS_STATE = "SG001"
+"""segments.change_user's SQLSTATE for slugs naming no live segment (DETAIL: JSON array)."""
+EXPIRY_IN_PAST_STATE = "SG002"
+"""segments.change_user's SQLSTATE for an absolute expiry not after the change (DETAIL: slug)."""
 
 _ACTIVE_SLUGS = """
 SELECT coalesce(array_agg(s.slug ORDER BY s.slug COLLATE "C"), '{}')
@@ -57,7 +63,8 @@ async def user_segments(pool: LazyPool, user_id: int) -> list[str]:
 async def change_user_segments(
     pool: LazyPool, user_id: int, add: Sequence[AddItem], remove: Sequence[str]
 ) -> list[str]:
-    """Add and remove segments of one user, all or nothing.
+    """Add and remove segments of one user, all or nothing, in one call of
+    segments.change_user (schema/002_change_in_one_call.sql): one round trip.
 
     Adding a held segment keeps it and replaces its expiry (no history row); removing one
     not held does nothing. A held membership already expired counts as not held: its
@@ -70,97 +77,43 @@ async def change_user_segments(
         UnknownSegments: a slug names no live segment (nothing changed).
         ExpiryInPast: an absolute expiry is not after the time of the change.
     """
-    slugs = sorted({item.slug for item in add} | set(remove))
-    async with pool.acquire() as conn, conn.transaction():
-        await _lock_user(conn, user_id)
-        ids: dict[str, int] = {}
-        if slugs:
-            ids = {
-                slug: segment_id
-                for slug, segment_id in await conn.fetch(
-                    "SELECT slug, id FROM segments.segments "
-                    "WHERE slug = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE",
-                    slugs,
-                )
-            }
-            if len(ids) < len(slugs):
-                raise UnknownSegments(set(slugs) - ids.keys())
-        held = {
-            row[0]: (row[1], row[2]) for row in await conn.fetch(_HELD, user_id, list(ids.values()))
-        }
-        now = await conn.fetchval("SELECT clock_timestamp()")
-        change = plan(now, ids, held, add, remove)
-        if change.delete or change.upsert:
-            history = list(zip(*change.history, strict=True)) or [(), (), ()]
-            await conn.execute(
-                _WRITE_CHANGE,
+    async with pool.acquire() as conn:
+        try:
+            active: list[str] = await conn.fetchval(
+                "SELECT segments.change_user($1, $2, $3, $4, $5, $6)",
                 user_id,
-                change.delete,
-                [sid for sid, _ in change.upsert],
-                [expires for _, expires in change.upsert],
-                *map(list, history),
+                [item.slug for item in add],
+                [item.expires_at for item in add],
+                [item.ttl_seconds for item in add],
+                list(remove),
+                ROLLOUT_LOCK_KEY,
             )
-        return change.active
+        except asyncpg.PostgresError as exc:
+            raise _change_error(exc, add) from None
+    return list(active)
 
 
-# Every membership of the user; those of the named segments locked (the reaper skips them,
-# a deletion of those segments waits on our FOR SHARE). The answer is computed from these
-# rows, without reading again.
-# NOTE: the others are read, not locked: a deletion of another segment then never waits
-# for this change (nor the reverse), and the lock graph has no edge to form a cycle with.
-_HELD = """
-WITH locked AS (
-    SELECT segment_id, expires_at FROM segments.memberships
-    WHERE user_id = $1 AND segment_id = ANY($2::bigint[]) FOR UPDATE)
-SELECT l.segment_id, s.slug, l.expires_at
-FROM locked l JOIN segments.segments s ON s.id = l.segment_id
-UNION ALL
-SELECT m.segment_id, s.slug, m.expires_at
-FROM segments.memberships m JOIN segments.segments s ON s.id = m.segment_id
-WHERE m.user_id = $1 AND m.segment_id <> ALL($2::bigint[])"""
-
-
-_WRITE_CHANGE = """
-WITH gone AS (
-    DELETE FROM segments.memberships WHERE user_id = $1 AND segment_id = ANY($2::bigint[])),
-kept AS (
-    INSERT INTO segments.memberships (user_id, segment_id, expires_at)
-    SELECT $1, segment_id, expires_at
-    FROM unnest($3::bigint[], $4::timestamptz[]) AS t(segment_id, expires_at)
-    ON CONFLICT (user_id, segment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at)
-INSERT INTO segments.history (user_id, slug, operation, at)
-SELECT $1, slug, operation, at
-FROM unnest($5::text[], $6::text[], $7::timestamptz[]) AS t(slug, operation, at)"""
+def _change_error(exc: asyncpg.PostgresError, add: Sequence[AddItem]) -> Exception:
+    """The store's error for segments.change_user's own SQLSTATEs; any other as it came."""
+    code = getattr(exc, "sqlstate", None)
+    detail = getattr(exc, "detail", None) or ""
+    if code == UNKNOWN_SEGMENTS_STATE:
+        return UnknownSegments(json.loads(detail))
+    if code == EXPIRY_IN_PAST_STATE:
+        item = next(item for item in add if item.slug == detail)
+        assert item.expires_at is not None  # only an absolute expiry can be in the past
+        return ExpiryInPast(item.slug, item.expires_at)
+    return exc
 
 
 async def _lock_user(conn: asyncpg.Connection, user_id: int) -> datetime | None:
     """Lock the user's row; a new user is made known first, with the percent segments that
-    select them.
+    select them (segments.make_known, schema/002_change_in_one_call.sql).
 
     Returns:
         The time the user became known when this transaction made them known, else None.
     """
-    if await conn.fetchval("SELECT true FROM segments.users WHERE id = $1 FOR UPDATE", user_id):
-        return None
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", ROLLOUT_LOCK_KEY)
-    now: datetime | None = await conn.fetchval(
-        "INSERT INTO segments.users (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING first_seen",
-        user_id,
+    seen: datetime | None = await conn.fetchval(
+        "SELECT segments.make_known($1, $2)", user_id, ROLLOUT_LOCK_KEY
     )
-    if now is None:  # another transaction made the user known first: wait for it
-        await conn.execute("SELECT 1 FROM segments.users WHERE id = $1 FOR UPDATE", user_id)
-        return None
-    await conn.execute(
-        """
-        WITH picked AS (
-            SELECT id, slug FROM segments.segments
-            WHERE deleted_at IS NULL AND percent > 0 AND segments.bucket(slug, $1) < percent * 100
-            FOR SHARE),
-        ins AS (
-            INSERT INTO segments.memberships (user_id, segment_id) SELECT $1, id FROM picked)
-        INSERT INTO segments.history (user_id, slug, operation, at)
-        SELECT $1, slug, 'add', $2 FROM picked""",
-        user_id,
-        now,
-    )
-    return now
+    return seen

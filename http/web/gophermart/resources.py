@@ -64,15 +64,18 @@ class Auth:
 
     def user_of(self, req: falcon.asgi.Request) -> int:
         """The authenticated user id. Raises 401 unless header or cookie holds a valid token."""
-        header = req.get_header("Authorization") or ""
-        scheme, _, token = header.strip().partition(" ")
-        candidates = [token.strip()] if scheme.lower() == "bearer" else [header.strip()]
-        candidates += req.get_cookie_values(COOKIE_NAME) or []
-        for candidate in candidates:
-            if candidate:
-                user_id = auth.user_from_token(self.secret, candidate)
-                if user_id is not None:
-                    return user_id
+        header = req.get_header("Authorization")
+        if header:
+            scheme, _, token = header.strip().partition(" ")
+            candidate = token.strip() if scheme.lower() == "bearer" else header.strip()
+            user_id = auth.user_from_token(self.secret, candidate) if candidate else None
+            if user_id is not None:
+                return user_id
+        # NOTE: cookies are parsed only when the header did not do (a parse per request).
+        for candidate in req.get_cookie_values(COOKIE_NAME) or []:
+            user_id = auth.user_from_token(self.secret, candidate) if candidate else None
+            if user_id is not None:
+                return user_id
         raise falcon.HTTPUnauthorized(
             description="not authenticated: send the token of register or login "
             "(Authorization: Bearer <token>, or the token cookie)",
