@@ -41,10 +41,13 @@ LEASE_MS = 3000
 POLL_MS = 60_000
 """Longer than the test: every task is applied because its owner was woken (a nudge,
 a NOTIFY, a lease gained, a listening connection regained)."""
-WAKE_LIMIT_S = 1.0
+AFTER_WAKE_LIMIT_S = 15.0
+"""Far below POLL_MS: a task applied within it was woken, not polled. Looser than the
+second of test_process_hosts: B may be reconnecting its pools right after the link
+returns (once seen at 5 s on a machine at load average 20)."""
 AFTER_TASKS = 20
-"""Tasks accepted on A for B's shards once B is back, each applied within WAKE_LIMIT_S:
-B's workers listen again."""
+"""Tasks accepted on A for B's shards once B is back, each applied within
+AFTER_WAKE_LIMIT_S: B's workers listen again."""
 USERS = 12
 OPENING = 100
 ACKS_PER_PHASE = 30
@@ -201,8 +204,8 @@ def test_b_cut_off_under_load_then_back(net, pg, procs):
             load.stop()
     wait_until(lambda: listening(dsn, net.address(1)) == 2, 30, "B's workers to listen again")
     b_users = users_in_shards(a, shards_of(dsn, b, 32) or set(), 4, "after")
-    woken = wakeup_latencies(a, b_users, AFTER_TASKS, timeout_s=WAKE_LIMIT_S * 5)
-    assert max(woken) < WAKE_LIMIT_S, woken
+    woken = wakeup_latencies(a, b_users, AFTER_TASKS, timeout_s=AFTER_WAKE_LIMIT_S)
+    assert max(woken) < AFTER_WAKE_LIMIT_S, woken
     retried = [(k, u, t, n) for load in loads for k, u, t, n in load.unanswered]
     replayed = 0
     for key, user, type_, amount in retried:  # a client's retry, same key
