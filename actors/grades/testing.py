@@ -28,10 +28,22 @@ from actors.runtime.testing import (
     wait_until,
 )
 
-__all__ = ["AUTH", "BACKENDS", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
+__all__ = [
+    "AUTH",
+    "BACKENDS",
+    "Bus",
+    "Replica",
+    "Cluster",
+    "NatsNode",
+    "NatsCluster",
+    "seconds_until_sets_accepted",
+]
 
 BACKENDS = ("builtin", "jetstream")
 """Cluster.backend values: the grades bus, or a 3-node NATS JetStream cluster."""
+SET_PROBE_TIMEOUT_S = 1.0
+"""One probe set of a starting replica: a port bound but not yet served holds it."""
+SET_PROBE_EVERY_S = 0.02
 START_ATTEMPTS = 3
 """Tries of a start that lost a free port to another process in between."""
 AUTH = ("test", "test")
@@ -301,6 +313,16 @@ class Replica(Proc):
             self.set_url, json={"user_id": user_id, **fields}, auth=AUTH, timeout=10
         )
 
+    def accepts_set(self, user_id: str) -> bool:
+        """One POST /set answered 200 (False on a refusal, an error or no answer in time)."""
+        try:
+            response = requests.post(
+                self.set_url, json={"user_id": user_id}, auth=AUTH, timeout=SET_PROBE_TIMEOUT_S
+            )
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
     def get(self, user_id: str, session: requests.Session | None = None) -> requests.Response:
         return (session or self.session).get(
             f"{self.get_base}/get", params={"user_id": user_id}, timeout=10
@@ -370,6 +392,22 @@ class Cluster(ProcGroup):
                 shutil.rmtree(home, ignore_errors=True)
         raise AssertionError("unreachable")
 
+    def launch_fresh(self) -> tuple[Bus | NatsCluster, Replica, Replica, float]:
+        """The Procfile's cluster launched at once, as `make run` does: a bus and two new
+        replicas, each naming the other as the peer to restore from; nothing waited for.
+
+        Returns:
+            The bus, replicas 1 and 2, and the time.monotonic() of the launch.
+        """
+        bus = self.bus(start=False)
+        one = self.replica(1, bus, start=False)
+        two = self.replica(2, bus, next_url=one.get_base, start=False)
+        one.env["NEXT_REPLICA_URL"] = two.get_base
+        launched = time.monotonic()
+        for proc in (bus, one, two):
+            proc.start()
+        return bus, one, two, launched
+
     def replica(
         self,
         replica_id: int,
@@ -387,3 +425,20 @@ class Cluster(ProcGroup):
             if wait:
                 replica.wait_ready()
         return replica
+
+
+def seconds_until_sets_accepted(
+    replicas: list[Replica], started: float, timeout_s: float
+) -> dict[int, float]:
+    """Seconds from ``started`` (time.monotonic()) until each replica answered a POST /set
+    with 200, by replica id; the replicas still refusing at the deadline are left out."""
+    accepted: dict[int, float] = {}
+    deadline = started + timeout_s
+    while len(accepted) < len(replicas) and time.monotonic() < deadline:
+        for replica in replicas:
+            if replica.replica_id not in accepted and replica.accepts_set(
+                f"probe-{replica.replica_id}"
+            ):
+                accepted[replica.replica_id] = time.monotonic() - started
+        time.sleep(SET_PROBE_EVERY_S)
+    return accepted
