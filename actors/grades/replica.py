@@ -2,8 +2,9 @@
 
 Children, started in this order: the storage actor, the broker actor (unless
 BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), the
-snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0), and the setter and
-getter gunicorn servers. A child that dies is restarted (the
+snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0), and one gunicorn
+whose workers serve both the setter and the getter port (web.grades.app routes a
+request by the port it came in on). A child that dies is restarted (the
 storage actor restores itself); see actors.runtime.supervisor. Once the
 storage actor reports ready and both ports answer HTTP, the replica says so once:
 ``grades is ready on http://<setter> and http://<getter> (replica N with R rows)``.
@@ -37,21 +38,17 @@ def replica_children(cfg: Config) -> list[Child]:
         children.append(Child("broker", [python, "-m", broker], env))
         if cfg.snapshot_every_s:
             children.append(Child("snapshotter", [python, "-m", "actors.grades.snapshotter"], env))
-    for role, port, workers in (
-        ("setter", cfg.setter_port, cfg.setter_workers),
-        ("getter", cfg.getter_port, cfg.getter_workers),
-    ):
-        children.append(
-            gunicorn_child(
-                role,
-                f"web.grades.{role}:get_app()",
-                f"{cfg.http_host}:{port}",
-                workers,
-                env,
-                f"grades: {role} replica={cfg.replica_id}",
-                metrics_dir=cfg.run_dir / "metrics",
-            )
+    children.append(
+        gunicorn_child(
+            "http",
+            "web.grades.app:get_app()",
+            [f"{cfg.http_host}:{cfg.setter_port}", f"{cfg.http_host}:{cfg.getter_port}"],
+            cfg.http_workers,
+            env,
+            f"grades: http replica={cfg.replica_id}",
+            metrics_dir=cfg.run_dir / "metrics",
         )
+    )
     return children
 
 

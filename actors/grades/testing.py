@@ -201,7 +201,7 @@ class NatsCluster:
 
 
 class Replica(Proc):
-    """One `grades replica` (supervisor, storage, broker, setter and getter servers)."""
+    """One `grades replica` (supervisor, storage, broker, snapshotter, the HTTP server)."""
 
     def __init__(
         self,
@@ -237,7 +237,7 @@ class Replica(Proc):
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
         if workers is not None:
-            env["SETTER_WORKERS"] = env["GETTER_WORKERS"] = str(workers)
+            env["GRADES_HTTP_WORKERS"] = str(workers)
         env.update({k: str(v) for k, v in extra_env.items()})
         super().__init__(
             f"replica{replica_id}", [sys.executable, "-m", "actors.grades.replica"], env, log_dir
@@ -288,7 +288,7 @@ class Replica(Proc):
         return self.find(f"grades: {role} replica={self.replica_id}")
 
     def child(self, role: str) -> psutil.Process:
-        """The supervisor's live child of a role: storage, broker, setter, getter."""
+        """The supervisor's live child of a role: storage, broker, snapshotter, http."""
         for proc in self.role(role):
             try:
                 if proc.ppid() == self.started().pid:
@@ -297,10 +297,10 @@ class Replica(Proc):
                 continue
         raise self.fail(f"has no running {role} child")
 
-    def workers(self, role: str) -> list[psutil.Process]:
-        """The gunicorn worker processes of the setter or getter."""
+    def workers(self) -> list[psutil.Process]:
+        """The gunicorn worker processes (each serves both ports)."""
         try:
-            return self.child(role).children()
+            return self.child("http").children()
         except (HarnessError, psutil.NoSuchProcess):
             return []
 

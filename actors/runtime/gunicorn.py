@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from actors.runtime.config import ServiceSettings
@@ -28,15 +29,17 @@ GRACEFUL_TIMEOUT_S = 3
 
 def gunicorn_argv(
     app: str,
-    bind: str,
+    bind: str | Sequence[str],
     workers: int,
     title: str,
     backlog: int = 2048,
     pythonpath: tuple[Path, ...] = (),
 ) -> list[str]:
     """The gunicorn command line every HTTP server runs with: the worker class, the
-    timeouts and the log level; ``http/`` (and ``pythonpath``) on its import path."""
+    timeouts and the log level; ``http/`` (and ``pythonpath``) on its import path.
+    ``bind`` is one address or several, all served by the same workers."""
     path = ",".join(str(p) for p in (HTTP_DIR, *pythonpath))
+    binds = [bind] if isinstance(bind, str) else list(bind)
     return [
         sys.executable,
         "-m",
@@ -47,8 +50,7 @@ def gunicorn_argv(
         path,
         "--workers",
         str(workers),
-        "--bind",
-        bind,
+        *(flag for address in binds for flag in ("--bind", address)),
         "--graceful-timeout",
         str(GRACEFUL_TIMEOUT_S),
         "--timeout",
@@ -69,7 +71,7 @@ def gunicorn_argv(
 def gunicorn_child(
     name: str,
     app: str,
-    bind: str,
+    bind: str | Sequence[str],
     workers: int,
     env: dict[str, str],
     title: str,

@@ -49,26 +49,40 @@ def request_metrics(service: str, port_role: str = "http") -> list[RequestMetric
     return [RequestMetrics(service, port_role)] if metrics_enabled() else []
 
 
-class RequestMetrics:
-    """Falcon middleware: a counter and a latency histogram per route and status."""
+_FAMILIES: dict[str, tuple[Any, Any]] = {}
+"""service -> (requests counter, latency histogram): one pair per process, shared by the
+apps of a worker that serves several ports (grades), since a registry takes a name once."""
 
-    def __init__(self, service: str, port_role: str):
+
+def _request_families(service: str) -> tuple[Any, Any]:
+    families = _FAMILIES.get(service)
+    if families is None:
         # NOTE: imported here, after the worker has its environment: prometheus_client
         # picks multiprocess mode from PROMETHEUS_MULTIPROC_DIR at import time.
         from prometheus_client import Counter, Histogram
 
+        families = _FAMILIES[service] = (
+            Counter(
+                f"{service}_http_requests",
+                "HTTP requests answered",
+                ["port", "route", "method", "status"],
+            ),
+            Histogram(
+                f"{service}_http_request_seconds",
+                "HTTP request latency",
+                ["port", "route"],
+                buckets=LATENCY_BUCKETS_S,
+            ),
+        )
+    return families
+
+
+class RequestMetrics:
+    """Falcon middleware: a counter and a latency histogram per route and status."""
+
+    def __init__(self, service: str, port_role: str):
         self.role = port_role
-        self.requests = Counter(
-            f"{service}_http_requests",
-            "HTTP requests answered",
-            ["port", "route", "method", "status"],
-        )
-        self.latency = Histogram(
-            f"{service}_http_request_seconds",
-            "HTTP request latency",
-            ["port", "route"],
-            buckets=LATENCY_BUCKETS_S,
-        )
+        self.requests, self.latency = _request_families(service)
         # (route, method, status) -> (count, time)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
