@@ -24,15 +24,17 @@ import signal
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
 
 from actors.runtime import protocol
 from actors.runtime.logs import setup_logging
 from actors.runtime.protocol import Error, ErrorCode
 from actors.runtime.security import Curve
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 __all__ = ["Actor", "run_actor", "setup_logging", "set_title", "monotonic_ms", "now_ms"]
 
