@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from actors.runtime.pg import transient_errors
+from web.common.pid import current_pid
 
 __all__ = [
     "Collect",
@@ -59,7 +60,14 @@ def _request_families(service: str) -> tuple[Any, Any]:
     if families is None:
         # NOTE: imported here, after the worker has its environment: prometheus_client
         # picks multiprocess mode from PROMETHEUS_MULTIPROC_DIR at import time.
-        from prometheus_client import Counter, Histogram
+        from prometheus_client import Counter, Histogram, values
+
+        if metrics_enabled():
+            # NOTE: multiprocess values check for a fork on every write, with a getpid()
+            # system call each (three a request); current_pid() has no system call and
+            # still changes in a forked child, the check's whole purpose.
+            value_class = values.MultiProcessValue(process_identifier=current_pid)  # type: ignore[no-untyped-call]
+            values.ValueClass = value_class
 
         families = _FAMILIES[service] = (
             Counter(
