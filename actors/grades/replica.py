@@ -15,15 +15,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from actors.grades.config import PROGRAM, Config
-from actors.grades.messages import Status
-from actors.runtime.base import set_title, setup_logging
-from actors.runtime.client import Client, RemoteError
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.logs import setup_logging
 from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
+from actors.runtime.titles import set_title
+
+if TYPE_CHECKING:
+    from actors.runtime.client import Client
+
+# NOTE: the storage client (ZeroMQ, msgpack, asyncio) is imported by StorageReady's first
+# call, once the children run: what the supervisor imports before it starts them delays
+# every one of them (a fresh replica's start, issue 18).
 
 __all__ = ["replica_children", "main"]
 
@@ -72,6 +79,9 @@ class StorageReady:
 
     def __call__(self) -> str | None:
         """None while the storage actor is not ready; else ``replica N with R rows``."""
+        from actors.grades.messages import Status
+        from actors.runtime.client import Client, RemoteError
+
         if self.client is None:
             self.client = Client(self.cfg.storage_endpoint, timeout_s=1.0)
         try:
