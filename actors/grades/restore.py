@@ -12,13 +12,18 @@ import json
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
-from http.client import HTTPResponse
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from actors.grades.backup import BackupError, read_backup
 from actors.grades.loading import LoadEvent
+
+if TYPE_CHECKING:
+    import urllib.error
+    from http.client import HTTPResponse
+
+# NOTE: urllib.request (and the email parser it pulls in) is imported by the download
+# thread, not here: the storage actor imports this module, and its start is on the
+# critical path of a replica's start while the download is not.
 
 __all__ = ["BackupDownload"]
 
@@ -60,6 +65,9 @@ class BackupDownload(threading.Thread):
         return False
 
     def _open(self) -> BinaryIO:
+        import urllib.error
+        import urllib.request
+
         last_error = ""
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:

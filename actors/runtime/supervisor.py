@@ -9,7 +9,9 @@ STOP_WAIT_S) and exit 0.
 
 The supervisor knows no service: a service lists its children and may pass
 ``on_tick``, called every CHECK_EVERY_S while running (a service's
-``actors.runtime.ready.ReadyAnnouncer`` there says once that it is ready).
+``actors.runtime.ready.ReadyAnnouncer`` there says once that it is ready). A child
+with ``start_when`` starts only once that returns True (e.g. once the service is
+ready), so its start does not compete for the CPU with the ones the service needs.
 """
 
 from __future__ import annotations
@@ -64,13 +66,22 @@ class Child:
     """One supervised process: its command, its current Popen and its history."""
 
     def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], quick_death_s: float = QUICK_DEATH_S
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        quick_death_s: float = QUICK_DEATH_S,
+        start_when: Callable[[], bool] | None = None,
     ):
         self.name = name
         self.argv = argv
         self.env = env
         self.quick_death_s = quick_death_s
         """A death sooner than this after starting counts as failing to start."""
+        self.start_when = start_when
+        """Started first once this returns True (checked every CHECK_EVERY_S), not with
+        the others: a child the service needs only once it is up stays off the CPU its
+        start competes for. Restarts do not wait for it."""
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.quick_deaths = 0
@@ -101,8 +112,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         for child in self.children:
-            self.log.info("starting %s", child.name)
-            child.start()
+            if child.start_when is None:
+                self.log.info("starting %s", child.name)
+                child.start()
         try:
             status = self._watch()
         finally:
@@ -122,6 +134,13 @@ class Supervisor:
 
     def _check(self, child: Child) -> str:
         now = time.monotonic()
+        if child.process is None and child.start_when is not None:
+            if not child.start_when():
+                return "waiting"
+            child.start_when = None
+            self.log.info("starting %s", child.name)
+            child.start()
+            return "running"
         if child.process is None:
             if now >= child.restart_at:
                 self.log.info("restarting %s (restart #%d)", child.name, child.restarts)

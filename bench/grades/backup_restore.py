@@ -100,12 +100,12 @@ def measure(stack: Stack, rows: int) -> dict:
     )
 
     # --- backup ------------------------------------------------------------
-    getters = replica1.workers("getter")
+    getters = replica1.workers()
     if not getters:
         raise replica1.fail("no getter worker process found")
     time.sleep(0.5)
     getter_before = _rss(getters)
-    sampler = RssSampler(lambda: replica1.workers("getter"))
+    sampler = RssSampler(lambda: replica1.workers())
     sampler.start()
     try:
         backup = _read_backup(replica1.get_base)
@@ -116,7 +116,7 @@ def measure(stack: Stack, rows: int) -> dict:
             f"the backup holds {backup['rows']} rows "
             f"(header says {backup['meta_rows']}), expected {rows}"
         )
-    getter_after = _rss(replica1.workers("getter"))
+    getter_after = _rss(replica1.workers())
 
     # --- restore -----------------------------------------------------------
     started = time.monotonic()

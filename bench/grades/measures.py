@@ -1,5 +1,5 @@
-"""Measurements 1-6 and 8 (7 is cpu.py). Each starts what it needs in its own Stack, measures ours,
-then the peer under the same load, stops everything, and returns
+"""Measurements 1-6 and 8 (7 is cpu.py, 9 cold_start.py). Each starts what it needs in
+its own Stack, measures ours, then the peer under the same load, stops everything, and returns
 ``{"data": ..., "rows": [report.Row], "failures": [str]}``.
 
 A failure listed in "failures" (a replica that lost writes, errors under load)
@@ -14,6 +14,7 @@ from actors.grades.config import DEFAULT_HTTP_WORKERS
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.grades import (
     backup_restore,
+    cold_start,
     cpu,
     httppipe,
     jetstream,
@@ -521,6 +522,12 @@ MEASUREMENTS = {  # name: (id, title, function, needs wrk)
         "go-grades-js on the same cluster",
         jetstream_cluster,
         True,
+    ),
+    "start": (
+        "9",
+        "fresh two-replica cluster (bus and both replicas launched at once) accepts sets on both",
+        cold_start.measure,
+        False,
     ),
 }
 ALIASES = {info[0]: name for name, info in MEASUREMENTS.items()}

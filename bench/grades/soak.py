@@ -30,7 +30,7 @@ FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
 USERS = [f"soak{i}" for i in range(2000)]
 RECOVERY_TIMEOUT_S = 90.0
 CONVERGE_TIMEOUT_S = 180.0
-VICTIMS = ("bus", "replica", "storage", "broker", "setter", "getter", "setter-worker")
+VICTIMS = ("bus", "replica", "storage", "broker", "http", "http-worker")
 
 
 class Writer(threading.Thread):
@@ -111,10 +111,10 @@ def kill(bus, replicas, victim: str, rng: random.Random) -> str:
         time.sleep(rng.uniform(0, 2))
         replica.start()
         return f"replica{replica.replica_id}"
-    role = "setter" if victim == "setter-worker" else victim
+    role = "http" if victim == "http-worker" else victim
     procs = (
-        replica.workers(role)
-        if victim == "setter-worker"
+        replica.workers()
+        if victim == "http-worker"
         else [
             p
             for p in replica.role(role)

@@ -30,6 +30,11 @@ SCRIPT = textwrap.dedent("""
                          {}, quick_death_s=0.1)],
         "ready": [Child("web", [py, "-c", slow_server], {})],
         "never": [Child("steady", [py, "-c", "import time; time.sleep(600)"], {})],
+        "after_ready": [
+            Child("web", [py, "-c", slow_server], {}),
+            Child("late", [py, "-c", "print('late child up', flush=True); import time; "
+                           "time.sleep(600)"], {}, start_when=lambda: ready.done),
+        ],
     }[sys.argv[1]]
     ready = ReadyAnnouncer(
         "demo", [f"http://127.0.0.1:{port}"], logging.getLogger("test-supervisor"), deadline_s=1
@@ -100,6 +105,20 @@ def test_no_ready_line_while_nothing_answers_only_a_warning_past_the_deadline(tm
     try:
         proc.wait_output("demo is not ready on http://127.0.0.1:", 30)
         assert "is ready on" not in proc.output()
+    finally:
+        proc.process.send_signal(signal.SIGTERM)
+        assert proc.process.wait(timeout=10) == 0
+
+
+def test_a_child_with_start_when_starts_only_once_it_holds(tmp_path):
+    port = free_port()
+    proc = _supervisor(tmp_path, "after_ready", port)
+    try:
+        proc.wait_output("late child up", 30)
+        out = proc.output()
+        said = out.index(f"demo is ready on http://127.0.0.1:{port}")
+        assert said < out.index("starting late") < out.index("late child up")
+        assert out.count("starting late") == 1
     finally:
         proc.process.send_signal(signal.SIGTERM)
         assert proc.process.wait(timeout=10) == 0
