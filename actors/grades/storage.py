@@ -123,8 +123,8 @@ class StorageActor(Actor):
             self.log.warning("BUS_URL=none: standalone, writes are neither durable nor replicated")
             self.log.info("ready (standalone)")
             return
-        # NOTE: loading millions of row lists with the cyclic GC on spends ~40% of the
-        # time rescanning them; rows hold only ints, so they can form no cycles.
+        # NOTE: the table itself is str and int, which the cyclic GC does not track; it is
+        # off while loading so that the parser's short-lived lists do not trigger passes.
         gc.disable()
         if self.config.next_replica_url:
             self._start_restore()
