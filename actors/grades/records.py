@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 __all__ = [
     "FIELDS",
@@ -102,13 +103,13 @@ class GradeTable:
         """Every user_id, in slot order: ``packed_rows(i, j)`` holds keys()[i:j]'s rows."""
         return list(self._slots)
 
-    def values(self, key: str) -> list[int] | None:
-        """The four field values of a record (a copy), or None."""
+    def record(self, key: str) -> list[Any] | None:
+        """[user_id, its four field values] as a Get answers it, or None."""
         slot = self._slots.get(key)
         if slot is None:
             return None
-        base = slot * _WIDTH
-        return self._values[base : base + _WIDTH].tolist()
+        cells, base = self._values, slot << 2  # four values a slot
+        return [key, cells[base], cells[base + 1], cells[base + 2], cells[base + 3]]
 
     def get(self, key: str) -> list[int] | None:
         """The record as 8 ints, four values then their versions (a copy), or None."""
@@ -139,7 +140,7 @@ class GradeTable:
         self._versions[slot] = -1 - first // _WIDTH
         return first
 
-    def merge(self, key: str, stamp: int, replica_id: int, values: list[int | None]) -> list[int]:
+    def merge(self, key: str, stamp: int, replica_id: int, values: list[int | None]) -> list[Any]:
         """Apply one change: each present field wins if its version is newer.
 
         Args:
@@ -149,38 +150,60 @@ class GradeTable:
             values: len(FIELDS) items, None for absent, each in int64 range.
 
         Returns:
-            The record's four field values after the merge.
+            [user_id, its four field values after the merge], as a Set answers it.
         """
+        # NOTE: unrolled over the four fields, as the dict-of-lists version was: this is
+        # the path of every write, and a loop here costs more than the rest of it.
         version = stamp << REPLICA_BITS | replica_id
+        v0, v1, v2, v3 = values
         slot = self._slots.get(key)
         if slot is None:
+            if (
+                v0 is not None
+                and v1 is not None
+                and v2 is not None
+                and v3 is not None
+                and 0 <= version <= INT64_MAX
+            ):
+                # an out-of-range value raises before any change
+                self._values.fromlist([v0, v1, v2, v3])
+                self._versions.append(version)
+                self._slots[key] = len(self._slots)
+                return [key, v0, v1, v2, v3]
             row = [0 if value is None else value for value in values]
             self._append(key, row, [0 if value is None else version for value in values])
-            return row
-        cells, base = self._values, slot * _WIDTH
+            return [key, *row]
+        cells, base = self._values, slot << 2  # four values a slot
         shared = self._versions[slot]
         if shared >= 0:
             if version <= shared:  # every field is at least as new already
-                return cells[base : base + _WIDTH].tolist()
-            v0, v1, v2, v3 = values
+                return [key, cells[base], cells[base + 1], cells[base + 2], cells[base + 3]]
             if v0 is not None and v1 is not None and v2 is not None and v3 is not None:
                 self._versions[slot] = version  # first: it is the one that can overflow
                 cells[base] = v0
                 cells[base + 1] = v1
                 cells[base + 2] = v2
                 cells[base + 3] = v3
-                return [v0, v1, v2, v3]
+                return [key, v0, v1, v2, v3]
             if v0 is None and v1 is None and v2 is None and v3 is None:
-                return cells[base : base + _WIDTH].tolist()
+                return [key, cells[base], cells[base + 1], cells[base + 2], cells[base + 3]]
             first = self._split_row(slot, shared)
         else:
-            first = (-1 - shared) * _WIDTH
+            first = (-1 - shared) << 2
         split = self._split
-        for i, value in enumerate(values):
-            if value is not None and version > split[first + i]:
-                split[first + i] = version
-                cells[base + i] = value
-        return cells[base : base + _WIDTH].tolist()
+        if v0 is not None and version > split[first]:
+            split[first] = version
+            cells[base] = v0
+        if v1 is not None and version > split[first + 1]:
+            split[first + 1] = version
+            cells[base + 1] = v1
+        if v2 is not None and version > split[first + 2]:
+            split[first + 2] = version
+            cells[base + 2] = v2
+        if v3 is not None and version > split[first + 3]:
+            split[first + 3] = version
+            cells[base + 3] = v3
+        return [key, cells[base], cells[base + 1], cells[base + 2], cells[base + 3]]
 
     def _append(self, key: str, values: list[int], versions: list[int]) -> None:
         """A new record; nothing changes if a number is out of range."""

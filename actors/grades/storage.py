@@ -242,7 +242,7 @@ class StorageActor(Actor):
         """Merge a durable batch and answer each caller with its merged record."""
         merge, rid = self.table.merge, self.rid
         for ident, request_id, key, values, stamp, _trace in items:
-            self.reply(ident, request_id, Ok([key, *merge(key, stamp, rid, values)]))
+            self.reply(ident, request_id, Ok(merge(key, stamp, rid, values)))
         self.sets_applied += len(items)
 
     def _fail(self, items: list[_QueuedSet], code: str, reason: str) -> None:
@@ -279,11 +279,11 @@ class StorageActor(Actor):
     def handle_get(self, ident: bytes, request_id: int, message: messages.Get) -> None:
         if self._unavailable_reply(ident, request_id):
             return
-        values = self.table.values(message.key) if isinstance(message.key, str) else None
-        if values is None:
+        record = self.table.record(message.key) if isinstance(message.key, str) else None
+        if record is None:
             self.reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "user_id: not found"))
         else:
-            self.reply(ident, request_id, Ok([message.key, *values]))
+            self.reply(ident, request_id, Ok(record))
 
     def handle_snapshot_open(
         self, ident: bytes, request_id: int, _message: messages.SnapshotOpen

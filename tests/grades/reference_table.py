@@ -23,15 +23,15 @@ class ReferenceTable:
         row = self.rows.get(key)
         return None if row is None else list(row)
 
-    def merge(self, key: str, stamp: int, replica_id: int, values: list[int | None]) -> list[int]:
-        """Apply one change; the four values after it."""
+    def merge(self, key: str, stamp: int, replica_id: int, values: list[int | None]) -> list:
+        """Apply one change; [key, the four values after it]."""
         version = stamp << REPLICA_BITS | replica_id
         row = self.rows.setdefault(key, [0] * 2 * len(FIELDS))
         for i, value in enumerate(values):
             if value is not None and version > row[4 + i]:
                 row[i] = value
                 row[4 + i] = version
-        return row[:4]
+        return [key, *row[:4]]
 
     def merge_row(self, key: str, row: list[int]) -> None:
         mine = self.rows.get(key)

@@ -95,7 +95,7 @@ def test_a_large_table_answers_every_get_as_the_reference(built):
     assert table.keys() == list(reference.rows)
     for key, row in reference.rows.items():
         assert table.get(key) == row
-        assert table.values(key) == row[:4]
+        assert table.record(key) == [key, *row[:4]]
     assert table.get("not-a-key") is None
 
 

@@ -38,23 +38,23 @@ def test_new_table_is_empty():
 
     assert len(table) == 0
     assert table.get("u") is None
-    assert table.values("u") is None
+    assert table.record("u") is None
     assert table.keys() == []
 
 
 def test_first_set_with_only_spp_leaves_other_fields_zero():
     table = GradeTable()
 
-    values = table.merge("u", 100, 1, only("spp", 23))
+    record = table.merge("u", 100, 1, only("spp", 23))
 
-    assert values == [0, 23, 0, 0]
+    assert record == ["u", 0, 23, 0, 0]
     assert table.get("u") == [0, 23, 0, 0] + [0, version(100, 1), 0, 0]
 
 
 def test_a_set_of_no_field_makes_an_all_zero_record():
     table = GradeTable()
 
-    assert table.merge("u", 100, 1, [None] * 4) == [0, 0, 0, 0]
+    assert table.merge("u", 100, 1, [None] * 4) == ["u", 0, 0, 0, 0]
     assert table.get("u") == [0] * 8
 
 
@@ -62,9 +62,9 @@ def test_field_sent_as_zero_overwrites_the_value():
     table = GradeTable()
     table.merge("u", 100, 1, [5, 6, 7, 8])
 
-    values = table.merge("u", 101, 1, [0, None, 0, None])
+    record = table.merge("u", 101, 1, [0, None, 0, None])
 
-    assert values == [0, 6, 0, 8]
+    assert record == ["u", 0, 6, 0, 8]
     assert table.get("u")[4:] == [version(101, 1), version(100, 1)] * 2
 
 
@@ -72,9 +72,9 @@ def test_absent_fields_keep_their_values_and_versions():
     table = GradeTable()
     table.merge("u", 100, 1, [5, 6, 7, 8])
 
-    values = table.merge("u", 200, 2, only("shipping_fee", 70))
+    record = table.merge("u", 200, 2, only("shipping_fee", 70))
 
-    assert values == [5, 6, 70, 8]
+    assert record == ["u", 5, 6, 70, 8]
     assert table.get("u") == [5, 6, 70, 8] + [version(100, 1)] * 2 + [
         version(200, 2),
         version(100, 1),
@@ -85,18 +85,18 @@ def test_newer_stamp_wins_per_field():
     table = GradeTable()
     table.merge("u", 100, 3, [1, 1, 1, 1])
 
-    values = table.merge("u", 101, 1, [2, None, 2, None])
+    record = table.merge("u", 101, 1, [2, None, 2, None])
 
-    assert values == [2, 1, 2, 1]
+    assert record == ["u", 2, 1, 2, 1]
 
 
 def test_older_stamp_loses_even_when_applied_later():
     table = GradeTable()
     table.merge("u", 200, 1, [1, 2, 3, 4])
 
-    values = table.merge("u", 199, 3, [9, 9, 9, 9])
+    record = table.merge("u", 199, 3, [9, 9, 9, 9])
 
-    assert values == [1, 2, 3, 4]
+    assert record == ["u", 1, 2, 3, 4]
     assert table.get("u") == [1, 2, 3, 4] + [version(200, 1)] * 4
 
 
@@ -104,9 +104,9 @@ def test_older_stamp_still_sets_fields_that_newer_write_left_absent():
     table = GradeTable()
     table.merge("u", 200, 1, only("spp", 2))
 
-    values = table.merge("u", 100, 1, [9, 9, None, None])
+    record = table.merge("u", 100, 1, [9, 9, None, None])
 
-    assert values == [9, 2, 0, 0]
+    assert record == ["u", 9, 2, 0, 0]
 
 
 def test_full_write_over_split_versions_wins_only_where_newer():
@@ -114,9 +114,9 @@ def test_full_write_over_split_versions_wins_only_where_newer():
     table.merge("u", 100, 1, [1, 1, 1, 1])
     table.merge("u", 300, 1, only("spp", 3))
 
-    values = table.merge("u", 200, 1, [2, 2, 2, 2])
+    record = table.merge("u", 200, 1, [2, 2, 2, 2])
 
-    assert values == [2, 3, 2, 2]
+    assert record == ["u", 2, 3, 2, 2]
     assert table.get("u")[4:] == [version(200, 1), version(300, 1)] + [version(200, 1)] * 2
 
 
@@ -125,9 +125,9 @@ def test_equal_stamps_are_broken_by_higher_replica_id(first, second):
     table = GradeTable()
     table.merge("u", 500, first[0], only("spp", first[1]))
 
-    values = table.merge("u", 500, second[0], only("spp", second[1]))
+    record = table.merge("u", 500, second[0], only("spp", second[1]))
 
-    assert values[SPP] == 20
+    assert record[1 + SPP] == 20
     assert table.get("u")[4 + SPP] == version(500, 2)
 
 
@@ -146,18 +146,18 @@ def test_get_returns_a_copy():
     table.merge("u", 100, 1, [1, 2, 3, 4])
 
     table.get("u")[0] = 99
-    table.values("u")[0] = 99
+    table.record("u")[1] = 99
 
-    assert table.values("u") == [1, 2, 3, 4]
+    assert table.record("u") == ["u", 1, 2, 3, 4]
 
 
 def test_merge_keeps_int64_extremes():
     table = GradeTable()
 
-    values = table.merge("u", 1, 1, [INT64_MIN, INT64_MAX, -1, 0])
+    record = table.merge("u", 1, 1, [INT64_MIN, INT64_MAX, -1, 0])
 
-    assert values == [INT64_MIN, INT64_MAX, -1, 0]
-    assert table.values("u") == [INT64_MIN, INT64_MAX, -1, 0]
+    assert record == ["u", INT64_MIN, INT64_MAX, -1, 0]
+    assert table.record("u") == ["u", INT64_MIN, INT64_MAX, -1, 0]
 
 
 def test_keys_are_independent_and_listed_in_insertion_order():
@@ -169,7 +169,7 @@ def test_keys_are_independent_and_listed_in_insertion_order():
 
     assert len(table) == 2
     assert table.keys() == ["b", "a"]
-    assert table.values("a") == [2, 2, 2, 2]
+    assert table.record("a") == ["a", 2, 2, 2, 2]
 
 
 def test_merge_row_inserts_a_row_for_a_new_key():
