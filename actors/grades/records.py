@@ -17,9 +17,11 @@ How the map is held (~165 bytes a user, against ~400 for a dict of 8-int lists):
 - ``_versions``: ``array('q')``, one per slot: the version the row's four
   fields share (a write that sets all four, as almost every write does), or
   ``-1 - i`` once they differ, the four versions then being ``_split[4i:4i+4]``.
-  A split row stays split (its four versions are never freed), so a row costs
-  at most 8 more bytes than four version columns would. Versions are >= 0,
-  which leaves the negative numbers free for that mark.
+  A write that sets all four fields newer than each makes the row share its
+  version again and frees its four (``_free``, reused by the next split), so
+  only rows whose fields differ now cost 8 bytes more than four version
+  columns would. Versions are >= 0, which leaves the negative numbers free for
+  that mark.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class GradeTable:
         self._values = array("q")
         self._versions = array("q")
         self._split = array("q")
+        self._free: list[int] = []  # indexes into _split of four versions no row uses
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -133,10 +136,20 @@ class GradeTable:
         first = (-1 - version) * _WIDTH
         return self._split[first : first + _WIDTH].tolist()
 
+    def _take_split(self, versions: list[int]) -> int:
+        """Store four versions for a row of its own; their index in _split."""
+        four = array("q", versions)  # an out-of-range version raises before any change
+        if self._free:
+            first = self._free.pop()
+            self._split[first : first + _WIDTH] = four
+        else:
+            first = len(self._split)
+            self._split.extend(four)
+        return first
+
     def _split_row(self, slot: int, version: int) -> int:
         """Give a row with shared version its own four versions; their index in _split."""
-        first = len(self._split)
-        self._split.fromlist([version] * _WIDTH)
+        first = self._take_split([version] * _WIDTH)
         self._versions[slot] = -1 - first // _WIDTH
         return first
 
@@ -190,6 +203,24 @@ class GradeTable:
             first = self._split_row(slot, shared)
         else:
             first = (-1 - shared) << 2
+            split = self._split
+            if (
+                v0 is not None
+                and v1 is not None
+                and v2 is not None
+                and v3 is not None
+                and version > split[first]
+                and version > split[first + 1]
+                and version > split[first + 2]
+                and version > split[first + 3]
+            ):  # newer than every field: the row shares this version again
+                self._versions[slot] = version
+                self._free.append(first)
+                cells[base] = v0
+                cells[base + 1] = v1
+                cells[base + 2] = v2
+                cells[base + 3] = v3
+                return [key, v0, v1, v2, v3]
         split = self._split
         if v0 is not None and version > split[first]:
             split[first] = version
@@ -214,9 +245,7 @@ class GradeTable:
             if versions.count(versions[0]) == _WIDTH:
                 self._versions.append(versions[0])
             else:
-                split = len(self._split) // _WIDTH
-                self._split.fromlist(versions)
-                self._versions.append(-1 - split)
+                self._versions.append(-1 - self._take_split(versions) // _WIDTH)
         except OverflowError:
             del self._values[-_WIDTH:]
             raise
@@ -243,11 +272,15 @@ class GradeTable:
         for i in winners:
             self._values[base + i] = values[i]
         shared = self._versions[slot]
-        if shared >= 0 and merged.count(merged[0]) == _WIDTH:
+        if merged.count(merged[0]) == _WIDTH:
+            if shared < 0:
+                self._free.append((-1 - shared) * _WIDTH)
             self._versions[slot] = merged[0]
-            return
-        first = self._split_row(slot, shared) if shared >= 0 else (-1 - shared) * _WIDTH
-        self._split[first : first + _WIDTH] = array("q", merged)
+        elif shared >= 0:
+            self._versions[slot] = -1 - self._take_split(merged) // _WIDTH
+        else:
+            first = (-1 - shared) * _WIDTH
+            self._split[first : first + _WIDTH] = array("q", merged)
 
     def load(self, keys: list[str], values: array[int], versions: array[int]) -> None:
         """Merge rows given as columns, in bulk where they are all new and share versions.

@@ -120,6 +120,18 @@ def test_full_write_over_split_versions_wins_only_where_newer():
     assert table.get("u")[4:] == [version(200, 1), version(300, 1)] + [version(200, 1)] * 2
 
 
+def test_a_newer_full_write_rejoins_a_split_row_and_its_versions_are_reused():
+    table = GradeTable()
+    table.merge("a", 100, 1, [1, 1, 1, 1])
+    table.merge("a", 200, 1, only("spp", 2))  # a's fields now have versions of their own
+    table.merge("a", 300, 1, [3, 3, 3, 3])
+    table.merge("b", 100, 1, only("spp", 4))  # b takes the four versions a let go
+
+    assert table.get("a") == [3, 3, 3, 3] + [version(300, 1)] * 4
+    assert table.get("b") == [0, 4, 0, 0, 0, version(100, 1), 0, 0]
+    assert len(table._split) == 4  # white box: one row's four versions, not two
+
+
 @pytest.mark.parametrize("first, second", [((1, 10), (2, 20)), ((2, 20), (1, 10))])
 def test_equal_stamps_are_broken_by_higher_replica_id(first, second):
     table = GradeTable()
