@@ -1,7 +1,7 @@
 """Downloading a peer's backup in a thread, so the storage loop keeps answering.
 
 The storage actor starts a BackupDownload and, on every loop turn, takes what
-it produced from its queue: ("meta", dict), then ("rows", batch) many times,
+it produced from its queue: ("meta", dict), then ("rows", backup.Block) many times,
 then ("done", rows) or ("failed", reason). The queue is bounded, so a fast
 peer cannot fill memory ahead of the loop.
 """
@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, BinaryIO
 
-from actors.grades.backup import BackupError, read_backup
+from actors.grades.backup import BackupError, read_backup_blocks
 from actors.grades.loading import LoadEvent
 
 if TYPE_CHECKING:
@@ -95,13 +95,13 @@ class BackupDownload(threading.Thread):
     def run(self) -> None:
         try:
             with self._open() as response:
-                meta, batches = read_backup(response)
+                meta, blocks = read_backup_blocks(response)
                 if not self._put(("meta", meta)):
                     return
                 rows = 0
-                for batch in batches:
-                    rows += len(batch)
-                    if not self._put(("rows", batch)):
+                for block in blocks:
+                    rows += len(block.keys)
+                    if not self._put(("rows", block)):
                         return
             self._put(("done", rows))
         except (ConnectionError, BackupError, OSError) as exc:
