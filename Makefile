@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-postgres.sh
+$(STAMP): pyproject.toml scripts/install-postgres.sh scripts/install-chromium.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	bash scripts/install-postgres.sh
+	bash scripts/install-chromium.sh
 	touch $(STAMP)
 
 run: install

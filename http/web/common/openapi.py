@@ -36,12 +36,15 @@ __all__ = [
     "query_parameter",
     "path_parameter",
     "SPEC_PATH",
+    "DOCS_PATH",
 ]
 
 Schema = dict[str, Any]
 """A JSON Schema, an OpenAPI object, a document: JSON as a dict."""
 
 SPEC_PATH = "/openapi.json"
+DOCS_PATH = "/docs"
+"""The interactive page on the document (web.common.docs)."""
 _REF = "#/components/schemas/{name}"
 
 
@@ -228,7 +231,8 @@ def document(
         types: every Struct the paths refer to by ``ref`` (Error is added).
         schemas: named JSON Schemas written by hand, for bodies checked by code
             rather than decoded into a Struct (``{"$ref": ...}`` them by name).
-        list_spec: list GET /openapi.json itself among the paths.
+        list_spec: list GET /openapi.json itself, and GET /docs (the page on it), among
+            the paths.
     """
     _, generated = msgspec.json.schema_components([Error, *types], ref_template=_REF)
     components: Schema = {"schemas": {**openapi_30(generated), **(schemas or {})}}
@@ -239,9 +243,15 @@ def document(
         "This document.",
         {200: json_response("The OpenAPI document.", {"type": "object"})},
     )
+    docs_op = operation(
+        "docs",
+        "Swagger UI on this document; its assets are served under /docs/.",
+        {200: json_response("The HTML page.", {"type": "string"}, media_type="text/html")},
+    )
+    own = {SPEC_PATH: {"get": spec_op}, DOCS_PATH: {"get": docs_op}}
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "version": version, "description": description},
-        "paths": {**paths, SPEC_PATH: {"get": spec_op}} if list_spec else paths,
+        "paths": {**paths, **own} if list_spec else paths,
         "components": components,
     }
