@@ -40,4 +40,4 @@ soak: install
 	$(BIN)/python -m bench.grades.soak --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf $(VENV) data bench/results/*.json
+	rm -rf $(VENV) data bench/results/*.json bench/results/*.png

@@ -28,7 +28,15 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["Figure", "draw_run", "draw_trend", "figures", "save_beside", "service_of"]
+__all__ = [
+    "Figure",
+    "draw_run",
+    "draw_trend",
+    "figures",
+    "save_beside",
+    "service_of",
+    "trend_series",
+]
 
 RATE, LATENCY = "rate", "latency"
 OURS_COLOUR, PEER_COLOUR = "#1f77b4", "#9a9a9a"
@@ -202,22 +210,31 @@ def save_beside(json_path: Path, record: dict[str, Any]) -> Path | None:
     return out
 
 
-def draw_trend(records: list[tuple[str, dict[str, Any]]], out: Path) -> Path:
-    """The ratio (ours / yardstick) of each headline figure, one x position per file.
+def trend_series(
+    records: list[dict[str, Any]],
+) -> tuple[dict[str, list[float]], dict[str, float | None]]:
+    """Per headline figure ("<service> <id> <what>"): its ratio in each record (NaN where
+    the record lacks it), and the ratio its target asks for.
 
-    Headline figures are the judged ones (a target); a file without any adds all its
-    figures. A dashed line of the same colour is a figure's target, 1.0 is parity.
+    Headline figures are the judged ones (a target); a record without any adds all its
+    figures.
     """
-    names = [name for name, _ in records]
     series: dict[str, list[float]] = {}
     targets: dict[str, float | None] = {}
-    for index, (_, record) in enumerate(records):
+    for index, record in enumerate(records):
         found = figures(record)
-        headline = [f for f in found if f.target] or found
-        for figure in headline:
+        for figure in [f for f in found if f.target] or found:
             key = f"{service_of(record)} {figure.key}"
             series.setdefault(key, [math.nan] * len(records))[index] = figure.ratio
             targets[key] = figure.target_ratio()
+    return series, targets
+
+
+def draw_trend(records: list[tuple[str, dict[str, Any]]], out: Path) -> Path:
+    """The ratio (ours / yardstick) of each headline figure, one x position per named
+    record; a dashed line of the same colour is the figure's target, 1.0 is parity."""
+    names = [name for name, _ in records]
+    series, targets = trend_series([record for _, record in records])
     width = min(TREND_MAX_INCHES, max(7.0, 0.9 * len(records) + 5))
     fig, ax = plt.subplots(figsize=(width, 5.5), dpi=DPI)
     for key, ratios in series.items():
