@@ -215,6 +215,27 @@ def openapi_30(schema: Any) -> Any:
     return schema
 
 
+_JS_EXACT = 2**53
+"""Integers a browser's JSON.parse keeps exactly."""
+
+
+def _browser_safe_examples(schema: Any) -> Any:
+    """An ``example`` of 0 (or the nearest bound) for each integer whose bounds a browser
+    cannot hold: Swagger UI (/docs) would otherwise fill "Try it out" with 2^63-1 read as
+    a float, 9223372036854776000, which the service refuses as out of range."""
+    if isinstance(schema, list):
+        return [_browser_safe_examples(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _browser_safe_examples(value) for key, value in schema.items()}
+    bounds = [schema[key] for key in ("minimum", "maximum") if key in schema]
+    if schema.get("type") == "integer" and "example" not in schema:
+        if any(abs(bound) > _JS_EXACT for bound in bounds):
+            example = max(0, schema.get("minimum", 0))
+            schema["example"] = min(example, schema.get("maximum", example))
+    return schema
+
+
 def document(
     title: str,
     description: str,
@@ -235,7 +256,8 @@ def document(
             the paths.
     """
     _, generated = msgspec.json.schema_components([Error, *types], ref_template=_REF)
-    components: Schema = {"schemas": {**openapi_30(generated), **(schemas or {})}}
+    generated = _browser_safe_examples(openapi_30(generated))
+    components: Schema = {"schemas": {**generated, **(schemas or {})}}
     if security_schemes:
         components["securitySchemes"] = security_schemes
     spec_op = operation(
