@@ -80,7 +80,7 @@ class Figure:
 def _number(cell: str) -> tuple[float, str, str] | None:
     """(value, unit, label) of a cell like ``2,324/s``, ``3.91 ms tpcb-like``, ``9,928``."""
     found = _NUMBER.match(cell)
-    if not found:
+    if not found or (found.group(3) or "").startswith("/"):  # "12.9 / 158": a pair
         return None
     return float(found.group(1).replace(",", "")), found.group(2) or "", found.group(3) or ""
 
@@ -172,7 +172,12 @@ def draw_run(record: dict[str, Any], out: Path) -> Path | None:
     rows = math.ceil(len(found) / columns)
     width, height = PANEL_INCHES
     fig, axes = plt.subplots(
-        rows, columns, figsize=(width * columns, height * rows + 0.6), squeeze=False, dpi=DPI
+        rows,
+        columns,
+        figsize=(width * columns, height * rows + 0.6),
+        squeeze=False,
+        dpi=DPI,
+        layout="constrained",  # room for the suptitle, however many rows
     )
     for ax, figure in zip(axes.flat, found):
         bars = ax.bar(
@@ -192,7 +197,6 @@ def draw_run(record: dict[str, Any], out: Path) -> Path | None:
     for ax in list(axes.flat)[len(found) :]:
         ax.axis("off")
     fig.suptitle(_run_title(record), fontsize=10)
-    fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
     return out
