@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-postgres.sh
+$(STAMP): pyproject.toml scripts/install-postgres.sh scripts/install-chromium.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/python -m compileall -q actors http >/dev/null  # bytecode now: ~20 processes import it at each start
 	bash scripts/install-postgres.sh
+	bash scripts/install-chromium.sh
 	touch $(STAMP)
 
 run: install
@@ -40,4 +41,4 @@ soak: install
 	$(BIN)/python -m bench.grades.soak --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf $(VENV) data bench/results/*.json
+	rm -rf $(VENV) data bench/results/*.json bench/results/*.png

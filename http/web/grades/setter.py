@@ -19,7 +19,7 @@ import falcon.asgi
 from actors.grades.messages import Set
 from actors.runtime.client import AsyncClient, RemoteError
 from actors.runtime.protocol import ErrorCode
-from web.common.app import App, Middleware, SpecResource, base_app
+from web.common.app import App, Middleware, add_spec, base_app
 from web.common.requests import read_json_body, request_id_for
 from web.grades.openapi import setter_spec
 from web.grades.storage_client import STORE_TIMEOUT_S, record_json
@@ -82,5 +82,5 @@ def create_app(
 ) -> App:
     app = base_app(middleware)
     app.add_route("/set", SetResource(store, auth))
-    app.add_route("/openapi.json", SpecResource(setter_spec(MAX_BODY_BYTES)))
+    add_spec(app, setter_spec(MAX_BODY_BYTES))
     return app
