@@ -37,6 +37,8 @@ class Answers:
 
     def __init__(self) -> None:
         self.items: list[Answer] = []
+        self.latest_ok: dict[tuple[str, str], float] = {}
+        """(service, target) -> when the latest request answered 2xx was sent."""
         self._lock = threading.Lock()
 
     def ask(
@@ -49,14 +51,20 @@ class Answers:
         except requests.RequestException:
             response = None
         status = response.status_code if response is not None else NO_ANSWER
-        with self._lock:
-            self.items.append(Answer(service, target, what, sent, time.monotonic(), status))
+        self.add(Answer(service, target, what, sent, time.monotonic(), status))
         return response
 
     def add(self, answer: Answer) -> None:
         """Record an answer a client got by its own means (grades' soak writers)."""
         with self._lock:
             self.items.append(answer)
+            if 200 <= answer.status < 300:
+                key = (answer.service, answer.target)
+                self.latest_ok[key] = max(self.latest_ok.get(key, 0.0), answer.sent)
+
+    def ok_since(self, service: str, target: str, at: float) -> bool:
+        """Whether a request sent at or after ``at`` was answered 2xx."""
+        return self.latest_ok.get((service, target), -1.0) >= at
 
     def of(self, service: str) -> list[Answer]:
         with self._lock:

@@ -11,7 +11,7 @@ from bench.chaos.answers import NO_ANSWER, Answer
 from bench.chaos.checks import Finding
 from bench.chaos.killer import Kill, affected_targets
 
-__all__ = ["Outage", "outages", "recovered", "render"]
+__all__ = ["Outage", "outages", "render"]
 
 SERVICES = ("grades", "gophermart", "accrual", "segments", "balances", "postgres")
 OUT_LIMIT_S = {"median": 1.0, "max": 2.0}
@@ -28,21 +28,28 @@ class Outage(NamedTuple):
 
 
 def _first_ok_after(answers: list[Answer], service: str, target: str, at: float) -> float | None:
-    done = [a.done for a in answers if a.service == service and a.target == target and a.sent >= at and 200 <= a.status < 300]
+    done = [
+        a.done
+        for a in answers
+        if a.service == service and a.target == target and a.sent >= at and 200 <= a.status < 300
+    ]
     return min(done) if done else None
 
 
 def outages(kills: list[Kill], answers: list[Answer], replicas: list[str]) -> list[Outage]:
     result = []
     for kill in kills:
-        ends = [_first_ok_after(answers, s, t, kill.at) for s, t in affected_targets(kill.victim, replicas)]
-        worst = None if any(e is None for e in ends) else max(e - kill.at for e in ends if e is not None)
+        ends = [
+            _first_ok_after(answers, s, t, kill.at)
+            for s, t in affected_targets(kill.victim, replicas)
+        ]
+        worst = (
+            None
+            if any(e is None for e in ends)
+            else max(e - kill.at for e in ends if e is not None)
+        )
         result.append(Outage(kill, worst))
     return result
-
-
-def recovered(kill: Kill, answers: list[Answer], replicas: list[str]) -> bool:
-    return outages([kill], answers, replicas)[0].seconds is not None
 
 
 def _status_class(status: int) -> str:
@@ -63,12 +70,14 @@ def render(
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for answer in answers:
         counts[answer.service][_status_class(answer.status)] += 1
-    lines.append(f"{'service':11s} {'kills':>5s} {'2xx':>7s} {'4xx':>6s} {'5xx':>6s} {'none':>6s}  outage median / longest s")
+    columns = f"{'kills':>5s} {'2xx':>7s} {'4xx':>6s} {'5xx':>6s} {'none':>6s}"
+    lines.append(f"{'service':11s} {columns}  outage median / longest s")
     for service in SERVICES:
         mine = [o for o in measured if o.kill.victim.service == service]
         c = counts[service]
         secs = [o.seconds for o in mine if o.seconds is not None]
-        lines.append(f"{service:11s} {len(mine):5d} {c['2xx']:7d} {c['4xx']:6d} {c['5xx']:6d} {c['none']:6d}  {_figures(secs)}")
+        row = f"{len(mine):5d} {c['2xx']:7d} {c['4xx']:6d} {c['5xx']:6d} {c['none']:6d}"
+        lines.append(f"{service:11s} {row}  {_figures(secs)}")
     lines += ["", f"{'killed':30s} {'kills':>5s}  outage median / longest s"]
     by_kind: dict[str, list[Outage]] = defaultdict(list)
     for outage in measured:
@@ -78,7 +87,9 @@ def render(
         secs = [o.seconds for o in by_kind[kind] if o.seconds is not None]
         unrecovered = len(by_kind[kind]) - len(secs)
         within = kind in EXEMPT_KINDS or (
-            not unrecovered and statistics.median(secs) <= OUT_LIMIT_S["median"] and max(secs) <= OUT_LIMIT_S["max"]
+            not unrecovered
+            and statistics.median(secs) <= OUT_LIMIT_S["median"]
+            and max(secs) <= OUT_LIMIT_S["max"]
         )
         bounds_ok &= within
         note = "" if within else "  OVER 1 s median / 2 s max"
@@ -89,6 +100,9 @@ def render(
     for finding in findings:
         lines.append(f"  {'ok    ' if finding.ok else 'BROKEN'} {finding.service}: {finding.line}")
     broken = [f for f in findings if not f.ok]
-    lines += ["", f"invariants: {'all held' if not broken else f'{len(broken)} BROKEN'}; "
-              f"outages: {'within 1 s median / 2 s max' if bounds_ok else 'OVER the bound'}"]
+    lines += [
+        "",
+        f"invariants: {'all held' if not broken else f'{len(broken)} BROKEN'}; "
+        f"outages: {'within 1 s median / 2 s max' if bounds_ok else 'OVER the bound'}",
+    ]
     return "\n".join(lines), not broken

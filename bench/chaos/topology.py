@@ -21,6 +21,8 @@ from actors.segments.testing import Segments
 
 __all__ = ["Postgres", "Topology"]
 
+HTTP_WORKERS = 2
+"""Each service's default (what `make run` gets); the launchers' own default is 1."""
 PG_START_TIMEOUT_S = 120.0
 """initdb of a fresh cluster fsyncs; on a busy shared machine it takes a while."""
 
@@ -71,12 +73,12 @@ class Topology(Cluster):
         self.replicas: list[Replica] = [one, two]
         postgres.wait_up()
         dsn, log_dir = postgres.dsn, self.log_dir
-        accrual = Accrual(dsn, log_dir)
+        accrual = Accrual(dsn, log_dir, workers=HTTP_WORKERS)
         self.services = {
             "accrual": accrual,
-            "gophermart": Gophermart(dsn, accrual.base, log_dir),
-            "segments": Segments(dsn, log_dir),
-            "balances": Balances(dsn, log_dir),
+            "gophermart": Gophermart(dsn, accrual.base, log_dir, workers=HTTP_WORKERS),
+            "segments": Segments(dsn, log_dir, workers=HTTP_WORKERS),
+            "balances": Balances(dsn, log_dir, http_workers=HTTP_WORKERS),
         }
         for name, proc in [("replica1", one), ("replica2", two), *self.services.items()]:
             self.add(proc)

@@ -61,22 +61,37 @@ def check_gophermart(base: str, workload: GophermartWorkload, plant: str) -> lis
                 f"{balance['withdrawn']} != credits of {len(done)} PROCESSED orders {credits}"
             )
         if round(balance["withdrawn"], 2) != round(spent, 2) or balance["current"] < 0:
-            problems.append(f"{account.login}: balance {balance} but its withdrawals sum to {spent}")
+            problems.append(
+                f"{account.login}: balance {balance} but its withdrawals sum to {spent}"
+            )
         times = Counter(w["order"] for w in listed)
         for number, status in account.withdrawals.items():
             if status == 200:
                 withdrawn_ok += 1
                 if times[number] != 1:
-                    problems.append(f"{account.login}: 200 withdrawal {number} listed {times[number]} times")
+                    problems.append(
+                        f"{account.login}: 200 withdrawal {number} listed {times[number]} times"
+                    )
             elif status != 0 and times[number]:
-                problems.append(f"{account.login}: withdrawal {number} answered {status} but listed")
+                problems.append(
+                    f"{account.login}: withdrawal {number} answered {status} but listed"
+                )
     return [
-        Finding("gophermart", not credited_wrong and not any("credits" in p for p in problems),
-                f"PROCESSED orders credited exactly once: {processed} orders, "
-                f"{credited_wrong} with a wrong accrual"),
-        Finding("gophermart", not any("balance" in p for p in problems),
-                "balance = credits - withdrawals >= 0 for every user"),
-        Finding("gophermart", not any("listed" in p for p in problems),
-                f"200 withdrawals listed exactly once: {withdrawn_ok}"),
+        Finding(
+            "gophermart",
+            not credited_wrong and not any("credits" in p for p in problems),
+            f"PROCESSED orders credited exactly once: {processed} orders, "
+            f"{credited_wrong} with a wrong accrual",
+        ),
+        Finding(
+            "gophermart",
+            not any("balance" in p for p in problems),
+            "balance = credits - withdrawals >= 0 for every user",
+        ),
+        Finding(
+            "gophermart",
+            not any("listed" in p for p in problems),
+            f"200 withdrawals listed exactly once: {withdrawn_ok}",
+        ),
         *[Finding("gophermart", False, f"  {p}") for p in problems[:8]],
     ]

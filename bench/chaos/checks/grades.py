@@ -28,9 +28,14 @@ def check_grades(replicas: list[Replica], workload: GradesWorkload, plant: str) 
             f"acknowledged writes on both replicas: {acked - len(lost)} of {acked} "
             f"(latest value per user and field)",
         ),
-        Finding("grades", identical, f"replicas identical: {'yes' if identical else 'NO'} "
-                f"({len(maps[0])} rows)"),
+        Finding(
+            "grades",
+            identical,
+            f"replicas identical: {'yes' if identical else 'NO'} ({len(maps[0])} rows)",
+        ),
     ]
     for field, user, value, index in lost[:5]:
-        findings.append(Finding("grades", False, f"  lost: {user}.{field}={value} not on replica {index + 1}"))
+        findings.append(
+            Finding("grades", False, f"  lost: {user}.{field}={value} not on replica {index + 1}")
+        )
     return findings

@@ -13,6 +13,7 @@ import csv
 import io
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import requests
 
@@ -34,7 +35,9 @@ Row = tuple[float, str, str]  # (at, slug, operation)
 def _history(base: str, user_id: int, months: set[str]) -> list[Row]:
     rows: list[Row] = []
     for month in sorted(months):
-        url = requests.get(f"{base}/api/history", params={"period": month, "user_id": user_id}, timeout=10).json()["url"]
+        url = requests.get(
+            f"{base}/api/history", params={"period": month, "user_id": user_id}, timeout=10
+        ).json()["url"]
         text = requests.get(url, timeout=30).text
         for line in csv.DictReader(io.StringIO(text), delimiter=";"):
             at = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
@@ -52,7 +55,14 @@ def _replay(rows: list[Row], until: float) -> list[str]:
 
 
 def _in_history(change: Change, rows: list[Row]) -> bool:
-    moments = [change.sent - CLOCK_SLACK_S, *(at for at, _, _ in rows if change.sent - CLOCK_SLACK_S <= at <= change.done + CLOCK_SLACK_S)]
+    moments = [
+        change.sent - CLOCK_SLACK_S,
+        *(
+            at
+            for at, _, _ in rows
+            if change.sent - CLOCK_SLACK_S <= at <= change.done + CLOCK_SLACK_S
+        ),
+    ]
     return any(_replay(rows, moment) == change.segments for moment in moments)
 
 
@@ -72,37 +82,59 @@ def _expired_served(changes: list[Change]) -> list[str]:
                 if slug in earlier.add or slug in earlier.remove:
                     expiry = earlier.done + earlier.ttl[slug] if slug in earlier.ttl else None
                     if expiry is not None and change.sent > expiry + CLOCK_SLACK_S:
-                        found.append(f"user {change.user_id}: {slug} served {change.sent - expiry:.2f} s after it expired")
+                        late = change.sent - expiry
+                        found.append(f"user {change.user_id}: {slug} served {late:.2f} s expired")
                     break
     return found
+
+
+def _settled(base: str, user_id: int, months: set[str]) -> list[Row] | None:
+    """The user's history once its replay equals the segments served now, else None."""
+    rows = _history(base, user_id, months)
+    response = requests.get(f"{base}/api/users/{user_id}/segments", timeout=10)
+    return rows if _replay(rows, time.time()) == response.json()["segments"] else None
 
 
 def check_segments(base: str, workload: SegmentsWorkload) -> list[Finding]:
     changes = list(workload.changes)
     users = sorted({c.user_id for c in changes})
-    months = {datetime.fromtimestamp(t, UTC).strftime("%Y-%m") for c in changes for t in (c.sent, c.done)}
+    months = {
+        datetime.fromtimestamp(t, UTC).strftime("%Y-%m") for c in changes for t in (c.sent, c.done)
+    }
     last = max((c.done for c in changes), default=time.time())
     wait_until(lambda: time.time() > last + MAX_TTL_S, MAX_TTL_S + 5, "the last TTLs to pass")
     missing, differ = [], []
     histories = {}
     for user_id in users:
-        def settled() -> list[Row] | None:
-            rows = _history(base, user_id, months)
-            served = requests.get(f"{base}/api/users/{user_id}/segments", timeout=10).json()["segments"]
-            return rows if _replay(rows, time.time()) == served else None
         try:
-            histories[user_id] = wait_until(settled, SETTLE_TIMEOUT_S, f"user {user_id}'s history", 0.5)
+            histories[user_id] = wait_until(
+                partial(_settled, base, user_id, months),
+                SETTLE_TIMEOUT_S,
+                f"user {user_id}'s membership to equal the history's replay",
+                0.5,
+            )
         except HarnessError:
             differ.append(f"user {user_id}: membership differs from the history's replay")
             histories[user_id] = _history(base, user_id, months)
     answered = [c for c in changes if c.segments is not None]
     for change in answered:
         if not _in_history(change, histories[change.user_id]):
-            missing.append(f"user {change.user_id}: answer {change.segments} at {change.sent:.3f} matches no replay of the history")
+            missing.append(
+                f"user {change.user_id}: answer {change.segments} at {change.sent:.3f} "
+                "matches no replay of the history"
+            )
     expired = _expired_served(changes)
     return [
-        Finding("segments", not missing, f"2xx answers in the history: {len(answered) - len(missing)} of {len(answered)}"),
+        Finding(
+            "segments",
+            not missing,
+            f"2xx answers in the history: {len(answered) - len(missing)} of {len(answered)}",
+        ),
         Finding("segments", not differ, f"membership = history replay for all {len(users)} users"),
-        Finding("segments", not expired, f"nothing expired served ({len(expired)} answers named an expired segment)"),
+        Finding(
+            "segments",
+            not expired,
+            f"nothing expired served ({len(expired)} answers named an expired segment)",
+        ),
         *[Finding("segments", False, f"  {p}") for p in (missing + differ + expired)[:8]],
     ]

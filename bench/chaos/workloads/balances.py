@@ -79,20 +79,28 @@ class BalancesWorkload(Workload):
 
     def _create(self, user: BalanceUser) -> None:
         response = self.ask(
-            "balances", "create", "POST", f"{self.base}/api/v1/user/",
+            "balances",
+            "create",
+            "POST",
+            f"{self.base}/api/v1/user/",
             json={"username": user.name, "balance": OPENING},
         )
         if response is not None and response.status_code == 201:
             user.user_id = str(response.json()["id"])
         elif response is not None and response.status_code == 409:
-            listed = self.session.get(f"{self.base}/api/v1/user/", params={"limit": 1000}, timeout=5)
+            listed = self.session.get(
+                f"{self.base}/api/v1/user/", params={"limit": 1000}, timeout=5
+            )
             for row in listed.json() if listed.status_code == 200 else []:
                 if row["username"] == user.name:
                     user.user_id = str(row["id"])
 
     def _send(self, posted: Posted) -> tuple[int, int | None]:
         response = self.ask(
-            "balances", "task", "POST", f"{self.base}/api/v1/user/{posted.user_id}/amount/",
+            "balances",
+            "task",
+            "POST",
+            f"{self.base}/api/v1/user/{posted.user_id}/amount/",
             json={"type": posted.type_, "amount": posted.amount},
             headers={"Idempotency-Key": posted.key},
         )

@@ -59,9 +59,13 @@ class GophermartWorkload(Workload):
 
     def _sign_in(self, account: Account) -> bool:
         body = {"login": account.login, "password": "chaos-password"}
-        response = self.ask("gophermart", "register", "POST", f"{self.base}/api/user/register", json=body)
+        response = self.ask(
+            "gophermart", "register", "POST", f"{self.base}/api/user/register", json=body
+        )
         if response is not None and response.status_code == 409:
-            response = self.ask("gophermart", "login", "POST", f"{self.base}/api/user/login", json=body)
+            response = self.ask(
+                "gophermart", "login", "POST", f"{self.base}/api/user/login", json=body
+            )
         if response is None or response.status_code != 200:
             return False
         account.token = response.headers["Authorization"]
@@ -69,7 +73,9 @@ class GophermartWorkload(Workload):
 
     def step(self) -> None:
         if not self.rule_made:
-            response = self._accrual("rule", "/api/goods", {"match": MATCH, "reward": REWARD, "reward_type": "pt"})
+            response = self._accrual(
+                "rule", "/api/goods", {"match": MATCH, "reward": REWARD, "reward_type": "pt"}
+            )
             self.rule_made = response is not None and response.status_code in (200, 409)
             return
         account = self.rng.choice(self.accounts)
@@ -82,12 +88,18 @@ class GophermartWorkload(Workload):
         elif self.rng.random() < 0.5:
             number = self._number()
             response = self.ask(
-                "gophermart", "withdraw", "POST", f"{self.base}/api/user/balance/withdraw",
-                json={"order": number, "sum": WITHDRAW_SUM}, headers=headers,
+                "gophermart",
+                "withdraw",
+                "POST",
+                f"{self.base}/api/user/balance/withdraw",
+                json={"order": number, "sum": WITHDRAW_SUM},
+                headers=headers,
             )
             account.withdrawals[number] = response.status_code if response is not None else 0
         else:
-            self.ask("gophermart", "balance", "GET", f"{self.base}/api/user/balance", headers=headers)
+            self.ask(
+                "gophermart", "balance", "GET", f"{self.base}/api/user/balance", headers=headers
+            )
 
     def _upload(self, account: Account, headers: dict[str, str]) -> None:
         number = self._number()
@@ -96,7 +108,11 @@ class GophermartWorkload(Workload):
         if told is None or told.status_code != 202:
             return  # accrual does not know it: uploading it would only end INVALID
         response = self.ask(
-            "gophermart", "upload", "POST", f"{self.base}/api/user/orders",
-            data=number.encode(), headers={**headers, "Content-Type": "text/plain"},
+            "gophermart",
+            "upload",
+            "POST",
+            f"{self.base}/api/user/orders",
+            data=number.encode(),
+            headers={**headers, "Content-Type": "text/plain"},
         )
         account.uploaded[number] = response.status_code if response is not None else 0

@@ -47,7 +47,9 @@ class SegmentsWorkload(Workload):
     def step(self) -> None:
         missing = [slug for slug in SLUGS if slug not in self.created]
         if missing:
-            response = self.ask("segments", "create", "POST", f"{self.base}/api/segments", json={"slug": missing[0]})
+            response = self.ask(
+                "segments", "create", "POST", f"{self.base}/api/segments", json={"slug": missing[0]}
+            )
             if response is not None and response.status_code in (201, 409):
                 self.created.add(missing[0])
             return
@@ -62,7 +64,10 @@ class SegmentsWorkload(Workload):
         items = [{"slug": s, "ttl_seconds": ttl[s]} if s in ttl else s for s in add]
         sent = time.time()
         response = self.ask(
-            "segments", "change", "POST", f"{self.base}/api/users/{user_id}/segments",
+            "segments",
+            "change",
+            "POST",
+            f"{self.base}/api/users/{user_id}/segments",
             json={"add": items, "remove": remove},
         )
         self._keep(Change(user_id, add, ttl, remove, sent, time.time(), 0, None), response)
