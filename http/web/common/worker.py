@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from actors.runtime.lifeline import die_with_parent
+from actors.runtime.logs import setup_logging
 
 __all__ = ["Worker", "BoundedHeadProtocol", "MAX_HEAD_BYTES"]
 
@@ -88,8 +89,11 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no ty
     }
 
     def init_process(self) -> None:
-        """In the forked worker, first: die with the master (see the module docstring)."""
+        """In the forked worker, first: die with the master (see the module docstring),
+        and log like every other process (else Python's last-resort handler prints
+        libraries' warnings, asyncpg's pool among them, as bare unformatted lines)."""
         die_with_parent()
         if os.getppid() != self.ppid:  # the master died before the call
             raise SystemExit(0)
+        setup_logging("web")
         super().init_process()
