@@ -119,10 +119,9 @@ def affected_targets(victim: Victim, replicas: list[str]) -> list[tuple[str, str
     """The (service, target) pairs whose next 2xx ends the outage a kill of victim begins."""
     if victim.service == "postgres":
         return [(service, service) for service in PG_SERVICES]
-    if victim.service == "grades":
-        if victim.instance == "bus":
-            return [("grades", replica) for replica in replicas]
-        return [("grades", victim.instance)]
+    if victim.service == "grades":  # writes (``replicaN``) and reads (``replicaN reads``)
+        hit = replicas if victim.instance == "bus" else [victim.instance]
+        return [("grades", f"{replica}{path}") for replica in hit for path in ("", " reads")]
     return [(victim.service, victim.service)]
 
 

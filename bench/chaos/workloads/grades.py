@@ -22,7 +22,7 @@ class Reader(Workload):
 
     def step(self) -> None:
         self.ask(
-            f"replica{self.replica.replica_id}",
+            f"replica{self.replica.replica_id} reads",
             "get",
             "GET",
             f"{self.replica.get_base}/get",
