@@ -263,11 +263,14 @@ def test_a_setter_master_killed_takes_its_workers_with_it(cluster):
     master.kill()
     alive = psutil.wait_procs(workers, timeout=10)[1]
     assert not alive, f"workers outlived their master: {alive}"
-    wait_until(
-        lambda: replica.set("after-master-kill", spp=1).status_code == 200,
-        20,
-        "a set through the restarted setter",
-    )
+
+    def served() -> bool:
+        try:
+            return replica.set("after-master-kill", spp=1).status_code == 200
+        except requests.RequestException:  # refused until the new master listens
+            return False
+
+    wait_until(served, 20, "a set through the restarted setter")
     assert replica.child("setter").pid != master.pid
 
 
