@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench soak clean
+.PHONY: install run test lint typecheck bench soak chaos clean
 
 install: $(STAMP)
 
@@ -39,6 +39,15 @@ bench: install
 SOAK_MINUTES ?= 10
 soak: install
 	$(BIN)/python -m bench.grades.soak --minutes $(SOAK_MINUTES)
+
+# Everything `make run` starts, under load, kill -9 of a random process every few seconds;
+# one report of what was lost, applied twice, and how long each service was out.
+# CHAOS_SEED=N replays a run's kills; CHAOS_BUS=jetstream runs grades on NATS JetStream.
+CHAOS_MINUTES ?= 5
+CHAOS_SEED ?=
+CHAOS_BUS ?= builtin
+chaos: install
+	$(BIN)/python -m bench.chaos.run --minutes $(CHAOS_MINUTES) --bus $(CHAOS_BUS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 clean:
 	rm -rf $(VENV) data bench/results/*.json bench/results/*.png

@@ -135,12 +135,7 @@ class StorageActor(Actor):
     def teardown(self) -> None:
         if self._load is not None:
             self._load.cancel()
-        for _, items in self.pending.values():  # sent on already: they may still land
-            self._fail(
-                items,
-                ErrorCode.UNKNOWN_OUTCOME,
-                "the replica stopped before the bus confirmed the write",
-            )
+        self._fail_pending("the replica stopped before the bus confirmed the write")
         self.flush_replies()
 
     def poll_timeout_ms(self) -> int:
@@ -249,6 +244,13 @@ class StorageActor(Actor):
         retry = RETRY_AFTER_S if code == ErrorCode.UNAVAILABLE else 0
         for ident, request_id, *_ in items:
             self.reply(ident, request_id, Error(code, reason, retry))
+
+    def _fail_pending(self, reason: str) -> None:
+        """Answer every batch sent on and not yet confirmed UNKNOWN_OUTCOME (it may still
+        land: the catch-up from the bus log applies it then)."""
+        pending, self.pending = self.pending, {}
+        for _, items in pending.values():
+            self._fail(items, ErrorCode.UNKNOWN_OUTCOME, reason)
 
     def _expire_pending(self, now: int) -> None:
         while self.pending:
@@ -442,6 +444,9 @@ class StorageActor(Actor):
         if message.session != self.broker_session or ident != self.broker_ident:
             if self.broker_session:
                 self.log.warning("broker restarted; catching up from position %d", self.position)
+                # NOTE: the old broker took its batches' acks with it: answer them now, not
+                # after PUBLISH_TIMEOUT_MS, so the slots they hold carry new sets at once.
+                self._fail_pending("the broker restarted before the bus confirmed the write")
             self.broker_ident, self.broker_session = ident, message.session
             if self.phase != RESTORING:
                 self._request_catch_up()

@@ -1,7 +1,8 @@
 """A supervisor process: starts a list of children and keeps them running.
 
-A child that dies is restarted with backoff, and the cause is printed; the
-others keep running. A child that keeps dying right after it starts means
+A child that dies is restarted at once, and the cause is printed; the others
+keep running. Only a child that dies again right after it starts is restarted
+with backoff (0.5, 1, 2, 4 s). A child that keeps dying right after it starts means
 something is wrong that a restart will not fix (a port in use, a bad
 setting): the supervisor then stops everything and exits 1. SIGTERM/SIGINT
 stop all children (SIGTERM in reverse start order, then SIGKILL after
@@ -16,25 +17,27 @@ ready), so its start does not compete for the CPU with the ones the service need
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from actors.runtime.lifeline import die_with_parent
+
 __all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
 
 STOP_WAIT_S = 4.0
 """honcho SIGKILLs after 5 s: children get a little less."""
-CHECK_EVERY_S = 0.2
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+CHECK_EVERY_S = 0.05
+"""How often children are polled: a death is noticed within this (a few waitpid calls)."""
+BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0)
+"""Delay before a restart, by quick deaths in a row: none after a child that ran a while."""
 QUICK_DEATH_S = 3.0
 """A child that dies sooner than this after starting counts as failing to start."""
 MAX_QUICK_DEATHS = 5
@@ -46,20 +49,13 @@ def _exit_cause(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-_PR_SET_PDEATHSIG = 1
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-"""Resolved here, not in the child: between fork and exec the child should only call."""
-_SIGTERM = int(signal.SIGTERM)
-
-
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM it when the supervisor dies, even by kill -9.
 
     NOTE: otherwise a supervisor killed with SIGKILL leaves its children running,
     holding their ports and sockets, and the service cannot be started again.
     """
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
+    die_with_parent()
 
 
 class Child:
@@ -174,6 +170,9 @@ class Supervisor:
         child.process = None
         child.restarts += 1
         child.restart_at = now + delay
+        if delay == 0:
+            self.log.info("restarting %s (restart #%d)", child.name, child.restarts)
+            child.start()
         return "dead"
 
     def _stop_all(self) -> None:

@@ -260,6 +260,26 @@ def test_storage_actor_killed_is_restarted_by_the_replica(cluster):
     assert "restarting in" in replica.output()
 
 
+def test_a_setter_master_killed_takes_its_workers_with_it(cluster):
+    """Orphaned workers would keep the port and the restarted master could never bind."""
+    replica = cluster.replica(1, bus=None)
+    master = replica.child("setter")
+    workers = master.children()
+    assert workers
+    master.kill()
+    alive = psutil.wait_procs(workers, timeout=10)[1]
+    assert not alive, f"workers outlived their master: {alive}"
+
+    def served() -> bool:
+        try:
+            return replica.set("after-master-kill", spp=1).status_code == 200
+        except requests.RequestException:  # refused until the new master listens
+            return False
+
+    wait_until(served, 20, "a set through the restarted setter")
+    assert replica.child("setter").pid != master.pid
+
+
 def test_backup_of_200k_rows_keeps_getter_memory_flat(cluster):
     replica = cluster.replica(1, bus=None)
     from actors.grades.messages import Set

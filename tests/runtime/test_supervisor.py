@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -58,6 +59,10 @@ def test_a_child_that_keeps_dying_at_start_makes_the_supervisor_give_up(tmp_path
     out = proc.output()
     assert out.count("restarting crashing") == 4
     assert "exited with status 3 5 times right after starting; giving up" in out
+    delays = re.findall(
+        r"crashing \(pid \d+\) exited with status 3 after [\d.]+ s; restarting in ([\d.]+) s", out
+    )
+    assert delays == ["0.5", "1.0", "2.0", "4.0"], "backoff grows only on repeated quick deaths"
 
 
 def test_a_child_that_lives_past_its_quick_death_time_is_restarted_for_ever(tmp_path):
@@ -70,6 +75,11 @@ def test_a_child_that_lives_past_its_quick_death_time_is_restarted_for_ever(tmp_
         )
         assert proc.running()
         assert "giving up" not in proc.output()
+        # it ran past its quick-death time each time: restarted at once, never backed off
+        delays = set(
+            re.findall(r"flaky \(pid \d+\) exited .* restarting in ([\d.]+) s", proc.output())
+        )
+        assert delays == {"0.0"}
     finally:
         proc.process.send_signal(signal.SIGTERM)
         assert proc.process.wait(timeout=10) == 0
