@@ -1,5 +1,6 @@
 """The results table: one row per figure, ours next to the peer's, with the ratio and
-the target.
+the target; and, as ``python -m bench.report FILE.json...``, the chart of the headline
+ratios across those runs (bench.charts).
 
 Ratios are always ours / peer. For a rate (sets/s, gets/s, appends/s) above 1
 means we are faster; for a time (latency, lag) below 1 means we are faster.
@@ -7,7 +8,11 @@ means we are faster; for a time (latency, lag) below 1 means we are faster.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 PASS, FAIL = "PASS", "FAIL"
 
@@ -70,3 +75,32 @@ def render(rows: list[Row]) -> str:
         if index == 0:
             lines.append("  ".join("-" * widths[f] for f in fields))
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Draw the ratio of each headline figure across the given result files, in order."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="Chart the ratio (ours / yardstick) of each headline figure across "
+        "benchmark result files, one x position per file, in the order given.",
+    )
+    parser.add_argument("files", nargs="+", type=Path, help="bench/results/*.json")
+    parser.add_argument(
+        "--out", type=Path, help="the PNG to write (default: trend.png beside the last file)"
+    )
+    args = parser.parse_args(argv)
+    from bench import charts  # NOTE: matplotlib only when charting, not for every table
+
+    records = []
+    for path in args.files:
+        try:
+            records.append((path.stem, json.loads(path.read_text())))
+        except (OSError, ValueError) as exc:
+            parser.error(f"{path}: {exc}")
+    out = charts.draw_trend(records, args.out or args.files[-1].with_name("trend.png"))
+    print(f"chart: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

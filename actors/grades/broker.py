@@ -381,6 +381,7 @@ class BrokerActor(Actor):
         if not self.bus_up:
             self.bus_up = True
             self.log.info("bus is up (log %s, end %d)", beat.log_id, beat.end)
+            self._status_ms = 0  # tell storage at this turn's tick, not up to 250 ms later
         if self.log_id and beat.log_id != self.log_id and self.mode != IDLE:
             self.log.error(
                 "the bus log changed (%s -> %s): replaying it from the start",

@@ -34,7 +34,7 @@ DEFAULT_SNAPSHOT_EVERY_S = 300
 1M-row snapshot reads the map for ~3 s, so every 5 min costs the storage actor ~1%."""
 PROGRAM = "grades"
 DEFAULT_HTTP_WORKERS = 2
-"""gunicorn workers per port (SETTER_WORKERS, GETTER_WORKERS): one per core here."""
+"""gunicorn workers serving both ports (GRADES_HTTP_WORKERS): one per core here."""
 
 
 def data_dir(environ: Mapping[str, str]) -> Path:
@@ -66,10 +66,8 @@ class Config:
     """<GRADES_DATA_DIR>/replica<N>: this replica's private files (sockets, snapshots, lock)."""
     storage_endpoint: str
     """STORAGE_ENDPOINT (default ipc://<run_dir>/storage.sock): the storage actor."""
-    setter_workers: int
-    """SETTER_WORKERS (default 2): gunicorn workers on the setter port."""
-    getter_workers: int
-    """GETTER_WORKERS (default 2): gunicorn workers on the getter port."""
+    http_workers: int
+    """GRADES_HTTP_WORKERS (default 2): gunicorn workers, each serving both ports."""
     clock_skew_ms: int
     """GRADES_CLOCK_SKEW_MS (default 0): a deliberate clock offset, for tests."""
     curve_dir: str
@@ -137,8 +135,7 @@ class Config:
             stream=text("GRADES_STREAM", DEFAULT_STREAM),
             run_dir=run_dir,
             storage_endpoint=endpoint,
-            setter_workers=number("SETTER_WORKERS", DEFAULT_HTTP_WORKERS, 1, 64),
-            getter_workers=number("GETTER_WORKERS", DEFAULT_HTTP_WORKERS, 1, 64),
+            http_workers=number("GRADES_HTTP_WORKERS", DEFAULT_HTTP_WORKERS, 1, 64),
             clock_skew_ms=number("GRADES_CLOCK_SKEW_MS", 0, -(10**9), 10**9),
             curve_dir=text("GRADES_CURVE_DIR", ""),
             nats_replicas=number("GRADES_NATS_REPLICAS", _default_nats_replicas(environ), 1, 5),
@@ -158,8 +155,14 @@ class Config:
 
     def child_env(self) -> dict[str, str]:
         """The variables the replica's children need on top of its environment (overrides
-        only, as every service's ``child_env``): the endpoint and id as settled."""
-        return {"STORAGE_ENDPOINT": self.storage_endpoint, "REPLICA_ID": str(self.replica_id)}
+        only, as every service's ``child_env``): the endpoint, id and ports as settled (the
+        HTTP workers tell the setter port from the getter port by number)."""
+        return {
+            "STORAGE_ENDPOINT": self.storage_endpoint,
+            "REPLICA_ID": str(self.replica_id),
+            "SETTER_PORT": str(self.setter_port),
+            "GETTER_PORT": str(self.getter_port),
+        }
 
 
 def _default_nats_replicas(environ: Mapping[str, str]) -> int:

@@ -2,7 +2,7 @@
 
 The rows come from a thread (a peer's /backup, restore.BackupDownload, or this
 replica's own snapshot file, snapshot_file.SnapshotLoad) as events on a bounded
-queue: ("meta", dict), ("rows", batch) many times, then ("done", rows) or
+queue: ("meta", dict), ("rows", Block) many times, then ("done", rows) or
 ("failed", reason). Each ``step()`` takes what arrived for at most SLICE_MS and
 merges it into the table, and reports progress every PROGRESS_EVERY_MS.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import queue
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from actors.grades.backup import Row
+from actors.grades.backup import Block
 from actors.grades.records import GradeTable
 from actors.runtime.base import monotonic_ms
 
@@ -24,7 +24,7 @@ SLICE_MS = 50
 PROGRESS_EVERY_MS = 2000
 
 LoadEvent = tuple[str, Any]
-"""("meta", dict), ("rows", [Row, ...]), ("done", rows) or ("failed", reason)."""
+"""("meta", dict), ("rows", backup.Block), ("done", rows) or ("failed", reason)."""
 
 
 class RowSource(Protocol):
@@ -71,7 +71,10 @@ class TableLoad:
         while monotonic_ms() - now < SLICE_MS and not events.empty():
             kind, value = events.get_nowait()
             if kind == "rows":
-                self._merge(value)
+                try:
+                    self._merge(value)
+                except (ValueError, OverflowError) as exc:
+                    return "failed", f"rows that do not load: {exc}"
             elif kind == "meta":
                 self.meta = value
                 self.log.info(
@@ -89,14 +92,8 @@ class TableLoad:
             self.log.info("restore: %d rows loaded (%.0f rows/s)", self.rows, self.rate())
         return None
 
-    def _merge(self, batch: list[Row]) -> None:
+    def _merge(self, block: Block) -> None:
         # NOTE: no per-row clock update: the backup's hlc covers every row as of
         # its position, and replaying the log from there covers the rest.
-        # NOTE: cast: typeshed reads dict() of lists as of [key, value] strings.
-        rows, incoming = self.table.rows, cast(dict[str, list[int]], dict(batch))
-        if rows.keys().isdisjoint(incoming):
-            rows.update(incoming)
-        else:
-            for key, row in batch:
-                self.table.merge_row(key, row)
-        self.rows += len(batch)
+        self.table.load(block.keys, block.values, block.versions)
+        self.rows += len(block.keys)

@@ -60,7 +60,11 @@ class SnapshotOpen(NamedTuple):
 
 @protocol.tagged("snapshot_next")
 class SnapshotNext(NamedTuple):
-    """Next chunk of a snapshot; Ok([user_ids, rows of 8 ints]), both empty once done."""
+    """Next chunk of a snapshot; Ok([user_ids, rows]), both empty once done.
+
+    rows is bytes: 8 int64s a user_id (4 values, 4 versions) in the host's byte
+    order (records.unpack_rows), one buffer instead of a list per row to encode.
+    """
 
     snapshot_id: int
     """From SnapshotOpen's reply."""

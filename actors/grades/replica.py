@@ -1,9 +1,10 @@
 """`grades replica`: one replica's processes, kept running by the runtime's supervisor.
 
 Children, started in this order: the storage actor, the broker actor (unless
-BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), the
-snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0), and the setter and
-getter gunicorn servers. A child that dies is restarted (the
+BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), and one
+gunicorn whose workers serve both the setter and the getter port (web.grades.app
+routes a request by the port it came in on); once the replica is ready, the
+snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0). A child that dies is restarted (the
 storage actor restores itself); see actors.runtime.supervisor. Once the
 storage actor reports ready and both ports answer HTTP, the replica says so once:
 ``grades is ready on http://<setter> and http://<getter> (replica N with R rows)``.
@@ -13,22 +14,32 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from actors.grades.config import PROGRAM, Config
-from actors.grades.messages import Status
-from actors.runtime.base import set_title, setup_logging
-from actors.runtime.client import Client, RemoteError
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.logs import setup_logging
 from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
+from actors.runtime.titles import set_title
+
+if TYPE_CHECKING:
+    from actors.runtime.client import Client
+
+# NOTE: the storage client (ZeroMQ, msgpack, asyncio) is imported by StorageReady's first
+# call, once the children run: what the supervisor imports before it starts them delays
+# every one of them (a fresh replica's start, issue 18).
 
 __all__ = ["replica_children", "main"]
 
 STATUS_TIMEOUT_S = 0.5
 
 
-def replica_children(cfg: Config) -> list[Child]:
+def replica_children(cfg: Config, ready: Callable[[], bool] | None = None) -> list[Child]:
+    """The replica's children; the snapshotter starts once ``ready()`` says so (its first
+    snapshot follows readiness anyway), keeping its start off a fresh replica's CPU."""
     env = {**os.environ, **cfg.child_env(), "PYTHONUNBUFFERED": "1"}
     python = sys.executable
     children = [Child("storage", [python, "-m", "actors.grades.storage"], env)]
@@ -36,22 +47,26 @@ def replica_children(cfg: Config) -> list[Child]:
         broker = "actors.grades.jetstream.broker" if cfg.jetstream else "actors.grades.broker"
         children.append(Child("broker", [python, "-m", broker], env))
         if cfg.snapshot_every_s:
-            children.append(Child("snapshotter", [python, "-m", "actors.grades.snapshotter"], env))
-    for role, port, workers in (
-        ("setter", cfg.setter_port, cfg.setter_workers),
-        ("getter", cfg.getter_port, cfg.getter_workers),
-    ):
-        children.append(
-            gunicorn_child(
-                role,
-                f"web.grades.{role}:get_app()",
-                f"{cfg.http_host}:{port}",
-                workers,
-                env,
-                f"grades: {role} replica={cfg.replica_id}",
-                metrics_dir=cfg.run_dir / "metrics",
+            children.append(
+                Child(
+                    "snapshotter",
+                    [python, "-m", "actors.grades.snapshotter"],
+                    env,
+                    start_when=ready,
+                )
             )
+    children.append(
+        gunicorn_child(
+            "http",
+            "web.grades.app:get_app()",
+            [f"{cfg.http_host}:{cfg.setter_port}", f"{cfg.http_host}:{cfg.getter_port}"],
+            cfg.http_workers,
+            env,
+            f"grades: http replica={cfg.replica_id}",
+            metrics_dir=cfg.run_dir / "metrics",
+            preload=True,
         )
+    )
     return children
 
 
@@ -64,6 +79,9 @@ class StorageReady:
 
     def __call__(self) -> str | None:
         """None while the storage actor is not ready; else ``replica N with R rows``."""
+        from actors.grades.messages import Status
+        from actors.runtime.client import Client, RemoteError
+
         if self.client is None:
             self.client = Client(self.cfg.storage_endpoint, timeout_s=1.0)
         try:
@@ -96,10 +114,9 @@ def main() -> int:
     storage_ready = StorageReady(config)
     urls = config.urls
     announcer = ReadyAnnouncer(PROGRAM, [urls["setter"], urls["getter"]], log, storage_ready)
+    children = replica_children(config, ready=lambda: announcer.done)
     try:
-        return Supervisor(
-            f"replica[{config.replica_id}]", replica_children(config), on_tick=announcer
-        ).run()
+        return Supervisor(f"replica[{config.replica_id}]", children, on_tick=announcer).run()
     finally:
         storage_ready.close()
         lock.close()

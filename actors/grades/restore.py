@@ -1,7 +1,7 @@
 """Downloading a peer's backup in a thread, so the storage loop keeps answering.
 
 The storage actor starts a BackupDownload and, on every loop turn, takes what
-it produced from its queue: ("meta", dict), then ("rows", batch) many times,
+it produced from its queue: ("meta", dict), then ("rows", backup.Block) many times,
 then ("done", rows) or ("failed", reason). The queue is bounded, so a fast
 peer cannot fill memory ahead of the loop.
 """
@@ -12,13 +12,18 @@ import json
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
-from http.client import HTTPResponse
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from actors.grades.backup import BackupError, read_backup
+from actors.grades.backup import BackupError, read_backup_blocks
 from actors.grades.loading import LoadEvent
+
+if TYPE_CHECKING:
+    import urllib.error
+    from http.client import HTTPResponse
+
+# NOTE: urllib.request (and the email parser it pulls in) is imported by the download
+# thread, not here: the storage actor imports this module, and its start is on the
+# critical path of a replica's start while the download is not.
 
 __all__ = ["BackupDownload"]
 
@@ -60,6 +65,9 @@ class BackupDownload(threading.Thread):
         return False
 
     def _open(self) -> BinaryIO:
+        import urllib.error
+        import urllib.request
+
         last_error = ""
         for attempt in range(CONNECT_ATTEMPTS):
             if attempt:
@@ -87,13 +95,13 @@ class BackupDownload(threading.Thread):
     def run(self) -> None:
         try:
             with self._open() as response:
-                meta, batches = read_backup(response)
+                meta, blocks = read_backup_blocks(response)
                 if not self._put(("meta", meta)):
                     return
                 rows = 0
-                for batch in batches:
-                    rows += len(batch)
-                    if not self._put(("rows", batch)):
+                for block in blocks:
+                    rows += len(block.keys)
+                    if not self._put(("rows", block)):
                         return
             self._put(("done", rows))
         except (ConnectionError, BackupError, OSError) as exc:

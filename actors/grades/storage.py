@@ -123,8 +123,8 @@ class StorageActor(Actor):
             self.log.warning("BUS_URL=none: standalone, writes are neither durable nor replicated")
             self.log.info("ready (standalone)")
             return
-        # NOTE: loading millions of row lists with the cyclic GC on spends ~40% of the
-        # time rescanning them; rows hold only ints, so they can form no cycles.
+        # NOTE: the table itself is str and int, which the cyclic GC does not track; it is
+        # off while loading so that the parser's short-lived lists do not trigger passes.
         gc.disable()
         if self.config.next_replica_url:
             self._start_restore()
@@ -135,12 +135,7 @@ class StorageActor(Actor):
     def teardown(self) -> None:
         if self._load is not None:
             self._load.cancel()
-        for _, items in self.pending.values():  # sent on already: they may still land
-            self._fail(
-                items,
-                ErrorCode.UNKNOWN_OUTCOME,
-                "the replica stopped before the bus confirmed the write",
-            )
+        self._fail_pending("the replica stopped before the bus confirmed the write")
         self.flush_replies()
 
     def poll_timeout_ms(self) -> int:
@@ -242,14 +237,20 @@ class StorageActor(Actor):
         """Merge a durable batch and answer each caller with its merged record."""
         merge, rid = self.table.merge, self.rid
         for ident, request_id, key, values, stamp, _trace in items:
-            row = merge(key, stamp, rid, values)
-            self.reply(ident, request_id, Ok([key, row[0], row[1], row[2], row[3]]))
+            self.reply(ident, request_id, Ok(merge(key, stamp, rid, values)))
         self.sets_applied += len(items)
 
     def _fail(self, items: list[_QueuedSet], code: str, reason: str) -> None:
         retry = RETRY_AFTER_S if code == ErrorCode.UNAVAILABLE else 0
         for ident, request_id, *_ in items:
             self.reply(ident, request_id, Error(code, reason, retry))
+
+    def _fail_pending(self, reason: str) -> None:
+        """Answer every batch sent on and not yet confirmed UNKNOWN_OUTCOME (it may still
+        land: the catch-up from the bus log applies it then)."""
+        pending, self.pending = self.pending, {}
+        for _, items in pending.values():
+            self._fail(items, ErrorCode.UNKNOWN_OUTCOME, reason)
 
     def _expire_pending(self, now: int) -> None:
         while self.pending:
@@ -280,11 +281,11 @@ class StorageActor(Actor):
     def handle_get(self, ident: bytes, request_id: int, message: messages.Get) -> None:
         if self._unavailable_reply(ident, request_id):
             return
-        row = self.table.get(message.key) if isinstance(message.key, str) else None
-        if row is None:
+        record = self.table.record(message.key) if isinstance(message.key, str) else None
+        if record is None:
             self.reply(ident, request_id, Error(ErrorCode.NOT_FOUND, "user_id: not found"))
         else:
-            self.reply(ident, request_id, Ok([message.key, row[0], row[1], row[2], row[3]]))
+            self.reply(ident, request_id, Ok(record))
 
     def handle_snapshot_open(
         self, ident: bytes, request_id: int, _message: messages.SnapshotOpen
@@ -300,7 +301,7 @@ class StorageActor(Actor):
             "rows": len(self.table),
         }
         snapshot_id = next(self._snapshot_ids)
-        self._snapshots[snapshot_id] = _Snapshot(list(self.table.rows), meta)
+        self._snapshots[snapshot_id] = _Snapshot(self.table.keys(), meta)
         self.reply(ident, request_id, Ok([snapshot_id, meta]))
 
     def handle_snapshot_next(
@@ -312,14 +313,13 @@ class StorageActor(Actor):
             return
         start = snapshot.offset
         keys = snapshot.keys[start : start + max(1, min(message.max_rows, SNAPSHOT_MAX_ROWS))]
-        rows = self.table.rows
         snapshot.offset += len(keys)
         snapshot.touched_ms = monotonic_ms()
         if not keys:
             del self._snapshots[message.snapshot_id]
-        # NOTE: the live row lists go out as they are: encoded right here, before any
-        # other message can change them, and no per-row copy is made.
-        self.reply(ident, request_id, Ok([keys, [rows[key] for key in keys]]))
+        # NOTE: the snapshot's keys are the table's in slot order, so their rows are the
+        # slots start..offset: one bytes object, not a list per row to encode.
+        self.reply(ident, request_id, Ok([keys, self.table.packed_rows(start, snapshot.offset)]))
 
     def _expire_snapshots(self, now: int) -> None:
         for snapshot_id, snapshot in list(self._snapshots.items()):
@@ -444,6 +444,9 @@ class StorageActor(Actor):
         if message.session != self.broker_session or ident != self.broker_ident:
             if self.broker_session:
                 self.log.warning("broker restarted; catching up from position %d", self.position)
+                # NOTE: the old broker took its batches' acks with it: answer them now, not
+                # after PUBLISH_TIMEOUT_MS, so the slots they hold carry new sets at once.
+                self._fail_pending("the broker restarted before the bus confirmed the write")
             self.broker_ident, self.broker_session = ident, message.session
             if self.phase != RESTORING:
                 self._request_catch_up()

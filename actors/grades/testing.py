@@ -31,10 +31,23 @@ from actors.runtime.testing import (
     wait_until,
 )
 
-__all__ = ["AUTH", "BACKENDS", "run_cli", "Bus", "Replica", "Cluster", "NatsNode", "NatsCluster"]
+__all__ = [
+    "AUTH",
+    "BACKENDS",
+    "run_cli",
+    "Bus",
+    "Replica",
+    "Cluster",
+    "NatsNode",
+    "NatsCluster",
+    "seconds_until_sets_accepted",
+]
 
 BACKENDS = ("builtin", "jetstream")
 """Cluster.backend values: the grades bus, or a 3-node NATS JetStream cluster."""
+SET_PROBE_TIMEOUT_S = 1.0
+"""One probe set of a starting replica: a port bound but not yet served holds it."""
+SET_PROBE_EVERY_S = 0.02
 START_ATTEMPTS = 3
 """Tries of a start that lost a free port to another process in between."""
 AUTH = ("test", "test")
@@ -229,7 +242,7 @@ class NatsCluster:
 
 
 class Replica(Proc):
-    """One `grades replica` (supervisor, storage, broker, setter and getter servers).
+    """One `grades replica` (supervisor, storage, broker, snapshotter, the HTTP server).
 
     ``host`` is the address its ports listen on and the tests reach it at; ``netns``
     runs it inside a network namespace (``ip netns exec``), for two-host rehearsals.
@@ -273,7 +286,7 @@ class Replica(Proc):
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
         if workers is not None:
-            env["SETTER_WORKERS"] = env["GETTER_WORKERS"] = str(workers)
+            env["GRADES_HTTP_WORKERS"] = str(workers)
         env.update({k: str(v) for k, v in extra_env.items()})
         prefix = ["ip", "netns", "exec", netns] if netns else []
         super().__init__(
@@ -328,7 +341,7 @@ class Replica(Proc):
         return self.find(f"grades: {role} replica={self.replica_id}")
 
     def child(self, role: str) -> psutil.Process:
-        """The supervisor's live child of a role: storage, broker, setter, getter."""
+        """The supervisor's live child of a role: storage, broker, snapshotter, http."""
         for proc in self.role(role):
             try:
                 if proc.ppid() == self.started().pid:
@@ -337,10 +350,10 @@ class Replica(Proc):
                 continue
         raise self.fail(f"has no running {role} child")
 
-    def workers(self, role: str) -> list[psutil.Process]:
-        """The gunicorn worker processes of the setter or getter."""
+    def workers(self) -> list[psutil.Process]:
+        """The gunicorn worker processes (each serves both ports)."""
         try:
-            return self.child(role).children()
+            return self.child("http").children()
         except (HarnessError, psutil.NoSuchProcess):
             return []
 
@@ -352,6 +365,16 @@ class Replica(Proc):
         return (session or self.session).post(
             self.set_url, json={"user_id": user_id, **fields}, auth=AUTH, timeout=10
         )
+
+    def accepts_set(self, user_id: str) -> bool:
+        """One POST /set answered 200 (False on a refusal, an error or no answer in time)."""
+        try:
+            response = requests.post(
+                self.set_url, json={"user_id": user_id}, auth=AUTH, timeout=SET_PROBE_TIMEOUT_S
+            )
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
 
     def get(self, user_id: str, session: requests.Session | None = None) -> requests.Response:
         return (session or self.session).get(
@@ -422,6 +445,22 @@ class Cluster(ProcGroup):
                 shutil.rmtree(home, ignore_errors=True)
         raise AssertionError("unreachable")
 
+    def launch_fresh(self) -> tuple[Bus | NatsCluster, Replica, Replica, float]:
+        """The Procfile's cluster launched at once, as `make run` does: a bus and two new
+        replicas, each naming the other as the peer to restore from; nothing waited for.
+
+        Returns:
+            The bus, replicas 1 and 2, and the time.monotonic() of the launch.
+        """
+        bus = self.bus(start=False)
+        one = self.replica(1, bus, start=False)
+        two = self.replica(2, bus, next_url=one.get_base, start=False)
+        one.env["NEXT_REPLICA_URL"] = two.get_base
+        launched = time.monotonic()
+        for proc in (bus, one, two):
+            proc.start()
+        return bus, one, two, launched
+
     def replica(
         self,
         replica_id: int,
@@ -451,3 +490,20 @@ class Cluster(ProcGroup):
             if wait:
                 replica.wait_ready()
         return replica
+
+
+def seconds_until_sets_accepted(
+    replicas: list[Replica], started: float, timeout_s: float
+) -> dict[int, float]:
+    """Seconds from ``started`` (time.monotonic()) until each replica answered a POST /set
+    with 200, by replica id; the replicas still refusing at the deadline are left out."""
+    accepted: dict[int, float] = {}
+    deadline = started + timeout_s
+    while len(accepted) < len(replicas) and time.monotonic() < deadline:
+        for replica in replicas:
+            if replica.replica_id not in accepted and replica.accepts_set(
+                f"probe-{replica.replica_id}"
+            ):
+                accepted[replica.replica_id] = time.monotonic() - started
+        time.sleep(SET_PROBE_EVERY_S)
+    return accepted

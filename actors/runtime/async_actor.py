@@ -23,16 +23,18 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import zmq
 import zmq.asyncio
-from zmq.auth.thread import ThreadAuthenticator
 
 from actors.runtime import protocol
 from actors.runtime.base import set_title
 from actors.runtime.protocol import Error, ErrorCode, Ok
 from actors.runtime.security import Curve
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 __all__ = ["AsyncActor", "ActorError", "run_async_actor"]
 

@@ -24,15 +24,18 @@ import signal
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
 
 from actors.runtime import protocol
 from actors.runtime.logs import setup_logging
 from actors.runtime.protocol import Error, ErrorCode
 from actors.runtime.security import Curve
+from actors.runtime.titles import set_title
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 __all__ = ["Actor", "run_actor", "setup_logging", "set_title", "monotonic_ms", "now_ms"]
 
@@ -49,15 +52,6 @@ def monotonic_ms() -> int:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def set_title(title: str) -> None:
-    """Name the process for ps/top, e.g. '<service>: <role>'."""
-    try:
-        import setproctitle
-    except ImportError:  # pragma: no cover - installed with the project
-        return
-    setproctitle.setproctitle(title)
 
 
 class Actor:

@@ -11,7 +11,6 @@ still ends with the line.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +30,10 @@ WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 def answers_http(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     """True when ``GET <url>/healthz`` gets an HTTP response, whatever its status."""
+    # NOTE: imported here: a supervisor imports this module before it starts its children
+    # and probes only once they run.
+    import http.client
+
     parts = urlsplit(url)
     host = parts.hostname or ""
     connection = http.client.HTTPConnection(

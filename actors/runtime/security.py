@@ -18,11 +18,16 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
+
+# NOTE: zmq.auth (and its thread, which imports asyncio) is imported where keys are made
+# or loaded, not here: every actor, supervisor and HTTP worker imports this module, and
+# most run without CurveZMQ; a cluster's ~15 processes start faster without it.
 
 __all__ = ["Curve", "keygen"]
 
@@ -33,6 +38,8 @@ def keygen(directory: str | os.PathLike[str]) -> Path:
     Returns:
         The directory.
     """
+    import zmq.auth
+
     root = Path(directory)
     (root / "authorized").mkdir(parents=True, exist_ok=True)
     for name in ("server", "client"):
@@ -64,6 +71,8 @@ class Curve:
         value = str(directory or "").strip()
         if not value:
             return None
+        import zmq.auth
+
         root = Path(value)
         try:
             server_public, server_secret = zmq.auth.load_certificate(root / "server.key_secret")
@@ -91,6 +100,8 @@ class Curve:
 
     def authenticator(self, ctx: zmq.Context[Any]) -> ThreadAuthenticator:
         """Start the ZAP handler that admits only the authorized public keys."""
+        from zmq.auth.thread import ThreadAuthenticator
+
         auth = ThreadAuthenticator(ctx)
         auth.start()
         auth.configure_curve(domain="*", location=str(self.directory / "authorized"))

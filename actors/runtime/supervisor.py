@@ -1,7 +1,8 @@
 """A supervisor process: starts a list of children and keeps them running.
 
-A child that dies is restarted with backoff, and the cause is printed; the
-others keep running. A child that keeps dying right after it starts means
+A child that dies is restarted at once, and the cause is printed; the others
+keep running. Only a child that dies again right after it starts is restarted
+with backoff (0.5, 1, 2, 4 s). A child that keeps dying right after it starts means
 something is wrong that a restart will not fix (a port in use, a bad
 setting): the supervisor then stops everything and exits 1. SIGTERM/SIGINT
 stop all children (SIGTERM in reverse start order, then SIGKILL after
@@ -9,30 +10,34 @@ STOP_WAIT_S) and exit 0.
 
 The supervisor knows no service: a service lists its children and may pass
 ``on_tick``, called every CHECK_EVERY_S while running (a service's
-``actors.runtime.ready.ReadyAnnouncer`` there says once that it is ready).
+``actors.runtime.ready.ReadyAnnouncer`` there says once that it is ready). A child
+with ``start_when`` starts only once that returns True (e.g. once the service is
+ready), so its start does not compete for the CPU with the ones the service needs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from actors.runtime.lifeline import die_with_parent
+
 __all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
 
 STOP_WAIT_S = 4.0
 """honcho SIGKILLs after 5 s: children get a little less."""
-CHECK_EVERY_S = 0.2
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+CHECK_EVERY_S = 0.05
+"""How often children are polled: a death is noticed within this (a few waitpid calls)."""
+BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0)
+"""Delay before a restart, by quick deaths in a row: none after a child that ran a while."""
 QUICK_DEATH_S = 3.0
 """A child that dies sooner than this after starting counts as failing to start."""
 MAX_QUICK_DEATHS = 5
@@ -44,33 +49,35 @@ def _exit_cause(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-_PR_SET_PDEATHSIG = 1
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-"""Resolved here, not in the child: between fork and exec the child should only call."""
-_SIGTERM = int(signal.SIGTERM)
-
-
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM it when the supervisor dies, even by kill -9.
 
     NOTE: otherwise a supervisor killed with SIGKILL leaves its children running,
     holding their ports and sockets, and the service cannot be started again.
     """
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
+    die_with_parent()
 
 
 class Child:
     """One supervised process: its command, its current Popen and its history."""
 
     def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], quick_death_s: float = QUICK_DEATH_S
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        quick_death_s: float = QUICK_DEATH_S,
+        start_when: Callable[[], bool] | None = None,
     ):
         self.name = name
         self.argv = argv
         self.env = env
         self.quick_death_s = quick_death_s
         """A death sooner than this after starting counts as failing to start."""
+        self.start_when = start_when
+        """Started first once this returns True (checked every CHECK_EVERY_S), not with
+        the others: a child the service needs only once it is up stays off the CPU its
+        start competes for. Restarts do not wait for it."""
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.quick_deaths = 0
@@ -101,8 +108,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         for child in self.children:
-            self.log.info("starting %s", child.name)
-            child.start()
+            if child.start_when is None:
+                self.log.info("starting %s", child.name)
+                child.start()
         try:
             status = self._watch()
         finally:
@@ -122,6 +130,13 @@ class Supervisor:
 
     def _check(self, child: Child) -> str:
         now = time.monotonic()
+        if child.process is None and child.start_when is not None:
+            if not child.start_when():
+                return "waiting"
+            child.start_when = None
+            self.log.info("starting %s", child.name)
+            child.start()
+            return "running"
         if child.process is None:
             if now >= child.restart_at:
                 self.log.info("restarting %s (restart #%d)", child.name, child.restarts)
@@ -155,6 +170,9 @@ class Supervisor:
         child.process = None
         child.restarts += 1
         child.restart_at = now + delay
+        if delay == 0:
+            self.log.info("restarting %s (restart #%d)", child.name, child.restarts)
+            child.start()
         return "dead"
 
     def _stop_all(self) -> None:

@@ -3,6 +3,7 @@
 out = Results("gophermart", vars(args))
 out.rows += [...]; out.note("..."); out.data["withdraw"] = {...}
 return out.finish()        # prints the table, writes bench/results/<service>-<time>.json
+                           # and its chart, <service>-<time>.png
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from bench import machine, report
+from bench import charts, machine, report
 
 __all__ = ["RESULTS", "Results"]
 
@@ -79,6 +80,7 @@ class Results:
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"{self.service}-{self.stamp}.json"
         out.write_text(json.dumps(record, indent=1, default=str))
+        charts.save_beside(out, record)
         print(
             f"\n{self.service} bench: {elapsed:.0f} s; results in "
             f"{out.relative_to(RESULTS.parents[1])}",

@@ -33,7 +33,7 @@ def _cpu_by_role(procs: list) -> dict[str, float]:
         # NOTE: split/join: gunicorn pads a worker's title with spaces to its argv's length
         title = " ".join(title.split())
         role = title.removeprefix("gunicorn: ").replace("[", "").replace("]", "")
-        # e.g. "grades: storage replica=1", "worker grades: setter replica=1"
+        # e.g. "grades: storage replica=1", "worker grades: http replica=1"
         seconds[role] = seconds.get(role, 0.0) + times.user + times.system
     return seconds
 

@@ -1,5 +1,5 @@
-"""Measurements 1-6 and 8 (7 is cpu.py). Each starts what it needs in its own Stack, measures ours,
-then the peer under the same load, stops everything, and returns
+"""Measurements 1-6 and 8 (7 is cpu.py, 9 cold_start.py). Each starts what it needs in
+its own Stack, measures ours, then the peer under the same load, stops everything, and returns
 ``{"data": ..., "rows": [report.Row], "failures": [str]}``.
 
 A failure listed in "failures" (a replica that lost writes, errors under load)
@@ -14,6 +14,7 @@ from actors.grades.config import DEFAULT_HTTP_WORKERS
 from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.grades import (
     backup_restore,
+    cold_start,
     cpu,
     httppipe,
     jetstream,
@@ -38,6 +39,9 @@ TARGETS = {
     "backup_s": 3.0,
     "restore_s": 5.0,
     "getter_rss_mb": 50.0,
+    "bytes_per_user": 200.0,
+    "restore_to_backup": 1.3,
+    "restore_peak_rss": 1.3,
 }
 FULL_ROWS = 1_000_000
 
@@ -455,6 +459,15 @@ def backup_and_restore(ctx: Ctx) -> dict:
         ),
         Row(
             "6",
+            "  bytes per user (storage RSS after - before prefill)",
+            f"{data['bytes_per_user']:.0f}",
+            "",
+            "",
+            f"<= {TARGETS['bytes_per_user']:g}",
+            verdict(data["bytes_per_user"] <= TARGETS["bytes_per_user"]),
+        ),
+        Row(
+            "6",
             f"backup {label} rows: seconds",
             f"{data['backup_s']:.2f}",
             "",
@@ -484,12 +497,31 @@ def backup_and_restore(ctx: Ctx) -> dict:
         Row("6", "  restore rows/s", rate(data["restore_rows_per_s"])),
         Row(
             "6",
+            "  restore to ready / backup, same run",
+            f"{data['restore_to_backup']:.2f}x",
+            "",
+            "",
+            f"<= {TARGETS['restore_to_backup']:g}x",
+            verdict(data["restore_to_backup"] <= TARGETS["restore_to_backup"]),
+        ),
+        Row(
+            "6",
             "  of which loading rows (replica 2's log)",
             "-"
             if data["restore_load_s_logged"] is None
             else f"{data['restore_load_s_logged']:.1f}",
         ),
         Row("6", "  replica 2 storage peak RSS MB", f"{data['storage2_rss_peak_mb']:.0f}"),
+        Row("6", "  replica 2 storage RSS once ready MB", f"{data['storage2_rss_ready_mb']:.0f}"),
+        Row(
+            "6",
+            "  replica 2 storage peak / once ready",
+            f"{data['storage2_peak_to_ready']:.2f}x",
+            "",
+            "",
+            f"<= {TARGETS['restore_peak_rss']:g}x",
+            verdict(data["storage2_peak_to_ready"] <= TARGETS["restore_peak_rss"]),
+        ),
     ]
     return {"data": data, "rows": rows, "failures": [], "notes": []}
 
@@ -521,6 +553,12 @@ MEASUREMENTS = {  # name: (id, title, function, needs wrk)
         "go-grades-js on the same cluster",
         jetstream_cluster,
         True,
+    ),
+    "start": (
+        "9",
+        "fresh two-replica cluster (bus and both replicas launched at once) accepts sets on both",
+        cold_start.measure,
+        False,
     ),
 }
 ALIASES = {info[0]: name for name, info in MEASUREMENTS.items()}

@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 
 from actors.runtime.testing import HarnessError
-from bench import deps, machine, report
+from bench import charts, deps, machine, report
 from bench.grades import measures, stack
 
 BENCH = Path(__file__).resolve().parents[1]
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{stamp}.json"
     out.write_text(json.dumps(record, indent=1, default=str))
+    charts.save_beside(out, record)
     print(
         f"\n{len(args.selected)} measurements in {elapsed:.0f} s; results in "
         f"{out.relative_to(BENCH.parent)}"

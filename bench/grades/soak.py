@@ -20,6 +20,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import requests
 
@@ -30,15 +31,25 @@ FIELDS = ("postpaid_limit", "spp", "shipping_fee", "return_fee")
 USERS = [f"soak{i}" for i in range(2000)]
 RECOVERY_TIMEOUT_S = 90.0
 CONVERGE_TIMEOUT_S = 180.0
-VICTIMS = ("bus", "replica", "storage", "broker", "setter", "getter", "setter-worker")
+VICTIMS = ("bus", "replica", "storage", "broker", "http", "http-worker")
 
 
 class Writer(threading.Thread):
     """Writes increasing values of one field of every user through one replica."""
 
-    def __init__(self, replica, field: str):
+    def __init__(
+        self,
+        replica,
+        field: str,
+        on_answer: Callable[[float, float, int], None] | None = None,
+        pause_s: float = 0.0,
+    ):
         super().__init__(daemon=True)
         self.replica, self.field = replica, field
+        self.on_answer = on_answer
+        """Called with (sent, answered, status; 0 for no answer) after every request."""
+        self.pause_s = pause_s
+        """Between requests: 0 hammers; `make chaos` keeps a steady pace."""
         self.acked: dict[str, int] = {}
         self.counts = {"ok": 0, "refused": 0, "unknown": 0, "down": 0}
         self.stop_event = threading.Event()
@@ -48,7 +59,7 @@ class Writer(threading.Thread):
         for user in itertools.cycle(USERS):
             if self.stop_event.is_set():
                 return
-            value = next(counter)
+            value, sent = next(counter), time.monotonic()
             try:
                 response = session.post(
                     f"{self.replica.set_base}/set",
@@ -59,6 +70,10 @@ class Writer(threading.Thread):
                 status = response.status_code
             except requests.RequestException:
                 status, session = 0, requests.Session()
+            if self.on_answer is not None:
+                self.on_answer(sent, time.monotonic(), status)
+            if self.pause_s:
+                self.stop_event.wait(self.pause_s)
             if status == 200:
                 self.acked[user] = value
                 self.counts["ok"] += 1
@@ -76,6 +91,29 @@ def full_map(replica) -> dict:
     response.raise_for_status()
     _meta, batches = read_backup(io.BytesIO(response.content))
     return {key: row for batch in batches for key, row in batch}
+
+
+def converge(replicas) -> list[dict]:
+    """Each replica's full map, once they are equal or CONVERGE_TIMEOUT_S passed."""
+    started, maps = time.monotonic(), []
+    while time.monotonic() - started < CONVERGE_TIMEOUT_S:
+        maps = [full_map(replica) for replica in replicas]
+        if all(m == maps[0] for m in maps):
+            break
+        time.sleep(1)
+    return maps
+
+
+def lost_writes(writers: list[Writer], maps: list[dict]) -> list[tuple[str, str, int, int]]:
+    """(field, user, acknowledged value, replica index) of every acknowledged write that
+    some replica does not hold (values only grow, so a smaller one means it is lost)."""
+    return [
+        (w.field, user, value, index)
+        for index, rows in enumerate(maps)
+        for w in writers
+        for user, value in w.acked.items()
+        if rows.get(user, [0] * 8)[FIELDS.index(w.field)] < value
+    ]
 
 
 def healthy(replicas) -> bool:
@@ -111,10 +149,10 @@ def kill(bus, replicas, victim: str, rng: random.Random) -> str:
         time.sleep(rng.uniform(0, 2))
         replica.start()
         return f"replica{replica.replica_id}"
-    role = "setter" if victim == "setter-worker" else victim
+    role = "http" if victim == "http-worker" else victim
     procs = (
-        replica.workers(role)
-        if victim == "setter-worker"
+        replica.workers()
+        if victim == "http-worker"
         else [
             p
             for p in replica.role(role)
@@ -166,19 +204,9 @@ def main() -> int:
         for writer in writers:
             writer.stop_event.set()
             writer.join(timeout=30)
-        started, maps = time.monotonic(), []
-        while time.monotonic() - started < CONVERGE_TIMEOUT_S:
-            maps = [full_map(replica) for replica in replicas]
-            if maps[0] == maps[1]:
-                break
-            time.sleep(1)
+        maps = converge(replicas)
         converged = maps[0] == maps[1]
-        lost = [
-            (w.field, user, value)
-            for w in writers
-            for user, value in w.acked.items()
-            if maps[0].get(user, [0] * 8)[FIELDS.index(w.field)] < value
-        ]
+        lost = lost_writes(writers, maps)
         restarts = sum(r.output().count("restarting in") for r in replicas)
     totals = {key: sum(w.counts[key] for w in writers) for key in writers[0].counts}
     print(f"\nwrites acknowledged   {totals['ok']}")
@@ -194,8 +222,8 @@ def main() -> int:
     print(f"longest recovery      {longest:.1f} s")
     print(f"replicas identical    {'yes' if converged else 'NO'} ({len(maps[0])} rows)")
     print(f"writes lost           {len(lost)}")
-    for field, user, value in lost[:10]:
-        print(f"  lost: {user}.{field} acknowledged {value}")
+    for field, user, value, index in lost[:10]:
+        print(f"  lost: {user}.{field} acknowledged {value}, not on replica {index + 1}")
     return 0 if converged and not lost else 1
 
 

@@ -16,6 +16,7 @@ from actors.grades.backup import (
     header_line,
     parse_header_line,
     read_backup,
+    read_backup_blocks,
 )
 
 META = {
@@ -269,6 +270,44 @@ def test_row_with_a_non_integer_raises_backup_error(row):
 
     with pytest.raises(BackupError, match="non-integer"):
         list(batches)
+
+
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        (f"u,{2**63},2,3,4,5,6,7,8\n", "64-bit"),
+        (f"u,1,2,3,{-(2**63) - 1},5,6,7,8\n", "64-bit"),
+        (f"u,1,2,3,4,5,6,7,{2**63}\n", "64-bit"),
+        ("u,1,2,3,4,5,-6,7,8\n", "negative version"),
+        ("u,1,2,3,4,-5,-5,-5,-5\n", "negative version"),
+    ],
+)
+def test_row_out_of_range_raises_backup_error_naming_its_row(row, problem):
+    text = valid_prefix() + "a,1,2,3,4,5,5,5,5\n" + row
+    _, batches = read_backup(io.BytesIO(gzip_text(text)))
+
+    with pytest.raises(BackupError, match=f"row 4: .*{problem}"):
+        list(batches)
+
+
+def test_blocks_hold_one_version_a_row_where_the_four_are_written_alike():
+    shared = "a,1,2,3,4,9,9,9,9\r\nb,5,6,7,8,10,10,10,10\r\n"
+    split = "a,1,2,3,4,9,9,9,9\r\nb,5,6,7,8,10,010,10,10\r\n"  # equal ints, unequal text
+
+    for text, versions in [(shared, [9, 10]), (split, [9] * 4 + [10] * 4)]:
+        _, blocks = read_backup_blocks(io.BytesIO(gzip_text(valid_prefix() + text)))
+        [block] = list(blocks)
+        assert block.keys == ["a", "b"]
+        assert block.values.tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
+        assert block.versions.tolist() == versions
+
+
+def test_a_last_line_without_its_line_break_is_read():
+    text = valid_prefix() + "a,1,2,3,4,5,6,7,8\r\nb,1,2,3,4,5,6,7,8"
+
+    _, got = read_all(gzip_text(text))
+
+    assert got == [["a", [1, 2, 3, 4, 5, 6, 7, 8]], ["b", [1, 2, 3, 4, 5, 6, 7, 8]]]
 
 
 @pytest.mark.parametrize("user_id", ["", "x" * 129, "é" * 65])

@@ -137,6 +137,12 @@ def test_unknown_routes_are_404_and_routes_on_the_wrong_port_too(replica):
     assert requests.get(f"{setter}/get?user_id=3333", timeout=5).status_code == 404
     assert requests.get(f"{setter}/backup", timeout=5).status_code == 404
     assert "error" in requests.get(f"{setter}/x", timeout=5).json()
+    # one gunicorn serves both ports: a good set sent to the getter port is still refused
+    wrong_port = requests.post(
+        f"{replica.get_base}/set", json={"user_id": "wrong-port", "spp": 1}, auth=AUTH, timeout=5
+    )
+    assert wrong_port.status_code == 404
+    assert replica.get("wrong-port").status_code == 404
 
 
 def test_wrong_methods_are_405(replica):
@@ -254,6 +260,26 @@ def test_storage_actor_killed_is_restarted_by_the_replica(cluster):
     assert "restarting in" in replica.output()
 
 
+def test_a_setter_master_killed_takes_its_workers_with_it(cluster):
+    """Orphaned workers would keep the port and the restarted master could never bind."""
+    replica = cluster.replica(1, bus=None)
+    master = replica.child("setter")
+    workers = master.children()
+    assert workers
+    master.kill()
+    alive = psutil.wait_procs(workers, timeout=10)[1]
+    assert not alive, f"workers outlived their master: {alive}"
+
+    def served() -> bool:
+        try:
+            return replica.set("after-master-kill", spp=1).status_code == 200
+        except requests.RequestException:  # refused until the new master listens
+            return False
+
+    wait_until(served, 20, "a set through the restarted setter")
+    assert replica.child("setter").pid != master.pid
+
+
 def test_backup_of_200k_rows_keeps_getter_memory_flat(cluster):
     replica = cluster.replica(1, bus=None)
     from actors.grades.messages import Set
@@ -266,8 +292,8 @@ def test_backup_of_200k_rows_keeps_getter_memory_flat(cluster):
             ]
             for _ in ids:
                 client.receive()
-    getter_workers = replica.child("getter").children()
-    assert getter_workers, "the getter runs at least one worker"
+    getter_workers = replica.workers()
+    assert getter_workers, "the replica runs at least one HTTP worker"
     before = sum(w.memory_info().rss for w in getter_workers)
     peak = before
     with requests.get(f"{replica.get_base}/backup", stream=True, timeout=60) as response:

@@ -15,6 +15,7 @@ from actors.grades.records import (
     GradeTable,
     check_change,
 )
+from tests.grades.reference_table import ReferenceTable
 
 SPP = FIELDS.index("spp")
 
@@ -37,60 +38,98 @@ def test_new_table_is_empty():
 
     assert len(table) == 0
     assert table.get("u") is None
+    assert table.record("u") is None
+    assert table.keys() == []
 
 
 def test_first_set_with_only_spp_leaves_other_fields_zero():
     table = GradeTable()
 
-    row = table.merge("u", 100, 1, only("spp", 23))
+    record = table.merge("u", 100, 1, only("spp", 23))
 
-    assert row[:4] == [0, 23, 0, 0]
-    assert row[4:] == [0, version(100, 1), 0, 0]
+    assert record == ["u", 0, 23, 0, 0]
+    assert table.get("u") == [0, 23, 0, 0] + [0, version(100, 1), 0, 0]
+
+
+def test_a_set_of_no_field_makes_an_all_zero_record():
+    table = GradeTable()
+
+    assert table.merge("u", 100, 1, [None] * 4) == ["u", 0, 0, 0, 0]
+    assert table.get("u") == [0] * 8
 
 
 def test_field_sent_as_zero_overwrites_the_value():
     table = GradeTable()
     table.merge("u", 100, 1, [5, 6, 7, 8])
 
-    row = table.merge("u", 101, 1, [0, None, 0, None])
+    record = table.merge("u", 101, 1, [0, None, 0, None])
 
-    assert row[:4] == [0, 6, 0, 8]
+    assert record == ["u", 0, 6, 0, 8]
+    assert table.get("u")[4:] == [version(101, 1), version(100, 1)] * 2
 
 
 def test_absent_fields_keep_their_values_and_versions():
     table = GradeTable()
     table.merge("u", 100, 1, [5, 6, 7, 8])
 
-    row = table.merge("u", 200, 2, only("shipping_fee", 70))
+    record = table.merge("u", 200, 2, only("shipping_fee", 70))
 
-    assert row == [5, 6, 70, 8] + [version(100, 1)] * 2 + [version(200, 2), version(100, 1)]
+    assert record == ["u", 5, 6, 70, 8]
+    assert table.get("u") == [5, 6, 70, 8] + [version(100, 1)] * 2 + [
+        version(200, 2),
+        version(100, 1),
+    ]
 
 
 def test_newer_stamp_wins_per_field():
     table = GradeTable()
     table.merge("u", 100, 3, [1, 1, 1, 1])
 
-    row = table.merge("u", 101, 1, [2, None, 2, None])
+    record = table.merge("u", 101, 1, [2, None, 2, None])
 
-    assert row[:4] == [2, 1, 2, 1]
+    assert record == ["u", 2, 1, 2, 1]
 
 
 def test_older_stamp_loses_even_when_applied_later():
     table = GradeTable()
     table.merge("u", 200, 1, [1, 2, 3, 4])
 
-    row = table.merge("u", 199, 3, [9, 9, 9, 9])
+    record = table.merge("u", 199, 3, [9, 9, 9, 9])
 
-    assert row == [1, 2, 3, 4] + [version(200, 1)] * 4
+    assert record == ["u", 1, 2, 3, 4]
+    assert table.get("u") == [1, 2, 3, 4] + [version(200, 1)] * 4
 
 
 def test_older_stamp_still_sets_fields_that_newer_write_left_absent():
     table = GradeTable()
     table.merge("u", 200, 1, only("spp", 2))
 
-    row = table.merge("u", 100, 1, [9, 9, None, None])
+    record = table.merge("u", 100, 1, [9, 9, None, None])
 
-    assert row[:4] == [9, 2, 0, 0]
+    assert record == ["u", 9, 2, 0, 0]
+
+
+def test_full_write_over_split_versions_wins_only_where_newer():
+    table = GradeTable()
+    table.merge("u", 100, 1, [1, 1, 1, 1])
+    table.merge("u", 300, 1, only("spp", 3))
+
+    record = table.merge("u", 200, 1, [2, 2, 2, 2])
+
+    assert record == ["u", 2, 3, 2, 2]
+    assert table.get("u")[4:] == [version(200, 1), version(300, 1)] + [version(200, 1)] * 2
+
+
+def test_a_newer_full_write_rejoins_a_split_row_and_its_versions_are_reused():
+    table = GradeTable()
+    table.merge("a", 100, 1, [1, 1, 1, 1])
+    table.merge("a", 200, 1, only("spp", 2))  # a's fields now have versions of their own
+    table.merge("a", 300, 1, [3, 3, 3, 3])
+    table.merge("b", 100, 1, only("spp", 4))  # b takes the four versions a let go
+
+    assert table.get("a") == [3, 3, 3, 3] + [version(300, 1)] * 4
+    assert table.get("b") == [0, 4, 0, 0, 0, version(100, 1), 0, 0]
+    assert len(table._split) == 4  # white box: one row's four versions, not two
 
 
 @pytest.mark.parametrize("first, second", [((1, 10), (2, 20)), ((2, 20), (1, 10))])
@@ -98,47 +137,51 @@ def test_equal_stamps_are_broken_by_higher_replica_id(first, second):
     table = GradeTable()
     table.merge("u", 500, first[0], only("spp", first[1]))
 
-    row = table.merge("u", 500, second[0], only("spp", second[1]))
+    record = table.merge("u", 500, second[0], only("spp", second[1]))
 
-    assert row[SPP] == 20
-    assert row[4 + SPP] == version(500, 2)
+    assert record[1 + SPP] == 20
+    assert table.get("u")[4 + SPP] == version(500, 2)
 
 
 def test_reapplying_the_same_change_is_a_no_op():
     table = GradeTable()
     table.merge("u", 100, 1, [1, 2, 3, 4])
-    before = list(table.get("u"))
+    before = table.get("u")
 
     table.merge("u", 100, 1, [1, 2, 3, 4])
 
     assert table.get("u") == before
 
 
-def test_merge_returns_the_live_row():
+def test_get_returns_a_copy():
     table = GradeTable()
+    table.merge("u", 100, 1, [1, 2, 3, 4])
 
-    row = table.merge("u", 100, 1, only("spp", 1))
+    table.get("u")[0] = 99
+    table.record("u")[1] = 99
 
-    assert row is table.get("u")
-    assert table.rows["u"] is row
+    assert table.record("u") == ["u", 1, 2, 3, 4]
 
 
 def test_merge_keeps_int64_extremes():
     table = GradeTable()
 
-    row = table.merge("u", 1, 1, [INT64_MIN, INT64_MAX, -1, 0])
+    record = table.merge("u", 1, 1, [INT64_MIN, INT64_MAX, -1, 0])
 
-    assert row[:4] == [INT64_MIN, INT64_MAX, -1, 0]
+    assert record == ["u", INT64_MIN, INT64_MAX, -1, 0]
+    assert table.record("u") == ["u", INT64_MIN, INT64_MAX, -1, 0]
 
 
-def test_keys_are_independent():
+def test_keys_are_independent_and_listed_in_insertion_order():
     table = GradeTable()
-    table.merge("a", 100, 1, [1, 1, 1, 1])
+    table.merge("b", 100, 1, [1, 1, 1, 1])
 
-    table.merge("b", 200, 1, [2, 2, 2, 2])
+    table.merge("a", 200, 1, [2, 2, 2, 2])
+    table.merge("b", 300, 1, [3, 3, 3, 3])
 
     assert len(table) == 2
-    assert table.get("a")[:4] == [1, 1, 1, 1]
+    assert table.keys() == ["b", "a"]
+    assert table.record("a") == ["a", 2, 2, 2, 2]
 
 
 def test_merge_row_inserts_a_row_for_a_new_key():
@@ -166,13 +209,43 @@ def test_merge_row_over_merged_changes_matches_merging_the_changes():
     backup = GradeTable()
     backup.merge("u", 200, 1, [7, 7, 7, 7])
 
-    backup.merge_row("u", list(direct.get("u")))
+    backup.merge_row("u", direct.get("u"))
     direct.merge("u", 200, 1, [7, 7, 7, 7])
 
-    assert backup.rows == direct.rows
+    assert dict(backup.items()) == dict(direct.items())
 
 
-# --- convergence ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "row",
+    [
+        [1, 2, 3, 4, 5, 6, 7, -1],  # a negative version
+        [1, 2, 3, INT64_MAX + 1, 5, 6, 7, 8],
+        [1, 2, 3, 4, 5, 6, 7],
+    ],
+)
+def test_merge_row_rejects_a_bad_row_and_changes_nothing(row):
+    table = GradeTable()
+    table.merge_row("u", [1, 1, 1, 1, 1, 1, 1, 1])
+
+    for key in ("u", "new"):
+        with pytest.raises((ValueError, OverflowError)):
+            table.merge_row(key, row)
+
+    assert dict(table.items()) == {"u": [1] * 8}
+
+
+def test_merge_with_a_version_past_int64_changes_nothing():
+    table = GradeTable()
+    table.merge("u", 1, 1, [1, 1, 1, 1])
+
+    for key in ("u", "new"):
+        with pytest.raises(OverflowError):
+            table.merge(key, 1 << 60, 1, [2, 2, 2, 2])
+
+    assert dict(table.items()) == {"u": [1, 1, 1, 1] + [version(1, 1)] * 4}
+
+
+# --- convergence, and the reference model -------------------------------------------
 
 value = st.one_of(st.none(), st.integers(INT64_MIN, INT64_MAX), st.sampled_from([0, -1, 1]))
 change = st.tuples(
@@ -199,7 +272,21 @@ def test_any_order_with_duplicates_converges_to_the_same_rows(changes, data):
     for key, stamp, replica_id, values in second:
         right.merge(key, stamp, replica_id, values)
 
-    assert left.rows == right.rows
+    assert dict(left.items()) == dict(right.items())
+
+
+@settings(max_examples=150, deadline=None)
+@given(changes=st.lists(change, max_size=40), data=st.data())
+def test_every_merge_answers_as_the_reference_model(changes, data):
+    table, reference = GradeTable(), ReferenceTable()
+
+    for key, stamp, replica_id, values in changes + data.draw(st.permutations(changes)):
+        assert table.merge(key, stamp, replica_id, values) == reference.merge(
+            key, stamp, replica_id, values
+        )
+        assert table.get(key) == reference.get(key)
+
+    assert dict(table.items()) == reference.rows
 
 
 @settings(max_examples=100, deadline=None)
@@ -207,17 +294,20 @@ def test_any_order_with_duplicates_converges_to_the_same_rows(changes, data):
 def test_merge_row_of_split_tables_converges_to_merging_everything(changes, data):
     split = data.draw(st.integers(0, len(changes)))
     whole, part_a, part_b = GradeTable(), GradeTable(), GradeTable()
+    reference = ReferenceTable()
     for key, stamp, replica_id, values in changes:
         whole.merge(key, stamp, replica_id, values)
     for key, stamp, replica_id, values in changes[:split]:
         part_a.merge(key, stamp, replica_id, values)
+        reference.merge(key, stamp, replica_id, values)
     for key, stamp, replica_id, values in changes[split:]:
         part_b.merge(key, stamp, replica_id, values)
 
-    for key, row in part_b.rows.items():
-        part_a.merge_row(key, list(row))
+    for key, row in part_b.items():
+        part_a.merge_row(key, row)
+        reference.merge_row(key, row)
 
-    assert part_a.rows == whole.rows
+    assert dict(part_a.items()) == dict(whole.items()) == reference.rows
 
 
 # --- check_change --------------------------------------------------------------

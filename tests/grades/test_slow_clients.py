@@ -87,7 +87,7 @@ def test_an_oversized_header_is_refused_and_the_server_lives(cluster, header_byt
 
 def test_an_endless_header_is_cut_off_with_bounded_memory(cluster):
     replica = cluster.replica(1, bus=None)
-    workers = replica.child("getter").children()
+    workers = replica.workers()
     rss_before = sum(w.memory_info().rss for w in workers)
     sock = socket.create_connection(("127.0.0.1", replica.getter_port), timeout=5)
     try:

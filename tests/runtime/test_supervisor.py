@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -30,6 +31,11 @@ SCRIPT = textwrap.dedent("""
                          {}, quick_death_s=0.1)],
         "ready": [Child("web", [py, "-c", slow_server], {})],
         "never": [Child("steady", [py, "-c", "import time; time.sleep(600)"], {})],
+        "after_ready": [
+            Child("web", [py, "-c", slow_server], {}),
+            Child("late", [py, "-c", "print('late child up', flush=True); import time; "
+                           "time.sleep(600)"], {}, start_when=lambda: ready.done),
+        ],
     }[sys.argv[1]]
     ready = ReadyAnnouncer(
         "demo", [f"http://127.0.0.1:{port}"], logging.getLogger("test-supervisor"), deadline_s=1
@@ -53,6 +59,10 @@ def test_a_child_that_keeps_dying_at_start_makes_the_supervisor_give_up(tmp_path
     out = proc.output()
     assert out.count("restarting crashing") == 4
     assert "exited with status 3 5 times right after starting; giving up" in out
+    delays = re.findall(
+        r"crashing \(pid \d+\) exited with status 3 after [\d.]+ s; restarting in ([\d.]+) s", out
+    )
+    assert delays == ["0.5", "1.0", "2.0", "4.0"], "backoff grows only on repeated quick deaths"
 
 
 def test_a_child_that_lives_past_its_quick_death_time_is_restarted_for_ever(tmp_path):
@@ -65,6 +75,11 @@ def test_a_child_that_lives_past_its_quick_death_time_is_restarted_for_ever(tmp_
         )
         assert proc.running()
         assert "giving up" not in proc.output()
+        # it ran past its quick-death time each time: restarted at once, never backed off
+        delays = set(
+            re.findall(r"flaky \(pid \d+\) exited .* restarting in ([\d.]+) s", proc.output())
+        )
+        assert delays == {"0.0"}
     finally:
         proc.process.send_signal(signal.SIGTERM)
         assert proc.process.wait(timeout=10) == 0
@@ -100,6 +115,20 @@ def test_no_ready_line_while_nothing_answers_only_a_warning_past_the_deadline(tm
     try:
         proc.wait_output("demo is not ready on http://127.0.0.1:", 30)
         assert "is ready on" not in proc.output()
+    finally:
+        proc.process.send_signal(signal.SIGTERM)
+        assert proc.process.wait(timeout=10) == 0
+
+
+def test_a_child_with_start_when_starts_only_once_it_holds(tmp_path):
+    port = free_port()
+    proc = _supervisor(tmp_path, "after_ready", port)
+    try:
+        proc.wait_output("late child up", 30)
+        out = proc.output()
+        said = out.index(f"demo is ready on http://127.0.0.1:{port}")
+        assert said < out.index("starting late") < out.index("late child up")
+        assert out.count("starting late") == 1
     finally:
         proc.process.send_signal(signal.SIGTERM)
         assert proc.process.wait(timeout=10) == 0

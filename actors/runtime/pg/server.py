@@ -54,6 +54,10 @@ STOP_TIMEOUT_S = 10.0  # fast shutdown; SIGKILL after this
 INITDB_TIMEOUT_S = 120.0  # initdb fsyncs the new cluster
 PSQL_TIMEOUT_S = 30.0  # CREATE DATABASE copies template1 and fsyncs
 POLL_INTERVAL_S = 0.05
+CLIENTS_WAIT_S = 3.0
+"""At a stop of the Procfile process, how long its clients get to disconnect first:
+honcho SIGTERMs every process at once (and SIGKILLs after 5 s), so without this the
+services' last queries would meet a server shutting down."""
 LOG_TAIL_LINES = 20
 SOCKET_PATH_MAX_BYTES = 107  # sun_path is 108 bytes with the trailing NUL
 SOCKET_NAME_MAX_BYTES = len(".s.PGSQL.65535.lock")
@@ -319,6 +323,27 @@ class PostgresServer:
                 self._kill_all()
         return self.process.returncode
 
+    def client_backends(self) -> int:
+        """Client connections open now: backends whose title names a client
+        (``postgres: user db 127.0.0.1(5432) idle`` or ``[local]``)."""
+        if not self.running():
+            return 0
+        count = 0
+        for pid in _children(self._postmaster.pid):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue  # exited while we looked
+            count += "(" in title or "[local]" in title
+        return count
+
+    def wait_for_clients_to_leave(self, timeout_s: float = CLIENTS_WAIT_S) -> int:
+        """Wait until no client is connected, at most timeout_s; the clients left."""
+        deadline = time.monotonic() + timeout_s
+        while (left := self.client_backends()) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S)
+        return left
+
     def kill9(self) -> None:
         """SIGKILL the postmaster and every backend at once, as a crash would."""
         if self.running():
@@ -504,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"server log: {server.log_path}", flush=True)
     while not _stop_requested and server.running():
-        time.sleep(POLL_INTERVAL_S * 4)
+        time.sleep(POLL_INTERVAL_S)
     if not _stop_requested:
         exited = server.process.returncode if server.process is not None else None
         print(
@@ -513,10 +538,22 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return 1
+    return _stop(server)
+
+
+def _stop(server: PostgresServer) -> int:
+    """Let the clients leave first (bounded), then a fast shutdown; one line says which."""
+    started = time.monotonic()
+    left = server.wait_for_clients_to_leave()
+    waited = time.monotonic() - started
     code = server.stop()
     if code != 0:
         print(f"pgserver: postgres stopped with code {code}", file=sys.stderr, flush=True)
         return 1
+    if left:
+        print(f"postgres stopped ({left} clients still connected after {waited:.1f} s)", flush=True)
+    else:
+        print(f"postgres stopped (after its clients left, {waited:.1f} s)", flush=True)
     return 0
 
 

@@ -14,6 +14,7 @@ import falcon
 import falcon.asgi
 
 from actors.runtime.client import RemoteError
+from web.common.docs import add_docs
 from web.common.errors import map_errors, not_found_sink, remote_error_handler, serialize_error
 from web.common.metrics import Collect, MetricsResource
 from web.common.openapi import SPEC_PATH
@@ -25,6 +26,7 @@ __all__ = [
     "CloseOnShutdown",
     "Middleware",
     "add_probes",
+    "add_spec",
     "base_app",
     "HealthResource",
     "ReadyResource",
@@ -123,15 +125,21 @@ class SpecResource:
         resp.content_type = falcon.MEDIA_JSON
 
 
+def add_spec(app: App, spec: dict[str, Any]) -> None:
+    """GET /openapi.json (``spec``) and GET /docs, the interactive page on it."""
+    app.add_route(SPEC_PATH, SpecResource(spec))
+    add_docs(app, spec["info"]["title"])
+
+
 def add_probes(
     app: App, spec: dict[str, Any], ready: ReadyCheck, collect: Collect | None = None
 ) -> None:
     """The routes every service serves beside its API: /healthz, /readyz (``ready``),
-    /metrics (HTTP counts plus ``collect``'s families) and its OpenAPI document."""
+    /metrics (HTTP counts plus ``collect``'s families), its OpenAPI document and /docs."""
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
     app.add_route("/metrics", MetricsResource(collect))
-    app.add_route(SPEC_PATH, SpecResource(spec))
+    add_spec(app, spec)
 
 
 class CloseOnShutdown:

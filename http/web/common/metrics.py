@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from actors.runtime.pg import transient_errors
+from web.common.pid import current_pid
 
 __all__ = [
     "Collect",
@@ -49,27 +50,47 @@ def request_metrics(service: str, port_role: str = "http") -> list[RequestMetric
     return [RequestMetrics(service, port_role)] if metrics_enabled() else []
 
 
+_FAMILIES: dict[str, tuple[Any, Any]] = {}
+"""service -> (requests counter, latency histogram): one pair per process, shared by the
+apps of a worker that serves several ports (grades), since a registry takes a name once."""
+
+
+def _request_families(service: str) -> tuple[Any, Any]:
+    families = _FAMILIES.get(service)
+    if families is None:
+        # NOTE: imported here, after the worker has its environment: prometheus_client
+        # picks multiprocess mode from PROMETHEUS_MULTIPROC_DIR at import time.
+        from prometheus_client import Counter, Histogram, values
+
+        if metrics_enabled():
+            # NOTE: multiprocess values check for a fork on every write, with a getpid()
+            # system call each (three a request); current_pid() has no system call and
+            # still changes in a forked child, the check's whole purpose.
+            value_class = values.MultiProcessValue(process_identifier=current_pid)  # type: ignore[no-untyped-call]
+            values.ValueClass = value_class
+
+        families = _FAMILIES[service] = (
+            Counter(
+                f"{service}_http_requests",
+                "HTTP requests answered",
+                ["port", "route", "method", "status"],
+            ),
+            Histogram(
+                f"{service}_http_request_seconds",
+                "HTTP request latency",
+                ["port", "route"],
+                buckets=LATENCY_BUCKETS_S,
+            ),
+        )
+    return families
+
+
 class RequestMetrics:
     """Falcon middleware: a counter and a latency histogram per route and status."""
 
     def __init__(self, service: str, port_role: str):
-        # NOTE: imported here, after the worker has its environment: prometheus_client
-        # picks multiprocess mode from PROMETHEUS_MULTIPROC_DIR at import time.
-        from prometheus_client import Counter, Histogram
-
-        _cache_pid_in_values()
         self.role = port_role
-        self.requests = Counter(
-            f"{service}_http_requests",
-            "HTTP requests answered",
-            ["port", "route", "method", "status"],
-        )
-        self.latency = Histogram(
-            f"{service}_http_request_seconds",
-            "HTTP request latency",
-            ["port", "route"],
-            buckets=LATENCY_BUCKETS_S,
-        )
+        self.requests, self.latency = _request_families(service)
         # (route, method, status) -> (count, time)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -96,33 +117,6 @@ class RequestMetrics:
             )
         children[0].inc()
         children[1].observe(time.perf_counter() - started)
-
-
-_pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
-
-
-def _cached_pid() -> int:
-    """This process's id, kept current across forks without a getpid() system call."""
-    return _pid[0]
-
-
-def _cache_pid_in_values() -> None:
-    """Make multiprocess metric values ask _cached_pid, not os.getpid, on every write.
-
-    NOTE: prometheus_client's multiprocess values check for a fork on every inc() and
-    observe(), with os.getpid(): a system call each, three a request (the counter, a
-    bucket, the sum), 2.6 % of a GET balance's worker CPU (bench --profile). Its
-    MultiProcessValue takes the process identifier as a parameter for this; the class
-    must be swapped before the process creates any metric (each class keeps its own
-    open files), which is why this runs in the one place that creates them, once.
-    """
-    from prometheus_client import values
-
-    if metrics_enabled() and not getattr(values.ValueClass, "_pid_cached", False):
-        cached = values.MultiProcessValue(process_identifier=_cached_pid)  # type: ignore[no-untyped-call]  # untyped upstream
-        cached._pid_cached = True
-        values.ValueClass = cached
 
 
 class _Snapshot:

@@ -36,12 +36,15 @@ __all__ = [
     "query_parameter",
     "path_parameter",
     "SPEC_PATH",
+    "DOCS_PATH",
 ]
 
 Schema = dict[str, Any]
 """A JSON Schema, an OpenAPI object, a document: JSON as a dict."""
 
 SPEC_PATH = "/openapi.json"
+DOCS_PATH = "/docs"
+"""The interactive page on the document (web.common.docs)."""
 _REF = "#/components/schemas/{name}"
 
 
@@ -212,6 +215,27 @@ def openapi_30(schema: Any) -> Any:
     return schema
 
 
+_JS_EXACT = 2**53
+"""Integers a browser's JSON.parse keeps exactly."""
+
+
+def _browser_safe_examples(schema: Any) -> Any:
+    """An ``example`` of 0 (or the nearest bound) for each integer whose bounds a browser
+    cannot hold: Swagger UI (/docs) would otherwise fill "Try it out" with 2^63-1 read as
+    a float, 9223372036854776000, which the service refuses as out of range."""
+    if isinstance(schema, list):
+        return [_browser_safe_examples(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _browser_safe_examples(value) for key, value in schema.items()}
+    bounds = [schema[key] for key in ("minimum", "maximum") if key in schema]
+    if schema.get("type") == "integer" and "example" not in schema:
+        if any(abs(bound) > _JS_EXACT for bound in bounds):
+            example = max(0, schema.get("minimum", 0))
+            schema["example"] = min(example, schema.get("maximum", example))
+    return schema
+
+
 def document(
     title: str,
     description: str,
@@ -228,10 +252,12 @@ def document(
         types: every Struct the paths refer to by ``ref`` (Error is added).
         schemas: named JSON Schemas written by hand, for bodies checked by code
             rather than decoded into a Struct (``{"$ref": ...}`` them by name).
-        list_spec: list GET /openapi.json itself among the paths.
+        list_spec: list GET /openapi.json itself, and GET /docs (the page on it), among
+            the paths.
     """
     _, generated = msgspec.json.schema_components([Error, *types], ref_template=_REF)
-    components: Schema = {"schemas": {**openapi_30(generated), **(schemas or {})}}
+    generated = _browser_safe_examples(openapi_30(generated))
+    components: Schema = {"schemas": {**generated, **(schemas or {})}}
     if security_schemes:
         components["securitySchemes"] = security_schemes
     spec_op = operation(
@@ -239,9 +265,15 @@ def document(
         "This document.",
         {200: json_response("The OpenAPI document.", {"type": "object"})},
     )
+    docs_op = operation(
+        "docs",
+        "Swagger UI on this document; its assets are served under /docs/.",
+        {200: json_response("The HTML page.", {"type": "string"}, media_type="text/html")},
+    )
+    own = {SPEC_PATH: {"get": spec_op}, DOCS_PATH: {"get": docs_op}}
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "version": version, "description": description},
-        "paths": {**paths, SPEC_PATH: {"get": spec_op}} if list_spec else paths,
+        "paths": {**paths, **own} if list_spec else paths,
         "components": components,
     }

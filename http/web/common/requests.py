@@ -11,12 +11,13 @@ other type with 415.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import secrets
 
 import falcon
 import falcon.asgi
+
+from web.common.pid import current_pid
 
 __all__ = ["read_body", "read_json_body", "require_json_content_type", "request_id_for"]
 
@@ -28,8 +29,9 @@ _counter = itertools.count(1)
 def _fresh_id() -> str:
     """Random per process, then counted: unique without a urandom syscall per request."""
     global _prefix
-    if _prefix is None or _prefix[0] != os.getpid():
-        _prefix = (os.getpid(), secrets.token_hex(5))
+    pid = current_pid()
+    if _prefix is None or _prefix[0] != pid:
+        _prefix = (pid, secrets.token_hex(5))
     return f"{_prefix[1]}{next(_counter):06x}"
 
 

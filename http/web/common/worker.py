@@ -7,10 +7,19 @@ cost a LogRecord and a header scan per request and nothing here reads them.
 httptools itself puts no bound on a request's head, so a client could send an
 endless header and grow the worker's memory; BoundedHeadProtocol counts the
 bytes of each request head as they arrive and answers 431 past MAX_HEAD_BYTES.
+
+A worker stops with its master (SIGTERM when the master dies, even by SIGKILL):
+uvicorn's worker never looks at its parent, so orphans kept serving and held the
+port the restarted master needs.
 """
+
+import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
+
+from actors.runtime.lifeline import die_with_parent
+from actors.runtime.logs import setup_logging
 
 __all__ = ["Worker", "BoundedHeadProtocol", "MAX_HEAD_BYTES"]
 
@@ -78,3 +87,13 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no ty
         "proxy_headers": False,
         "server_header": False,
     }
+
+    def init_process(self) -> None:
+        """In the forked worker, first: die with the master (see the module docstring),
+        and log like every other process (else Python's last-resort handler prints
+        libraries' warnings, asyncpg's pool among them, as bare unformatted lines)."""
+        die_with_parent()
+        if os.getppid() != self.ppid:  # the master died before the call
+            raise SystemExit(0)
+        setup_logging("web")
+        super().init_process()

@@ -1,5 +1,7 @@
 """The getter port: GET /get?user_id=, GET /backup, /healthz and /readyz.
 
+Served on GETTER_PORT by the replica's gunicorn (web.grades.app routes to it).
+
 /backup streams a gzip'd CSV (format in actors/backup.py) pulled from the
 storage actor chunk by chunk: neither side holds the whole dump, and the
 storage actor serves sets between chunks.
@@ -18,15 +20,13 @@ import falcon.asgi
 from actors.grades.backup import BackupEncoder, backup_filename
 from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
 from actors.runtime.client import AsyncClient, RemoteError
-from actors.runtime.logs import setup_logging
 from web.common.app import App, Middleware, add_probes, base_app
-from web.common.metrics import request_metrics
-from web.grades.metrics import SERVICE, GradesCollector
+from web.grades.metrics import GradesCollector
 from web.grades.openapi import GETTER_SPEC
-from web.grades.storage_client import bus_from_env, record_json, store_from_env
+from web.grades.storage_client import record_json
 from web.grades.validation import check_user_id
 
-__all__ = ["create_app", "get_app", "BACKUP_CHUNK_ROWS"]
+__all__ = ["create_app", "BACKUP_CHUNK_ROWS"]
 
 BACKUP_CHUNK_ROWS = 20_000
 
@@ -106,8 +106,3 @@ def create_app(
     app.add_route("/backup", BackupResource(store))
     add_probes(app, GETTER_SPEC, functools.partial(_readiness, store), GradesCollector(store, bus))
     return app
-
-
-def get_app() -> App:
-    setup_logging("getter")
-    return create_app(store_from_env(), bus_from_env(), request_metrics(SERVICE, "getter"))

@@ -1,8 +1,8 @@
 """The setter port: POST /set (and /set/), behind HTTP Basic auth.
 
-Run as ``gunicorn -k web.common.worker.Worker --pythonpath http 'web.grades.setter:get_app()'``;
-``grades replica`` does that. Credentials come from GRADES_USER and
-GRADES_PASSWORD; the app refuses to start without them.
+Served on SETTER_PORT by the replica's gunicorn (web.grades.app routes to it).
+Credentials come from GRADES_USER and GRADES_PASSWORD; ``get_app()`` refuses to
+start without them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import base64
 import binascii
 import hmac
 import logging
-import os
 import time
 
 import falcon
@@ -19,17 +18,14 @@ import falcon.asgi
 
 from actors.grades.messages import Set
 from actors.runtime.client import AsyncClient, RemoteError
-from actors.runtime.logs import setup_logging
 from actors.runtime.protocol import ErrorCode
-from web.common.app import App, Middleware, SpecResource, base_app
-from web.common.metrics import request_metrics
+from web.common.app import App, Middleware, add_spec, base_app
 from web.common.requests import read_json_body, request_id_for
-from web.grades.metrics import SERVICE
 from web.grades.openapi import setter_spec
-from web.grades.storage_client import STORE_TIMEOUT_S, record_json, store_from_env
+from web.grades.storage_client import STORE_TIMEOUT_S, record_json
 from web.grades.validation import parse_set_body
 
-__all__ = ["BasicAuth", "SetResource", "create_app", "get_app", "MAX_BODY_BYTES"]
+__all__ = ["BasicAuth", "SetResource", "create_app", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 4096
 """Bytes of a /set body (413 beyond): a record is a few hundred bytes."""
@@ -86,15 +82,5 @@ def create_app(
 ) -> App:
     app = base_app(middleware)
     app.add_route("/set", SetResource(store, auth))
-    app.add_route("/openapi.json", SpecResource(setter_spec(MAX_BODY_BYTES)))
+    add_spec(app, setter_spec(MAX_BODY_BYTES))
     return app
-
-
-def get_app() -> App:
-    setup_logging("setter")
-    user, password = os.environ.get("GRADES_USER"), os.environ.get("GRADES_PASSWORD")
-    if not user or not password:
-        raise RuntimeError("GRADES_USER and GRADES_PASSWORD must be set for the setter port")
-    return create_app(
-        store_from_env(), BasicAuth(user, password), request_metrics(SERVICE, "setter")
-    )

@@ -112,7 +112,10 @@ def _node_id_for_schemathesis(request):
 
 
 setter_api = schemathesis.pytest.from_fixture("setter_schema")
-setter_api_without_auth = schemathesis.pytest.from_fixture("setter_schema_without_auth")
+# /set only: the port's document and its /docs page are read without credentials
+setter_api_without_auth = schemathesis.pytest.from_fixture("setter_schema_without_auth").include(
+    path="/set"
+)
 getter_api = schemathesis.pytest.from_fixture("getter_schema")
 
 
@@ -139,6 +142,7 @@ def test_each_port_serves_its_openapi_document(replica, setter_schema, getter_sc
             "format": "int64",
             "minimum": INT64_MIN,
             "maximum": INT64_MAX,
+            "example": 0,  # what /docs fills in: a browser reads INT64_MAX as 2^63
         }
     assert set(operation["responses"]) == {"200", "400", "401", "413", "415", "503", "504"}
     getter = requests.get(f"{replica.get_base}/openapi.json", timeout=TIMEOUT_S).json()

@@ -1,0 +1,1 @@
+"""One steady client per service; each records every answer in the run's Answers."""
