@@ -13,8 +13,9 @@ from __future__ import annotations
 from actors.grades.testing import seconds_until_sets_accepted
 from actors.runtime.testing import wait_until
 
-READY_BOUND_S = 6.0
-"""Generous for a loaded 2-core test machine; under 2 s when quiet (it was 4+ s, then 3.2)."""
+READY_BOUND_S = 15.0
+"""A loose bound that a loaded 2-core machine keeps too (7.6 s seen at load average 20);
+bench measurement 9 (`--only start`) reports the exact time, under 2 s when quiet."""
 
 
 def test_two_replicas_started_at_once_take_writes_without_waiting_for_each_other(cluster):
