@@ -1,26 +1,25 @@
 """A network partition of the JetStream stream leader, under writes on both replicas.
 
-Node 3 runs in its own network namespace, joined to the host by a veth pair;
-taking the host's end of the link down cuts node 3 off from the other nodes and
-from the replicas at once (a partition, not a crash: the process keeps running
-and believes it leads until it notices). The majority elects a leader, writes go
-on there, and after the link is back node 3 rejoins as a follower; 0 acknowledged
-writes lost, replicas identical. Needs root and iproute2 (skipped otherwise).
+Node 3 runs in its own network namespace, joined by a veth pair to a bridge whose
+address is the test's (actors.runtime.hosts.Namespaces); taking the host's end of
+the link down cuts node 3 off from the other nodes and from the replicas at once
+(a partition, not a crash: the process keeps running and believes it leads until
+it notices). The majority elects a leader, writes go on there, and after the link
+is back node 3 rejoins as a follower; 0 acknowledged writes lost, replicas
+identical. Needs root and iproute2 (skipped, saying why, otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
 import time
-from typing import NamedTuple
 
 import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode
+from actors.runtime.hosts import Namespaces, namespaces_unavailable
 from actors.runtime.testing import wait_until
-from tests.grades.netns import ip, ip_quiet, require_netns
 from tests.grades.writers import FAULT_USERS, Stalls, Writer, resume_and_check
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
@@ -33,35 +32,18 @@ NODE_STOP_TIMEOUT_S = 15.0
 """nats-server's write deadline (10 s) can hold its shutdown on a route the cut left open."""
 
 
-class Namespace(NamedTuple):
-    name: str
-    outside: str  # the host's end of the veth pair
-    outside_ip: str
-    inside_ip: str
+NODE_3 = 0
+"""Node 3's namespace: the only one, on a bridge whose address is the test's own."""
 
 
 @pytest.fixture
 def netns():
-    require_netns("a partition that cuts a node off")
-    name = f"grt{secrets.token_hex(3)}"  # veth names stay under 15 characters
-    octet = 16 + secrets.randbelow(200)
-    ns = Namespace(name, f"{name}a", f"10.213.{octet}.1", f"10.213.{octet}.2")
-    try:
-        ip("netns", "add", name)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot make a network namespace here: {exc.stderr.strip()}")
-    try:
-        ip("link", "add", ns.outside, "type", "veth", "peer", "name", f"{name}b")
-        ip("link", "set", f"{name}b", "netns", name)
-        ip("addr", "add", f"{ns.outside_ip}/30", "dev", ns.outside)
-        ip("link", "set", ns.outside, "up")
-        ip("netns", "exec", name, "ip", "addr", "add", f"{ns.inside_ip}/30", "dev", f"{name}b")
-        ip("netns", "exec", name, "ip", "link", "set", f"{name}b", "up")
-        ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
-        yield ns
-    finally:
-        ip_quiet("link", "del", ns.outside)
-        ip_quiet("netns", "del", name)
+    """A namespace on a bridge for node 3; skipped, saying why, where none can be made."""
+    why_not = namespaces_unavailable()
+    if why_not is not None:
+        pytest.skip(f"no partition that cuts a node off: {why_not}")
+    with Namespaces(f"grt{secrets.token_hex(3)}", 1) as namespaces:
+        yield namespaces
 
 
 def _stepdown(url: str) -> None:
@@ -94,7 +76,7 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     nodes = [
         cluster.add(
             NatsNode(
-                k, home, cluster.log_dir, "always", host=netns.outside_ip, listen_host="0.0.0.0"
+                k, home, cluster.log_dir, "always", host=netns.bridge_address, listen_host="0.0.0.0"
             )
         )
         for k in (1, 2)
@@ -106,9 +88,9 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
                 home,
                 cluster.log_dir,
                 "always",
-                host=netns.inside_ip,
+                host=netns.address(NODE_3),
                 listen_host="0.0.0.0",
-                netns=netns.name,
+                netns=netns.names[NODE_3],
             )
         )
     )
@@ -128,7 +110,7 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
     stalls = Stalls(list(writers))
     stalls.start()
     before = [w.acked_count() for w in writers]
-    ip("link", "set", netns.outside, "down")
+    netns.link_down(NODE_3)
     try:
         wait_until(
             lambda: all(w.acked_count() > b + 20 for w, b in zip(writers, before)),
@@ -138,7 +120,7 @@ def test_a_partitioned_stream_leader_is_replaced_and_rejoins(cluster, netns):
         assert nats.stream_leader() is not nodes[2]
         time.sleep(CUT_S)
     finally:
-        ip("link", "set", netns.outside, "up")
+        netns.link_up(NODE_3)
     resume_and_check(one, two, [*writers, stalls])
     for node in nodes:  # a route cut mid-write may hold a node's exit for its write deadline
         assert node.stop(timeout_s=NODE_STOP_TIMEOUT_S) in node.ok_codes

@@ -1,23 +1,25 @@
 """A two-host rehearsal of grades on JetStream, in network namespaces the test makes.
 
-Host A (10.214.x.1) runs JetStream nodes 1 and 2 and replica 1; host B (10.214.x.2)
-runs node 3 and replica 2; both hang off a bridge the test reaches them through
-(tests.grades.netns). Under writes on both replicas, host B's link goes down: A
-holds 2 of 3 nodes, a quorum, and must keep acknowledging writes; B cannot. When
-the link is back, B catches up: nothing acknowledged on either side is lost and the
-replicas are identical (values and versions, also by ``grades verify --versions``).
-Skipped, with the reason, where namespaces are not allowed (needs root).
+Host A (namespace 0) runs JetStream nodes 1 and 2 and replica 1; host B (namespace 1)
+runs node 3 and replica 2; both hang off a bridge, on a private /24, that the test
+reaches them through (actors.runtime.hosts.Namespaces). Under writes on both
+replicas, host B's link goes down: A holds 2 of 3 nodes, a quorum, and must keep
+acknowledging writes; B cannot. When the link is back, B catches up: nothing
+acknowledged on either side is lost and the replicas are identical (values and
+versions, also by ``grades verify --versions``). Skipped, with the reason, where
+namespaces are not allowed (needs root).
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode, run_cli
+from actors.runtime.hosts import Namespaces, namespaces_unavailable
 from actors.runtime.testing import wait_until
-from tests.grades.netns import ip, require_netns, two_hosts
 from tests.grades.writers import FAULT_USERS, Stalls, Writer, resume_and_check
 
 pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
@@ -32,18 +34,24 @@ NODE_STOP_TIMEOUT_S = 15.0
 """nats-server's write deadline (10 s) can hold its shutdown on a route the cut left open."""
 
 
+A, B = 0, 1
+"""The two hosts' indexes in the namespaces."""
+
+
 @pytest.fixture
 def hosts():
-    require_netns("a two-host rehearsal")
-    with two_hosts() as pair:
-        yield pair
+    """Namespaces A and B on a bridge; the test is skipped, saying why, where none can be made."""
+    why_not = namespaces_unavailable()
+    if why_not is not None:
+        pytest.skip(f"no two-host rehearsal: {why_not}")
+    with Namespaces(f"gh{secrets.token_hex(3)}", 2) as namespaces:
+        yield namespaces
 
 
 @pytest.mark.timeout(REHEARSAL_TIMEOUT_S)
 def test_the_side_with_the_quorum_keeps_serving_and_nothing_acknowledged_is_lost(cluster, hosts):
-    a, b = hosts
     home = cluster.data_dir / "nats"
-    placement = [(1, a), (2, a), (3, b)]
+    placement = [(1, A), (2, A), (3, B)]
     nodes = [
         cluster.add(
             NatsNode(
@@ -51,9 +59,9 @@ def test_the_side_with_the_quorum_keeps_serving_and_nothing_acknowledged_is_lost
                 home,
                 cluster.log_dir,
                 "always",
-                host=h.address,
-                listen_host=h.address,
-                netns=h.netns,
+                host=hosts.address(h),
+                listen_host=hosts.address(h),
+                netns=hosts.names[h],
             )
         )
         for k, h in placement
@@ -62,8 +70,10 @@ def test_the_side_with_the_quorum_keeps_serving_and_nothing_acknowledged_is_lost
         node.write_config(nodes)
     nats = NatsCluster(nodes)
     nats.start()
-    one = cluster.replica(1, nats, host=a.address, netns=a.netns)
-    two = cluster.replica(2, nats, next_url=one.get_base, host=b.address, netns=b.netns)
+    one = cluster.replica(1, nats, host=hosts.address(A), netns=hosts.names[A])
+    two = cluster.replica(
+        2, nats, next_url=one.get_base, host=hosts.address(B), netns=hosts.names[B]
+    )
     writers = [
         Writer(one, FAULT_USERS, ("postpaid_limit", "spp")),
         Writer(two, FAULT_USERS, ("shipping_fee", "return_fee")),
@@ -75,7 +85,7 @@ def test_the_side_with_the_quorum_keeps_serving_and_nothing_acknowledged_is_lost
     stalls = Stalls(list(writers))
     stalls.start()
     before = [w.acked_count() for w in writers]
-    ip("link", "set", b.link, "down")
+    hosts.link_down(B)
     cut_at = time.monotonic()
     try:
         wait_until(  # the cut lasts CUT_S, and A serves all along
@@ -90,7 +100,7 @@ def test_the_side_with_the_quorum_keeps_serving_and_nothing_acknowledged_is_lost
         during = [w.acked_count() - n for w, n in zip(writers, before)]
         leader_during = nats.stream_leader().index
     finally:
-        ip("link", "set", b.link, "up")
+        hosts.link_up(B)
     rows = resume_and_check(one, two, [*writers, stalls])
     verify = run_cli("verify", "--versions", one.get_base, two.get_base)
     assert verify.returncode == 0, verify.stdout + verify.stderr
