@@ -127,10 +127,19 @@ class Run:
         return service
 
     def finish(self) -> tuple[str, bool]:
-        self.manager.stop()
+        """Stop the clients, wait for every service, check (the service manager still
+        restarts what dies meanwhile, as it would), then stop the manager."""
         self.grades.stop()
         for client in self.clients:
             client.stop()
+        for proc in [*self.topology.replicas, *self.topology.services.values()]:
+            proc.wait_ready(RECOVERY_TIMEOUT_S)
+        try:
+            return self._check()
+        finally:
+            self.manager.stop()
+
+    def _check(self) -> tuple[str, bool]:
         services, plant = self.topology.services, self.args.plant
         errors = [c for c in self.clients if c.error is not None]
         findings = [

@@ -30,7 +30,10 @@ def _final_orders(base: str, account: Account) -> list[dict[str, Any]]:
     accepted = {n for n, status in account.uploaded.items() if status in (200, 202)}
 
     def final() -> list[dict[str, Any]] | None:
-        orders: list[dict[str, Any]] = _get(base, "/api/user/orders", account)
+        try:
+            orders: list[dict[str, Any]] = _get(base, "/api/user/orders", account)
+        except requests.RequestException:
+            return None  # restarting after the last kill: ask again
         listed = {o["number"] for o in orders}
         done = all(o["status"] in FINAL for o in orders) and accepted <= listed
         return orders if done else None

@@ -90,9 +90,13 @@ def _expired_served(changes: list[Change]) -> list[str]:
 
 def _settled(base: str, user_id: int, months: set[str]) -> list[Row] | None:
     """The user's history once its replay equals the segments served now, else None."""
-    rows = _history(base, user_id, months)
-    response = requests.get(f"{base}/api/users/{user_id}/segments", timeout=10)
-    return rows if _replay(rows, time.time()) == response.json()["segments"] else None
+    try:
+        rows = _history(base, user_id, months)
+        response = requests.get(f"{base}/api/users/{user_id}/segments", timeout=10)
+        served = response.json()["segments"]
+    except (requests.RequestException, ValueError, KeyError):
+        return None  # restarting after the last kill: ask again
+    return rows if _replay(rows, time.time()) == served else None
 
 
 def check_segments(base: str, workload: SegmentsWorkload) -> list[Finding]:
