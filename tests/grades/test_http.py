@@ -260,10 +260,10 @@ def test_storage_actor_killed_is_restarted_by_the_replica(cluster):
     assert "restarting in" in replica.output()
 
 
-def test_a_setter_master_killed_takes_its_workers_with_it(cluster):
-    """Orphaned workers would keep the port and the restarted master could never bind."""
+def test_a_gunicorn_master_killed_takes_its_workers_with_it(cluster):
+    """Orphaned workers would keep the ports and the restarted master could never bind."""
     replica = cluster.replica(1, bus=None)
-    master = replica.child("setter")
+    master = replica.child("http")
     workers = master.children()
     assert workers
     master.kill()
@@ -276,8 +276,8 @@ def test_a_setter_master_killed_takes_its_workers_with_it(cluster):
         except requests.RequestException:  # refused until the new master listens
             return False
 
-    wait_until(served, 20, "a set through the restarted setter")
-    assert replica.child("setter").pid != master.pid
+    wait_until(served, 20, "a set through the restarted HTTP server")
+    assert replica.child("http").pid != master.pid
 
 
 def test_backup_of_200k_rows_keeps_getter_memory_flat(cluster):
