@@ -32,7 +32,7 @@ from actors.balances.testing import (
     users_in_shards,
     wakeup_latencies,
 )
-from actors.runtime.hosts import Namespaces, namespaces_unavailable, private_tree_argv
+from actors.runtime.hosts import Namespaces, private_tree_argv
 from actors.runtime.pg.server import PostgresServer
 from actors.runtime.testing import free_port, wait_until
 
@@ -122,13 +122,9 @@ def listening(dsn: str, address: str) -> int:
 
 
 @pytest.fixture
-def net():
-    """Two namespaces on a bridge; the test is skipped, saying why, where none can be made."""
-    why_not = namespaces_unavailable()
-    if why_not is not None:
-        pytest.skip(f"no two-host rehearsal: {why_not}")
-    with Namespaces(f"bal{free_port() % 10000}", 2) as namespaces:
-        yield namespaces
+def net(network_hosts):
+    """Two namespaces on a bridge (skipped, saying why, where none can be made)."""
+    return network_hosts(2, "no two-host rehearsal")
 
 
 @pytest.fixture

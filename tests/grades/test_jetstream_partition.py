@@ -12,12 +12,10 @@ identical. Needs root and iproute2 (skipped, saying why, otherwise).
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode
-from actors.runtime.hosts import Namespaces, namespaces_unavailable
 from actors.runtime.testing import wait_until
 from tests.grades.writers import FAULT_USERS, Stalls, Writer, resume_and_check, wait_for_acks
 
@@ -37,13 +35,9 @@ NODE_3 = 0
 
 
 @pytest.fixture
-def netns():
-    """A namespace on a bridge for node 3; skipped, saying why, where none can be made."""
-    why_not = namespaces_unavailable()
-    if why_not is not None:
-        pytest.skip(f"no partition that cuts a node off: {why_not}")
-    with Namespaces(f"grt{secrets.token_hex(3)}", 1) as namespaces:
-        yield namespaces
+def netns(network_hosts):
+    """A namespace on a bridge for node 3 (skipped, saying why, where none can be made)."""
+    return network_hosts(1, "no partition that cuts a node off")
 
 
 def _stepdown(url: str) -> None:

@@ -12,13 +12,11 @@ namespaces are not allowed (needs root).
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
 
 from actors.grades.testing import NatsCluster, NatsNode, run_cli
-from actors.runtime.hosts import Namespaces, namespaces_unavailable
 from actors.runtime.testing import wait_until
 from tests.grades.writers import FAULT_USERS, Stalls, Writer, resume_and_check
 
@@ -39,13 +37,9 @@ A, B = 0, 1
 
 
 @pytest.fixture
-def hosts():
-    """Namespaces A and B on a bridge; the test is skipped, saying why, where none can be made."""
-    why_not = namespaces_unavailable()
-    if why_not is not None:
-        pytest.skip(f"no two-host rehearsal: {why_not}")
-    with Namespaces(f"gh{secrets.token_hex(3)}", 2) as namespaces:
-        yield namespaces
+def hosts(network_hosts):
+    """Namespaces A and B on a bridge (skipped, saying why, where none can be made)."""
+    return network_hosts(2, "no two-host rehearsal")
 
 
 @pytest.mark.timeout(REHEARSAL_TIMEOUT_S)
