@@ -31,7 +31,10 @@ __all__ = ["fetch_rows", "free_pg_port", "loop", "migrated_pool", "pg_dsn", "pg_
 
 START_ATTEMPTS = 3  # a free port can be taken between the probe and the bind
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 120.0
+"""The session server's fast shutdown ends with a checkpoint of up to shared_buffers of
+dirty pages: on a loaded disk that took over 10 s (twice, killed at 10 s, failing the
+last test's teardown). A bound on a hang, not the expected time."""
 
 
 def free_pg_port() -> int:
