@@ -9,6 +9,9 @@ actors.balances.worker <index>`). Each one:
   leases, where its instance's HTTP workers send a `Nudge` after committing a task;
 - LISTENs on its shards' channels (`store.shard_channel`, actors.runtime.pg.listen),
   where HTTP workers of other instances, on any host, NOTIFY after committing one;
+- passes on what was not meant for it any more: a nudge for a shard it does not hold
+  (the nudger's map of owners is up to a second old), and, once it gave shards up,
+  one NOTIFY on each, so their new holder looks at what was nudged here meanwhile;
 - drains its shards on a nudge or notification, on a new lease, after its listening
   connection (re)connects, and every BALANCES_POLL_MS anyway:
   `store.apply_queued` in a loop, many tasks per transaction (group commit), until
@@ -32,6 +35,7 @@ from actors.runtime.async_actor import AsyncActor, run_async_actor
 from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.logs import setup_logging
 from actors.runtime.pg.listen import Listener
+from actors.runtime.pg.notify import Notifier
 from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["BalancesWorker", "main", "worker_endpoint"]
@@ -62,6 +66,7 @@ class BalancesWorker(AsyncActor):
         self.shards: list[int] = []
         self.wake: asyncio.Event | None = None
         self.listener: Listener | None = None
+        self.notifier: Notifier | None = None
         self.applied = 0
 
     async def setup(self) -> None:
@@ -77,6 +82,7 @@ class BalancesWorker(AsyncActor):
             server_settings={"idle_in_transaction_session_timeout": str(self.config.lease_ms)},
         )
         self.wake = asyncio.Event()
+        self.notifier = Notifier(self.pool, f"balances worker-{self.index}")
         self.listener = Listener(
             self.config.database_uri,
             self._notified,
@@ -110,8 +116,11 @@ class BalancesWorker(AsyncActor):
             self.request_stop()
 
     def handle_balances_nudge(self, message: Nudge) -> None:
-        assert self.wake is not None  # serving starts in setup(), after it is made
-        self.wake.set()
+        assert self.wake is not None and self.notifier is not None  # made before serving
+        if message.shard in self.shards:
+            self.wake.set()
+        else:  # the shard moved on (maybe to another instance): wake its holder
+            self.notifier.notify(store.shard_channel(message.shard))
 
     def _notified(self, channel: str, payload: str) -> None:
         assert self.wake is not None  # the listener starts in setup(), after it is made
@@ -119,12 +128,13 @@ class BalancesWorker(AsyncActor):
 
     async def renew(self) -> None:
         assert self.pool is not None and self.wake is not None, "renew() before setup()"
-        assert self.listener is not None, "renew() before setup()"
+        assert self.listener is not None and self.notifier is not None, "renew() before setup()"
         shards = await store.claim_shards(
             self.pool, self.owner, self.endpoint, self.config.lease_ms / 1000
         )
         if shards != self.shards:
             gained = sorted(set(shards) - set(self.shards))
+            lost = sorted(set(self.shards) - set(shards))
             self.log.info("holds %d shards (%d new)", len(shards), len(gained))
             self.shards = shards
             # NOTE: listen first, then look: a task committed in between is seen by
@@ -132,6 +142,11 @@ class BalancesWorker(AsyncActor):
             await self.listener.listen_to(store.shard_channel(s) for s in shards)
             if gained:
                 self.wake.set()
+            # NOTE: a nudge that came while the claim was under way found the shard still
+            # in self.shards and woke only this worker; its new holder, if it drained
+            # already, is woken here (if not, its drain on gaining the shard sees it).
+            for shard in lost:
+                self.notifier.notify(store.shard_channel(shard))
 
     async def apply_loop(self) -> None:
         poll_s = self.config.poll_ms / 1000
