@@ -63,9 +63,9 @@ def test_victims_are_named_by_their_process_titles():
         "grades: replica=1 supervisor": ("grades", "grades: supervisor", "replica1"),
         "grades: storage replica=2": ("grades", "grades: storage", "replica2"),
         "grades: bus": ("grades", "grades: bus", "bus"),
-        "gunicorn: worker [grades: setter replica=1]": (
+        "gunicorn: worker [grades: http replica=1]": (
             "grades",
-            "grades: setter worker",
+            "grades: http worker",
             "replica1",
         ),
         "gunicorn: master [balances: http 127.0.0.1:3333]": (

@@ -4,7 +4,7 @@ Victims are found by process title, not from a fixed list, so a service that
 changes its process layout is still covered: ``<svc>: <role>`` (``grades: storage
 replica=1``, ``balances: worker 0``), gunicorn's ``gunicorn: master [<svc>: ...]``
 and workers, PostgreSQL's postmaster and client backends, nats-server nodes. A kind
-is the title without its numbers (``grades: setter worker``); each kill picks a kind
+is the title without its numbers (``grades: http worker``); each kill picks a kind
 at random, then one process of it, so the many backends do not crowd out the rest.
 Not victims: PostgreSQL's own auxiliary processes (checkpointer, walwriter, ...)
 and the Procfile wrapper of PostgreSQL (``python -m actors.runtime.pg.server``),

@@ -19,7 +19,14 @@ from actors.grades.testing import BACKENDS, Bus, Cluster, NatsCluster, Replica, 
 from actors.grades.tools import retention
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
-from tests.grades.writers import FIELDS, Bulk, Writer, assert_holds_acked_writes, converged
+from tests.grades.writers import (
+    FIELDS,
+    Bulk,
+    Writer,
+    assert_holds_acked_writes,
+    converged,
+    start_long_load,
+)
 
 RETAIN_BYTES = 256 * 1024
 SEGMENT_BYTES = 32 * 1024
@@ -104,13 +111,7 @@ def start(cluster: Cluster, **env: object) -> tuple[Bus | NatsCluster, Replica, 
 @pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 def test_a_long_write_run_keeps_the_stream_bounded_and_a_trimmed_replica_restores(cluster):
     nats, one, two = start(cluster)
-    writers = [
-        Writer(one, [f"r{i}" for i in range(3000)], FIELDS),
-        Writer(two, [f"r{i}" for i in range(3000)], ("spp",)),
-    ]
-    bulk = Bulk(one)
-    for writer in [*writers, bulk]:
-        writer.start()
+    writers, bulk = start_long_load(one, two)
     sampler = Sampler(nats)
     sampler.run_for(LONG_WRITE_S)
     for writer in [*writers, bulk]:

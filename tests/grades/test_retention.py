@@ -17,7 +17,14 @@ from actors.bus.messages import BusStats
 from actors.grades import snapshot_file
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
-from tests.grades.writers import FIELDS, Bulk, Writer, assert_holds_acked_writes, converged
+from tests.grades.writers import (
+    FIELDS,
+    Bulk,
+    Writer,
+    assert_holds_acked_writes,
+    converged,
+    start_long_load,
+)
 
 SEGMENT_BYTES = 32 * 1024
 RETAIN_BYTES = 128 * 1024
@@ -40,13 +47,7 @@ def test_a_long_write_run_keeps_the_log_bounded_and_a_cold_start_restores_it(clu
     bus = cluster.bus(**BUS_ENV)
     one = cluster.replica(1, bus, **REPLICA_ENV)
     two = cluster.replica(2, bus, next_url=one.get_base, **REPLICA_ENV)
-    writers = [
-        Writer(one, [f"r{i}" for i in range(3000)], FIELDS),
-        Writer(two, [f"r{i}" for i in range(3000)], ("spp",)),
-    ]
-    bulk = Bulk(one)
-    for writer in [*writers, bulk]:
-        writer.start()
+    writers, bulk = start_long_load(one, two)
     largest, deadline = 0, time.monotonic() + WRITE_S
     while time.monotonic() < deadline:
         largest = max(largest, stream_stats(bus)["bytes"])

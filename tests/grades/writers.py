@@ -31,6 +31,7 @@ __all__ = [
     "assert_holds_acked_writes",
     "converged",
     "resume_and_check",
+    "start_long_load",
     "wait_for_acks",
     "wait_for_refusals",
 ]
@@ -161,6 +162,17 @@ class Bulk(threading.Thread):
         self.stop_event.set()
         self.join(timeout=30)
         assert not self.is_alive()
+
+
+def start_long_load(one: Replica, two: Replica) -> tuple[list[Writer], Bulk]:
+    """The retention tests' load, started: every field on replica 1 and spp on replica 2
+    for 3,000 users, plus bulk Sets into replica 1's storage so the log grows fast."""
+    users = [f"r{i}" for i in range(3000)]
+    writers = [Writer(one, users, FIELDS), Writer(two, users, ("spp",))]
+    bulk = Bulk(one)
+    for load in [*writers, bulk]:
+        load.start()
+    return writers, bulk
 
 
 class Stalls(threading.Thread):
