@@ -12,6 +12,7 @@ identical. Needs root and iproute2 (skipped, saying why, otherwise).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.parametrize("cluster", ["jetstream"], indirect=True)
 CUT_TIMEOUT_S = 24
 """How long the majority may take to show it goes on writing without node 3."""
 STEPDOWN_ATTEMPTS = 12
+HANDOVER_WAIT_S = 5.0
+"""How long one stepdown's handover may take to show in the leader's report."""
 PARTITION_TEST_TIMEOUT_S = 150
 """Runs ~20-25 s here; this bounds a hang, not the run."""
 NODE_STOP_TIMEOUT_S = 15.0
@@ -40,28 +43,41 @@ def netns(network_hosts):
     return network_hosts(1, "no partition that cuts a node off")
 
 
-def _stepdown(url: str) -> None:
+def _stepdown(url: str, preferred: str) -> dict:
+    """Ask the stream leader to hand over to ``preferred`` (placement, nats-server 2.11+)."""
+    import json
+
     import nats
 
-    async def run():
+    request = json.dumps({"placement": {"preferred": preferred}}).encode()
+
+    async def run() -> dict:
         nc = await nats.connect(url.split(","), connect_timeout=2)
         try:
-            await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.GRADES", b"", timeout=5)
+            reply = await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.GRADES", request, timeout=5)
+            return json.loads(reply.data)
         finally:
             await nc.close()
 
-    asyncio.run(asyncio.wait_for(run(), 20))
+    return asyncio.run(asyncio.wait_for(run(), 20))
 
 
 def _lead_from(nats: NatsCluster, node: NatsNode) -> None:
-    """Step the stream leader down until ``node`` leads (the partition should hit it)."""
+    """Hand the stream's leadership to ``node`` (the partition should hit the leader).
+
+    The stepdown names ``node`` as the preferred leader; the server refuses while
+    ``node`` is not current with the log, so it is asked again until it leads.
+    """
+    name = f"grades-nats{node.index}"
+    answers = []
     for _ in range(STEPDOWN_ATTEMPTS):
-        leader = nats.stream_leader()
-        if leader is node:
+        if nats.stream_leader() is node:
             return
-        _stepdown(nats.url)
-        wait_until(lambda old=leader: nats.stream_leader() is not old, 20, "a new leader")
-    pytest.fail(f"node {node.index} never became the stream leader")
+        answers.append(_stepdown(nats.url, name))
+        deadline = time.monotonic() + HANDOVER_WAIT_S
+        while time.monotonic() < deadline and nats.stream_leader() is not node:
+            time.sleep(0.1)
+    pytest.fail(f"{name} never became the stream leader; stepdown answers: {answers}")
 
 
 @pytest.mark.timeout(PARTITION_TEST_TIMEOUT_S)
