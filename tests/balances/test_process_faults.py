@@ -259,8 +259,14 @@ def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server,
 
 def test_workers_stop_when_their_supervisor_is_killed(procs, pg_dsn):
     service = launch(procs, pg_dsn, name="balances-s", workers=2)
-    workers = [psutil.Process(pid) for pid in service.worker_pids()]
-    assert len(workers) == 2
+
+    # ready means the shards are held, not that every worker has set its title yet
+    def both_workers() -> list[int] | None:
+        pids = service.worker_pids()
+        return pids if len(pids) == 2 else None
+
+    pids = wait_until(both_workers, 10, "both worker actors to show their titles")
+    workers = [psutil.Process(pid) for pid in pids]
     os.kill(service.process.pid, signal.SIGKILL)
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive, "orphaned worker actors kept running"
