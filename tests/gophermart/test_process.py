@@ -177,7 +177,7 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
     assert len(listed) == 10 and sum(w["sum"] for w in listed) == 1000
 
 
-def test_an_upload_nudges_the_poller_over_zmq(fake, faked):
+def test_an_upload_wakes_the_poller(fake, faked):
     fake.script_box["reply"] = lambda number, index: processed(number, "0.5")
     faked.register(new_login(), "pass-word-5")
     time.sleep(0.5)  # the poller is in its idle wait

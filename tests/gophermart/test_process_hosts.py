@@ -1,9 +1,8 @@
 """Two gophermart instances as two "hosts": an order uploaded on A wakes B's poller
 through PostgreSQL's LISTEN/NOTIFY, not by its idle poll.
 
-A and B have their own run directories (so A's HTTP workers cannot nudge B's poller;
-they only ever nudge their own), their own scripted accrual systems, and pollers that
-sleep a minute when idle. A's poller is frozen (SIGSTOP), so every order must be asked
+A and B have their own scripted accrual systems, and pollers that sleep a minute when
+idle. A's poller is frozen (SIGSTOP), so every order must be asked
 by B's, and within a second of its upload.
 """
 
