@@ -7,6 +7,8 @@
 - ``node``: nats-server configuration files and running one node (``grades nats-node``,
   ``grades nats-config``, the test and bench harness); re-exported here, it needs no
   nats-py.
+- ``testing``: nats-server nodes and clusters for tests and benches (``NatsNode``,
+  ``NatsCluster``; actors.grades.testing re-exports them).
 """
 
 from actors.grades.jetstream.node import (
