@@ -12,7 +12,7 @@ import pytest
 from actors.runtime.hosts import Namespaces, namespaces_unavailable
 from tests.app_client import AnyApp, AppClient
 
-pytest_plugins = ["tests.fixtures_pg", "tests.fixtures_grades"]
+pytest_plugins = ["tests.fixtures_pg", "tests.fixtures_grades", "tests.fixtures_procs"]
 
 
 @pytest.fixture

@@ -14,13 +14,26 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-__all__ = ["fuzz_document", "EXAMPLES", "TIMEOUT_S"]
+__all__ = ["CONFORMANCE_CHECKS", "EXAMPLES", "TIMEOUT_S", "fuzz_document"]
 
 EXAMPLES = max(1, int(30 * float(os.environ.get("FUZZ_SCALE", "1"))))
 """Per operation and generation mode: 30 keeps a service's fuzz module near 20 s;
 FUZZ_SCALE=20 digs deeper (as for grades' fuzz tests)."""
 TIMEOUT_S = 10
+CONFORMANCE_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+"""No 5xx, and status, content type and body as the document says."""
 
 
 def fuzz_document(

@@ -91,5 +91,5 @@ def test_victims_are_named_by_their_process_titles():
         victim = classify(title)
         assert victim is not None, title
         assert (victim.service, victim.kind, victim.instance) == (service, kind, instance), title
-    for title in ("postgres: checkpointer", "python -m actors.runtime.pg.server --port 5433"):
+    for title in ("postgres: checkpointer", "python -m actors.runtime.pg.foreground --port 5433"):
         assert classify(title) is None, title

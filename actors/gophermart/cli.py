@@ -2,8 +2,8 @@
 
     gophermart [-a HOST:PORT] [-d postgresql://...] [-r http://accrual:port]
 
-The poller asks the accrual system about every unfinished order; HTTP workers nudge it
-when an order is uploaded. ACCRUAL_SYSTEM_ADDRESS wins over -r. Start-up, exit
+The poller asks the accrual system about every unfinished order; an upload on any
+instance wakes it by a PostgreSQL NOTIFY. ACCRUAL_SYSTEM_ADDRESS wins over -r. Start-up, exit
 statuses and the ready line are every PostgreSQL service's:
 ``actors.runtime.pg.startup.run_service``.
 """

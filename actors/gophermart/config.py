@@ -24,7 +24,6 @@ from actors.runtime.config import (
     env_wins,
     service_parser,
 )
-from actors.runtime.endpoints import ipc_endpoint
 
 __all__ = ["PROGRAM", "Config", "parse_accrual_url"]
 
@@ -54,12 +53,6 @@ class Config(ServiceSettings):
     """GOPHERMART_LEASE_S (default 30): how long a poller holds the orders it claimed."""
     idle_ms: int
     """GOPHERMART_IDLE_MS (default 500): the poller's longest sleep with nothing due."""
-
-    @property
-    def poller_endpoint(self) -> str:
-        """The poller's private ZMQ endpoint: one per RUN_ADDRESS, so two instances on one
-        machine never share it."""
-        return ipc_endpoint(self.run_dir, "poller")
 
     @property
     def lease_owner(self) -> str:

@@ -7,23 +7,39 @@
 - ``Namespaces`` makes network namespaces joined by veth pairs to a bridge in the root
   namespace, on addresses of a private /24 it owns, and removes all of it at close;
   ``link_down``/``link_up`` cut and restore one namespace's link.
+- ``claim_subnet`` is how a /24 is owned: an exclusive flock on a lock file per subnet
+  (under /run/lock), held for the Namespaces' life, so two test runs on one machine
+  never pick the same one, however their starts interleave. The lock goes with its
+  holder's file descriptor, so a killed run leaves nothing held (the file stays, empty
+  of meaning).
 
 Both need root (``unshare``, ``ip``); ``namespaces_unavailable()`` says why not.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["Namespaces", "namespaces_unavailable", "private_tree_argv"]
+__all__ = [
+    "Namespaces",
+    "SubnetClaim",
+    "claim_subnet",
+    "namespaces_unavailable",
+    "private_tree_argv",
+]
 
 PREFIX = "10.213"
 """Every address made here is in 10.213.0.0/16 (private, RFC 1918)."""
 IP_TIMEOUT_S = 10.0
 """One `ip` command; they take milliseconds."""
+LOCK_DIR = Path("/run/lock")
+"""Where the per-subnet lock files live: one place for every process of the machine
+(not $TMPDIR, which differs between runs); the namespaces need root, as does this."""
+SUBNETS = range(1, 255)
 
 
 def private_tree_argv(argv: list[str], root: Path, own: Path) -> list[str]:
@@ -75,22 +91,34 @@ class Namespaces:
         tag: short name (at most 10 characters: interface names are 15 at most).
         count: namespaces to make.
         subnet: the third octet of the private /24 (default: the first 10.213.N.0/24
-            no interface of this host has an address in).
+            no other Namespaces holds and no interface of this host has an address in,
+            claimed at enter; see ``claim_subnet``).
     """
 
     def __init__(self, tag: str, count: int, subnet: int | None = None):
-        subnet = _free_subnet() if subnet is None else subnet
-        assert len(tag) <= 10 and 0 < count < 200 and 0 <= subnet < 256
+        assert len(tag) <= 10 and 0 < count < 200 and (subnet is None or subnet in SUBNETS)
         self.tag = tag
         self.count = count
-        self.prefix = f"{PREFIX}.{subnet}"
-        self.bridge_address = f"{self.prefix}.1"
+        self.subnet = subnet
         self.names = [f"{tag}-{i}" for i in range(count)]
+        self._claim: SubnetClaim | None = None
+
+    @property
+    def prefix(self) -> str:
+        """``10.213.<subnet>``, once entered (the subnet is claimed then)."""
+        if self._claim is None:
+            raise RuntimeError(f"Namespaces {self.tag!r} not entered: it holds no subnet yet")
+        return f"{PREFIX}.{self._claim.subnet}"
+
+    @property
+    def bridge_address(self) -> str:
+        return f"{self.prefix}.1"
 
     def address(self, index: int) -> str:
         return f"{self.prefix}.{index + 2}"
 
     def __enter__(self) -> Namespaces:
+        self._claim = claim_subnet(self.subnet)
         try:
             _ip("link", "add", self.tag, "type", "bridge")
             _ip("addr", "add", f"{self.bridge_address}/24", "dev", self.tag)
@@ -114,11 +142,15 @@ class Namespaces:
         self.close()
 
     def close(self) -> None:
-        """Delete the namespaces (their veth ends go with them) and the bridge."""
+        """Delete the namespaces (their veth ends go with them) and the bridge, then let
+        the subnet go."""
         for i, name in enumerate(self.names):
             _ip("link", "delete", f"{self.tag}-v{i}", check=False)
             _ip("netns", "delete", name, check=False)
         _ip("link", "delete", self.tag, check=False)
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
     def exec_argv(self, index: int, argv: list[str]) -> list[str]:
         """argv run inside namespace `index`."""
@@ -132,12 +164,67 @@ class Namespaces:
         _ip("link", "set", f"{self.tag}-v{index}", "up")
 
 
-def _free_subnet() -> int:
-    used = _ip("-4", "-o", "addr", "show").stdout
-    for subnet in range(1, 255):
-        if f" {PREFIX}.{subnet}." not in used:
-            return subnet
+class SubnetClaim:
+    """One held 10.213.<subnet>.0/24: the open, flocked lock file; ``release()`` once."""
+
+    def __init__(self, subnet: int, lock_fd: int):
+        self.subnet = subnet
+        self._lock_fd: int | None = lock_fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
+
+def claim_subnet(subnet: int | None = None, lock_dir: Path = LOCK_DIR) -> SubnetClaim:
+    """Hold a /24 of 10.213.0.0/16 that no other claim of this machine holds.
+
+    Args:
+        subnet: that one; None: the first free one, skipping those an interface has an
+            address in (made by something that takes no claim).
+        lock_dir: where the lock files are (tests pass their own).
+
+    Returns:
+        The claim; ``release()`` it (or let the process end) to free the subnet.
+
+    Raises:
+        RuntimeError: the given subnet is held, or every subnet is.
+    """
+    candidates = SUBNETS if subnet is None else [subnet]
+    for candidate in candidates:
+        fd = _try_lock(lock_dir / f"netns-{PREFIX}.{candidate}.lock")
+        if fd is None:
+            continue
+        # NOTE: checked under the lock. A live claimant's bridge has its address only
+        # while it holds the lock; one found now is a killed run's leftover bridge (its
+        # lock went with it) or something that takes no claim: skip that subnet.
+        if subnet is None and f" {PREFIX}.{candidate}." in _addresses():
+            os.close(fd)
+            continue
+        return SubnetClaim(candidate, fd)
+    if subnet is not None:
+        raise RuntimeError(f"{PREFIX}.{subnet}.0/24 is held by another process")
     raise RuntimeError(f"every {PREFIX}.N.0/24 is in use")
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor of path holding its exclusive flock, or None when another has it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _addresses() -> str:
+    return _ip("-4", "-o", "addr", "show").stdout
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ and workers, PostgreSQL's postmaster and client backends, nats-server nodes. A k
 is the title without its numbers (``grades: http worker``); each kill picks a kind
 at random, then one process of it, so the many backends do not crowd out the rest.
 Not victims: PostgreSQL's own auxiliary processes (checkpointer, walwriter, ...)
-and the Procfile wrapper of PostgreSQL (``python -m actors.runtime.pg.server``),
+and the Procfile wrapper of PostgreSQL (``python -m actors.runtime.pg.foreground``),
 which only watches the postmaster.
 """
 

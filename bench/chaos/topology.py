@@ -28,7 +28,7 @@ PG_START_TIMEOUT_S = 120.0
 
 
 class Postgres(Proc):
-    """The Procfile's ``postgres`` entry: ``python -m actors.runtime.pg.server``."""
+    """The Procfile's ``postgres`` entry: ``python -m actors.runtime.pg.foreground``."""
 
     def __init__(self, data_dir: Path, log_dir: Path):
         self.port = free_port()
@@ -36,7 +36,7 @@ class Postgres(Proc):
         argv = [
             sys.executable,
             "-m",
-            "actors.runtime.pg.server",
+            "actors.runtime.pg.foreground",
             "--data-dir",
             str(data_dir),
             "--port",

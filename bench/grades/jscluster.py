@@ -21,6 +21,8 @@ from pathlib import Path
 from actors.grades.testing import NatsCluster
 from actors.runtime.testing import Proc, port_open, wait_until
 from bench.grades import lag, verify, wrk
+from bench.grades.context import Ctx
+from bench.grades.series import series_rows, wrk_series
 from bench.grades.stack import PEERS_DIR, BenchError, Stack
 from bench.report import Row, ms, rate, ratio_of, times, verdict
 
@@ -124,13 +126,13 @@ class GoJs(Proc):
         self.ok_codes |= {-15, 143, 2}
 
 
-def _ours(ctx, sync: str, series) -> dict:
+def _ours(ctx: Ctx, sync: str) -> dict:
     data = {}
     with Stack(f"js-{sync}") as stack:
         nats = stack.nats_cluster(3, sync)
         one = stack.replica(1, nats)
         two = stack.replica(2, nats, next_url=one.get_base)
-        data["series"] = series(
+        data["series"] = wrk_series(
             ctx, f"ours (2 replicas, JetStream R3 sync={sync})", f"{one.set_base}/set", wrk.SET_LUA
         )
         try:
@@ -149,7 +151,7 @@ def _ours(ctx, sync: str, series) -> dict:
     return data
 
 
-def _peer(ctx, sync: str, series, binary: Path, lag_rate: float) -> dict:
+def _peer(ctx: Ctx, sync: str, binary: Path, lag_rate: float) -> dict:
     from actors.runtime.testing import free_port
 
     data = {}
@@ -170,7 +172,9 @@ def _peer(ctx, sync: str, series, binary: Path, lag_rate: float) -> dict:
             )
         one, two = peers
         set_url = f"http://127.0.0.1:{one.set_port}/set"
-        data["series"] = series(ctx, f"{GO_JS} (same cluster, sync={sync})", set_url, wrk.SET_LUA)
+        data["series"] = wrk_series(
+            ctx, f"{GO_JS} (same cluster, sync={sync})", set_url, wrk.SET_LUA
+        )
         data["verify"] = verify.peers_identical(
             f"http://127.0.0.1:{one.get_port}", f"http://127.0.0.1:{two.get_port}"
         )
@@ -180,8 +184,8 @@ def _peer(ctx, sync: str, series, binary: Path, lag_rate: float) -> dict:
     return data
 
 
-def js_cluster(ctx, series, series_rows) -> dict:
-    """Measurement 8; ``series``/``series_rows`` are measures.py's wrk helpers."""
+def js_cluster(ctx: Ctx) -> dict:
+    """Measurement 8."""
     data, notes, failures, rows = {}, [], [], []
     binary = None
     if ctx.peers:
@@ -193,9 +197,9 @@ def js_cluster(ctx, series, series_rows) -> dict:
             ctx.log(notes[-1])
     try:
         for sync in SYNCS:
-            ours = data[f"ours_{sync}"] = _ours(ctx, sync, series)
+            ours = data[f"ours_{sync}"] = _ours(ctx, sync)
             peer = data[f"peer_{sync}"] = (
-                _peer(ctx, sync, series, binary, ours["lag"]["target_rate"]) if binary else None
+                _peer(ctx, sync, binary, ours["lag"]["target_rate"]) if binary else None
             )
             found, errors = series_rows(
                 f"8 {sync}",

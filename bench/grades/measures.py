@@ -1,6 +1,7 @@
-"""Measurements 1-6 and 8 (7 is cpu.py, 9 cold_start.py). Each starts what it needs in
-its own Stack, measures ours, then the peer under the same load, stops everything, and returns
-``{"data": ..., "rows": [report.Row], "failures": [str]}``.
+"""Measurements 1-6 and 8 (7 is cpu.py, 9 cold_start.py), listed in MEASUREMENTS. Each
+starts what it needs in its own Stack, measures ours, then the peer under the same load,
+stops everything, and returns ``{"data": ..., "rows": [report.Row], "failures": [str]}``.
+1a, 1b and 2 are in throughput.py, 8 in jscluster.py; 3 to 6 are here.
 
 A failure listed in "failures" (a replica that lost writes, errors under load)
 makes the whole run exit non-zero; a missed target does not.
@@ -8,275 +9,24 @@ makes the whole run exit non-zero; a missed target does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from actors.grades.config import DEFAULT_HTTP_WORKERS
-from bench.common.ceiling import CONSTANT_LUA, Ceiling
 from bench.grades import (
     backup_restore,
     cold_start,
     cpu,
-    httppipe,
     jetstream,
     jscluster,
     lag,
-    verify,
     wrk,
     zmqload,
 )
-from bench.grades.stack import PEER_PORTS, BenchError, Stack
+from bench.grades.context import FULL_ROWS, GO_JS, TARGETS, Ctx, no_peer, peer_url
+from bench.grades.stack import PEER_PORTS, Stack
+from bench.grades.throughput import gets, set_one_replica, set_two_replicas
 from bench.report import Row, ms, rate, ratio_of, times, verdict
 
-GO = "go-grades"
-GO_JS = "go-grades-js"
-GET_IDS = 20_000  # get.lua asks for ids 1..GET_IDS
+__all__ = ["ALIASES", "MEASUREMENTS"]
+
 LAG_LOAD = 0.8  # fraction of 1b's best rate driven during the lag probes
-TARGETS = {
-    "one_replica": 0.35,
-    "two_replicas": 0.6,
-    "lag_p99_ms": 10.0,
-    "bus": 1.0,
-    "backup_s": 3.0,
-    "restore_s": 5.0,
-    "getter_rss_mb": 50.0,
-    "bytes_per_user": 200.0,
-    "restore_to_backup": 1.3,
-    "restore_peak_rss": 1.3,
-}
-FULL_ROWS = 1_000_000
-
-
-@dataclass
-class Ctx:
-    duration: float
-    warmup: float
-    concurrencies: list[int]
-    rows: int
-    peers: bool
-    nats_py: bool
-    peers_note: str = ""
-    results: dict = field(default_factory=dict)  # measurement name -> its "data"
-
-    def log(self, message: str) -> None:
-        print(f"  {message}", flush=True)
-
-
-def _url(port: int, path: str) -> str:
-    return f"http://127.0.0.1:{port}{path}"
-
-
-def _series(ctx: Ctx, label: str, url: str, script, env: dict | None = None) -> list[dict]:
-    """A short warmup, then one wrk run per concurrency."""
-    wrk.run(url, script, ctx.concurrencies[0], ctx.warmup, env=env)
-    results = []
-    for connections in ctx.concurrencies:
-        result = wrk.run(url, script, connections, ctx.duration, env=env)
-        ctx.log(
-            f"{label} c={connections}: {result.rps:,.0f}/s p50 {result.p50_ms:.2f} ms "
-            f"p99 {result.p99_ms:.2f} ms non-2xx {result.non2xx} sockerr {result.sockerr}"
-        )
-        results.append(result.as_dict())
-    return results
-
-
-def _series_rows(
-    id_: str, noun: str, ours: list[dict], peer: list[dict] | None, target: float, peer_name: str
-) -> tuple[list[Row], list[str]]:
-    rows, failures = [], []
-    peer_by_c = {r["connections"]: r for r in peer or []}
-    for mine in ours:
-        c = mine["connections"]
-        theirs = peer_by_c.get(c)
-        r = ratio_of(mine["rps"], theirs and theirs["rps"])
-        errors = mine["non2xx"] + mine["sockerr"]
-        ours_cell = rate(mine["rps"]) + (f" ({errors} errors)" if errors else "")
-        peer_cell = (
-            (
-                rate(theirs["rps"])
-                + (
-                    f" ({theirs['non2xx'] + theirs['sockerr']} errors)"
-                    if theirs["non2xx"] + theirs["sockerr"]
-                    else ""
-                )
-            )
-            if theirs
-            else "-"
-        )
-        rows.append(
-            Row(
-                id_,
-                f"{noun}/s c={c}",
-                ours_cell,
-                peer_cell,
-                times(r),
-                f">= {target:g}x {peer_name}",
-                "no peer" if r is None else verdict(r >= target and not errors),
-            )
-        )
-        p50 = ratio_of(mine["p50_ms"], theirs and theirs["p50_ms"])
-        p99 = ratio_of(mine["p99_ms"], theirs and theirs["p99_ms"])
-        rows.append(
-            Row(
-                id_,
-                f"  p50 / p99 ms c={c}",
-                f"{ms(mine['p50_ms'])} / {ms(mine['p99_ms'])}",
-                f"{ms(theirs['p50_ms'])} / {ms(theirs['p99_ms'])}" if theirs else "-",
-                f"{times(p50)} / {times(p99)}" if theirs else "",
-            )
-        )
-        if errors:
-            failures.append(
-                f"{id_} c={c}: {mine['non2xx']} non-2xx and {mine['sockerr']} "
-                f"socket errors on our side"
-            )
-    return rows, failures
-
-
-def _no_peer(ctx: Ctx, what: str) -> str:
-    note = f"{what}: peer skipped ({ctx.peers_note})"
-    ctx.log(note)
-    return note
-
-
-# --- 1a ---------------------------------------------------------------------
-
-
-def set_one_replica(ctx: Ctx) -> dict:
-    data, notes = {}, []
-    with Stack("set1") as stack:
-        replica = stack.replica(1, None)
-        data["ours"] = _series(
-            ctx, "ours (1 replica, standalone)", f"{replica.set_base}/set", wrk.SET_LUA
-        )
-    if ctx.peers:
-        with Stack("set1-peer") as stack:
-            stack.peers("plain")
-            data["peer"] = _series(ctx, GO, _url(PEER_PORTS["plain"]["set"], "/set"), wrk.SET_LUA)
-    else:
-        notes.append(_no_peer(ctx, "1a"))
-    rows, failures = _series_rows(
-        "1a", "1 replica sets", data["ours"], data.get("peer"), TARGETS["one_replica"], GO
-    )
-    return {"data": data, "rows": rows, "failures": failures, "notes": notes}
-
-
-# --- 1b ---------------------------------------------------------------------
-
-
-def set_two_replicas(ctx: Ctx) -> dict:
-    data, notes, failures = {}, [], []
-    with Stack("set2") as stack:
-        bus = stack.bus()
-        one = stack.replica(1, bus)
-        two = stack.replica(2, bus, next_url=one.get_base)
-        data["ours"] = _series(
-            ctx, "ours (2 replicas + bus, durable)", f"{one.set_base}/set", wrk.SET_LUA
-        )
-        try:
-            data["verify"] = verify.replicas_identical(one.get_base, two.get_base)
-            ctx.log(f"verified: {data['verify']['rows']} rows identical on replicas 1 and 2")
-        except BenchError as exc:
-            data["verify"] = {"identical": False, "error": str(exc)}
-            stack.keep_logs = True
-            failures.append(f"1b: {exc}")
-            ctx.log(f"!!! VERIFICATION FAILED: {exc}")
-    if ctx.peers:
-        with Stack("set2-peer") as stack:
-            stack.peers("js")
-            data["peer"] = _series(ctx, GO_JS, _url(PEER_PORTS["js1"]["set"], "/set"), wrk.SET_LUA)
-            data["peer_verify"] = verify.peers_identical(
-                _url(PEER_PORTS["js1"]["get"], ""), _url(PEER_PORTS["js2"]["get"], "")
-            )
-            ctx.log(
-                f"{GO_JS} replicas identical: {data['peer_verify']['identical']} "
-                f"({data['peer_verify']['rows']} rows)"
-            )
-    else:
-        notes.append(_no_peer(ctx, "1b"))
-    rows, errors = _series_rows(
-        "1b",
-        "2 replicas durable sets",
-        data["ours"],
-        data.get("peer"),
-        TARGETS["two_replicas"],
-        GO_JS,
-    )
-    check = data["verify"]
-    peer_check = data.get("peer_verify")
-    rows.append(
-        Row(
-            "1b",
-            "replica 2 == replica 1 after load",
-            f"{check['rows']} rows identical" if check["identical"] else "DIFFERENT",
-            (
-                f"{peer_check['rows']} rows, digest "
-                f"{'equal' if peer_check['identical'] else 'DIFFERENT'}"
-            )
-            if peer_check
-            else "-",
-            "",
-            "identical",
-            verdict(check["identical"]),
-        )
-    )
-    return {"data": data, "rows": rows, "failures": failures + errors, "notes": notes}
-
-
-# --- 2 ----------------------------------------------------------------------
-
-
-def gets(ctx: Ctx) -> dict:
-    data, notes = {}, []
-    ids = (str(i) for i in range(1, GET_IDS + 1))
-    with Stack("get") as stack:
-        replica = stack.replica(1, None)
-        data["ours_prefill"] = zmqload.pipelined_sets(replica.storage_endpoint, ids)
-        if data["ours_prefill"]["errors"]:
-            raise BenchError(f"prefill failed: {data['ours_prefill']['first_error']}")
-        data["ours"] = _series(ctx, "ours (1 replica)", f"{replica.get_base}/get", wrk.GET_LUA)
-    if ctx.peers:
-        with Stack("get-peer") as stack:
-            stack.peers("plain")
-            data["peer_prefill"] = httppipe.prefill(
-                PEER_PORTS["plain"]["set"], range(1, GET_IDS + 1)
-            )
-            data["peer"] = _series(ctx, GO, _url(PEER_PORTS["plain"]["get"], "/get"), wrk.GET_LUA)
-    else:
-        notes.append(_no_peer(ctx, "2"))
-    with Stack("get-ceiling") as stack:
-        ceiling = stack.add(Ceiling(stack.log_dir, workers=DEFAULT_HTTP_WORKERS))
-        ceiling.start()
-        ceiling.wait_ready()
-        data["ceiling"] = _series(ctx, "HTTP ceiling", ceiling.url, CONSTANT_LUA)
-    rows, failures = _series_rows(
-        "2", "1 replica gets", data["ours"], data.get("peer"), TARGETS["one_replica"], GO
-    )
-    return {
-        "data": data,
-        "rows": rows + _ceiling_rows(data["ceiling"], data.get("peer")),
-        "failures": failures,
-        "notes": notes,
-    }
-
-
-def _ceiling_rows(ceiling: list[dict], peer: list[dict] | None) -> list[Row]:
-    """How close the HTTP stack alone (a constant answer, no storage actor) gets to the peer:
-    the part of measurement 2's gap that no change behind the HTTP layer can close."""
-    peer_by_c = {r["connections"]: r for r in peer or []}
-    rows = []
-    for mine in ceiling:
-        theirs = peer_by_c.get(mine["connections"])
-        rows.append(
-            Row(
-                "2.ceil",
-                f"  HTTP ceiling (constant answer, {DEFAULT_HTTP_WORKERS} "
-                f"workers) c={mine['connections']}",
-                rate(mine["rps"]),
-                rate(theirs["rps"]) if theirs else "-",
-                times(ratio_of(mine["rps"], theirs and theirs["rps"])),
-            )
-        )
-    return rows
 
 
 # --- 3 ----------------------------------------------------------------------
@@ -310,14 +60,14 @@ def replication_lag(ctx: Ctx) -> dict:
     if ctx.peers:
         with Stack("lag-peer") as stack:
             stack.peers("js")
-            peer_set = _url(PEER_PORTS["js1"]["set"], "/set")
+            peer_set = peer_url(PEER_PORTS["js1"]["set"], "/set")
             wrk.run(peer_set, wrk.SET_LUA, ctx.concurrencies[0], ctx.warmup)
             data["peer"] = lag.measure(
-                peer_set, _url(PEER_PORTS["js2"]["get"], "/get"), data["rate"], duration, 200
+                peer_set, peer_url(PEER_PORTS["js2"]["get"], "/get"), data["rate"], duration, 200
             )
             _log_lag(ctx, GO_JS, data["peer"])
     else:
-        notes.append(_no_peer(ctx, "3"))
+        notes.append(no_peer(ctx, "3"))
     ours, peer = data["ours"], data.get("peer")
     achieved = ours["load"]["rps"]
     rows = [
@@ -411,7 +161,7 @@ def bus_log(ctx: Ctx) -> dict:
         notes.append(f"5: {jetstream.JETSTREAM_NOTE}")
         ctx.log(f"note: {jetstream.JETSTREAM_NOTE}")
     else:
-        notes.append(_no_peer(ctx, "5"))
+        notes.append(no_peer(ctx, "5"))
     ours = data["ours"]["per_s"]
     target = TARGETS["bus"]
     rows = []
@@ -526,13 +276,6 @@ def backup_and_restore(ctx: Ctx) -> dict:
     return {"data": data, "rows": rows, "failures": [], "notes": []}
 
 
-# --- 8 ----------------------------------------------------------------------
-
-
-def jetstream_cluster(ctx: Ctx) -> dict:
-    return jscluster.js_cluster(ctx, _series, _series_rows)
-
-
 MEASUREMENTS = {  # name: (id, title, function, needs wrk)
     "set1": ("1a", "HTTP sets, one standalone replica vs go-grades", set_one_replica, True),
     "set2": (
@@ -551,7 +294,7 @@ MEASUREMENTS = {  # name: (id, title, function, needs wrk)
         "8",
         "two replicas on a 3-node JetStream cluster (sync always / 2m) vs "
         "go-grades-js on the same cluster",
-        jetstream_cluster,
+        jscluster.js_cluster,
         True,
     ),
     "start": (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from actors.runtime.testing import HarnessError
 from bench import charts, deps, machine, report
-from bench.grades import measures, stack
+from bench.grades import context, measures, stack
 
 BENCH = Path(__file__).resolve().parents[1]
 RESULTS = BENCH / "results"
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
-    args.rows = args.rows or (200_000 if args.quick else measures.FULL_ROWS)
+    args.rows = args.rows or (200_000 if args.quick else context.FULL_ROWS)
     if args.max_quiet_wait is None:
         args.max_quiet_wait = 5.0 if args.quick else 30.0
     try:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     found = deps.ensure(peers=args.peers)
     for note in found.notes:
         print(f"[deps] {note}", flush=True)
-    ctx = measures.Ctx(
+    ctx = context.Ctx(
         duration=args.duration,
         warmup=1.0,
         concurrencies=args.concurrencies,
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: v for k, v in vars(args).items()},
         "machine": machine.describe(),
         "deps": vars(found),
-        "targets": measures.TARGETS,
+        "targets": context.TARGETS,
         "measurements": {},
     }
     for name in args.selected:

@@ -9,18 +9,15 @@ import sys
 import pytest
 
 from actors.accrual.testing import Accrual
-from actors.runtime.testing import ROOT, ProcGroup
+from actors.runtime.testing import ROOT
 
 
 @pytest.fixture(scope="module")
-def limited(pg_dsn, tmp_path_factory):
-    group = ProcGroup(tmp_path_factory.mktemp("accrual-procs"))
-    service = group.add(Accrual(pg_dsn, group.dir, workers=2, ACCRUAL_RATE_LIMIT=10))
+def limited(procs, pg_dsn):
+    service = procs.add(Accrual(pg_dsn, procs.dir, workers=2, ACCRUAL_RATE_LIMIT=10))
     service.start()
     service.wait_ready()
-    yield service
-    problems = group.stop_all()
-    assert not problems, "\n".join(problems)
+    return service
 
 
 def test_says_it_is_ready_once_http_answers(limited):

@@ -34,7 +34,7 @@ def test_environment_wins_over_flags():
 def test_instances_differ_by_address_only():
     one = Config.from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
     two = Config.from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8092"}, [])
-    assert one.run_dir != two.run_dir  # where the poller's ipc socket lives
+    assert one.run_dir != two.run_dir  # where each keeps its private files (metrics)
     assert one.lease_owner != two.lease_owner
     again = Config.from_env({**BASE, "RUN_ADDRESS": "127.0.0.1:8090"}, [])
     assert one.lease_owner == again.lease_owner
@@ -69,7 +69,6 @@ def test_a_child_reads_back_the_same_settings_secret_included():
     config = Config.from_env({}, ["-a", "127.0.0.1:9000", "-d", "postgres://u@h/d", "-r", "acc:81"])
     again = Config.from_env(config.child_env(), [])
     assert again.secret == config.secret and not again.secret_generated
-    assert again.poller_endpoint == config.poller_endpoint
     assert (again.address, again.database_uri, again.accrual_url, again.run_dir) == (
         config.address,
         config.database_uri,

@@ -17,33 +17,25 @@ import requests
 
 from actors.accrual.testing import Accrual
 from actors.gophermart.testing import Gophermart, new_login, new_number
-from actors.runtime.testing import ROOT, ProcGroup, wait_until
+from actors.runtime.testing import ROOT, wait_until
 from tests.gophermart.fake_accrual import FakeAccrual, processed, too_many
 
 WAIT_S = 20.0
 
 
 @pytest.fixture(scope="module")
-def group(tmp_path_factory):
-    procs = ProcGroup(tmp_path_factory.mktemp("gophermart-procs"))
-    yield procs
-    problems = procs.stop_all()
-    assert not problems, "\n".join(problems)
-
-
-@pytest.fixture(scope="module")
-def accrual(group, pg_dsn):
-    service = group.add(Accrual(pg_dsn, group.dir, ACCRUAL_DELAY_MS=300))
+def accrual(procs, pg_dsn):
+    service = procs.add(Accrual(pg_dsn, procs.dir, ACCRUAL_DELAY_MS=300))
     service.start()
     service.wait_ready()
     return service
 
 
 @pytest.fixture(scope="module")
-def two(group, pg_dsn, accrual):
+def two(procs, pg_dsn, accrual):
     """Two gophermart instances on one database, each with its own port and poller."""
     instances = [
-        group.add(Gophermart(pg_dsn, accrual.base, group.dir, name=f"gophermart{i}", workers=2))
+        procs.add(Gophermart(pg_dsn, accrual.base, procs.dir, name=f"gophermart{i}", workers=2))
         for i in (1, 2)
     ]
     for instance in instances:
@@ -62,15 +54,15 @@ def fake():
 
 
 @pytest.fixture(scope="module")
-def faked(group, pg_server, fake):
+def faked(procs, pg_server, fake):
     """An instance whose accrual system is the scripted fake, on a database of its own."""
     dsn = pg_server.create_database(f"t_gm_fake_{uuid.uuid4().hex[:8]}")
     # NOTE: a 10 s idle poll: an order answered within a second was asked on a nudge.
-    instance = group.add(
+    instance = procs.add(
         Gophermart(
             dsn,
             fake.url,
-            group.dir,
+            procs.dir,
             name="gophermart-fake",
             GOPHERMART_LEASE_S=2,
             GOPHERMART_POLL_INFLIGHT=4,
@@ -185,7 +177,7 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
     assert len(listed) == 10 and sum(w["sum"] for w in listed) == 1000
 
 
-def test_an_upload_nudges_the_poller_over_zmq(fake, faked):
+def test_an_upload_wakes_the_poller(fake, faked):
     fake.script_box["reply"] = lambda number, index: processed(number, "0.5")
     faked.register(new_login(), "pass-word-5")
     time.sleep(0.5)  # the poller is in its idle wait

@@ -8,43 +8,25 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from actors.accrual.testing import Accrual
 from actors.gophermart.testing import Gophermart
-from actors.runtime.testing import ProcGroup
-from tests.openapi_fuzz import fuzz_document
-
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+from tests.openapi_fuzz import CONFORMANCE_CHECKS, fuzz_document
 
 
 @pytest.fixture(scope="module")
-def services(pg_dsn, tmp_path_factory):
-    group = ProcGroup(tmp_path_factory.mktemp("gm-fuzz-logs"))
-    accrual = group.add(Accrual(pg_dsn, group.dir, ACCRUAL_RATE_LIMIT=100000))
+def services(procs, pg_dsn):
+    accrual = procs.add(Accrual(pg_dsn, procs.dir, ACCRUAL_RATE_LIMIT=100000))
     accrual.start()
-    gophermart = group.add(Gophermart(pg_dsn, accrual.base, group.dir, workers=2))
+    gophermart = procs.add(Gophermart(pg_dsn, accrual.base, procs.dir, workers=2))
     gophermart.start()
     accrual.wait_ready()
     gophermart.wait_ready()
-    yield accrual, gophermart
-    problems = group.stop_all()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    return accrual, gophermart
 
 
 def fuzz_all(base: str, expected: set[str], headers: dict | None = None) -> None:
-    fuzz_document(base, expected, headers=headers, checks=CHECKS)
+    fuzz_document(base, expected, headers=headers, checks=CONFORMANCE_CHECKS)
 
 
 def test_gophermart_conforms_to_its_document(services):

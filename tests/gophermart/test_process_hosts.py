@@ -1,9 +1,8 @@
 """Two gophermart instances as two "hosts": an order uploaded on A wakes B's poller
 through PostgreSQL's LISTEN/NOTIFY, not by its idle poll.
 
-A and B have their own run directories (so A's HTTP workers cannot nudge B's poller;
-they only ever nudge their own), their own scripted accrual systems, and pollers that
-sleep a minute when idle. A's poller is frozen (SIGSTOP), so every order must be asked
+A and B have their own scripted accrual systems, and pollers that sleep a minute when
+idle. A's poller is frozen (SIGSTOP), so every order must be asked
 by B's, and within a second of its upload.
 """
 
@@ -14,10 +13,9 @@ import signal
 import time
 
 import asyncpg
-import pytest
 
 from actors.gophermart.testing import Gophermart, new_login, new_number
-from actors.runtime.testing import ProcGroup, wait_until
+from actors.runtime.testing import wait_until
 from bench.common.pg import percentile
 from tests.gophermart.fake_accrual import FakeAccrual, processed
 
@@ -25,14 +23,6 @@ ORDERS = 200
 IDLE_MS = 60_000
 """The pollers' idle sleep: longer than the whole test, so no order is found by a poll."""
 WAKE_LIMIT_S = 1.0
-
-
-@pytest.fixture(scope="module")
-def group(tmp_path_factory):
-    procs = ProcGroup(tmp_path_factory.mktemp("gophermart-hosts"))
-    yield procs
-    problems = procs.stop_all()
-    assert not problems, "\n".join(problems)
 
 
 def listeners(dsn: str) -> int:
@@ -57,14 +47,14 @@ def processed_orders(service: Gophermart) -> int:
     return sum(o["status"] == "PROCESSED" for o in orders)
 
 
-def test_an_upload_on_a_is_asked_by_bs_poller_within_a_second(group, pg_dsn):
+def test_an_upload_on_a_is_asked_by_bs_poller_within_a_second(procs, pg_dsn):
     with (
         FakeAccrual(lambda number, _: processed(number, "1")) as fake_a,
         FakeAccrual(lambda number, _: processed(number, "1")) as fake_b,
     ):
         a, b = (
-            group.add(
-                Gophermart(pg_dsn, fake.url, group.dir, name=name, GOPHERMART_IDLE_MS=IDLE_MS)
+            procs.add(
+                Gophermart(pg_dsn, fake.url, procs.dir, name=name, GOPHERMART_IDLE_MS=IDLE_MS)
             )
             for name, fake in (("host-a", fake_a), ("host-b", fake_b))
         )

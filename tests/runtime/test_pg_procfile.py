@@ -1,4 +1,4 @@
-"""The Procfile's PostgreSQL process (``python -m actors.runtime.pg.server``) at a stop:
+"""The Procfile's PostgreSQL process (``python -m actors.runtime.pg.foreground``) at a stop:
 it lets its clients finish and leave before the fast shutdown, for a bounded time, so
 the services that honcho stops at the same moment never meet a server going down."""
 
@@ -12,6 +12,7 @@ import time
 
 import psutil
 
+from actors.runtime.pg.installation import psql_binary
 from actors.runtime.pg.server import CLIENTS_WAIT_S, PostgresServer
 from actors.runtime.testing import Proc, free_port, wait_until
 
@@ -21,7 +22,7 @@ CLIENT_QUERY_S = 1.0
 def _wrapper(tmp_path) -> tuple[Proc, PostgresServer]:
     port = free_port()
     data_dir = tmp_path / "pg"
-    argv = [sys.executable, "-m", "actors.runtime.pg.server", "--data-dir", str(data_dir)]
+    argv = [sys.executable, "-m", "actors.runtime.pg.foreground", "--data-dir", str(data_dir)]
     proc = Proc("pgserver", [*argv, "--port", str(port)], dict(os.environ), tmp_path)
     proc.start()
     proc.wait_output(f"postgres ready on 127.0.0.1:{port}", 120)
@@ -30,7 +31,7 @@ def _wrapper(tmp_path) -> tuple[Proc, PostgresServer]:
 
 def _client(server: PostgresServer, seconds: float) -> subprocess.Popen[str]:
     """psql running one query of ``seconds`` (then it disconnects)."""
-    argv = [server._psql_binary(), "-X", "-At", "-d", server.dsn(), "-c"]
+    argv = [psql_binary(server.bin_dir), "-X", "-At", "-d", server.dsn(), "-c"]
     return subprocess.Popen(
         [*argv, f"SELECT pg_sleep({seconds}), 'finished'"],
         stdout=subprocess.PIPE,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.runtime.testing import ProcGroup
 from actors.segments.store import SCHEMA_DIR
 from tests.app_client import AppClient
 from tests.fixtures_pg import migrated_pool
+from tests.fixtures_procs import stopped_cleanly
 from web.segments.app import create_app
 
 __all__ = ["client", "db", "procs"]
@@ -40,8 +40,5 @@ def client(db, loop):
 @pytest.fixture
 def procs(tmp_path):
     """A ProcGroup for the test's processes; a process that did not stop cleanly fails it."""
-    group = ProcGroup(tmp_path / "logs")
-    yield group
-    problems = group.stop_all()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    with stopped_cleanly(tmp_path / "logs") as group:
+        yield group

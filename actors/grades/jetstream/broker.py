@@ -25,11 +25,11 @@ heartbeat) or stalled (records exist past ours, none arrive), or a reconnect,
 and a new consumer starts from the next position. Own records are skipped once
 merged, as the built-in broker does; the server does not filter them.
 
-NOTE: ~510 lines, over STYLE.md's ~400: publishing and reading share one state
-(the mode storage asked for, the next sequence, the batches in flight: an own
-record seen in the stream before its ack acknowledges it), so they are one actor
-in one file; the stream's shape and the position mapping, which need none of
-that state, live in stream.py.
+NOTE: publishing and reading share one state (the mode storage asked for, the next
+sequence, the batches in flight: an own record seen in the stream before its ack
+acknowledges it), so they are one actor in one file. What needs none of that state
+lives beside it: the connection and the stream's last answer (bus_up, log id, its
+end) in link.py, the stream's shape and the position mapping in stream.py.
 """
 
 from __future__ import annotations
@@ -47,22 +47,19 @@ import nats.errors
 import nats.js.errors
 import zmq
 import zmq.asyncio
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
-from nats.js.api import StreamInfo
 
 from actors.grades import messages
 from actors.grades.config import Config
-from actors.grades.jetstream.retention import TRIM_EVERY_S, Trimmer
+from actors.grades.jetstream.link import PROBE_EVERY_S, StreamLink
+from actors.grades.jetstream.retention import TRIM_EVERY_S
 from actors.grades.jetstream.stream import (
     CONSUMER_HEARTBEAT_S,
     consumer_config,
     log_id_of,
     position_of,
     start_problem,
-    stream_config,
     stream_name,
 )
 from actors.runtime import protocol
@@ -74,18 +71,10 @@ from actors.runtime.security import Curve
 __all__ = ["JetStreamBroker", "main"]
 
 STATUS_EVERY_S = 0.25
-PROBE_EVERY_S = 0.5
-"""How often the stream's state is asked for: liveness, its end, its identity."""
-PROBE_TIMEOUT_S = 1.0
-STREAM_DEAD_AFTER_S = 2.0
-"""No answer about the stream for this long: sets are refused (503) until one comes."""
+NATS_CLOSE_TIMEOUT_S = 2.0
 PUBLISH_ATTEMPT_S = 0.8
 PUBLISH_DEADLINE_S = 2.4
 """Resends of one batch stop here; below storage's PUBLISH_TIMEOUT_MS (3 s)."""
-PING_INTERVAL_S = 1
-"""nats-py pings every 120 s by default; a dead node must be noticed within seconds."""
-MAX_OUTSTANDING_PINGS = 2
-RECONNECT_WAIT_S = 0.2
 CONSUMER_SILENT_S = 3.0
 """No message or heartbeat from the consumer for this long: it is gone; make another."""
 CONSUMER_STALL_S = 1.5
@@ -106,12 +95,7 @@ class JetStreamBroker(AsyncActor):
         self.origin = str(config.replica_id)
         self.subject = f"{config.stream}.{self.origin}"
         self.session = secrets.token_hex(6)
-        self.nc: NatsClient | None = None
-        self.js: JetStreamContext | None = None
-        self.stream_ok_at = 0.0  # monotonic time of the last good answer about the stream
-        self.log_id = ""
-        self.first_seq = 1
-        self.last_seq = 0
+        self.link = StreamLink(config, self.log, self._reconnected, self._stream_recreated)
         # consuming
         self.mode = "idle"  # idle | catching_up | live | refused (the stream lacks our position)
         self.catchup_id = 0
@@ -125,13 +109,6 @@ class JetStreamBroker(AsyncActor):
         self.out: list[list[int | bytes]] = []  # [position, batch seq, data] for the next Apply
         self.out_scheduled = False
         self.rebuild = asyncio.Event()
-        self.trimmer = Trimmer(
-            config.stream,
-            config.retain_bytes,
-            config.retain_age_s,
-            config.retain_silent_s,
-            self.log,
-        )
         # publishing
         self.inflight: set[int] = set()
         self.acked_own: set[int] = set()
@@ -161,127 +138,36 @@ class JetStreamBroker(AsyncActor):
         )
 
     async def teardown(self) -> None:
-        if self.nc is not None:
-            try:
-                await asyncio.wait_for(self.nc.close(), 2)
-            except (TimeoutError, nats.errors.Error):
-                pass
+        await self.link.close(NATS_CLOSE_TIMEOUT_S)
 
     async def _connect(self) -> None:
-        servers = [url.strip() for url in self.config.bus_url.split(",") if url.strip()]
-        nc = None
-        while nc is None:
-            try:
-                nc = await nats.connect(
-                    servers,
-                    name=f"grades-replica-{self.origin}",
-                    connect_timeout=2,
-                    ping_interval=PING_INTERVAL_S,
-                    max_outstanding_pings=MAX_OUTSTANDING_PINGS,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=RECONNECT_WAIT_S,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    error_cb=self._nats_error,
-                )
-            except (nats.errors.Error, OSError, TimeoutError) as exc:
-                self.log.warning("no NATS server answers at %s (%s); trying again", servers, exc)
-                await asyncio.sleep(1)
-        self.nc, self.js = nc, nc.jetstream(timeout=PROBE_TIMEOUT_S)
-        self.log.info("connected to NATS %s", _netloc(nc))
-        self.every(PROBE_EVERY_S, self._probe, "stream probe")
-        if self.trimmer.enabled:
-            self.every(TRIM_EVERY_S, self._trim, "retention")
+        await self.link.connect()
+        self.every(PROBE_EVERY_S, self.link.probe, "stream probe")
+        if self.link.trimmer.enabled:
+            self.every(TRIM_EVERY_S, self.link.trim, "retention")
 
-    def _nats(self) -> tuple[NatsClient, JetStreamContext]:
-        """The connection and its JetStream context (the probe and consumer run after it)."""
-        if self.nc is None or self.js is None:
-            raise RuntimeError("not connected to NATS yet")
-        return self.nc, self.js
-
-    async def _disconnected(self) -> None:
-        self.log.warning("lost the NATS connection; reconnecting")
-
-    async def _reconnected(self) -> None:
-        self.log.info("reconnected to NATS %s", _netloc(self._nats()[0]))
+    def _reconnected(self) -> None:
         self.rebuild.set()
 
-    async def _nats_error(self, exc: Exception) -> None:
-        self.log.warning("NATS: %s", exc)
-
-    @property
-    def bus_up(self) -> bool:
-        return (
-            self.nc is not None
-            and self.nc.is_connected
-            and time.monotonic() - self.stream_ok_at < STREAM_DEAD_AFTER_S
-        )
-
-    async def _probe(self) -> None:
-        """Ask for the stream's state, creating the stream the first time it is missing."""
-        try:
-            info: StreamInfo | None = await self._nats()[1].stream_info(self.stream)
-        except nats.js.errors.NotFoundError:
-            info = await self._create_stream()
-        except (nats.errors.Error, TimeoutError) as exc:
-            if self.bus_up:
-                self.log.warning("stream %s does not answer (%s)", self.stream, exc)
-            return
-        if info is None:
-            return
-        was_up = self.bus_up
-        self.stream_ok_at = time.monotonic()
-        log_id = log_id_of(self.stream, info.created)
-        if self.log_id and log_id != self.log_id and self.mode in ("catching_up", "live"):
+    def _stream_recreated(self, old: str, new: str) -> None:
+        """The probe saw another stream under our name: a reader replays it from its start."""
+        if self.mode in ("catching_up", "live"):
             self.log.error(
                 "stream %s was recreated (%s -> %s): replaying it from the start",
                 self.stream,
-                self.log_id,
-                log_id,
+                old,
+                new,
             )
             self.next_seq = 1
             self.rebuild.set()
-        self.log_id = log_id
-        self.first_seq, self.last_seq = info.state.first_seq, info.state.last_seq
-        if not was_up:
-            self.log.info(
-                "stream %s is up (last sequence %d, leader %s)",
-                self.stream,
-                self.last_seq,
-                info.cluster.leader if info.cluster else "-",
-            )
-
-    async def _trim(self) -> None:
-        """Purge what every live replica has snapshotted, past the limits (retention.py)."""
-        if not self.bus_up or not self.log_id:
-            return
-        nc, js = self._nats()
-        try:
-            await self.trimmer.check(nc, js, self.log_id)
-        except (nats.errors.Error, TimeoutError) as exc:
-            self.log.warning("retention check failed (%s); trying again", exc)
-
-    async def _create_stream(self) -> StreamInfo | None:
-        try:
-            info = await self._nats()[1].add_stream(
-                stream_config(self.config.stream, self.config.nats_replicas)
-            )
-        except (nats.errors.Error, TimeoutError) as exc:
-            self.log.warning("cannot create stream %s yet (%s)", self.stream, exc)
-            return None
-        self.log.info(
-            "created stream %s (%d replicas, file storage)", self.stream, self.config.nats_replicas
-        )
-        return info
 
     async def _status(self) -> None:
         self._send(
             messages.BrokerStatus(
                 self.session,
-                self.bus_up,
-                self.log_id,
-                position_of(self.last_seq + 1),
+                self.link.bus_up,
+                self.link.log_id,
+                position_of(self.link.last_seq + 1),
                 position_of(self.next_seq) if self.mode != "idle" else -1,
             )
         )
@@ -310,7 +196,7 @@ class JetStreamBroker(AsyncActor):
                     handler(message)
 
     def handle_publish(self, message: messages.Publish) -> None:
-        if not self.bus_up:
+        if not self.link.bus_up:
             self.log.warning(
                 "batch %d refused, stream unreachable; requests %s", message.seq, message.traces
             )
@@ -330,7 +216,7 @@ class JetStreamBroker(AsyncActor):
         while time.monotonic() < deadline and message.seq in self.inflight:
             attempt = min(PUBLISH_ATTEMPT_S, max(0.05, deadline - time.monotonic()))
             try:
-                await self._nats()[1].publish(
+                await self.link.nats()[1].publish(
                     self.subject, message.data, timeout=attempt, headers=headers
                 )
                 self._acked(message.seq)
@@ -375,13 +261,13 @@ class JetStreamBroker(AsyncActor):
                 await asyncio.wait_for(self.rebuild.wait(), CONSUMER_HEARTBEAT_S / 2)
             except TimeoutError:
                 pass
-            if self.mode in ("idle", "refused") or not self.bus_up:
+            if self.mode in ("idle", "refused") or not self.link.bus_up:
                 continue
             now = time.monotonic()
             silent = self.consumer is not None and now - self.consumer_heard > CONSUMER_SILENT_S
             stalled = (
                 self.consumer is not None
-                and self.last_seq >= self.next_seq
+                and self.link.last_seq >= self.next_seq
                 and now - self.consumer_fed > CONSUMER_STALL_S
             )
             if self.consumer is None or self.rebuild.is_set() or silent or stalled:
@@ -396,7 +282,7 @@ class JetStreamBroker(AsyncActor):
 
     async def _start_consumer(self) -> None:
         await self._stop_consumer()
-        nc, js = self._nats()
+        nc, js = self.link.nats()
         try:
             info = await js.stream_info(self.stream)
         except (nats.errors.Error, TimeoutError) as exc:
@@ -410,7 +296,7 @@ class JetStreamBroker(AsyncActor):
             )
             self.next_seq = 1
         self.expect_log_id = ""
-        self.log_id = log_id
+        self.link.log_id = log_id
         first, last = info.state.first_seq, info.state.last_seq
         problem = start_problem(self.next_seq, first, last)
         if problem == "gone":
@@ -458,7 +344,7 @@ class JetStreamBroker(AsyncActor):
         self.generation += 1
         try:
             await sub.unsubscribe()
-            await self._nats()[1].delete_consumer(self.stream, name)
+            await self.link.nats()[1].delete_consumer(self.stream, name)
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError):
             pass  # the server drops it after CONSUMER_INACTIVE_S anyway
 
@@ -516,13 +402,7 @@ class JetStreamBroker(AsyncActor):
         if self.mode == "catching_up" and self.next_seq > self.target_seq:
             self.mode = "live"
             self.log.info("live at stream sequence %d", self.next_seq)
-            self._send(messages.Live(self.catchup_id, position_of(self.next_seq), self.log_id))
-
-
-def _netloc(nc: NatsClient) -> str:
-    """The server a connection is on, for the log."""
-    url = nc.connected_url
-    return url.netloc if url is not None else "-"
+            self._send(messages.Live(self.catchup_id, position_of(self.next_seq), self.link.log_id))
 
 
 def main() -> int:

@@ -13,9 +13,11 @@ bench/pg_driver.py for the measurement against psycopg 3). Every service does, a
 
 (a console command does the first two with ``prepare_database``). One module a job:
 ``connect`` (DSN, wait, outage errors), ``migrate``, ``pool``, ``startup``, and
-``server``, a private PostgreSQL cluster for `make run`, tests and benches
-(``python -m actors.runtime.pg.server``; imported as ``actors.runtime.pg.server``, not
-re-exported here, so running it as a module finds it not yet imported).
+``server``, a private PostgreSQL cluster for `make run`, tests and benches, with
+``installation`` (its binaries, the user it runs as under root) and ``foreground``, its
+Procfile process (``python -m actors.runtime.pg.foreground``). Those three are imported
+by their own path, not re-exported here, so running one as a module finds it not yet
+imported.
 
 NOTE: nothing here connects at import time or in a gunicorn master: the pool opens in
 the event loop of the worker that first uses it. The runtime reads no environment

@@ -1,7 +1,7 @@
 """A private PostgreSQL cluster under a data directory: initdb once, run, stop, crash.
 
-`make run` keeps one cluster under the checkout's data directory (a Procfile process:
-``python -m actors.runtime.pg.server --data-dir data/postgres --port 5433``); tests and
+`make run` keeps one cluster under the checkout's data directory (the Procfile process
+``python -m actors.runtime.pg.foreground``, this class's process face); tests and
 benches start their own on a free port through `PostgresServer`. The system cluster of
 the Debian package is never touched: ours differ in data directory, port and socket.
 
@@ -14,38 +14,35 @@ the Debian package is never touched: ours differ in data directory, port and soc
     server.stop()               # fast shutdown (SIGINT), SIGKILL after a deadline
 
 NOTE: PostgreSQL refuses to run as root. Under root (CI, containers) initdb and postgres
-run as the `postgres` system user the Debian package creates, else `nobody`; the data
-directory is chowned to that user and its parents made traversable (o+x). The runtime
-reads no environment variable and names no service: callers pass everything.
-
-NOTE: ~440 lines, over STYLE.md's ~400: one job (a cluster's lifecycle as a child
-process, with the privilege drop it needs under root) and its Procfile face, main().
+run as an unprivileged user (`installation.RunAs`), which owns the data directory. The
+runtime reads no environment variable and names no service: callers pass everything.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
-import pwd
 import re
-import shutil
 import signal
 import socket
-import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
-from types import FrameType
-from typing import Any
+
+from actors.runtime.pg.installation import (
+    PostgresError,
+    PostgresNotFound,
+    RunAs,
+    pg_bin_dir,
+    psql_binary,
+)
 
 __all__ = [
     "PostgresError",
     "PostgresNotFound",
     "PostgresServer",
-    "main",
     "pg_bin_dir",
+    "port_in_use",
 ]
 
 SUPERUSER = "postgres"
@@ -61,9 +58,6 @@ services' last queries would meet a server shutting down."""
 LOG_TAIL_LINES = 20
 SOCKET_PATH_MAX_BYTES = 107  # sun_path is 108 bytes with the trailing NUL
 SOCKET_NAME_MAX_BYTES = len(".s.PGSQL.65535.lock")
-DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-REQUIRED_BINARIES = ("postgres", "initdb")
-UNPRIVILEGED_USERS = ("postgres", "nobody")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 # Appended to postgresql.conf by init(). Durability is a requirement: fsync and
@@ -80,50 +74,6 @@ logging_collector = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
 """
-
-
-class PostgresError(RuntimeError):
-    """The server could not be initialised, started or stopped; the message says why."""
-
-
-class PostgresNotFound(PostgresError):
-    """The PostgreSQL server binaries are not installed."""
-
-
-def pg_bin_dir(bin_dir: str | Path | None = None) -> Path:
-    """Find the directory holding `postgres` and `initdb`.
-
-    Args:
-        bin_dir: use this directory; else the highest `/usr/lib/postgresql/<N>/bin`,
-            else the directory of `postgres` on PATH (symlinks resolved).
-
-    Returns:
-        The directory.
-
-    Raises:
-        PostgresNotFound: no such directory, naming `make install`.
-    """
-    if bin_dir is not None:
-        candidates = [Path(bin_dir)]
-    else:
-        versions = sorted(Path("/").glob(DEBIAN_BIN_GLOB.lstrip("/")), key=_version_key)
-        candidates = list(reversed(versions))
-        on_path = shutil.which("postgres")
-        if on_path:
-            candidates.append(Path(os.path.realpath(on_path)).parent)
-    for candidate in candidates:
-        if all(os.access(candidate / name, os.X_OK) for name in REQUIRED_BINARIES):
-            return candidate
-    where = str(bin_dir) if bin_dir is not None else f"{DEBIAN_BIN_GLOB} or PATH"
-    raise PostgresNotFound(
-        f"PostgreSQL server binaries ({', '.join(REQUIRED_BINARIES)}) not found in {where}; "
-        "run `make install` (scripts/install-postgres.sh installs them)"
-    )
-
-
-def _version_key(path: Path) -> tuple[int, str]:
-    name = path.parent.name
-    return (int(name), name) if name.isdigit() else (-1, name)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -157,7 +107,7 @@ class PostgresServer:
         self.bin_dir = pg_bin_dir(bin_dir)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self._run_as = _unprivileged_user() if os.geteuid() == 0 else None
+        self._run_as = RunAs()
 
     # -- paths and names --------------------------------------------------------------
 
@@ -189,7 +139,7 @@ class PostgresServer:
             PostgresError: initdb failed; the message carries its output.
         """
         if self.initialised:
-            self._own_data_dir()
+            self._run_as.own_data_dir(self.data_dir)
             return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if any(self.data_dir.iterdir()):
@@ -197,7 +147,7 @@ class PostgresServer:
                 f"{self.data_dir} is not empty and holds no PG_VERSION: "
                 "not a PostgreSQL data directory"
             )
-        self._own_data_dir()
+        self._run_as.own_data_dir(self.data_dir)
         argv = [
             str(self.bin_dir / "initdb"),
             "-D",
@@ -217,7 +167,7 @@ class PostgresServer:
                 text=True,
                 cwd="/",
                 timeout=INITDB_TIMEOUT_S,
-                **self._popen_user(),
+                **self._run_as.popen_kwargs(),
             )
         except subprocess.TimeoutExpired as exc:
             raise PostgresError(f"initdb timed out after {INITDB_TIMEOUT_S:.0f} s") from exc
@@ -241,11 +191,11 @@ class PostgresServer:
             raise PostgresError(f"{self.data_dir} holds no cluster; call init() first")
         if port_in_use(self.host, self.port):
             raise PostgresError(f"port {self.port} on {self.host} is already in use")
-        self._own_data_dir()
+        self._run_as.own_data_dir(self.data_dir)
         sock_dir = self.socket_dir()
         if sock_dir != self.data_dir:
             sock_dir.mkdir(mode=0o700, exist_ok=True)
-            self._chown(sock_dir)
+            self._run_as.chown(sock_dir)
         argv = [
             str(self.bin_dir / "postgres"),
             "-D",
@@ -267,7 +217,7 @@ class PostgresServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
-                **self._popen_user(),
+                **self._run_as.popen_kwargs(),
             )
         self._wait_ready(timeout_s)
 
@@ -404,7 +354,7 @@ class PostgresServer:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql over TCP; returns its output."""
         argv = [
-            self._psql_binary(),
+            psql_binary(self.bin_dir),
             "-X",
             "-q",
             "-v",
@@ -430,52 +380,6 @@ class PostgresServer:
             raise PostgresError(f"psql failed: {sql}: {done.stderr.strip()}")
         return done.stdout
 
-    def _psql_binary(self) -> str:
-        local = self.bin_dir / "psql"
-        found = str(local) if os.access(local, os.X_OK) else shutil.which("psql")
-        if not found:
-            raise PostgresNotFound("psql not found; run `make install`")
-        return found
-
-    # -- running as root --------------------------------------------------------------
-
-    def _popen_user(self) -> dict[str, Any]:
-        """Popen's user/group arguments (Any: they are splatted into its overloads)."""
-        if self._run_as is None:
-            return {}
-        return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
-
-    def _chown(self, path: Path) -> None:
-        if self._run_as is not None:
-            os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
-
-    def _own_data_dir(self) -> None:
-        """Under root: hand the data directory to the server's user, parents o+x."""
-        if self._run_as is None:
-            return
-        uid, gid = self._run_as.pw_uid, self._run_as.pw_gid
-        if self.data_dir.stat().st_uid != uid:
-            self._chown(self.data_dir)
-            for root, dirs, files in os.walk(self.data_dir):
-                for name in dirs + files:
-                    os.lchown(os.path.join(root, name), uid, gid)
-        self.data_dir.chmod(0o700)  # postgres refuses a group- or world-readable one
-        for parent in self.data_dir.parents:
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-
-
-def _unprivileged_user() -> pwd.struct_passwd:
-    for name in UNPRIVILEGED_USERS:
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    raise PostgresError(
-        "running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as"
-    )
-
 
 def _children(pid: int) -> list[int]:
     """Pids whose parent is pid (Linux /proc; empty elsewhere)."""
@@ -492,70 +396,3 @@ def _children(pid: int) -> list[int]:
 
 def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-# -- the Procfile process --------------------------------------------------------------
-
-_stop_requested: list[int] = []
-
-
-def _request_stop(signum: int, frame: FrameType | None) -> None:
-    _stop_requested.append(signum)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a private cluster in the foreground until SIGTERM or SIGINT (exit 0)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m actors.runtime.pg.server", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--bin-dir", default=None, help="PostgreSQL binaries (default: found)")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
-    try:
-        server = PostgresServer(args.data_dir, args.port, args.host, args.bin_dir)
-        if not server.initialised:
-            print(f"initialising a PostgreSQL cluster in {server.data_dir}", flush=True)
-        server.init()
-        server.start()
-    except (PostgresError, OSError) as exc:
-        print(f"pgserver: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
-        return 1
-    print(
-        f"postgres ready on {server.host}:{server.port} (DATABASE_URI={server.dsn()})", flush=True
-    )
-    print(f"server log: {server.log_path}", flush=True)
-    while not _stop_requested and server.running():
-        time.sleep(POLL_INTERVAL_S)
-    if not _stop_requested:
-        exited = server.process.returncode if server.process is not None else None
-        print(
-            f"pgserver: postgres exited with code {exited}; see {server.log_path}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return 1
-    return _stop(server)
-
-
-def _stop(server: PostgresServer) -> int:
-    """Let the clients leave first (bounded), then a fast shutdown; one line says which."""
-    started = time.monotonic()
-    left = server.wait_for_clients_to_leave()
-    waited = time.monotonic() - started
-    code = server.stop()
-    if code != 0:
-        print(f"pgserver: postgres stopped with code {code}", file=sys.stderr, flush=True)
-        return 1
-    if left:
-        print(f"postgres stopped ({left} clients still connected after {waited:.1f} s)", flush=True)
-    else:
-        print(f"postgres stopped (after its clients left, {waited:.1f} s)", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

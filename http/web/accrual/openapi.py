@@ -15,8 +15,6 @@ from web.common.openapi import (
     database_unavailable,
     document,
     error_response,
-    json_body_responses,
-    json_request_description,
     json_response,
     operation,
     path_parameter,
@@ -29,7 +27,6 @@ _NUMBER: Schema = {"type": "string", "pattern": "^[0-9]{1,64}$", "example": "123
 _AMOUNT: Schema = {"type": "number", "minimum": 0, "example": 729.98}
 
 _503 = database_unavailable()
-_BODY = json_body_responses(MAX_BODY_BYTES)
 
 _SCHEMAS: dict[str, Schema] = {
     "Rule": {
@@ -91,11 +88,10 @@ _PATHS: Schema = {
                     "of range, empty match, reward not positive or over 100%."
                 ),
                 409: error_response("A rule with this match exists."),
-                **_BODY,
                 503: _503,
             },
             request=ref("Rule"),
-            request_description=json_request_description(MAX_BODY_BYTES),
+            json_body_limit=MAX_BODY_BYTES,
         )
     },
     "/api/orders": {
@@ -109,11 +105,10 @@ _PATHS: Schema = {
                     "of range, an order number failing Luhn, a bad price."
                 ),
                 409: error_response("The order is registered already."),
-                **_BODY,
                 503: _503,
             },
             request=ref("NewOrder"),
-            request_description=json_request_description(MAX_BODY_BYTES),
+            json_body_limit=MAX_BODY_BYTES,
         )
     },
     "/api/orders/{number}": {

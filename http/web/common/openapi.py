@@ -169,11 +169,21 @@ def operation(
     request: Any = None,
     request_media_type: str = "application/json",
     request_description: str = "",
+    json_body_limit: int | None = None,
     parameters: list[Schema] | None = None,
     description: str = "",
     security: list[Schema] | None = None,
 ) -> Schema:
-    """One operation; ``request`` is a Struct type or a JSON Schema dict."""
+    """One operation; ``request`` is a Struct type or a JSON Schema dict.
+
+    ``json_body_limit``: the route reads its body with web.common.requests.read_json_body
+    at that many bytes; its 413 and 415 and the input policy in the request description
+    (after ``request_description``) are then added here, the same for every route.
+    """
+    if json_body_limit is not None:
+        merged = {**responses, **json_body_responses(json_body_limit)}
+        responses = dict(sorted(merged.items(), key=lambda item: str(item[0])))
+        request_description = json_request_description(json_body_limit, request_description)
     op: Schema = {
         "operationId": operation_id,
         "summary": summary,

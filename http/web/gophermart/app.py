@@ -3,9 +3,9 @@ environment.
 
 Errors map to statuses once, here: bad input 400 (web.common), a number failing Luhn
 422, a taken login or order number 409, too little money 402, an unreachable database
-503 with Retry-After. An upload nudges this instance's poller over ZMQ and every
-instance's poller, on any host, by a NOTIFY after it committed (both fire and forget;
-the pollers' idle poll covers a lost one).
+503 with Retry-After. An upload wakes every instance's poller, on any host, this
+one's included, by a NOTIFY after it committed (fire and forget; the pollers' idle
+poll covers a lost one).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import falcon
 
 from actors.gophermart import store
 from actors.gophermart.config import Config
-from actors.gophermart.messages import Nudge
-from actors.runtime.client import AsyncClient
 from actors.runtime.pg.notify import Notifier
 from actors.runtime.pg.pool import LazyPool
 from web.common.app import App, Middleware, add_probes, base_app
@@ -102,11 +100,11 @@ def get_app() -> App:
     pool = LazyPool(
         config.database_uri, max_size=POOL_MAX_SIZE, application_name="gophermart: http"
     )
-    poller = AsyncClient(config.poller_endpoint, peer="gophermart poller")
     notifier = Notifier(pool, "gophermart uploads")
 
-    def nudge(number: str) -> None:
-        poller.tell(Nudge(number))
+    def wake_pollers(number: str) -> None:
         notifier.notify(store.ORDERS_CHANNEL)
 
-    return create_app(pool, config.secret, config.token_ttl_s, nudge, request_metrics(SERVICE))
+    return create_app(
+        pool, config.secret, config.token_ttl_s, wake_pollers, request_metrics(SERVICE)
+    )

@@ -16,8 +16,6 @@ from web.common.openapi import (
     database_unavailable,
     document,
     error_response,
-    json_body_responses,
-    json_request_description,
     json_response,
     operation,
     ref,
@@ -43,7 +41,6 @@ _TIME: Schema = {"type": "string", "format": "date-time", "example": "2020-12-10
 _AUTH: list[Schema] = [{"bearer": []}, {"cookie": []}]
 _401 = error_response("No valid token in the Authorization header or the token cookie.")
 _503 = database_unavailable()
-_JSON_BODY = json_body_responses(MAX_JSON_BYTES)
 _SIGNED_IN = json_response(
     "Signed in: the token is in the Authorization header (Bearer) and in the HttpOnly "
     "cookie `token`.",
@@ -68,11 +65,10 @@ def _credentials_operation(operation_id: str, summary: str, refusal: tuple[int, 
             200: _SIGNED_IN,
             400: _BAD_CREDENTIALS,
             status: error_response(text),
-            **_JSON_BODY,
             503: _503,
         },
         request=ref("Credentials"),
-        request_description=json_request_description(MAX_JSON_BYTES),
+        json_body_limit=MAX_JSON_BYTES,
     )
 
 
@@ -140,12 +136,11 @@ _PATHS: Schema = {
                 401: _401,
                 402: error_response("More than the current balance."),
                 409: error_response("A withdrawal against this order number exists."),
-                **_JSON_BODY,
                 422: error_response("The order number is not digits passing the Luhn check."),
                 503: _503,
             },
             request=ref("WithdrawRequest"),
-            request_description=json_request_description(MAX_JSON_BYTES),
+            json_body_limit=MAX_JSON_BYTES,
             security=_AUTH,
         )
     },

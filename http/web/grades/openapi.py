@@ -16,7 +16,6 @@ from msgspec import UNSET, Meta, UnsetType
 from web.common.openapi import (
     RETRY_AFTER,
     Schema,
-    body_limit_response,
     document,
     error_response,
     json_response,
@@ -89,15 +88,13 @@ def setter_spec(max_body_bytes: int) -> Schema:
                 "Missing or wrong credentials.",
                 {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
             ),
-            413: body_limit_response(max_body_bytes),
-            415: error_response("A Content-Type other than application/json or */*+json."),
             503: _UNAVAILABLE,
             504: _UNKNOWN_OUTCOME,
         },
         request=SetRequest,
-        request_description=f"At most {max_body_bytes} bytes, strict UTF-8 JSON, no key given "
-        "twice. A missing Content-Type is taken as JSON; any "
-        "application/json or */*+json type is accepted.",
+        request_description="No key may be given twice; any application/json or */*+json "
+        "Content-Type is accepted.",
+        json_body_limit=max_body_bytes,
         description="Partial sets merge: an absent field keeps its value, a present one "
         "overwrites it (0 included); a new user's absent fields are 0. A rejected "
         "request (4xx, 503) changes nothing.",

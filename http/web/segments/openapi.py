@@ -13,8 +13,6 @@ from web.common.openapi import (
     database_unavailable,
     document,
     error_response,
-    json_body_responses,
-    json_request_description,
     json_response,
     operation,
     path_parameter,
@@ -50,7 +48,6 @@ _BAD_JSON = (
     "Malformed JSON, not an object, an unknown field, a wrong type or a number out of "
     "range; the error names the field. Nothing changed."
 )
-_BODY = json_body_responses(MAX_BODY_BYTES)
 _UNAVAILABLE = database_unavailable()
 _USER_PATH = path_parameter("user_id", _USER_ID, "A positive 64-bit integer.")
 _USER_QUERY = query_parameter("user_id", _USER_ID, description="Only this user's rows.")
@@ -71,11 +68,10 @@ _PATHS: Schema = {
                 ),
                 400: error_response(_BAD_JSON + " Also a bad slug or percent."),
                 409: error_response("A segment of this slug exists."),
-                **_BODY,
                 503: _UNAVAILABLE,
             },
             request=ref("NewSegment"),
-            request_description=json_request_description(MAX_BODY_BYTES),
+            json_body_limit=MAX_BODY_BYTES,
         ),
         "get": operation(
             "listSegments",
@@ -121,11 +117,10 @@ _PATHS: Schema = {
                     "in add, an expiry not in the future."
                 ),
                 404: error_response("An unknown segment, named."),
-                **_BODY,
                 503: _UNAVAILABLE,
             },
             request=ref("Change"),
-            request_description=json_request_description(MAX_BODY_BYTES),
+            json_body_limit=MAX_BODY_BYTES,
             parameters=[_USER_PATH],
             description="Adding a held segment keeps it (a new expiry replaces the old); "
             "removing one not held does nothing.",
