@@ -180,7 +180,7 @@ def test_racing_withdrawals_on_two_instances_never_overdraw(accrual, two):
 def test_an_upload_wakes_the_poller(fake, faked):
     fake.script_box["reply"] = lambda number, index: processed(number, "0.5")
     faked.register(new_login(), "pass-word-5")
-    time.sleep(0.5)  # the poller is in its idle wait
+    # after the first, each upload finds the poller in its idle wait (the last order is done)
     for _ in range(3):
         number = new_number()
         started = time.monotonic()
