@@ -153,6 +153,11 @@ class Config:
             )
         return config
 
+    @property
+    def broker_liveness_endpoint(self) -> str:
+        """Where the broker answers its supervisor's Pings (it serves no ROUTER else)."""
+        return f"ipc://{self.run_dir}/broker.sock"
+
     def child_env(self) -> dict[str, str]:
         """The variables the replica's children need on top of its environment (overrides
         only, as every service's ``child_env``): the endpoint, id and ports as settled (the

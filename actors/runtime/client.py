@@ -33,7 +33,7 @@ from actors.runtime import protocol
 from actors.runtime.protocol import ErrorCode
 from actors.runtime.security import Curve
 
-__all__ = ["RemoteError", "AsyncClient", "Client"]
+__all__ = ["RemoteError", "AsyncClient", "Client", "dealer"]
 
 log = logging.getLogger("client")
 
@@ -64,9 +64,10 @@ def _result(message: NamedTuple) -> Any:
     raise RemoteError(ErrorCode.PROTOCOL, f"unexpected reply {protocol.tag_of(message)}")
 
 
-def _dealer(
+def dealer(
     ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, curve: Curve | None
 ) -> zmq.Socket[bytes]:
+    """A DEALER connected to an actor's ROUTER, set as every client of one is."""
     sock = ctx.socket(zmq.DEALER)
     if curve is not None:
         curve.connect_as_client(sock)
@@ -123,7 +124,7 @@ class AsyncClient:
         if self._sock is None:
             self._loop = asyncio.get_running_loop()
             self._ctx = zmq.Context()
-            self._sock = _dealer(self._ctx, self.endpoint, self.curve)
+            self._sock = dealer(self._ctx, self.endpoint, self.curve)
             self._loop.add_reader(_int_option(self._sock, zmq.FD), self._read_replies)
             self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
             self._loop.add_reader(_int_option(self._monitor, zmq.FD), self._read_events)
@@ -295,7 +296,7 @@ class Client:
         self.timeout_s = timeout_s
         self._own_ctx = ctx is None
         self._ctx = ctx or zmq.Context()
-        self._sock = _dealer(self._ctx, endpoint, curve)
+        self._sock = dealer(self._ctx, endpoint, curve)
         self._ids = itertools.count(1)
         self._inbox: collections.deque[tuple[int, NamedTuple]] = collections.deque()
 
@@ -337,7 +338,7 @@ class Client:
     def _reopen(self) -> None:
         self._inbox.clear()
         self._sock.close(linger=0)
-        self._sock = _dealer(self._ctx, self.endpoint, self.curve)
+        self._sock = dealer(self._ctx, self.endpoint, self.curve)
 
     def close(self) -> None:
         self._sock.close(linger=0)
