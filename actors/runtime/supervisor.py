@@ -3,8 +3,8 @@
 A child that dies is restarted at once, and the cause is printed; the others
 keep running. A child given a ``LivenessProbe`` (actors.runtime.liveness) is also
 pinged through its own socket: one whose loop answers nothing for the probe's bound
-(stopped, deadlocked) is killed with SIGKILL, said in one line, and restarted as if
-it had died. Only a child that dies again right after it starts is restarted
+while using no CPU (stopped, deadlocked) is killed with SIGKILL, said in one line, and
+restarted as if it had died. Only a child that dies again right after it starts is restarted
 with backoff (0.5, 1, 2, 4 s). A child that keeps dying right after it starts means
 something is wrong that a restart will not fix (a port in use, a bad
 setting): the supervisor then stops everything and exits 1. SIGTERM/SIGINT
@@ -155,9 +155,9 @@ class Supervisor:
         if code is None:
             if now - child.started_at > child.quick_death_s:
                 child.quick_deaths = 0
-            if child.liveness is not None and not child.liveness.check():
+            if child.liveness is not None and not child.liveness.check(child.process.pid):
                 self.log.warning(
-                    "%s (pid %d) answered no ping for %.1f s (stopped or deadlocked?); "
+                    "%s (pid %d) answered no ping for %.1f s (stopped, deadlocked or spinning?); "
                     "killing it with SIGKILL to restart it",
                     child.name,
                     child.process.pid,

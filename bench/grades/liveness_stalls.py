@@ -1,9 +1,11 @@
-"""The longest a storage actor's loop leaves a Ping unanswered during legitimate long work.
+"""The longest a grades actor's loop leaves a Ping unanswered during legitimate long work.
 
 The supervisor kills a child whose loop answers no Ping for HANG_AFTER_S
-(actors.runtime.liveness). This checks the bound against the longest operations a
-storage actor does: a bus and replica 1 with N rows, then, while both storage actors are
-pinged every 20 ms, replica 1 serves a full /backup and replica 2 restores from it.
+(actors.runtime.liveness). This checks the bound against the longest operations of a
+storage actor and a broker: a bus and replica 1 with N rows (N sets in the bus log);
+then, each actor pinged every 20 ms, replica 1 serves a full /backup and replica 2
+restores from it; then replica 3, with no peer and no snapshot, rebuilds itself by
+replaying the whole log through its broker.
 
     python -m bench.grades.liveness_stalls --rows 1000000
 """
@@ -15,6 +17,8 @@ import sys
 import threading
 import time
 
+from actors.grades.config import Config
+from actors.grades.testing import Replica
 from actors.runtime.client import Client, RemoteError
 from actors.runtime.liveness import HANG_AFTER_S
 from actors.runtime.protocol import Ping
@@ -52,6 +56,11 @@ class Pinger(threading.Thread):
         self.join(timeout=70)
 
 
+def _broker_endpoint(replica: Replica) -> str:
+    """The broker's liveness ROUTER, as its Config names it."""
+    return Config.from_env(replica.env, []).broker_liveness_endpoint
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -75,7 +84,17 @@ def main(argv: list[str] | None = None) -> int:
         restore_s = time.monotonic() - started
         for pinger in (serving, restoring):
             pinger.stop()
-        misfired = [r.name for r in (one, two) if "answered no ping" in r.output()]
+        started = time.monotonic()
+        three = stack.replica(3, bus, start=False)
+        replaying = [Pinger(three.storage_endpoint), Pinger(_broker_endpoint(three))]
+        for pinger in replaying:
+            pinger.start()
+        three.start()
+        three.wait_ready(timeout_s=RESTORE_TIMEOUT_S * max(1.0, rows / 1_000_000))
+        rebuild_s = time.monotonic() - started
+        for pinger in replaying:
+            pinger.stop()
+        misfired = [r.name for r in (one, two, three) if "answered no ping" in r.output()]
     print(f"rows {rows}: backup read in {backup['seconds']:.1f} s, restore {restore_s:.1f} s")
     print(
         f"longest Ping wait, storage serving backups/restore: {serving.longest_s:.3f} s "
@@ -84,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"longest Ping wait, storage restoring: {restoring.longest_s:.3f} s "
         f"({restoring.answers} answers); HANG_AFTER_S = {HANG_AFTER_S} s"
+    )
+    print(
+        f"rebuild from the log: {rebuild_s:.1f} s; longest Ping wait, storage replaying: "
+        f"{replaying[0].longest_s:.3f} s, broker replaying: {replaying[1].longest_s:.3f} s"
     )
     print(f"supervisors that killed a child for silence: {misfired or 'none'}")
     return 0
