@@ -82,6 +82,11 @@ class LivenessProbe:
         self._answered_at = time.monotonic()
         self._answered_once = False
 
+    @property
+    def answered(self) -> bool:
+        """Whether the current process has answered a Ping yet."""
+        return self._answered_once
+
     def silent_for(self) -> float:
         """Seconds since the actor last answered (or since restart())."""
         return time.monotonic() - self._answered_at
