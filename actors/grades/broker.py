@@ -108,6 +108,7 @@ class BrokerActor(Actor):
         self.sub.rcvhwm = SUB_QUEUE_MAX
         self.sub.setsockopt(zmq.SUBSCRIBE, bus_messages.topic_for(self.stream))
         self.sub.connect(self.config.bus_pub_url)
+        self.serve_liveness(self.config.broker_liveness_endpoint)
         self.log.info(
             "bridging %s to bus %s / %s (stream %r)",
             self.config.storage_endpoint,

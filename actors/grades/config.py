@@ -24,7 +24,7 @@ from actors.bus.config import (
 )
 from actors.grades.records import MAX_REPLICA_ID
 from actors.runtime.config import ConfigError, env_int, env_str
-from actors.runtime.endpoints import MAX_IPC_PATH
+from actors.runtime.endpoints import MAX_IPC_PATH, ipc_endpoint
 
 __all__ = ["ConfigError", "Config", "DEFAULT_STREAM", "DEFAULT_HTTP_WORKERS", "data_dir"]
 
@@ -152,6 +152,11 @@ class Config:
                 PROGRAM,
             )
         return config
+
+    @property
+    def broker_liveness_endpoint(self) -> str:
+        """Where the broker answers its supervisor's Pings (it serves no ROUTER else)."""
+        return ipc_endpoint(self.run_dir, "broker")
 
     def child_env(self) -> dict[str, str]:
         """The variables the replica's children need on top of its environment (overrides

@@ -5,7 +5,8 @@ BUS_URL=none; the JetStream broker when BUS_URL lists nats:// servers), and one
 gunicorn whose workers serve both the setter and the getter port (web.grades.app
 routes a request by the port it came in on); once the replica is ready, the
 snapshotter (replicated, unless GRADES_SNAPSHOT_EVERY_S=0). A child that dies is restarted (the
-storage actor restores itself); see actors.runtime.supervisor. Once the
+storage actor restores itself), and so is a storage actor or broker that stops answering
+its supervisor's Pings (actors.runtime.liveness); see actors.runtime.supervisor. Once the
 storage actor reports ready and both ports answer HTTP, the replica says so once:
 ``grades is ready on http://<setter> and http://<getter> (replica N with R rows)``.
 """
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from actors.grades.config import PROGRAM, Config
 from actors.runtime.config import reports_config_errors
 from actors.runtime.gunicorn import gunicorn_child
+from actors.runtime.liveness import LivenessProbe
 from actors.runtime.logs import setup_logging
 from actors.runtime.ready import ReadyAnnouncer
 from actors.runtime.supervisor import Child, Supervisor, exclusive_lock
@@ -42,10 +44,18 @@ def replica_children(cfg: Config, ready: Callable[[], bool] | None = None) -> li
     snapshot follows readiness anyway), keeping its start off a fresh replica's CPU."""
     env = {**os.environ, **cfg.child_env(), "PYTHONUNBUFFERED": "1"}
     python = sys.executable
-    children = [Child("storage", [python, "-m", "actors.grades.storage"], env)]
+    children = [
+        Child(
+            "storage",
+            [python, "-m", "actors.grades.storage"],
+            env,
+            liveness=LivenessProbe(cfg.storage_endpoint, cfg.curve_dir),
+        )
+    ]
     if cfg.replicated:
         broker = "actors.grades.jetstream.broker" if cfg.jetstream else "actors.grades.broker"
-        children.append(Child("broker", [python, "-m", broker], env))
+        probe = LivenessProbe(cfg.broker_liveness_endpoint, cfg.curve_dir)
+        children.append(Child("broker", [python, "-m", broker], env, liveness=probe))
         if cfg.snapshot_every_s:
             children.append(
                 Child(

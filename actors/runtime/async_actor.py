@@ -10,7 +10,8 @@ context, calls ``setup()`` (bind with ``serve()``, start timers with
 Messages on a served ROUTER are handled one at a time, in arrival order, by
 ``handle_<tag>(message)`` (plain or ``async def``), as an actor should: a
 handler that needs concurrency spawns a task. A request (request_id != 0)
-gets the handler's return value as ``Ok``; ``ActorError`` becomes an
+gets the handler's return value as ``Ok``; a ``Ping`` is answered Ok(None)
+by the loop itself (liveness, see actors.runtime.liveness); ``ActorError`` becomes an
 ``Error`` with its code; any other exception is logged with its traceback
 and answered INTERNAL, and the actor keeps running. A one-way message (a
 ``tell``, request_id 0) gets no reply.
@@ -194,6 +195,8 @@ class AsyncActor:
                 await sock.send_multipart([ident, out])
 
     async def _handle(self, message: NamedTuple) -> Ok | Error:
+        if isinstance(message, protocol.Ping):  # liveness: the loop is turning
+            return Ok(None)
         tag = protocol.tag_of(message)
         handler: Callable[[Any], object] | None = getattr(self, f"handle_{tag}", None)
         if handler is None:

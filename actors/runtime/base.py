@@ -13,8 +13,11 @@ included) and calls ``<prefix><tag>(ident, request_id, message)`` for each
 with ``reply()`` leave once per drain, one frame per caller. A malformed
 frame, an unknown tag or a handler raising ProtocolError is answered with a
 PROTOCOL error; any other exception is logged and answered INTERNAL; the
-actor carries on. ``before_drain()`` and ``after_drain()`` bracket each drain
-(e.g. to group-commit what the handlers buffered).
+actor carries on. A ``Ping`` on any served ROUTER is answered Ok(None) by the
+loop itself (liveness, see actors.runtime.liveness); ``serve_liveness`` binds
+a ROUTER for that alone in an actor that has none. ``before_drain()`` and
+``after_drain()`` bracket each drain (e.g. to group-commit what the handlers
+buffered).
 """
 
 from __future__ import annotations
@@ -150,6 +153,14 @@ class Actor:
         self._poller.register(sock, zmq.POLLIN)
         self._handlers.append((sock, lambda: self._drain(sock, prefix, routed)))
 
+    def serve_liveness(self, endpoint: str) -> zmq.Socket[bytes]:
+        """Bind a ROUTER at ``endpoint`` that answers only Ping: the supervisor's probe
+        of an actor that serves no ROUTER of its own (it only connects out)."""
+        sock = self.server_socket(zmq.ROUTER)
+        self.serve(sock, prefix="liveness_")
+        sock.bind(endpoint)
+        return sock
+
     def before_drain(self, sock: zmq.Socket[bytes]) -> None:
         """Called before each drain of a served socket (subclass)."""
 
@@ -186,6 +197,10 @@ class Actor:
         request_id: int,
         message: NamedTuple,
     ) -> None:
+        if isinstance(message, protocol.Ping):
+            if ident is not None:
+                self.reply(ident, request_id, protocol.Ok(None), sock)
+            return
         tag = protocol.tag_of(message)
         handler: Callable[[bytes | None, int, Any], None] | None = getattr(self, prefix + tag, None)
         try:

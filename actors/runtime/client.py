@@ -9,6 +9,13 @@ for tools, tests and benchmarks.
 Both set ZMQ_IMMEDIATE: while the actor is not connected a request fails at
 once with UNAVAILABLE instead of queueing and being applied long after its
 caller gave up.
+
+``AsyncClient`` also watches its connection (a ZMQ socket monitor): when the
+actor's process dies, the requests it had taken get their answer at once
+instead of at their timeout. A request the caller marked ``resend`` (a read:
+asking twice changes nothing) is sent again to the actor once it is back; any
+other is answered UNKNOWN_OUTCOME, since the actor may have acted on it (e.g.
+published a write that the log applies later) before it died.
 """
 
 from __future__ import annotations
@@ -20,18 +27,23 @@ import logging
 from typing import Any, NamedTuple
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from actors.runtime import protocol
 from actors.runtime.protocol import ErrorCode
 from actors.runtime.security import Curve
 
-__all__ = ["RemoteError", "AsyncClient", "Client"]
+__all__ = ["RemoteError", "AsyncClient", "Client", "dealer"]
 
 log = logging.getLogger("client")
 
 DEFAULT_TIMEOUT_S = 5.0
 CONNECT_WAIT_S = 1.0
 """A fresh socket connects asynchronously: wait this long for it before saying UNAVAILABLE."""
+RECONNECT_IVL_MS = 20
+"""How often a DEALER tries to reconnect to an actor that went away (ZMQ's default is
+100 ms): a restarted actor is found within this. A failed ipc/tcp connect to a local
+address costs a syscall or two."""
 
 
 class RemoteError(Exception):
@@ -52,14 +64,16 @@ def _result(message: NamedTuple) -> Any:
     raise RemoteError(ErrorCode.PROTOCOL, f"unexpected reply {protocol.tag_of(message)}")
 
 
-def _dealer(
+def dealer(
     ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, curve: Curve | None
 ) -> zmq.Socket[bytes]:
+    """A DEALER connected to an actor's ROUTER, set as every client of one is."""
     sock = ctx.socket(zmq.DEALER)
     if curve is not None:
         curve.connect_as_client(sock)
     sock.linger = 0
     sock.immediate = True
+    sock.reconnect_ivl = RECONNECT_IVL_MS
     sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
     sock.connect(endpoint)
     return sock
@@ -95,8 +109,13 @@ class AsyncClient:
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._sock: zmq.Socket[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._monitor: zmq.Socket[bytes] | None = None
         self._pending: dict[int, asyncio.Future[NamedTuple]] = {}
         self._outbox: list[tuple[NamedTuple, int]] = []
+        self._sent: dict[int, NamedTuple] = {}
+        """Requests on the wire, awaiting their reply."""
+        self._resend: set[int] = set()
+        """Requests to send again if the actor goes away before answering."""
         self._flush_handle: asyncio.Handle | None = None
         self._blocked_since = 0.0
         self._ids = itertools.count(1)
@@ -105,8 +124,12 @@ class AsyncClient:
         if self._sock is None:
             self._loop = asyncio.get_running_loop()
             self._ctx = zmq.Context()
-            self._sock = _dealer(self._ctx, self.endpoint, self.curve)
+            self._sock = dealer(self._ctx, self.endpoint, self.curve)
             self._loop.add_reader(_int_option(self._sock, zmq.FD), self._read_replies)
+            self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._loop.add_reader(_int_option(self._monitor, zmq.FD), self._read_events)
+            # NOTE: ZMQ's FD is edge-triggered and only re-armed by reading ZMQ_EVENTS.
+            self._loop.call_soon(self._read_events)
         assert self._loop is not None
         return self._sock, self._loop
 
@@ -125,6 +148,41 @@ class AsyncClient:
                 future = pending.pop(request_id, None)
                 if future is not None and not future.done():
                     future.set_result(message)
+
+    def _read_events(self) -> None:
+        monitor = self._monitor
+        if monitor is None:  # closed while this call was scheduled
+            return
+        lost = False
+        while _int_option(monitor, zmq.EVENTS) & zmq.POLLIN:
+            event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            assert isinstance(event, dict)
+            lost = lost or event["event"] == zmq.EVENT_DISCONNECTED
+        if lost:
+            self._connection_lost()
+
+    def _connection_lost(self) -> None:
+        """The actor went away: answer what it had taken now, not at the timeout."""
+        self._read_replies()  # what it answered before it went
+        sent, self._sent = self._sent, {}
+        if not sent:
+            return
+        log.info("%s went away with %d requests unanswered", self.peer, len(sent))
+        lost = RemoteError(
+            ErrorCode.UNKNOWN_OUTCOME,
+            f"{self.peer} went away before answering; the request may have been applied",
+        )
+        for request_id, message in sent.items():
+            future = self._pending.get(request_id)
+            if future is None or future.done():
+                continue
+            if request_id in self._resend:
+                self._outbox.append((message, request_id))
+            else:
+                del self._pending[request_id]
+                future.set_exception(lost)
+        if self._outbox and self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
@@ -147,6 +205,7 @@ class AsyncClient:
             return
         self._blocked_since = 0.0
         self._outbox = []
+        self._sent.update((request_id, message) for message, request_id in out if request_id)
         # NOTE: a send can swallow the edge the FD signals replies with; look now.
         loop.call_soon(self._read_replies)
 
@@ -177,17 +236,25 @@ class AsyncClient:
         if self._flush_handle is None:
             self._flush_handle = loop.call_soon(self._flush)
 
-    async def call(self, message: NamedTuple, timeout_s: float | None = None) -> Any:
+    async def call(
+        self, message: NamedTuple, timeout_s: float | None = None, resend: bool = False
+    ) -> Any:
         """Send a request and wait for its result.
+
+        ``resend``: the request may be sent again if the actor goes away before
+        answering (a read); otherwise its caller hears UNKNOWN_OUTCOME at once then.
 
         Raises:
             RemoteError: an Error reply; UNAVAILABLE if the actor is not connected,
-                UNKNOWN_OUTCOME if no reply came within the timeout.
+                UNKNOWN_OUTCOME if no reply came within the timeout, or the actor
+                went away before answering a request not marked ``resend``.
         """
         _, loop = self._connect()
         request_id = next(self._ids)
         future: asyncio.Future[NamedTuple] = loop.create_future()
         self._pending[request_id] = future
+        if resend:
+            self._resend.add(request_id)
         self._outbox.append((message, request_id))
         if self._flush_handle is None:
             self._flush_handle = loop.call_soon(self._flush)
@@ -197,15 +264,21 @@ class AsyncClient:
         finally:
             timer.cancel()
             self._pending.pop(request_id, None)
+            self._sent.pop(request_id, None)
+            self._resend.discard(request_id)
         return _result(reply)
 
     def close(self) -> None:
         if self._sock is not None:
             assert self._loop is not None and self._ctx is not None
             self._loop.remove_reader(_int_option(self._sock, zmq.FD))
+            if self._monitor is not None:
+                self._loop.remove_reader(_int_option(self._monitor, zmq.FD))
+                self._sock.disable_monitor()
+                self._monitor.close(linger=0)
             self._sock.close(linger=0)
             self._ctx.term()
-        self._sock = self._ctx = None
+        self._sock = self._ctx = self._monitor = None
 
 
 class Client:
@@ -223,7 +296,7 @@ class Client:
         self.timeout_s = timeout_s
         self._own_ctx = ctx is None
         self._ctx = ctx or zmq.Context()
-        self._sock = _dealer(self._ctx, endpoint, curve)
+        self._sock = dealer(self._ctx, endpoint, curve)
         self._ids = itertools.count(1)
         self._inbox: collections.deque[tuple[int, NamedTuple]] = collections.deque()
 
@@ -265,7 +338,7 @@ class Client:
     def _reopen(self) -> None:
         self._inbox.clear()
         self._sock.close(linger=0)
-        self._sock = _dealer(self._ctx, self.endpoint, self.curve)
+        self._sock = dealer(self._ctx, self.endpoint, self.curve)
 
     def close(self) -> None:
         self._sock.close(linger=0)

@@ -48,6 +48,7 @@ __all__ = [
     "unbatch",
     "Ok",
     "Error",
+    "Ping",
     "Batch",
 ]
 
@@ -160,6 +161,16 @@ class Error(NamedTuple):
     """Human-readable, names the offending field where there is one."""
     retry_after_s: int = 0
     """For UNAVAILABLE: seconds after which a retry may succeed."""
+
+
+# --- liveness -----------------------------------------------------------------
+
+
+@tagged("ping")
+class Ping(NamedTuple):
+    """Answered Ok(None) by an actor's serve loop on any ROUTER it serves, whatever else it
+    serves: an answer means the loop that serves its requests is turning
+    (actors.runtime.liveness)."""
 
 
 _packer = msgpack.Packer(use_bin_type=True)

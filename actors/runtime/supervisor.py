@@ -1,7 +1,10 @@
 """A supervisor process: starts a list of children and keeps them running.
 
 A child that dies is restarted at once, and the cause is printed; the others
-keep running. Only a child that dies again right after it starts is restarted
+keep running. A child given a ``LivenessProbe`` (actors.runtime.liveness) is also
+pinged through its own socket: one whose loop answers nothing for the probe's bound
+while using no CPU (stopped, deadlocked) is killed with SIGKILL, said in one line, and
+restarted as if it had died. Only a child that dies again right after it starts is restarted
 with backoff (0.5, 1, 2, 4 s). A child that keeps dying right after it starts means
 something is wrong that a restart will not fix (a port in use, a bad
 setting): the supervisor then stops everything and exits 1. SIGTERM/SIGINT
@@ -29,6 +32,7 @@ from types import FrameType
 from typing import IO
 
 from actors.runtime.lifeline import die_with_parent
+from actors.runtime.liveness import LivenessProbe
 
 __all__ = ["Child", "Supervisor", "exclusive_lock", "STOP_WAIT_S"]
 
@@ -68,6 +72,7 @@ class Child:
         env: dict[str, str],
         quick_death_s: float = QUICK_DEATH_S,
         start_when: Callable[[], bool] | None = None,
+        liveness: LivenessProbe | None = None,
     ):
         self.name = name
         self.argv = argv
@@ -78,6 +83,8 @@ class Child:
         """Started first once this returns True (checked every CHECK_EVERY_S), not with
         the others: a child the service needs only once it is up stays off the CPU its
         start competes for. Restarts do not wait for it."""
+        self.liveness = liveness
+        """Pings the child's serve loop; a child that stops answering is restarted."""
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.quick_deaths = 0
@@ -87,6 +94,8 @@ class Child:
     def start(self) -> None:
         self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
+        if self.liveness is not None:
+            self.liveness.restart()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -146,6 +155,15 @@ class Supervisor:
         if code is None:
             if now - child.started_at > child.quick_death_s:
                 child.quick_deaths = 0
+            if child.liveness is not None and not child.liveness.check(child.process.pid):
+                self.log.warning(
+                    "%s (pid %d) answered no ping for %.1f s (stopped, deadlocked or spinning?); "
+                    "killing it with SIGKILL to restart it",
+                    child.name,
+                    child.process.pid,
+                    child.liveness.silent_for(),
+                )
+                child.process.kill()
             return "running"
         lived = now - child.started_at
         child.quick_deaths = child.quick_deaths + 1 if lived < child.quick_death_s else 0
@@ -187,6 +205,9 @@ class Supervisor:
                 self.log.warning("%s did not stop in %.0f s; killing it", name, STOP_WAIT_S)
                 process.kill()
                 process.wait()
+        for child in self.children:
+            if child.liveness is not None:
+                child.liveness.close()
         self.log.info("stopped")
 
 

@@ -8,10 +8,13 @@ import zmq.auth
 
 from actors.bus.messages import BusFetch, BusInfo, BusPublish
 from actors.grades import messages
+from actors.grades.config import Config
 from actors.grades.testing import BACKENDS
 from actors.runtime import protocol
 from actors.runtime.client import Client, RemoteError
+from actors.runtime.liveness import LivenessProbe
 from actors.runtime.security import Curve, keygen
+from actors.runtime.testing import wait_until
 
 STREAM = "secure"
 
@@ -117,3 +120,23 @@ def test_a_replica_works_end_to_end_with_curve(cluster, keys):
                 raise RemoteError("unknown_outcome", "no answer, as it should be")
         finally:
             sock.close()
+
+
+@pytest.mark.parametrize("cluster", BACKENDS, indirect=True)
+def test_the_supervisors_liveness_pings_are_answered_over_curve(cluster, keys):
+    """A probe without the keys would never be answered, and the supervisor would kill
+    healthy children once the start grace ran out."""
+    replica = cluster.replica(1, cluster.bus())
+    config = Config.from_env(replica.env, [])
+    for role, endpoint in [
+        ("storage", replica.storage_endpoint),
+        ("broker", config.broker_liveness_endpoint),
+    ]:
+        _wait_answered(LivenessProbe(endpoint, str(keys)), replica.child(role).pid, role)
+
+
+def _wait_answered(probe: LivenessProbe, pid: int, role: str) -> None:
+    try:
+        wait_until(lambda: probe.check(pid) and probe.answered, 10, f"the {role}'s answer")
+    finally:
+        probe.close()

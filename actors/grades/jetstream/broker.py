@@ -126,6 +126,7 @@ class JetStreamBroker(AsyncActor):
         self.storage.connect(self.config.storage_endpoint)
         self._sockets.append(self.storage)
         self.spawn(self._receive_storage(), "storage receive")
+        self.serve(self.config.broker_liveness_endpoint)  # answers the supervisor's Pings
         self.spawn(self._connect(), "nats connect")
         self.every(STATUS_EVERY_S, self._status, "status")
         self.spawn(self._consumer_keeper(), "consumer keeper")

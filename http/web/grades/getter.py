@@ -40,7 +40,7 @@ class GetResource:
         if user_id is None:
             raise falcon.HTTPBadRequest(description="user_id: required query parameter")
         check_user_id(user_id)
-        row = await self.store.call(Get(user_id))
+        row = await self.store.call(Get(user_id), resend=True)  # a read: safe to ask again
         resp.data = record_json(row)
         resp.content_type = falcon.MEDIA_JSON
 
@@ -89,7 +89,7 @@ class BackupResource:
 async def _readiness(store: AsyncClient) -> tuple[bool, dict[str, Any]]:
     """Ready once restored and (if replicated) live with the bus."""
     try:
-        status = await store.call(Status(), timeout_s=2.0)
+        status = await store.call(Status(), timeout_s=2.0, resend=True)
     except RemoteError as exc:
         status = {"phase": "down", "reason": exc.reason}
     ready = status.get("phase") == "ready" and (
