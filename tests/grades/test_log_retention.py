@@ -17,6 +17,7 @@ from actors.bus.messages import BusStats
 from actors.grades import snapshot_file
 from actors.grades.testing import BACKENDS, Bus, Cluster, NatsCluster, Replica, run_cli
 from actors.grades.tools import retention
+from actors.grades.tools.remote import ToolError
 from actors.runtime.client import Client
 from actors.runtime.testing import wait_until
 from tests.grades.writers import (
@@ -170,11 +171,14 @@ def test_a_dead_replica_stops_holding_the_log_once_retired_or_silent(cluster, ho
     silent_s = SILENT_S if how == "silent" else 3600
     log, one, two = start(cluster, BUS_RETAIN_SILENT_S=silent_s)
     assert one.set("early", spp=1).status_code == 200
-    wait_until(
-        lambda: "replica2" in retention.log_state(log.url, "grades", silent_s)["consumers"],
-        20,
-        "replica 2's snapshot position to reach the log",
-    )
+
+    def replica2_reported() -> bool:
+        try:
+            return "replica2" in retention.log_state(log.url, "grades", silent_s)["consumers"]
+        except ToolError:  # a stream still electing its leader does not answer in time
+            return False
+
+    wait_until(replica2_reported, 30, "replica 2's snapshot position to reach the log")
     two.kill9()
     records_before, started = total_records(log), time.monotonic()
     bulk = Bulk(one)
