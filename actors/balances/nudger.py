@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from actors.balances import store
@@ -56,20 +56,26 @@ class Nudger:
         self.clients: dict[str, AsyncClient] = {}
         self._refreshing: asyncio.Lock | None = None
 
-    async def nudge(self, user_id: int) -> None:
-        """After a task of this user committed. Never raises."""
-        shard = store.shard_of(user_id)
+    async def nudge(self, user_ids: Iterable[int]) -> None:
+        """After tasks of these users committed: one message per worker. Never raises."""
+        shards = sorted({store.shard_of(u) for u in user_ids})
         age = time.monotonic() - self.fetched_at
-        if age > REFRESH_S or (shard not in self.endpoints and age > MISS_REFRESH_S):
+        if age > REFRESH_S or (
+            age > MISS_REFRESH_S and any(s not in self.endpoints for s in shards)
+        ):
             await self._refresh()
-        endpoint = self.endpoints.get(shard)
-        if endpoint not in self.local:
-            self.notifier.notify(store.shard_channel(shard))
-            return
-        client = self.clients.get(endpoint)
-        if client is None:
-            client = self.clients[endpoint] = AsyncClient(endpoint, peer="balances worker")
-        client.tell(Nudge(shard))
+        by_endpoint: dict[str, list[int]] = {}
+        for shard in shards:
+            endpoint = self.endpoints.get(shard)
+            if endpoint is not None and endpoint in self.local:
+                by_endpoint.setdefault(endpoint, []).append(shard)
+            else:
+                self.notifier.notify(store.shard_channel(shard))
+        for endpoint, held in by_endpoint.items():
+            client = self.clients.get(endpoint)
+            if client is None:
+                client = self.clients[endpoint] = AsyncClient(endpoint, peer="balances worker")
+            client.tell(Nudge(held))
 
     async def _refresh(self) -> None:
         if self._refreshing is None:
