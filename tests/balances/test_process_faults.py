@@ -259,8 +259,11 @@ def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server,
 
 def test_workers_stop_when_their_supervisor_is_killed(procs, pg_dsn):
     service = launch(procs, pg_dsn, name="balances-s", workers=2)
-    workers = [psutil.Process(pid) for pid in service.worker_pids()]
-    assert len(workers) == 2
+    # NOTE: ready means HTTP answers; a worker may not have set its title yet.
+    pids = wait_until(
+        lambda: len(service.worker_pids()) == 2 and service.worker_pids(), 20, "both workers"
+    )
+    workers = [psutil.Process(pid) for pid in pids]
     os.kill(service.process.pid, signal.SIGKILL)
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive, "orphaned worker actors kept running"
