@@ -8,9 +8,9 @@ shards. Per-user order, exactly-once application and Idempotency-Key replays are
 store's, exactly as for a single enqueue.
 
 NOTE: ``python -m bench.run balances --profile`` before this: per task, one INSERT
-and its commit (asyncpg ``_do_execute`` 17 % of the HTTP worker's samples) and one ipc
-send of a nudge (``Socket.send`` 22 %); 2,386 tasks/s, 0.77x pgbench tpcb-like on a
-shared machine. See docs/balances.md for after.
+and its commit (asyncpg ``_do_execute`` 17-21 % of the HTTP worker's samples) and one
+ipc nudge (``Socket.send`` 14-22 %). With it (and the nudge gap), the CPU per task of
+every process fell by a third: bench/README.md, "Issue 20, balances' accept path".
 """
 
 from __future__ import annotations

@@ -122,6 +122,14 @@ def test_concurrent_posts_are_each_applied_once_in_acceptance_order(service):
 
     with ThreadPoolExecutor(senders) as pool:
         sent = list(pool.map(send, range(senders)))
+    # The workers poll once a minute: the last batches' nudges (held for the nudge gap)
+    # must arrive on their own.
+    wait_until(
+        lambda: all(all(t["status"] != "queued" for t in service.tasks(u["id"])) for u in users),
+        5,
+        "the burst's tasks to be applied by their nudges",
+        interval_s=0.1,
+    )
     accepted: dict[str, set[int]] = collections.defaultdict(set)
     for user, ids in sent:
         assert ids == sorted(ids)  # answered one after another: accepted in that order
