@@ -123,7 +123,7 @@ async def wake_ipc(server: PostgresServer, run_dir: Path, wakes: int):
     client = AsyncClient(endpoint, peer="bench")
 
     async def once() -> None:
-        client.tell(Nudge(1))
+        client.tell(Nudge([1]))
         _, body = await router.recv_multipart()
         protocol.unbatch(*protocol.decode(body))
 

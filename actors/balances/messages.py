@@ -16,7 +16,8 @@ __all__ = ["Nudge"]
 
 @protocol.tagged("balances_nudge")
 class Nudge(NamedTuple):
-    """A task was committed for a user of this shard: apply the queue now."""
+    """Tasks were committed for users of these shards: apply the queue now."""
 
-    shard: int
-    """user_id % store.SHARDS of the task's user."""
+    shards: list[int]
+    """user_id % store.SHARDS of the tasks' users, each once (one nudge per batch of
+    tasks committed together, per worker)."""

@@ -40,6 +40,11 @@ from actors.runtime.pg.pool import LazyPool
 
 __all__ = ["BalancesWorker", "main", "worker_endpoint"]
 
+DRAIN_PAUSE_S = 0.02
+"""After a drain, wait this long before the next: under a stream of tasks each drain
+then applies what 20 ms brought in one transaction, instead of the few tasks of each
+nudge (an apply costs five round trips whatever its size). A lone task is applied at
+once: the pause comes after its drain."""
 ERROR_PAUSE_S = 1.0
 """After a failed batch (database away), wait this long before trying again."""
 RELEASE_TIMEOUT_S = 1.0
@@ -117,10 +122,11 @@ class BalancesWorker(AsyncActor):
 
     def handle_balances_nudge(self, message: Nudge) -> None:
         assert self.wake is not None and self.notifier is not None  # made before serving
-        if message.shard in self.shards:
-            self.wake.set()
-        else:  # the shard moved on (maybe to another instance): wake its holder
-            self.notifier.notify(store.shard_channel(message.shard))
+        for shard in message.shards:
+            if shard in self.shards:
+                self.wake.set()
+            else:  # the shard moved on (maybe to another instance): wake its holder
+                self.notifier.notify(store.shard_channel(shard))
 
     def _notified(self, channel: str, payload: str) -> None:
         assert self.wake is not None  # the listener starts in setup(), after it is made
@@ -167,6 +173,10 @@ class BalancesWorker(AsyncActor):
                 self.log.warning("apply failed, retrying: %s", exc)
                 await asyncio.sleep(ERROR_PAUSE_S)
                 self.wake.set()
+                continue
+            # NOTE: nudges that come meanwhile are kept (the event), not lost: the
+            # next drain takes what they announced in one transaction.
+            await asyncio.sleep(DRAIN_PAUSE_S)
 
     async def drain(self) -> None:
         """apply_queued until the owned shards hold nothing queued."""

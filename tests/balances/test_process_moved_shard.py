@@ -61,7 +61,7 @@ def test_a_nudge_for_a_shard_b_holds_is_passed_on_to_b(procs, pg_dsn):
         ),
     )
     with Client(a_worker) as client:  # what A's HTTP worker sends with a stale map
-        client.call(Nudge(store.shard_of(int(user))), timeout_s=5)
+        client.call(Nudge([store.shard_of(int(user))]), timeout_s=5)
 
     def applied() -> bool:
         return a.get(f"/api/v1/task/{task.id}").json()["status"] != "queued"

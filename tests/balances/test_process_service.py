@@ -7,7 +7,9 @@ import datetime as dt
 import random
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -93,6 +95,75 @@ def test_two_requests_with_one_key_queue_one_task(service):
     assert first.json()["task_id"] == again.json()["task_id"]
     tasks = check_user(service, user["id"], 10)
     assert len(tasks) == 1 and service.balance(user["id"]) == 6
+
+
+def test_concurrent_posts_are_each_applied_once_in_acceptance_order(service):
+    """Many POSTs at once (so the HTTP workers' batches hold several): every 202 is one
+    task, applied once, in acceptance order; a sender's tasks are accepted in the order
+    it sent them."""
+    users = [service.create_user(f"burst-{i}", 500) for i in range(8)]
+    senders, per_sender = 24, 20
+
+    def send(sender: int) -> tuple[str, list[int]]:
+        rng = random.Random(sender)
+        user = users[sender % len(users)]["id"]
+        ids = []
+        with requests.Session() as session:
+            for _ in range(per_sender):
+                type_ = rng.choice(["replenishment", "write-off"])
+                response = session.post(
+                    service.url(f"/api/v1/user/{user}/amount/"),
+                    json={"type": type_, "amount": rng.randint(1, 300)},
+                    timeout=10,
+                )
+                assert response.status_code == 202, response.text
+                ids.append(int(response.json()["task_id"]))
+        return user, ids
+
+    with ThreadPoolExecutor(senders) as pool:
+        sent = list(pool.map(send, range(senders)))
+    # The workers poll once a minute: the last batches' nudges (held for the nudge gap)
+    # must arrive on their own.
+    wait_until(
+        lambda: all(all(t["status"] != "queued" for t in service.tasks(u["id"])) for u in users),
+        5,
+        "the burst's tasks to be applied by their nudges",
+        interval_s=0.1,
+    )
+    accepted: dict[str, set[int]] = collections.defaultdict(set)
+    for user, ids in sent:
+        assert ids == sorted(ids)  # answered one after another: accepted in that order
+        accepted[user] |= set(ids)
+    for user in users:
+        tasks = check_user(service, user["id"], 500)
+        assert {int(t["task_id"]) for t in tasks} == accepted[user["id"]]
+
+
+def test_one_key_posted_at_once_is_one_task_and_every_answer_agrees(service):
+    user = service.create_user("same-key-burst", 100)
+    bodies = [("write-off", 4)] * 10 + [("write-off", 5)] * 2
+    start = threading.Barrier(len(bodies))
+
+    def send(body: tuple[str, int]) -> requests.Response:
+        start.wait(timeout=10)
+        return requests.post(
+            service.url(f"/api/v1/user/{user['id']}/amount/"),
+            json={"type": body[0], "amount": body[1]},
+            headers={"Idempotency-Key": "burst"},
+            timeout=10,
+        )
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(send, bodies))
+    (task,) = check_user(service, user["id"], 100)
+    first = (task["type"], task["amount"])
+    for body, answer in zip(bodies, answers, strict=True):
+        if body == first:
+            assert answer.status_code == 202 and answer.json()["task_id"] == task["task_id"]
+        else:
+            assert answer.status_code == 409, answer.text
+    fresh = [a for a in answers if a.status_code == 202 and "Idempotent-Replayed" not in a.headers]
+    assert len(fresh) == 1
 
 
 def test_an_oversized_body_is_413(service):

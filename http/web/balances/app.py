@@ -14,6 +14,7 @@ import falcon
 
 from actors.balances import store
 from actors.balances.config import Config
+from actors.balances.intake import Intake
 from actors.balances.nudger import Nudger
 from actors.balances.worker import worker_endpoint
 from actors.runtime.pg.pool import LazyPool
@@ -69,7 +70,7 @@ def create_app(
 
     app.add_route("/api/v1/user", UsersResource(pool))
     app.add_route("/api/v1/user/{user_id}", UserResource(pool))
-    app.add_route("/api/v1/user/{user_id}/amount", AmountResource(pool, nudger))
+    app.add_route("/api/v1/user/{user_id}/amount", AmountResource(Intake(pool, nudger)))
     app.add_route("/api/v1/user/{user_id}/tasks", UserTasksResource(pool))
     app.add_route("/api/v1/task/{task_id}", TaskResource(pool))
     add_probes(app, SPEC, database_readiness(lambda: store.ping(pool)), queue_gauges(pool))

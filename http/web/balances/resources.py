@@ -14,7 +14,7 @@ import falcon
 import falcon.asgi
 
 from actors.balances import store
-from actors.balances.nudger import Nudger
+from actors.balances.intake import Intake
 from web.balances.validation import (
     MAX_BODY_BYTES,
     idempotency_key,
@@ -105,11 +105,11 @@ class UserResource:
 
 
 class AmountResource:
-    """/api/v1/user/{user_id}/amount/: POST queues a task (202 once committed)."""
+    """/api/v1/user/{user_id}/amount/: POST queues a task (202 once committed, in a
+    commit shared with the worker's concurrent POSTs)."""
 
-    def __init__(self, db: Database, nudger: Nudger):
-        self.db = db
-        self.nudger = nudger
+    def __init__(self, intake: Intake):
+        self.intake = intake
 
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: str
@@ -117,10 +117,8 @@ class AmountResource:
         uid = path_id(user_id, "id")
         key = idempotency_key(req)
         body = parse_new_task(await read_json_body(req, MAX_BODY_BYTES))
-        task, created = await store.enqueue_task(self.db, uid, body.type, body.amount, key)
-        if created:
-            await self.nudger.nudge(uid)
-        else:
+        task, created = await self.intake.enqueue(uid, body.type, body.amount, key)
+        if not created:
             resp.set_header("Idempotent-Replayed", "true")
         resp.location = f"/api/v1/task/{task.id}"
         send_json(resp, task_json(task), falcon.HTTP_202)
