@@ -1,17 +1,16 @@
 """Fixtures for balances: PostgreSQL (pg_server, pg_dsn), an event loop per module, the
-migrated store, the app in process, the module's processes."""
+migrated store, the app in process; the module's processes are tests/fixtures_procs.py's."""
 
 from __future__ import annotations
 
 import pytest
 
 from actors.balances.testing import SCHEMA_DIR
-from actors.runtime.testing import ProcGroup
 from tests.app_client import AppClient
 from tests.fixtures_pg import migrated_pool
 from web.balances.app import create_app
 
-__all__ = ["call", "client", "db", "procs"]
+__all__ = ["call", "client", "db"]
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +30,3 @@ def client(db, loop):
 def call(client):
     """call(method, path, **simulate_kwargs) -> falcon testing Result."""
     return client.request
-
-
-@pytest.fixture(scope="module")
-def procs(tmp_path_factory):
-    """The module's processes; each must stop cleanly (exit 0) at the end."""
-    group = ProcGroup(tmp_path_factory.mktemp("balances"))
-    yield group
-    problems = group.stop_all()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
