@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.grades.backup import BackupEncoder, read_backup, read_backup_blocks
+from actors.grades.backup_packed import PackedEncoder, read_packed_blocks
 from actors.grades.records import FIELDS, INT64_MAX, INT64_MIN, GradeTable, unpack_rows
 from tests.grades.reference_table import ReferenceTable
 
@@ -61,9 +62,9 @@ def changes(seed: int, count: int, keys: int) -> list[tuple[str, int, int, list]
     return out
 
 
-def backup(table: GradeTable) -> bytes:
+def backup(table: GradeTable, encoder: BackupEncoder | PackedEncoder | None = None) -> bytes:
     """What GET /backup sends: the table's keys and packed rows, chunk by chunk."""
-    encoder, keys = BackupEncoder(), table.keys()
+    encoder, keys = encoder or BackupEncoder(), table.keys()
     parts = [encoder.header(META)]
     for start in range(0, len(keys), CHUNK_ROWS):
         chunk = keys[start : start + CHUNK_ROWS]
@@ -71,11 +72,18 @@ def backup(table: GradeTable) -> bytes:
     return b"".join([*parts, encoder.finish()])
 
 
-def restore(data: bytes, table: GradeTable) -> None:
+def restore(data: bytes, table: GradeTable, read=read_backup_blocks) -> None:
     """What a restoring storage actor does with a backup's blocks."""
-    _meta, blocks = read_backup_blocks(io.BytesIO(data))
+    _meta, blocks = read(io.BytesIO(data))
     for block in blocks:
         table.load(block.keys, block.values, block.versions)
+
+
+FORMATS = {
+    "csv": (BackupEncoder, read_backup_blocks),
+    "packed": (PackedEncoder, read_packed_blocks),
+}
+"""The two forms of GET /backup: the gzip'd CSV, and the packed one a restoring replica asks for."""
 
 
 @pytest.fixture(scope="module")
@@ -110,24 +118,28 @@ def test_a_large_tables_backup_is_the_reference_written_row_by_row(built):
     assert {key: row for batch in batches for key, row in batch} == reference.rows
 
 
-def test_a_large_backup_restores_into_an_empty_table_as_the_reference(built):
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_large_backup_restores_into_an_empty_table_as_the_reference(built, form):
     table, reference = built
     restored = GradeTable()
+    encoder, read = FORMATS[form]
 
-    restore(backup(table), restored)
+    restore(backup(table, encoder()), restored, read)
 
     assert dict(restored.items()) == reference.rows
     assert restored.keys() == list(reference.rows)
 
 
-def test_a_large_backup_restores_over_a_half_filled_table_as_merging_both(built):
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_large_backup_restores_over_a_half_filled_table_as_merging_both(built, form):
     table, reference = built
+    encoder, read = FORMATS[form]
     target, expected = GradeTable(), ReferenceTable()
     for key, stamp, replica_id, values in changes(2, ROWS // 2, ROWS // 4):
         target.merge(key, stamp, replica_id, values)
         expected.merge(key, stamp, replica_id, values)
 
-    restore(backup(table), target)
+    restore(backup(table, encoder()), target, read)
     for key, row in reference.rows.items():
         expected.merge_row(key, row)
 
@@ -238,15 +250,19 @@ change = st.tuples(
 @settings(max_examples=100, deadline=None)
 @given(source_changes=st.lists(change, max_size=40), target_changes=st.lists(change, max_size=20))
 def test_backup_then_restore_matches_the_reference_model(source_changes, target_changes):
-    source, target, reference = GradeTable(), GradeTable(), ReferenceTable()
+    source, reference = GradeTable(), ReferenceTable()
+    targets = {form: GradeTable() for form in FORMATS}
     for key, stamp, replica_id, values in source_changes:
         source.merge(key, stamp, replica_id, values)
     for key, stamp, replica_id, values in target_changes:
-        target.merge(key, stamp, replica_id, values)
+        for target in targets.values():
+            target.merge(key, stamp, replica_id, values)
         reference.merge(key, stamp, replica_id, values)
 
-    restore(backup(source), target)
+    for form, (encoder, read) in FORMATS.items():
+        restore(backup(source, encoder()), targets[form], read)
     for key, row in source.items():
         reference.merge_row(key, row)
 
-    assert dict(target.items()) == reference.rows
+    for target in targets.values():
+        assert dict(target.items()) == reference.rows
