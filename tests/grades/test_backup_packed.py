@@ -20,7 +20,7 @@ from actors.grades.backup_packed import MEDIA_TYPE, PackedEncoder, read_packed_b
 from actors.grades.records import pack_rows
 from actors.grades.restore import BackupDownload
 from actors.runtime.testing import wait_until
-from tests.grades.test_backup import AWKWARD_IDS, GENERATED_AT, META, make_row
+from tests.grades.backup_samples import AWKWARD_IDS, GENERATED_AT, META, make_row
 
 
 def encode(meta: dict, chunks: list[list], encoder=None) -> bytes:
