@@ -207,6 +207,42 @@ def test_load_with_a_key_twice_keeps_slots_in_key_order():
     assert unpack_rows(table.packed_rows(0, 2)).tolist() == table.get("a") + table.get("b")
 
 
+def test_a_bulk_load_meeting_a_held_key_leaves_every_slot_right():
+    """Keys go in without a membership test first; one held already must be put back."""
+    table, reference = GradeTable(), ReferenceTable()
+    for key, row in [("x", [1, 1, 1, 1, 5, 5, 5, 5]), ("y", [2, 2, 2, 2, 5, 6, 5, 5])]:
+        table.merge_row(key, row)
+        reference.merge_row(key, row)
+    loads = [
+        (["n1", "y", "n2"], list(range(12)), [9, 9, 9, 9, 4, 7, 4, 4, 3, 3, 3, 1]),
+        (["n3", "n1"], list(range(20, 28)), [8, 8, 8, 8, 1, 1, 1, 1]),
+        (["n4"], [7, 7, 7, 7], [2, 2, 2, 3]),
+    ]
+    for keys, values, versions in loads:
+        table.load(keys, array("q", values), array("q", versions))
+        for i, key in enumerate(keys):
+            reference.merge_row(key, values[4 * i : 4 * i + 4] + versions[4 * i : 4 * i + 4])
+
+    assert table.keys() == list(reference.rows) == ["x", "y", "n1", "n2", "n3", "n4"]
+    assert dict(table.items()) == reference.rows
+    rows = unpack_rows(table.packed_rows(0, len(table))).tolist()
+    assert rows == [cell for key in table.keys() for cell in reference.rows[key]]
+    assert table.merge("n2", 1 << 20, 2, [0, None, None, 0]) == reference.merge(
+        "n2", 1 << 20, 2, [0, None, None, 0]
+    )
+
+
+def test_a_bulk_load_of_rows_with_split_versions_stores_them_as_merging_would():
+    table, reference = GradeTable(), ReferenceTable()
+    versions = [3, 3, 3, 3, 1, 2, 3, 4, 5, 5, 5, 5, 0, 0, 9, 0]
+
+    table.load(["a", "b", "c", "d"], array("q", range(16)), array("q", versions))
+
+    for i, key in enumerate(["a", "b", "c", "d"]):
+        reference.merge_row(key, list(range(4 * i, 4 * i + 4)) + versions[4 * i : 4 * i + 4])
+    assert dict(table.items()) == reference.rows
+
+
 @pytest.mark.parametrize(
     "values, versions",
     [
