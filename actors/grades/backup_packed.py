@@ -5,15 +5,19 @@ anyone else (curl, a browser, a tool) gets the gzip'd CSV the contract names
 (actors.grades.backup). Why a second form: the CSV costs the restoring replica
 more CPU to inflate and parse than its peer spends to make it, so a restore
 could not keep pace with the backup; this form is what both sides hold anyway
-(user_ids as strings, rows as int64s), so neither side formats or parses a
-number. Same content, same order, same metadata: only the encoding differs.
+(user_ids as strings, int64 columns as GradeTable keeps and loads them), so
+neither side formats or parses a number, and the restoring side, the slower
+one, does not even rearrange them. Same content, same order, same metadata:
+only the encoding differs.
 
 The stream is a sequence of msgpack objects::
 
     {"generated_at": "2026-...Z", "generated_at_ms": ..., "position": ..., ..., "format": FORMAT}
-    [[user_id, ...], rows]      # many: rows = 8 little-endian int64 per user_id,
-                                # four values then their four versions (FIELDS order)
-    total_rows                  # the end: an int, the count of rows sent
+    [[user_id, ...], values, versions]   # many frames; little-endian int64s:
+        # values: four per user_id (FIELDS order);
+        # versions: one per user_id when each row's four fields share their version
+        # (a frame of full writes), else four per user_id
+    total_rows                           # the end: an int, the count of rows sent
 
 A stream that ends before ``total_rows``, or whose count disagrees, is damaged.
 Not compressed: a replica restores from a peer on its own network, where
@@ -59,12 +63,20 @@ class PackedEncoder:
         """Rows given as user_ids and their 8 int64s each (GradeTable.packed_rows)."""
         if len(packed) != _ROW_BYTES * len(keys):
             raise ValueError(f"{len(keys)} user_ids but {len(packed)} bytes of rows")
+        cells, count = unpack_rows(packed), len(keys)
+        values = array("q", bytes(8 * _WIDTH * count))
+        for i in range(_WIDTH):
+            values[i::_WIDTH] = cells[i::_ROW]
+        versions = cells[_WIDTH::_ROW]
+        if any(cells[_WIDTH + i :: _ROW] != versions for i in range(1, _WIDTH)):
+            versions = array("q", bytes(8 * _WIDTH * count))
+            for i in range(_WIDTH):
+                versions[i::_WIDTH] = cells[_WIDTH + i :: _ROW]
         if _SWAP:
-            cells = unpack_rows(packed)
-            cells.byteswap()
-            packed = cells.tobytes()
-        self.rows += len(keys)
-        return msgpack.packb([keys, packed])
+            values.byteswap()
+            versions.byteswap()
+        self.rows += count
+        return msgpack.packb([keys, values.tobytes(), versions.tobytes()])
 
     def finish(self) -> bytes:
         return msgpack.packb(self.rows)
@@ -83,34 +95,38 @@ def _meta(obj: Any) -> Meta:
     return obj
 
 
+def _column(data: bytes) -> array[int]:
+    column = array("q")
+    column.frombytes(data)
+    if _SWAP:
+        column.byteswap()
+    return column
+
+
 def _block(obj: Any, first_row: int) -> Block:
-    """One frame as a Block, its versions one a row where the four are alike."""
-    if not (isinstance(obj, list) and len(obj) == 2 and isinstance(obj[1], bytes)):
-        raise BackupError(f"rows from {first_row}: not a [user_ids, rows] frame")
-    keys, packed = obj
-    if not isinstance(keys, list) or not all(type(key) is str for key in keys):
+    """One frame as a Block, checked."""
+    if not (
+        isinstance(obj, list)
+        and len(obj) == 3
+        and isinstance(obj[1], bytes)
+        and isinstance(obj[2], bytes)
+    ):
+        raise BackupError(f"rows from {first_row}: not a [user_ids, values, versions] frame")
+    keys, values, versions = obj
+    if not isinstance(keys, list) or not set(map(type, keys)) <= {str}:
         raise BackupError(f"rows from {first_row}: user_ids that are not strings")
-    if len(packed) != _ROW_BYTES * len(keys):
-        raise BackupError(f"rows from {first_row}: {len(keys)} user_ids, {len(packed)} bytes")
+    count = len(keys)
+    if len(values) != 8 * _WIDTH * count or len(versions) not in (8 * count, 8 * _WIDTH * count):
+        raise BackupError(
+            f"rows from {first_row}: {count} user_ids, {len(values)} bytes of values "
+            f"and {len(versions)} of versions"
+        )
     if not keys_ok(keys):
         raise BackupError(f"rows from {first_row}: an empty or too long user_id")
-    cells = unpack_rows(packed)
-    if _SWAP:
-        cells.byteswap()
-    count = len(keys)
-    values = array("q", bytes(8 * _WIDTH * count))
-    for i in range(_WIDTH):
-        values[i::_WIDTH] = cells[i::_ROW]
-    shared = cells[_WIDTH::_ROW]
-    if all(cells[_WIDTH + i :: _ROW] == shared for i in range(1, _WIDTH)):
-        versions = shared
-    else:
-        versions = array("q", bytes(8 * _WIDTH * count))
-        for i in range(_WIDTH):
-            versions[i::_WIDTH] = cells[_WIDTH + i :: _ROW]
-    if versions and min(versions) < 0:
+    block = Block(keys, _column(values), _column(versions))
+    if count and min(block.versions) < 0:
         raise BackupError(f"rows from {first_row}: a negative version")
-    return Block(keys, values, versions)
+    return block
 
 
 def read_packed_blocks(stream: BinaryIO) -> tuple[Meta, Iterator[Block]]:

@@ -51,13 +51,15 @@ def test_awkward_user_ids_round_trip():
     assert [row[0] for row in rows] == AWKWARD_IDS
 
 
-def test_rows_whose_versions_are_alike_load_one_version_a_row():
+def test_a_frame_whose_rows_have_alike_versions_holds_one_version_a_row():
     alike = [["a", 1, 2, 3, 4, 9, 9, 9, 9], ["b", 5, 6, 7, 8, 11, 11, 11, 11]]
-    meta, blocks = read_packed_blocks(io.BytesIO(encode(META, [alike])))
-    [block] = list(blocks)
-    assert block.keys == ["a", "b"]
-    assert list(block.values) == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert list(block.versions) == [9, 11]
+    split = [["c", 1, 2, 3, 4, 9, 9, 9, 9], ["d", 5, 6, 7, 8, 11, 12, 11, 11]]
+    meta, blocks = read_packed_blocks(io.BytesIO(encode(META, [alike, split])))
+    [first, second] = list(blocks)
+    assert first.keys == ["a", "b"]
+    assert list(first.values) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert list(first.versions) == [9, 11]
+    assert list(second.versions) == [9, 9, 9, 9, 11, 12, 11, 11]
 
 
 def test_an_empty_table_round_trips():
@@ -84,12 +86,14 @@ def test_an_end_marker_that_disagrees_with_the_rows_is_damaged():
 @pytest.mark.parametrize(
     "frame, problem",
     [
-        ([["a"], b"\0" * 63], "1 user_ids, 63 bytes"),
-        ([["a", 7], b"\0" * 128], "not strings"),
-        ([[""], b"\0" * 64], "empty or too long"),
-        ([["x" * 129], b"\0" * 64], "empty or too long"),
-        ("text", "not a \\[user_ids, rows\\] frame"),
-        ([["a"], pack_rows([[1, 2, 3, 4, 5, 5, -1, 5]])], "negative version"),
+        ([["a"], b"\0" * 31, b"\0" * 8], "1 user_ids, 31 bytes of values and 8 of versions"),
+        ([["a"], b"\0" * 32, b"\0" * 16], "1 user_ids, 32 bytes of values and 16 of versions"),
+        ([["a", 7], b"\0" * 64, b"\0" * 16], "not strings"),
+        ([[""], b"\0" * 32, b"\0" * 8], "empty or too long"),
+        ([["x" * 129], b"\0" * 32, b"\0" * 8], "empty or too long"),
+        ("text", "not a \\[user_ids, values, versions\\] frame"),
+        ([["a"], b"\0" * 32], "not a \\[user_ids, values, versions\\] frame"),
+        ([["a"], pack_rows([[1, 2, 3, 4]]), pack_rows([[5, 5, -1, 5]])], "negative version"),
     ],
 )
 def test_a_bad_frame_is_named(frame, problem):
