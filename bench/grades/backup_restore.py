@@ -9,6 +9,11 @@
 3. Restore: replica 2 starts with NEXT_REPLICA_URL = replica 1's getter; the
    time from its launch until /readyz is 200, while its storage actor's RSS is
    sampled; its RSS once ready is the steady figure the peak is held against.
+
+Beside the times, CPU seconds: the backup's producers (replica 1's storage actor
+and HTTP workers) while it streams, and the restoring storage actor from its
+start to ready. On a shared machine the seconds swing with others' load; the
+CPU a side needs much less.
 """
 
 from __future__ import annotations
@@ -60,6 +65,18 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=5)
+
+
+def _cpu_s(procs) -> float:
+    """User+system CPU seconds the processes have spent so far."""
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _rss(procs) -> int:
@@ -127,11 +144,14 @@ def measure(stack: Stack, rows: int) -> dict:
     time.sleep(0.5)
     getter_before = _rss(getters)
     sampler = RssSampler(lambda: replica1.workers())
+    producers = [replica1.child("storage"), *getters]
+    producers_cpu = _cpu_s(producers)
     sampler.start()
     try:
         backup = _read_backup(replica1.get_base)
     finally:
         sampler.stop()
+    backup_cpu_s = _cpu_s(producers) - producers_cpu
     if backup["rows"] != rows or backup["meta_rows"] != rows:
         raise BenchError(
             f"the backup holds {backup['rows']} rows "
@@ -151,6 +171,7 @@ def measure(stack: Stack, rows: int) -> dict:
     finally:
         storage_sampler.stop()
     storage2_ready = replica2.child("storage").memory_info().rss
+    storage2_cpu_s = _cpu_s([replica2.child("storage")])
     status = replica2.readyz()[1]
     if status.get("rows") != rows:
         raise BenchError(f"replica 2 restored {status.get('rows')} rows, expected {rows}")
@@ -176,6 +197,9 @@ def measure(stack: Stack, rows: int) -> dict:
         "bytes_per_user": (storage1_full - storage1_empty) / rows,
         "restore_to_backup": restore_s / backup["seconds"],
         "restore_to_packed_backup": restore_s / packed["seconds"],
+        "backup_cpu_s": backup_cpu_s,
+        "storage2_cpu_s": storage2_cpu_s,
+        "restore_cpu_to_backup_cpu": storage2_cpu_s / backup_cpu_s,
         "storage2_rss_peak_mb": storage_sampler.peak / MB,
         "storage2_rss_ready_mb": storage2_ready / MB,
         "storage2_peak_to_ready": storage_sampler.peak / storage2_ready,

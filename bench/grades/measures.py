@@ -516,6 +516,11 @@ def backup_and_restore(ctx: Ctx) -> dict:
         ),
         Row(
             "6",
+            "  CPU s: restoring storage actor / backup's storage+workers",
+            f"{data['storage2_cpu_s']:.2f} / {data['backup_cpu_s']:.2f}",
+        ),
+        Row(
+            "6",
             "  of which loading rows (replica 2's log)",
             "-"
             if data["restore_load_s_logged"] is None
