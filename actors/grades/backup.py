@@ -43,6 +43,9 @@ __all__ = [
     "BackupEncoder",
     "BackupError",
     "Block",
+    "Meta",
+    "described",
+    "keys_ok",
     "read_backup",
     "read_backup_blocks",
     "header_line",
@@ -77,9 +80,14 @@ def _iso(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def described(meta: Meta, form: str = FORMAT) -> Meta:
+    """A snapshot's metadata as a backup states it: its time in ISO first, its format last."""
+    return {"generated_at": _iso(meta["generated_at_ms"]), **meta, "format": form}
+
+
 def header_line(meta: Meta) -> str:
     """Line 1 of a backup from a snapshot's metadata."""
-    pairs = {"generated_at": _iso(meta["generated_at_ms"]), **meta, "format": FORMAT}
+    pairs = described(meta)
     return ",".join(f"{key}={value}" for key, value in pairs.items()) + "\r\n"
 
 
@@ -211,7 +219,8 @@ def _block_of_rows(rows: list[Row]) -> Block:
     )
 
 
-def _keys_ok(keys: list[str]) -> bool:
+def keys_ok(keys: list[str]) -> bool:
+    """Every user_id non-empty and at most MAX_KEY_BYTES (the length check first: it is cheap)."""
     return "" not in keys and (
         max(map(len, keys), default=0) <= MAX_KEY_BYTES // 4
         or all(len(key.encode()) <= MAX_KEY_BYTES for key in keys)
@@ -235,7 +244,7 @@ def _fast_block(chunk: str) -> Block | None:
     if not all(map(str.endswith, last, itertools.repeat("\n"))):
         return None
     keys = tokens[::width]
-    if not _keys_ok(keys):
+    if not keys_ok(keys):
         return None
     value_tokens: list[str] = [""] * (_WIDTH * count)
     for i in range(_WIDTH):

@@ -26,7 +26,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from actors.grades.tools.remote import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
+from actors.grades.tools.outcome import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
 from actors.runtime.config import reports_config_errors
 
 __all__ = ["main"]

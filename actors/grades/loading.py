@@ -78,10 +78,11 @@ class TableLoad:
             elif kind == "meta":
                 self.meta = value
                 self.log.info(
-                    "backup of %s rows taken at position %s (%s)",
+                    "backup of %s rows taken at position %s (%s, %s)",
                     value["rows"],
                     value["position"],
                     value["generated_at"],
+                    value["format"],
                 )
             elif kind == "done":
                 return "done", self.meta

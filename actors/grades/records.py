@@ -26,6 +26,7 @@ How the map is held (~165 bytes a user, against ~400 for a dict of 8-int lists):
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -98,6 +99,7 @@ class GradeTable:
         self._versions = array("q")
         self._split = array("q")
         self._free: list[int] = []  # indexes into _split of four versions no row uses
+        self._overlapped = False  # a bulk load met a key held already: check keys first
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -283,7 +285,7 @@ class GradeTable:
             self._split[first : first + _WIDTH] = array("q", merged)
 
     def load(self, keys: list[str], values: array[int], versions: array[int]) -> None:
-        """Merge rows given as columns, in bulk where they are all new and share versions.
+        """Merge rows given as columns, in bulk where they are all new.
 
         Args:
             keys: user_ids.
@@ -302,15 +304,43 @@ class GradeTable:
         if min(versions) < 0:
             raise ValueError("a negative version")
         slots, first = self._slots, len(self._slots)
-        shared = len(versions) == count
-        if shared and slots.keys().isdisjoint(keys):
-            slots.update(zip(keys, range(first, first + count)))
-            if len(slots) == first + count:
-                self._values.extend(values)
-                self._versions.extend(versions)
-                return
-            for key in keys:  # a key twice in the rows: undo, and go row by row
-                slots.pop(key, None)
+        if self._overlapped and not slots.keys().isdisjoint(keys):
+            self._merge_rows(keys, values, versions)
+            return
+        # NOTE: no membership test first: the map's hash table is the cost of a restore
+        # (each probe of 1M keys a cache miss), so the keys go in at once and the length
+        # tells whether every one was new, which is the case for a restore into an empty
+        # table. If not, _undo_bulk puts the map back and this table checks from then on.
+        slots.update(zip(keys, range(first, first + count)))
+        if len(slots) != first + count:
+            self._undo_bulk(first)
+            self._overlapped = True
+            self._merge_rows(keys, values, versions)
+            return
+        self._values.extend(values)
+        self._versions.extend(versions if len(versions) == count else self._shared(versions))
+
+    def _undo_bulk(self, first: int) -> None:
+        """Back to the ``first`` keys held before a bulk insert that met a key held already
+        (or a key twice): the keys it added are the last ones in the map's order, and a
+        key it overwrote kept its place there, which is its slot."""
+        slots = self._slots
+        for key in list(itertools.islice(reversed(slots), len(slots) - first)):
+            del slots[key]
+        slots.update(zip(list(slots), range(first)))
+
+    def _shared(self, versions: array[int]) -> array[int]:
+        """Four versions a row as _versions holds them: the one the four share, or a split."""
+        shared, v1, v2, v3 = (versions[i::_WIDTH] for i in range(_WIDTH))
+        if shared == v1 and shared == v2 and shared == v3:
+            return shared
+        for i, four in enumerate(zip(shared, v1, v2, v3)):
+            if four.count(four[0]) != _WIDTH:
+                shared[i] = -1 - self._take_split(list(four)) // _WIDTH
+        return shared
+
+    def _merge_rows(self, keys: list[str], values: array[int], versions: array[int]) -> None:
+        shared = len(versions) == len(keys)
         for i, key in enumerate(keys):
             base = i * _WIDTH
             row = values[base : base + _WIDTH].tolist()

@@ -4,6 +4,9 @@ The storage actor starts a BackupDownload and, on every loop turn, takes what
 it produced from its queue: ("meta", dict), then ("rows", backup.Block) many times,
 then ("done", rows) or ("failed", reason). The queue is bounded, so a fast
 peer cannot fill memory ahead of the loop.
+
+It asks for the packed form (actors/grades/backup_packed.py) and reads the gzip'd
+CSV if that is what the peer sends (a peer that does not know the packed form).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import json
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from actors.grades import backup_packed
 from actors.grades.backup import BackupError, read_backup_blocks
 from actors.grades.loading import LoadEvent
 
@@ -31,6 +35,7 @@ CONNECT_ATTEMPTS = 3
 """A peer that fails in a way that may pass (a timeout, a 5xx) gets a few chances."""
 RETRY_PAUSE_S = 1.0
 READ_TIMEOUT_S = 15.0
+ACCEPT = f"{backup_packed.MEDIA_TYPE}, application/gzip;q=0.5"
 QUEUE_BATCHES = 8
 REASON_MAX_BYTES = 4096
 
@@ -41,6 +46,12 @@ def _reason(error: urllib.error.HTTPError) -> str:
         return str(json.loads(error.read(REASON_MAX_BYTES))["error"])
     except (OSError, ValueError, KeyError, TypeError):
         return f"HTTP {error.code}"
+
+
+def _media_type(stream: BinaryIO) -> str:
+    """The Content-Type of an HTTP response; a file (a snapshot) is the gzip'd CSV."""
+    headers: Any = getattr(stream, "headers", None)
+    return "application/gzip" if headers is None else str(headers.get_content_type())
 
 
 class BackupDownload(threading.Thread):
@@ -77,7 +88,8 @@ class BackupDownload(threading.Thread):
             # for: the two replicas of a fresh cluster start at once and would otherwise
             # wait on each other before both fall back to the log anyway.
             try:
-                response: HTTPResponse = urllib.request.urlopen(self.url, timeout=READ_TIMEOUT_S)
+                request = urllib.request.Request(self.url, headers={"Accept": ACCEPT})
+                response: HTTPResponse = urllib.request.urlopen(request, timeout=READ_TIMEOUT_S)
                 return response
             except urllib.error.HTTPError as exc:
                 if exc.code == 503:
@@ -95,7 +107,12 @@ class BackupDownload(threading.Thread):
     def run(self) -> None:
         try:
             with self._open() as response:
-                meta, blocks = read_backup_blocks(response)
+                read = (
+                    backup_packed.read_packed_blocks
+                    if _media_type(response) == backup_packed.MEDIA_TYPE
+                    else read_backup_blocks
+                )
+                meta, blocks = read(response)
                 if not self._put(("meta", meta)):
                     return
                 rows = 0

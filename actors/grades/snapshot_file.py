@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from actors.grades.backup import BackupEncoder, BackupError, read_backup
 from actors.grades.messages import SnapshotNext, SnapshotOpen
 from actors.grades.restore import BackupDownload
-from actors.runtime.client import Client
+
+if TYPE_CHECKING:
+    from actors.runtime.client import Client  # asyncio with it: the storage actor needs neither
 
 __all__ = ["SNAPSHOT_NAME", "newest", "SnapshotLoad", "write_snapshot"]
 

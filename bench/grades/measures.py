@@ -228,6 +228,11 @@ def backup_and_restore(ctx: Ctx) -> dict:
         Row("6", "  backup rows/s", rate(data["backup_rows_per_s"])),
         Row(
             "6",
+            "  the same rows packed (what a restore asks for): seconds",
+            f"{data['packed_backup_s']:.2f}",
+        ),
+        Row(
+            "6",
             "  getter worker RSS growth MB",
             f"{data['getter_rss_growth_mb']:.1f}",
             "",
@@ -253,6 +258,16 @@ def backup_and_restore(ctx: Ctx) -> dict:
             "",
             f"<= {TARGETS['restore_to_backup']:g}x",
             verdict(data["restore_to_backup"] <= TARGETS["restore_to_backup"]),
+        ),
+        Row(
+            "6",
+            "  restore to ready / packed backup, same run",
+            f"{data['restore_to_packed_backup']:.2f}x",
+        ),
+        Row(
+            "6",
+            "  CPU s: restoring storage actor / backup's storage+workers",
+            f"{data['storage2_cpu_s']:.2f} / {data['backup_cpu_s']:.2f}",
         ),
         Row(
             "6",

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.grades.backup import BackupEncoder, read_backup, read_backup_blocks
+from actors.grades.backup_packed import PackedEncoder, read_packed_blocks
 from actors.grades.records import FIELDS, INT64_MAX, INT64_MIN, GradeTable, unpack_rows
 from tests.grades.reference_table import ReferenceTable
 
@@ -61,9 +62,9 @@ def changes(seed: int, count: int, keys: int) -> list[tuple[str, int, int, list]
     return out
 
 
-def backup(table: GradeTable) -> bytes:
+def backup(table: GradeTable, encoder: BackupEncoder | PackedEncoder | None = None) -> bytes:
     """What GET /backup sends: the table's keys and packed rows, chunk by chunk."""
-    encoder, keys = BackupEncoder(), table.keys()
+    encoder, keys = encoder or BackupEncoder(), table.keys()
     parts = [encoder.header(META)]
     for start in range(0, len(keys), CHUNK_ROWS):
         chunk = keys[start : start + CHUNK_ROWS]
@@ -71,11 +72,18 @@ def backup(table: GradeTable) -> bytes:
     return b"".join([*parts, encoder.finish()])
 
 
-def restore(data: bytes, table: GradeTable) -> None:
+def restore(data: bytes, table: GradeTable, read=read_backup_blocks) -> None:
     """What a restoring storage actor does with a backup's blocks."""
-    _meta, blocks = read_backup_blocks(io.BytesIO(data))
+    _meta, blocks = read(io.BytesIO(data))
     for block in blocks:
         table.load(block.keys, block.values, block.versions)
+
+
+FORMATS = {
+    "csv": (BackupEncoder, read_backup_blocks),
+    "packed": (PackedEncoder, read_packed_blocks),
+}
+"""The two forms of GET /backup: the gzip'd CSV, and the packed one a restoring replica asks for."""
 
 
 @pytest.fixture(scope="module")
@@ -110,24 +118,28 @@ def test_a_large_tables_backup_is_the_reference_written_row_by_row(built):
     assert {key: row for batch in batches for key, row in batch} == reference.rows
 
 
-def test_a_large_backup_restores_into_an_empty_table_as_the_reference(built):
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_large_backup_restores_into_an_empty_table_as_the_reference(built, form):
     table, reference = built
     restored = GradeTable()
+    encoder, read = FORMATS[form]
 
-    restore(backup(table), restored)
+    restore(backup(table, encoder()), restored, read)
 
     assert dict(restored.items()) == reference.rows
     assert restored.keys() == list(reference.rows)
 
 
-def test_a_large_backup_restores_over_a_half_filled_table_as_merging_both(built):
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_large_backup_restores_over_a_half_filled_table_as_merging_both(built, form):
     table, reference = built
+    encoder, read = FORMATS[form]
     target, expected = GradeTable(), ReferenceTable()
     for key, stamp, replica_id, values in changes(2, ROWS // 2, ROWS // 4):
         target.merge(key, stamp, replica_id, values)
         expected.merge(key, stamp, replica_id, values)
 
-    restore(backup(table), target)
+    restore(backup(table, encoder()), target, read)
     for key, row in reference.rows.items():
         expected.merge_row(key, row)
 
@@ -195,6 +207,42 @@ def test_load_with_a_key_twice_keeps_slots_in_key_order():
     assert unpack_rows(table.packed_rows(0, 2)).tolist() == table.get("a") + table.get("b")
 
 
+def test_a_bulk_load_meeting_a_held_key_leaves_every_slot_right():
+    """Keys go in without a membership test first; one held already must be put back."""
+    table, reference = GradeTable(), ReferenceTable()
+    for key, row in [("x", [1, 1, 1, 1, 5, 5, 5, 5]), ("y", [2, 2, 2, 2, 5, 6, 5, 5])]:
+        table.merge_row(key, row)
+        reference.merge_row(key, row)
+    loads = [
+        (["n1", "y", "n2"], list(range(12)), [9, 9, 9, 9, 4, 7, 4, 4, 3, 3, 3, 1]),
+        (["n3", "n1"], list(range(20, 28)), [8, 8, 8, 8, 1, 1, 1, 1]),
+        (["n4"], [7, 7, 7, 7], [2, 2, 2, 3]),
+    ]
+    for keys, values, versions in loads:
+        table.load(keys, array("q", values), array("q", versions))
+        for i, key in enumerate(keys):
+            reference.merge_row(key, values[4 * i : 4 * i + 4] + versions[4 * i : 4 * i + 4])
+
+    assert table.keys() == list(reference.rows) == ["x", "y", "n1", "n2", "n3", "n4"]
+    assert dict(table.items()) == reference.rows
+    rows = unpack_rows(table.packed_rows(0, len(table))).tolist()
+    assert rows == [cell for key in table.keys() for cell in reference.rows[key]]
+    assert table.merge("n2", 1 << 20, 2, [0, None, None, 0]) == reference.merge(
+        "n2", 1 << 20, 2, [0, None, None, 0]
+    )
+
+
+def test_a_bulk_load_of_rows_with_split_versions_stores_them_as_merging_would():
+    table, reference = GradeTable(), ReferenceTable()
+    versions = [3, 3, 3, 3, 1, 2, 3, 4, 5, 5, 5, 5, 0, 0, 9, 0]
+
+    table.load(["a", "b", "c", "d"], array("q", range(16)), array("q", versions))
+
+    for i, key in enumerate(["a", "b", "c", "d"]):
+        reference.merge_row(key, list(range(4 * i, 4 * i + 4)) + versions[4 * i : 4 * i + 4])
+    assert dict(table.items()) == reference.rows
+
+
 @pytest.mark.parametrize(
     "values, versions",
     [
@@ -238,15 +286,19 @@ change = st.tuples(
 @settings(max_examples=100, deadline=None)
 @given(source_changes=st.lists(change, max_size=40), target_changes=st.lists(change, max_size=20))
 def test_backup_then_restore_matches_the_reference_model(source_changes, target_changes):
-    source, target, reference = GradeTable(), GradeTable(), ReferenceTable()
+    source, reference = GradeTable(), ReferenceTable()
+    targets = {form: GradeTable() for form in FORMATS}
     for key, stamp, replica_id, values in source_changes:
         source.merge(key, stamp, replica_id, values)
     for key, stamp, replica_id, values in target_changes:
-        target.merge(key, stamp, replica_id, values)
+        for target in targets.values():
+            target.merge(key, stamp, replica_id, values)
         reference.merge(key, stamp, replica_id, values)
 
-    restore(backup(source), target)
+    for form, (encoder, read) in FORMATS.items():
+        restore(backup(source, encoder()), targets[form], read)
     for key, row in source.items():
         reference.merge_row(key, row)
 
-    assert dict(target.items()) == reference.rows
+    for target in targets.values():
+        assert dict(target.items()) == reference.rows

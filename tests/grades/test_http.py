@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from actors.grades.backup import COLUMNS, parse_header_line, read_backup
+from actors.grades.backup_packed import MEDIA_TYPE, read_packed_blocks
 from actors.grades.testing import AUTH
 from actors.runtime.testing import wait_until
 
@@ -238,6 +239,34 @@ def test_backup_is_a_streamed_gzip_csv_with_time_header(replica):
     _, batches = read_backup(io.BytesIO(response.content))
     rows = {key: row for batch in batches for key, row in batch}
     assert rows['backup,me "quoted"'][:4] == list(FULL.values())
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/gzip", f"{MEDIA_TYPE};q=0"])
+def test_backup_is_the_gzip_csv_unless_the_packed_form_is_named(replica, accept):
+    headers = {"Accept": accept} if accept else {}
+    response = requests.get(f"{replica.get_base}/backup", headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/gzip"
+
+
+@pytest.mark.parametrize("accept", [MEDIA_TYPE, f"{MEDIA_TYPE}, application/gzip;q=0.5"])
+def test_backup_in_the_packed_form_holds_the_rows_the_csv_holds(replica, accept):
+    replica.set('packed,me "quoted"', **FULL)
+    replica.set("packed-partial", spp=5)
+    response = requests.get(f"{replica.get_base}/backup", headers={"Accept": accept}, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == MEDIA_TYPE
+    meta, rows = read_packed(response.content)
+    assert meta["rows"] == len(rows) >= 2
+    by_key = dict(rows)
+    assert by_key['packed,me "quoted"'][:4] == list(FULL.values())
+    assert by_key["packed-partial"][:4] == [0, 5, 0, 0]
+    assert by_key["packed-partial"][5] > 0 == by_key["packed-partial"][4]
+
+
+def read_packed(data: bytes) -> tuple[dict, list]:
+    meta, blocks = read_packed_blocks(io.BytesIO(data))
+    return meta, [row for block in blocks for row in block.rows()]
 
 
 def test_health_and_readiness(replica):

@@ -15,6 +15,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from actors.grades.tools.outcome import EXIT_ERROR, EXIT_FAILED, EXIT_OK, ToolError
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
@@ -26,16 +28,7 @@ __all__ = [
     "open_url",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-"""The tool ran and found a problem: differences, failed rows, a replica not ready."""
-EXIT_ERROR = 2
-"""The tool could not do its job: unreachable replica, HTTP error, unreadable file."""
 ERROR_TEXT_MAX_CHARS = 300
-
-
-class ToolError(Exception):
-    """A failure the tool reports in one line and exits EXIT_ERROR on."""
 
 
 def base_url(url: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.bus.messages import BusRetire, BusStats
-from actors.grades.tools.remote import ToolError
+from actors.grades.tools.outcome import ToolError
 from actors.runtime.client import Client, RemoteError
 from actors.runtime.protocol import ErrorCode
 from actors.runtime.security import Curve

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from actors.grades.backup import COLUMNS, BackupError, parse_header_line
 from actors.grades.records import FIELDS, INT64_MAX, INT64_MIN, MAX_KEY_BYTES
-from actors.grades.tools.remote import ToolError
+from actors.grades.tools.outcome import ToolError
 
 __all__ = ["InputError", "Row", "RowFile"]
 

@@ -2,9 +2,11 @@
 
 Served on GETTER_PORT by the replica's gunicorn (web.grades.app routes to it).
 
-/backup streams a gzip'd CSV (format in actors/backup.py) pulled from the
+/backup streams a gzip'd CSV (format in actors/grades/backup.py) pulled from the
 storage actor chunk by chunk: neither side holds the whole dump, and the
-storage actor serves sets between chunks.
+storage actor serves sets between chunks. A client that asks for it by
+``Accept`` (a restoring replica does) gets the same rows packed instead
+(actors/grades/backup_packed.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import falcon
 import falcon.asgi
 
+from actors.grades import backup_packed
 from actors.grades.backup import BackupEncoder, backup_filename
 from actors.grades.messages import Get, SnapshotNext, SnapshotOpen, Status
 from actors.runtime.client import AsyncClient, RemoteError
@@ -50,12 +53,34 @@ class BackupResource:
         self.store = store
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        packed = _wants_packed(req.accept)
         snapshot_id, meta = await self.store.call(SnapshotOpen())
-        resp.content_type = "application/gzip"
-        resp.downloadable_as = backup_filename(meta)
         resp.set_header("X-Backup-Generated-At-Ms", str(meta["generated_at_ms"]))
         resp.set_header("X-Backup-Position", str(meta["position"]))
+        resp.vary = ("Accept",)
+        if packed:
+            resp.content_type = backup_packed.MEDIA_TYPE
+            resp.stream = self._packed_chunks(snapshot_id, meta)
+            return
+        resp.content_type = "application/gzip"
+        resp.downloadable_as = backup_filename(meta)
         resp.stream = self._chunks(snapshot_id, meta)
+
+    async def _packed_chunks(self, snapshot_id: int, meta: dict[str, Any]) -> AsyncIterator[bytes]:
+        encoder = backup_packed.PackedEncoder()
+        yield encoder.header(meta)
+        next_chunk = SnapshotNext(snapshot_id, BACKUP_CHUNK_ROWS)
+        upcoming = asyncio.ensure_future(self.store.call(next_chunk))
+        try:
+            while True:
+                keys, rows = await upcoming
+                if not keys:
+                    break
+                upcoming = asyncio.ensure_future(self.store.call(next_chunk))
+                yield encoder.columns(keys, rows)
+        finally:
+            upcoming.cancel()
+        yield encoder.finish()
 
     async def _chunks(self, snapshot_id: int, meta: dict[str, Any]) -> AsyncIterator[bytes]:
         encoder = BackupEncoder()
@@ -84,6 +109,23 @@ class BackupResource:
         finally:
             upcoming.cancel()
         yield encoder.finish()
+
+
+def _refused(param: str) -> bool:
+    """A ``q=0`` parameter: the client names the type to say it does not want it."""
+    try:
+        return param.startswith("q=") and float(param[2:]) == 0
+    except ValueError:
+        return False
+
+
+def _wants_packed(accept: str) -> bool:
+    """True only when the client names the packed type: ``*/*`` (curl's default) gets the CSV."""
+    for part in accept.split(","):
+        media, *params = (piece.strip().lower() for piece in part.split(";"))
+        if media == backup_packed.MEDIA_TYPE:
+            return not any(map(_refused, params))
+    return False
 
 
 async def _readiness(store: AsyncClient) -> tuple[bool, dict[str, Any]]:

@@ -154,7 +154,8 @@ GETTER_SPEC = document(
                 },
                 description="Line 1 is the metadata (generated_at first, then position, log_id, "
                 "replica_id, hlc, rows, format), line 2 the columns, then one row per "
-                "user.",
+                "user. With Accept: application/vnd.grades.backup+msgpack the same rows "
+                "come packed (docs/grades.md, The backup): what a restoring replica asks for.",
             )
         },
         "/healthz": {
