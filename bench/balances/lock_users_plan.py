@@ -1,6 +1,7 @@
 """The worker's lock-users query at depth: EXPLAIN (ANALYZE, BUFFERS), before and after.
 
     python -m bench.balances.lock_users_plan [--users 10000] [--tasks 170000] [--queued 17000]
+        [--scattered] [--plans]
 
 Builds, in a private PostgreSQL, the balances schema with `--tasks` tasks over `--users`
 users, the newest `--queued` of them still queued (the rest done), and runs the query
@@ -41,8 +42,12 @@ MAX_USERS = 200
 """apply_queued's default max_users."""
 
 
-async def build(conn: asyncpg.Connection, users: int, tasks: int, queued: int) -> None:
-    """Users with random balances; tasks on random users, the newest `queued` queued."""
+async def build(
+    conn: asyncpg.Connection, users: int, tasks: int, queued: int, scattered: bool
+) -> None:
+    """Users; tasks on random users, `queued` of them queued: the newest, or (scattered)
+    spread over the whole table, as when some shards lag behind for a long time."""
+    queued_if = "g % ($2 / $3) = 0" if scattered else "g > $2 - $3"
     await conn.execute(
         "INSERT INTO balances.users (username, balance)"
         " SELECT 'u' || g, 1000000 FROM generate_series(1, $1) g",
@@ -51,9 +56,9 @@ async def build(conn: asyncpg.Connection, users: int, tasks: int, queued: int) -
     await conn.execute(
         "INSERT INTO balances.tasks (user_id, type, amount, status, balance_after, applied_at)"
         " SELECT 1 + floor(random() * $1)::bigint, 'replenishment', 1,"
-        "  CASE WHEN g > $2 - $3 THEN 'queued' ELSE 'done' END,"
-        "  CASE WHEN g > $2 - $3 THEN NULL ELSE 1 END,"
-        "  CASE WHEN g > $2 - $3 THEN NULL ELSE now() END"
+        f"  CASE WHEN {queued_if} THEN 'queued' ELSE 'done' END,"
+        f"  CASE WHEN {queued_if} THEN NULL ELSE 1 END,"
+        f"  CASE WHEN {queued_if} THEN NULL ELSE now() END"
         " FROM generate_series(1, $2) g",
         users,
         tasks,
@@ -76,7 +81,7 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
     await migrate(dsn, "balances", SCHEMA_DIR)
     conn = await asyncpg.connect(dsn)
     try:
-        await build(conn, args.users, args.tasks, args.queued)
+        await build(conn, args.users, args.tasks, args.queued, args.scattered)
         # 'all' holds every shard; 'quarter' is given every fourth one in the lease table.
         await claim_shards(conn, "all", "inproc://none", 600)
         queries = {"distinct (before)": DISTINCT_LOCK_USERS, "loose scan (after)": _LOCK_USERS}
@@ -105,6 +110,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--tasks", type=int, default=170_000)
     parser.add_argument("--queued", type=int, default=17_000)
+    parser.add_argument("--scattered", action="store_true", help="queued rows all over")
     parser.add_argument("--plans", action="store_true", help="print whole plans")
     args = parser.parse_args()
     with Postgres("lock-users") as pg:
