@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_HANG_S",
+    "ASK_AGAIN_S",
     "HANG_AFTER_S",
     "IDLE_S",
     "PING_EVERY_S",
@@ -40,6 +41,11 @@ __all__ = [
 
 PING_EVERY_S = 0.5
 """How often a probe asks, once the last Ping was answered."""
+ASK_AGAIN_S = 1.0
+"""An unanswered Ping is followed by another this long after it: a Ping sent while the
+actor's socket was still coming up can be lost (seen: the first Ping of a storage actor
+bound a moment before, never answered, and no other was sent), and an answer to any
+Ping of this process shows its loop turning."""
 HANG_AFTER_S = 3.0
 """No Ping answered for this long, with no CPU used for IDLE_S: hung (stopped, deadlocked)."""
 IDLE_S = 1.0
@@ -70,6 +76,8 @@ class LivenessProbe:
         self._answered_at = time.monotonic()
         self._answered_once = False
         self._request_id = 0
+        self._first_id = 1
+        """The first Ping id sent to the current process: an answer to any of its Pings counts."""
         self._cpu: tuple[int, float, float] = (0, -1.0, 0.0)
         """(pid, its CPU seconds when last seen to change, when that was)."""
 
@@ -81,6 +89,7 @@ class LivenessProbe:
         self._asked_at = 0.0
         self._answered_at = time.monotonic()
         self._answered_once = False
+        self._first_id = self._request_id + 1
 
     @property
     def answered(self) -> bool:
@@ -117,9 +126,10 @@ class LivenessProbe:
         now = time.monotonic()
         while sock.poll(0, zmq.POLLIN):
             request_id, message = protocol.decode(sock.recv())
-            if request_id == self._request_id and isinstance(message, protocol.Ok):
+            if request_id >= self._first_id and isinstance(message, protocol.Ok):
                 self._answered_at, self._asked_at, self._answered_once = now, 0.0, True
-        if not self._asked_at and now - self._answered_at >= PING_EVERY_S:
+        owed = self._asked_at and now - self._asked_at >= ASK_AGAIN_S
+        if owed or (not self._asked_at and now - self._answered_at >= PING_EVERY_S):
             self._request_id += 1
             try:
                 sock.send(protocol.encode(protocol.Ping(), self._request_id), zmq.NOBLOCK)
