@@ -90,10 +90,13 @@ class Child:
         self.quick_deaths = 0
         self.restart_at = 0.0
         self.restarts = 0
+        self.probed = False
+        """The current process has answered its liveness probe (said once, in the log)."""
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
+        self.probed = False
         if self.liveness is not None:
             self.liveness.restart()
 
@@ -164,6 +167,11 @@ class Supervisor:
                     child.liveness.silent_for(),
                 )
                 child.process.kill()
+            elif child.liveness is not None and not child.probed and child.liveness.answered:
+                child.probed = True
+                self.log.info(
+                    "%s (pid %d) answers its liveness probe", child.name, child.process.pid
+                )
             return "running"
         lived = now - child.started_at
         child.quick_deaths = child.quick_deaths + 1 if lived < child.quick_death_s else 0

@@ -29,6 +29,8 @@ from tests.grades.writers import (
 
 OUTAGE_MAX_S = 2.0
 """Issue 19: after the kill of one process, 2xx again within 2 s at most."""
+PROBED_TIMEOUT_S = 15.0
+"""The supervisor's probe has had an answer from the child about to be stopped."""
 RESTART_SLACK_S = 5.0
 """A hung child's restart: the probe's bound, then a process start on a busy machine."""
 
@@ -75,6 +77,7 @@ def test_a_stopped_child_is_restarted_by_liveness_and_writes_resume(cluster, rol
     writer.start()
     wait_for_acks([writer], 50, "writes before the stop")
     stopped = two.child(role)
+    two.wait_output(f"{role} (pid {stopped.pid}) answers its liveness probe", PROBED_TIMEOUT_S)
     stopped_at = time.monotonic()
     stopped.send_signal(signal.SIGSTOP)
     wait_until(
