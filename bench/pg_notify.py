@@ -42,6 +42,7 @@ from actors.runtime.pg.notify import Notifier
 from actors.runtime.pg.pool import LazyPool
 from actors.runtime.pg.server import PostgresServer
 from actors.runtime.testing import free_port
+from bench.common import cpu
 
 IN_STATEMENT = """
 WITH lock AS (SELECT pg_advisory_xact_lock($4, ($1::bigint % 2147483647)::int))
@@ -55,14 +56,7 @@ def cpu_seconds(server: PostgresServer) -> float:
     """CPU of this process and of every process of the server."""
     assert server.process is not None
     postmaster = psutil.Process(server.process.pid)
-    total = 0.0
-    for proc in [psutil.Process(), postmaster, *postmaster.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+    return cpu.cpu_seconds([psutil.Process(), postmaster, *postmaster.children(recursive=True)])
 
 
 async def enqueue(server: PostgresServer, dsn: str, how: str, clients: int, seconds: float):

@@ -15,7 +15,7 @@ process that costs what.
 from __future__ import annotations
 
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Self
 
@@ -23,7 +23,7 @@ import psutil
 
 from bench.common import profile
 
-__all__ = ["CpuMeter", "children_matching", "service_groups", "tree_pids"]
+__all__ = ["CpuMeter", "children_matching", "cpu_seconds", "service_groups", "tree_pids"]
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -49,6 +49,18 @@ def children_matching(pid: int, marker: str, invert: bool = False) -> list[int]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
+
+
+def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
+    """User+system CPU seconds the processes have spent so far (gone ones count 0)."""
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _cpu(pid: int) -> float:

@@ -27,6 +27,7 @@ import psutil
 import requests
 
 from actors.grades import backup_packed
+from bench.common.cpu import cpu_seconds
 from bench.grades import zmqload
 from bench.grades.stack import BenchError, Stack, wait_until
 
@@ -65,18 +66,6 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=5)
-
-
-def _cpu_s(procs) -> float:
-    """User+system CPU seconds the processes have spent so far."""
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _rss(procs) -> int:
@@ -145,13 +134,13 @@ def measure(stack: Stack, rows: int) -> dict:
     getter_before = _rss(getters)
     sampler = RssSampler(lambda: replica1.workers())
     producers = [replica1.child("storage"), *getters]
-    producers_cpu = _cpu_s(producers)
+    producers_cpu = cpu_seconds(producers)
     sampler.start()
     try:
         backup = _read_backup(replica1.get_base)
     finally:
         sampler.stop()
-    backup_cpu_s = _cpu_s(producers) - producers_cpu
+    backup_cpu_s = cpu_seconds(producers) - producers_cpu
     if backup["rows"] != rows or backup["meta_rows"] != rows:
         raise BenchError(
             f"the backup holds {backup['rows']} rows "
@@ -171,7 +160,7 @@ def measure(stack: Stack, rows: int) -> dict:
     finally:
         storage_sampler.stop()
     storage2_ready = replica2.child("storage").memory_info().rss
-    storage2_cpu_s = _cpu_s([replica2.child("storage")])
+    storage2_cpu_s = cpu_seconds([replica2.child("storage")])
     status = replica2.readyz()[1]
     if status.get("rows") != rows:
         raise BenchError(f"replica 2 restored {status.get('rows')} rows, expected {rows}")
