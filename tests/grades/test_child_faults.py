@@ -48,13 +48,19 @@ def _seconds_until_a_set_is_acknowledged(replica: Replica, since: float) -> floa
     return time.monotonic() - since
 
 
-def test_storage_killed_under_a_steady_writer_answers_again_within_the_bound(cluster):
+def _writing_to_replica_two(cluster, prefix: str) -> tuple[Replica, Replica, Writer]:
+    """Two replicas on one bus, a steady writer on replica 2 with 50 writes acknowledged."""
     bus = cluster.bus()
     one = cluster.replica(1, bus)
     two = cluster.replica(2, bus, next_url=one.get_base)
-    writer = Writer(two, [f"sk{i}" for i in range(200)], FIELDS)
+    writer = Writer(two, [f"{prefix}{i}" for i in range(200)], FIELDS)
     writer.start()
-    wait_for_acks([writer], 50, "writes before the kill")
+    wait_for_acks([writer], 50, "writes before the fault")
+    return one, two, writer
+
+
+def test_storage_killed_under_a_steady_writer_answers_again_within_the_bound(cluster):
+    one, two, writer = _writing_to_replica_two(cluster, "sk")
     storage = two.child("storage")
     killed_at = time.monotonic()
     storage.send_signal(signal.SIGKILL)
@@ -70,12 +76,7 @@ def test_storage_killed_under_a_steady_writer_answers_again_within_the_bound(clu
 
 @pytest.mark.parametrize("role", ["storage", "broker"])
 def test_a_stopped_child_is_restarted_by_liveness_and_writes_resume(cluster, role):
-    bus = cluster.bus()
-    one = cluster.replica(1, bus)
-    two = cluster.replica(2, bus, next_url=one.get_base)
-    writer = Writer(two, [f"ss{i}" for i in range(200)], FIELDS)
-    writer.start()
-    wait_for_acks([writer], 50, "writes before the stop")
+    one, two, writer = _writing_to_replica_two(cluster, "ss")
     stopped = two.child(role)
     two.wait_output(f"{role} (pid {stopped.pid}) answers its liveness probe", PROBED_TIMEOUT_S)
     stopped_at = time.monotonic()
