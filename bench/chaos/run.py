@@ -95,7 +95,7 @@ class Run:
                 break
             time.sleep(pause)  # NOTE: the pace of the kills, not a wait for a condition
             found = killer.victims(self.topology.top)
-            done = killer.kill(killer.pick(found, self.rng)) if found else None
+            done = killer.kill(self._named(killer.pick(found, self.rng))) if found else None
             if done is None:
                 continue
             self.kills.append(done)
@@ -106,6 +106,16 @@ class Run:
                 f"({victim.instance}, pid {victim.pid})" + ("" if recovered else ": NO RECOVERY"),
                 flush=True,
             )
+
+    def _named(self, victim: killer.Victim) -> killer.Victim:
+        """A NATS node that leads grades' stream right now is reported as the leader."""
+        nats = self.topology.nats
+        if victim.kind != killer.NATS_NODE or nats is None:
+            return victim
+        leader = nats.current_stream_leader()
+        if leader is not None and leader.process is not None and leader.process.pid == victim.pid:
+            return victim._replace(kind=killer.NATS_STREAM_LEADER)
+        return victim
 
     def _wait_recovered(self, kill: killer.Kill, timeout_s: float = RECOVERY_TIMEOUT_S) -> bool:
         """Wait until every target the kill affects answered 2xx to a request sent after it."""

@@ -56,6 +56,8 @@ class Topology(Cluster):
         self.top: dict[str, Proc] = {}
         """Top-level process by Procfile name (bus or nats1..3, replica1, postgres, ...)."""
         self.services: dict[str, HttpService] = {}
+        self.nats: NatsCluster | None = None
+        """grades' bus when it is NATS JetStream (CHAOS_BUS=jetstream)."""
 
     def start(self) -> None:
         """Start PostgreSQL and grades' bus first, then the rest, and wait until all answer."""
@@ -64,6 +66,7 @@ class Topology(Cluster):
         self.top["postgres"] = postgres
         bus = self.bus()
         if isinstance(bus, NatsCluster):
+            self.nats = bus
             self.top.update({node.name: node for node in bus.nodes})
         else:
             self.top["bus"] = bus

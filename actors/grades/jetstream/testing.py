@@ -148,14 +148,18 @@ class NatsCluster:
         result: dict[str, Any] = wait_until(state, START_TIMEOUT_S, f"stream {stream}'s state")
         return result
 
+    def current_stream_leader(self, stream: str = "GRADES") -> NatsNode | None:
+        """The node leading the stream's raft group as a node reports it now; None if none."""
+        for entry in self._stream_details(stream):
+            name = (entry.get("cluster") or {}).get("leader")
+            if name:
+                return self.node(name)
+        return None
+
     def stream_leader(self, stream: str = "GRADES") -> NatsNode:
-        """The node leading the stream's raft group, as a node reports it."""
-
-        def leader() -> NatsNode | None:
-            for entry in self._stream_details(stream):
-                name = (entry.get("cluster") or {}).get("leader")
-                if name:
-                    return self.node(name)
-            return None
-
-        return wait_until(leader, START_TIMEOUT_S, f"stream {stream} to have a leader")
+        """The node leading the stream's raft group, waiting until one does."""
+        return wait_until(
+            lambda: self.current_stream_leader(stream),
+            START_TIMEOUT_S,
+            f"stream {stream} to have a leader",
+        )
