@@ -111,6 +111,7 @@ def test_a_request_the_dead_actor_took_is_answered_unknown_outcome_at_once(tmp_p
 
 def test_a_read_marked_resend_is_answered_by_the_restarted_actor(tmp_path, endpoint):
     holder = _holder(tmp_path, endpoint)
+    restarted: list[Proc] = []
 
     async def scenario() -> object:
         client = AsyncClient(endpoint, TIMEOUT_S, peer="holder")
@@ -123,15 +124,21 @@ def test_a_read_marked_resend_is_answered_by_the_restarted_actor(tmp_path, endpo
                 await asyncio.sleep(0.01)
             holder.process.send_signal(signal.SIGKILL)
             await asyncio.get_running_loop().run_in_executor(None, holder.process.wait)
-            await asyncio.get_running_loop().run_in_executor(
-                None, _holder, tmp_path / "again", endpoint
+            restarted.append(
+                await asyncio.get_running_loop().run_in_executor(
+                    None, _holder, tmp_path / "again", endpoint
+                )
             )
             return await asyncio.wait_for(asked, TIMEOUT_S)
         finally:
             client.close()
 
     (tmp_path / "again").mkdir()
-    assert asyncio.run(scenario()) is None
+    try:
+        assert asyncio.run(scenario()) is None
+    finally:
+        for proc in restarted:
+            proc.stop()
 
 
 def _threads() -> set[int]:
