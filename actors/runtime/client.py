@@ -16,6 +16,15 @@ instead of at their timeout. A request the caller marked ``resend`` (a read:
 asking twice changes nothing) is sent again to the actor once it is back; any
 other is answered UNKNOWN_OUTCOME, since the actor may have acted on it (e.g.
 published a write that the log applies later) before it died.
+
+NOTE: ZMQ reports a lost connection (EVENT_DISCONNECTED) before its I/O thread
+drops the connection's pipe, and until the socket has processed that drop a
+send still succeeds into the pipe and the message is discarded with it: a
+request sent in between (a resend among them) was lost without a word and
+waited for its timeout (a 504). So after a disconnection ``AsyncClient`` sends
+nothing until the monitor reports the next connection's handshake, which ZMQ
+reports only after it queued both the old pipe's drop and the new pipe for the
+socket; it then has the socket process them (ZMQ_EVENTS) before sending.
 """
 
 from __future__ import annotations
@@ -118,6 +127,9 @@ class AsyncClient:
         """Requests to send again if the actor goes away before answering."""
         self._flush_handle: asyncio.Handle | None = None
         self._blocked_since = 0.0
+        self._reconnecting = False
+        """The connection was lost and no new one has finished its handshake: a send
+        could still go into the lost connection's pipe (see the module's NOTE)."""
         self._ids = itertools.count(1)
 
     def _connect(self) -> tuple[zmq.Socket[bytes], asyncio.AbstractEventLoop]:
@@ -126,7 +138,9 @@ class AsyncClient:
             self._ctx = zmq.Context()
             self._sock = dealer(self._ctx, self.endpoint, self.curve)
             self._loop.add_reader(_int_option(self._sock, zmq.FD), self._read_replies)
-            self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._monitor = self._sock.get_monitor_socket(
+                zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+            )
             self._loop.add_reader(_int_option(self._monitor, zmq.FD), self._read_events)
             # NOTE: ZMQ's FD is edge-triggered and only re-armed by reading ZMQ_EVENTS.
             self._loop.call_soon(self._read_events)
@@ -153,13 +167,20 @@ class AsyncClient:
         monitor = self._monitor
         if monitor is None:  # closed while this call was scheduled
             return
-        lost = False
+        lost = connected = False
         while _int_option(monitor, zmq.EVENTS) & zmq.POLLIN:
             event = recv_monitor_message(monitor, zmq.NOBLOCK)
             assert isinstance(event, dict)
-            lost = lost or event["event"] == zmq.EVENT_DISCONNECTED
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                lost, self._reconnecting = True, True
+            elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                connected, self._reconnecting = True, False
         if lost:
             self._connection_lost()
+        if connected:
+            # NOTE: reading ZMQ_EVENTS makes the socket process what ZMQ queued for it
+            # before this event: the lost connection's pipe goes, the new one comes.
+            self._read_replies()
 
     def _connection_lost(self) -> None:
         """The actor went away: answer what it had taken now, not at the timeout."""
@@ -193,6 +214,8 @@ class AsyncClient:
             return
         body = protocol.encode(*out[0]) if len(out) == 1 else protocol.encode_batch(out)
         try:
+            if self._reconnecting:  # a send now could be lost with the old connection
+                raise zmq.Again
             sock.send(body, zmq.NOBLOCK)
         except zmq.Again:
             # Not connected (yet): a fresh socket connects asynchronously.
@@ -279,6 +302,7 @@ class AsyncClient:
             self._sock.close(linger=0)
             self._ctx.term()
         self._sock = self._ctx = self._monitor = None
+        self._reconnecting = False
 
 
 class Client:

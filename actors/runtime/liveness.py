@@ -16,6 +16,12 @@ replaying a long log has the whole of it queued (the broker sends as fast as the
 reads): measured on 1,000,000 logged sets, a Ping waited 2.2 s there on a busy 2-core
 machine. Such an actor is busy, not hung: its CPU time grows. Judging silence alone
 against a short bound would kill it mid-replay, again after every restart.
+
+One Ping is in flight at a time, asked again only once answered: ZMQ loses a message
+only with its connection (the DEALER sets ZMQ_IMMEDIATE, so a Ping is taken only once
+the actor's socket has completed the handshake), and a new process gets a new
+connection (``restart()``). The first Ping goes out as soon as ZMQ takes it, so a
+child's first answer comes as soon as its loop turns.
 """
 
 from __future__ import annotations
@@ -31,24 +37,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_HANG_S",
-    "ASK_AGAIN_S",
     "HANG_AFTER_S",
     "IDLE_S",
     "PING_EVERY_S",
-    "RECONNECT_MAX_S",
     "START_GRACE_S",
     "LivenessProbe",
 ]
 
 PING_EVERY_S = 0.5
 """How often a probe asks, once the last Ping was answered."""
-ASK_AGAIN_S = 1.0
-"""An unanswered Ping is followed by another this long after it: a Ping sent while the
-actor's socket was still coming up can be lost (seen: the first Ping of a storage actor
-bound a moment before, never answered, and no other was sent), and an answer to any
-Ping of this process shows its loop turning. Before its first answer the probe also
-connects anew after ASK_AGAIN_S, then twice as long each time up to RECONNECT_MAX_S."""
-RECONNECT_MAX_S = 8.0
 HANG_AFTER_S = 3.0
 """No Ping answered for this long, with no CPU used for IDLE_S: hung (stopped, deadlocked)."""
 IDLE_S = 1.0
@@ -79,10 +76,6 @@ class LivenessProbe:
         self._answered_at = time.monotonic()
         self._answered_once = False
         self._request_id = 0
-        self._first_id = 1
-        self._reconnects = 0
-        self._connected_at = 0.0
-        """The first Ping id sent to the current process: an answer to any of its Pings counts."""
         self._cpu: tuple[int, float, float] = (0, -1.0, 0.0)
         """(pid, its CPU seconds when last seen to change, when that was)."""
 
@@ -92,8 +85,6 @@ class LivenessProbe:
         self._asked_at = 0.0
         self._answered_at = time.monotonic()
         self._answered_once = False
-        self._first_id = self._request_id + 1
-        self._reconnects = 0
 
     @property
     def answered(self) -> bool:
@@ -129,15 +120,11 @@ class LivenessProbe:
         sock = self._socket()
         now = time.monotonic()
         while sock.poll(0, zmq.POLLIN):
-            request_id, message = protocol.decode(sock.recv())
-            if request_id >= self._first_id and isinstance(message, protocol.Ok):
-                self._answered_at, self._asked_at, self._answered_once = now, 0.0, True
-        owed = self._asked_at and now - self._asked_at >= ASK_AGAIN_S
-        if not self._answered_once and now - self._connected_at >= self._reconnect_after():
-            self._reconnects += 1  # a connection that never answered: try a new one
-            self._close_socket()
-            sock = self._socket()
-        if owed or (not self._asked_at and now - self._answered_at >= PING_EVERY_S):
+            for request_id, message in protocol.unbatch(*protocol.decode(sock.recv())):
+                if request_id == self._request_id and isinstance(message, protocol.Ok):
+                    self._answered_at, self._asked_at, self._answered_once = now, 0.0, True
+        due = not self._answered_once or now - self._answered_at >= PING_EVERY_S
+        if not self._asked_at and due:
             self._request_id += 1
             try:
                 sock.send(protocol.encode(protocol.Ping(), self._request_id), zmq.NOBLOCK)
@@ -149,11 +136,6 @@ class LivenessProbe:
             return silent < START_GRACE_S
         idle = self.idle_for(pid) if self._asked_at else 0.0  # sampled while it owes one
         return silent < HANG_AFTER_S or (silent < BUSY_HANG_S and idle < IDLE_S)
-
-    def _reconnect_after(self) -> float:
-        """How long a connection may go unanswered before the first answer: doubling, so a
-        Ping queued behind a long replay at start is still waited for."""
-        return min(ASK_AGAIN_S * float(2**self._reconnects), RECONNECT_MAX_S)
 
     def _close_socket(self) -> None:
         if self._sock is not None:
@@ -169,7 +151,6 @@ class LivenessProbe:
 
             self._ctx = self._ctx or zmq.Context()
             self._sock = dealer(self._ctx, self.endpoint, Curve.load(self.curve_dir))
-            self._connected_at = time.monotonic()
         return self._sock
 
     def close(self) -> None:

@@ -1,5 +1,13 @@
 """The supervisor's liveness probe against a real actor: a stopped child is killed and
-restarted, with one line saying so; a child busy with long work (CPU) is left alone."""
+restarted, with one line saying so; a child busy with long work (CPU) is left alone.
+
+The probe asks each new process once, and is answered: each round starts a new actor
+process on the same ipc endpoint (the last one was killed with SIGKILL, its socket file
+left behind, as after a crash) and restarts the probe at once, as the supervisor does;
+the probe's one Ping leaves as soon as ZMQ takes it, a moment after the actor bound,
+and must be answered with no second asking, by both serve loops (``Actor``'s zmq poll,
+``AsyncActor``'s asyncio).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,21 @@ import os
 import signal
 import sys
 import textwrap
+import time
 from typing import NamedTuple
 
 import psutil
+import pytest
 
 from actors.runtime import protocol
 from actors.runtime.client import Client
-from actors.runtime.liveness import HANG_AFTER_S, IDLE_S, START_GRACE_S
+from actors.runtime.liveness import (
+    HANG_AFTER_S,
+    IDLE_S,
+    PING_EVERY_S,
+    START_GRACE_S,
+    LivenessProbe,
+)
 from actors.runtime.protocol import tagged
 from actors.runtime.testing import ROOT, Proc, wait_until
 
@@ -57,6 +73,25 @@ WORKER = textwrap.dedent("""
 
     sys.exit(run_actor(Worker(), "test-liveness worker"))
 """)
+
+ASYNC_WORKER = textwrap.dedent("""
+    import sys
+    from actors.runtime.async_actor import AsyncActor, run_async_actor
+
+    class Worker(AsyncActor):
+        name = "worker"
+
+        async def setup(self):
+            self.serve(sys.argv[1])
+            print("worker listening", flush=True)
+
+    sys.exit(run_async_actor(Worker(), "test-liveness async worker"))
+""")
+
+ROUNDS = 10
+ANSWER_S = 10.0
+"""Far longer than a start takes: a Ping lost on the way is never answered."""
+CHECK_EVERY_S = 0.01
 
 BUSY_S = HANG_AFTER_S + 2 * IDLE_S
 """Longer than the probe's silence bound: only its CPU use keeps the worker alive."""
@@ -116,3 +151,49 @@ def test_a_child_busy_past_the_silence_bound_is_left_alone(tmp_path):
     finally:
         proc.process.send_signal(signal.SIGTERM)
         assert proc.process.wait(timeout=10) == 0
+
+
+def _worker_alone(tmp_path, script: str, endpoint: str, name: str) -> Proc:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    return Proc(name, [sys.executable, "-c", script, endpoint], env, tmp_path)
+
+
+def _wait_answered(probe: LivenessProbe, worker: Proc, what: str) -> None:
+    """Check the probe as the supervisor does (more often) until the worker answered."""
+    pid = worker.started().pid
+    wait_until(lambda: probe.check(pid) and probe.answered, ANSWER_S, what, CHECK_EVERY_S)
+
+
+@pytest.mark.parametrize("script", [WORKER, ASYNC_WORKER], ids=["Actor", "AsyncActor"])
+def test_every_new_process_answers_the_probes_one_ping(tmp_path, script):
+    endpoint = f"ipc://{tmp_path}/worker.sock"
+    probe = LivenessProbe(endpoint)
+    try:
+        for round_ in range(ROUNDS):
+            worker = _worker_alone(tmp_path, script, endpoint, f"worker{round_}")
+            worker.start()
+            probe.restart()
+            try:
+                _wait_answered(probe, worker, f"round {round_}: the answer to the one Ping")
+            finally:
+                worker.kill9()
+    finally:
+        probe.close()
+
+
+def test_the_probe_asks_a_new_process_at_once(tmp_path):
+    """A child is judged hung only after its first answer (before it, it may be starting):
+    that answer comes as soon as the child's loop turns, not a Ping interval later."""
+    endpoint = f"ipc://{tmp_path}/worker.sock"
+    worker = _worker_alone(tmp_path, WORKER, endpoint, "worker")
+    worker.start()
+    probe = LivenessProbe(endpoint)
+    try:
+        worker.wait_output("worker listening", 30)
+        probe.restart()
+        asked = time.monotonic()
+        _wait_answered(probe, worker, "the answer")
+        assert time.monotonic() - asked < PING_EVERY_S
+    finally:
+        probe.close()
+        worker.kill9()
