@@ -1,6 +1,6 @@
 """The one place that knows how a service's actor child is started and watched.
 
-An actor beside HTTP (gophermart's poller, segments' reaper, a balances worker) runs as
+An actor beside a service's HTTP server (a poller, a reaper, a worker) runs as
 ``python -m <module> [args]`` under the service's supervisor, and serves a ROUTER at
 ``settings.actor_endpoint(name)`` in the instance's run dir. The supervisor pings it
 there (actors.runtime.liveness): a process that stops answering while it uses no CPU
