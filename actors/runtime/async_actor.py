@@ -3,9 +3,10 @@
 The services' actors talk to PostgreSQL through asyncpg, which is asyncio
 only, so they run an event loop instead of ``Actor``'s zmq poll loop; the
 lifecycle is the same. ``__init__`` stores config only; ``main()`` makes the
-context, calls ``setup()`` (bind with ``serve()``, start timers with
-``every()``; ``serve_liveness()`` when it serves nothing else), runs until SIGTERM/SIGINT, then cancels its tasks, calls
-``teardown()``, closes every socket with linger 0 and terminates the context.
+context, calls ``setup()`` (bind with ``serve()``, or ``serve_liveness()`` when it
+serves nothing else; start timers with ``every()``), runs until SIGTERM/SIGINT, then
+cancels its tasks, calls ``teardown()``, closes every socket with linger 0 and
+terminates the context.
 
 Messages on a served ROUTER are handled one at a time, in arrival order, by
 ``handle_<tag>(message)`` (plain or ``async def``), as an actor should: a

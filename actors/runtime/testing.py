@@ -147,7 +147,9 @@ class Proc:
         found = [p for p in self.find(title) if p.pid != other_than]
         return found[0] if len(found) == 1 else None
 
-    def hang_child(self, name: str, title: str, timeout_s: float = START_TIMEOUT_S) -> psutil.Process:
+    def hang_child(
+        self, name: str, title: str, timeout_s: float = START_TIMEOUT_S
+    ) -> psutil.Process:
         """SIGSTOP the supervised child ``name`` (process title ``title``) once its
         supervisor said it answers its liveness probe, so the probe's silence is the
         stop's; returns the stopped process (alive, doing nothing, as if deadlocked)."""
