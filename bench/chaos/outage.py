@@ -108,8 +108,12 @@ class OutageRun:
 
     def kill_one(self, kind: str) -> killer.Kill:
         """Kill one process of ``kind`` once every service answers and the victim settled."""
-        for proc in [*self.topology.replicas, *self.topology.services.values()]:
-            proc.wait_ready(SETTLE_TIMEOUT_S)
+        procs = [*self.topology.replicas, *self.topology.services.values()]
+        wait_until(  # NOTE: not wait_ready(): one killed a moment ago is not running yet
+            lambda: all(proc.running() and proc.ready() for proc in procs),
+            SETTLE_TIMEOUT_S,
+            "every service running and ready",
+        )
         victim = wait_until(
             lambda: self._settled_victim(kind), SETTLE_TIMEOUT_S, f"a settled {kind!r} process"
         )
