@@ -108,12 +108,7 @@ class OutageRun:
 
     def kill_one(self, kind: str) -> killer.Kill:
         """Kill one process of ``kind`` once every service answers and the victim settled."""
-        procs = [*self.topology.replicas, *self.topology.services.values()]
-        wait_until(  # NOTE: not wait_ready(): one killed a moment ago is not running yet
-            lambda: all(proc.running() and proc.ready() for proc in procs),
-            SETTLE_TIMEOUT_S,
-            "every service running and ready",
-        )
+        self.topology.wait_all_ready(SETTLE_TIMEOUT_S)
         victim = wait_until(
             lambda: self._settled_victim(kind), SETTLE_TIMEOUT_S, f"a settled {kind!r} process"
         )

@@ -17,7 +17,7 @@ from actors.accrual.testing import Accrual
 from actors.balances.testing import Balances
 from actors.gophermart.testing import Gophermart
 from actors.grades.testing import Cluster, NatsCluster, Replica
-from actors.runtime.testing import START_TIMEOUT_S, HttpService, Proc, free_port
+from actors.runtime.testing import START_TIMEOUT_S, HttpService, Proc, free_port, wait_until
 from actors.segments.testing import Segments
 
 __all__ = ["SERVICES", "Postgres", "Topology"]
@@ -87,6 +87,20 @@ class Topology(Cluster):
             replica.wait_ready(START_TIMEOUT_S)
         for service in self.services.values():
             service.wait_ready(START_TIMEOUT_S)
+
+    def wait_all_ready(self, timeout_s: float) -> None:
+        """Wait until every replica and service runs and is ready.
+
+        NOTE: not each one's wait_ready(), which fails on a process not running: one
+        killed a moment ago (its old workers' last answers already counted as its
+        recovery) runs again only once the service manager has restarted it.
+        """
+        procs = [*self.replicas, *self.services.values()]
+        wait_until(
+            lambda: all(proc.running() and proc.ready() for proc in procs),
+            timeout_s,
+            "every service running and ready",
+        )
 
     def _grades(self) -> list[Replica]:
         """grades' bus, started, and its two replicas (not started yet)."""
