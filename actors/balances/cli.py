@@ -15,6 +15,7 @@ import sys
 
 from actors.balances.config import Config
 from actors.balances.store import SCHEMA_DIR
+from actors.runtime.actor_child import actor_child
 from actors.runtime.gunicorn import http_child
 from actors.runtime.pg.startup import console_command
 from actors.runtime.supervisor import Child
@@ -23,9 +24,9 @@ __all__ = ["children", "say_what_starts", "main"]
 
 
 def children(config: Config, env: dict[str, str]) -> list[Child]:
-    """The worker actors, then gunicorn."""
+    """The worker actors (each probed for liveness), then gunicorn."""
     workers = [
-        Child(f"worker-{i}", [sys.executable, "-m", "actors.balances.worker", str(i)], env)
+        actor_child(config, config.worker_name(i), "actors.balances.worker", env, str(i))
         for i in range(config.workers)
     ]
     return [*workers, http_child(config, "web.balances.app:get_app()", config.http_workers, env)]

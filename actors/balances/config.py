@@ -70,6 +70,15 @@ class Config(ServiceSettings):
             batch_per_user=env_int(environ, "BALANCES_BATCH_PER_USER", 100, 1, 10_000, PROGRAM),
         )
 
+    def worker_name(self, index: int) -> str:
+        """Worker ``index``'s name under the supervisor, which also names its endpoint."""
+        return f"worker-{index}"
+
+    def worker_endpoint(self, index: int) -> str:
+        """Worker ``index``'s ROUTER in the run dir: its instance's HTTP workers nudge it
+        there, its supervisor pings it there."""
+        return self.actor_endpoint(self.worker_name(index))
+
     def owner(self, index: int) -> str:
         """The lease owner name of worker `index`: stable across its restarts."""
         return f"{socket.gethostname()}:{self.address.port}/worker-{index}"

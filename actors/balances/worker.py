@@ -32,13 +32,12 @@ from actors.balances import store
 from actors.balances.config import Config
 from actors.balances.messages import Nudge
 from actors.runtime.async_actor import AsyncActor, run_async_actor
-from actors.runtime.endpoints import ipc_endpoint
 from actors.runtime.logs import setup_logging
 from actors.runtime.pg.listen import Listener
 from actors.runtime.pg.notify import Notifier
 from actors.runtime.pg.pool import LazyPool
 
-__all__ = ["BalancesWorker", "main", "worker_endpoint"]
+__all__ = ["BalancesWorker", "main"]
 
 DRAIN_PAUSE_S = 0.02
 """After a drain, wait this long before the next: under a stream of tasks each drain
@@ -53,10 +52,6 @@ PARENT_CHECK_S = 1.0
 """How often a worker checks that its supervisor is alive (it stops when orphaned)."""
 
 
-def worker_endpoint(config: Config, index: int) -> str:
-    return ipc_endpoint(config.run_dir, f"worker-{index}")
-
-
 class BalancesWorker(AsyncActor):
     name = "balances-worker"
 
@@ -65,7 +60,7 @@ class BalancesWorker(AsyncActor):
         self.config = config
         self.index = index
         self.owner = config.owner(index)
-        self.endpoint = worker_endpoint(config, index)
+        self.endpoint = config.worker_endpoint(index)
         self.log = logging.getLogger(f"balances-worker[{index}]")
         self.pool: LazyPool | None = None
         self.shards: list[int] = []

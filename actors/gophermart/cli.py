@@ -16,6 +16,7 @@ import sys
 
 from actors.gophermart.config import Config
 from actors.gophermart.store import SCHEMA_DIR
+from actors.runtime.actor_child import actor_child
 from actors.runtime.gunicorn import http_child
 from actors.runtime.pg.startup import console_command
 from actors.runtime.supervisor import Child
@@ -24,8 +25,8 @@ __all__ = ["children", "say_what_starts", "main"]
 
 
 def children(config: Config, env: dict[str, str]) -> list[Child]:
-    """The poller, then gunicorn."""
-    poller = Child("poller", [sys.executable, "-m", "actors.gophermart.poller"], env)
+    """The poller (probed for liveness), then gunicorn."""
+    poller = actor_child(config, "poller", "actors.gophermart.poller", env)
     return [poller, http_child(config, "web.gophermart.app:get_app()", config.workers, env)]
 
 

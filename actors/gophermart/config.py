@@ -55,6 +55,11 @@ class Config(ServiceSettings):
     """GOPHERMART_IDLE_MS (default 500): the poller's longest sleep with nothing due."""
 
     @property
+    def poller_endpoint(self) -> str:
+        """Where the poller answers its supervisor's liveness Pings (and nothing else)."""
+        return self.actor_endpoint("poller")
+
+    @property
     def lease_owner(self) -> str:
         """Who holds a lease: this instance (machine and address), the same name after a
         restart, so a restarted instance frees what it held when it died."""

@@ -205,10 +205,11 @@ class Poller:
 class PollerActor(AsyncActor):
     """The poller as a supervised actor: it LISTENs for uploads on every instance.
 
-    NOTE: no ZMQ socket. The NOTIFY an upload sends after its commit reaches this
-    instance's poller as it reaches the others' (one wake-up path, not an ipc nudge as
-    well): ``python -m bench.gophermart.upload_latency`` found upload -> credited no
-    slower without the ipc nudge (figures in docs/gophermart.md).
+    NOTE: no ZMQ socket for work. The NOTIFY an upload sends after its commit reaches
+    this instance's poller as it reaches the others' (one wake-up path, not an ipc nudge
+    as well): ``python -m bench.gophermart.upload_latency`` found upload -> credited no
+    slower without the ipc nudge (figures in docs/gophermart.md). Its one ROUTER,
+    ``Config.poller_endpoint``, answers its supervisor's liveness Pings only.
     """
 
     name = "gophermart.poller"
@@ -243,6 +244,7 @@ class PollerActor(AsyncActor):
             on_connect=poller.nudge,
             name="gophermart: poller listen",
         )
+        self.serve_liveness(cfg.poller_endpoint)
         await self.listener.listen_to([store.ORDERS_CHANNEL])
         self.spawn(self.listener.run(), "listener")
         self.spawn(self.poller.run(), "poll loop")

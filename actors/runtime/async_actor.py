@@ -3,9 +3,10 @@
 The services' actors talk to PostgreSQL through asyncpg, which is asyncio
 only, so they run an event loop instead of ``Actor``'s zmq poll loop; the
 lifecycle is the same. ``__init__`` stores config only; ``main()`` makes the
-context, calls ``setup()`` (bind with ``serve()``, start timers with
-``every()``), runs until SIGTERM/SIGINT, then cancels its tasks, calls
-``teardown()``, closes every socket with linger 0 and terminates the context.
+context, calls ``setup()`` (bind with ``serve()``, or ``serve_liveness()`` when it
+serves nothing else; start timers with ``every()``), runs until SIGTERM/SIGINT, then
+cancels its tasks, calls ``teardown()``, closes every socket with linger 0 and
+terminates the context.
 
 Messages on a served ROUTER are handled one at a time, in arrival order, by
 ``handle_<tag>(message)`` (plain or ``async def``), as an actor should: a
@@ -77,8 +78,8 @@ class AsyncActor:
     async def teardown(self) -> None:
         """Close what setup() opened besides sockets (pools, clients)."""
 
-    def serve(self, endpoint: str) -> zmq.asyncio.Socket:
-        """Bind a ROUTER at ``endpoint`` and dispatch its messages to handle_<tag>."""
+    def serve(self, endpoint: str, prefix: str = "handle_") -> zmq.asyncio.Socket:
+        """Bind a ROUTER at ``endpoint`` and dispatch its messages to ``<prefix><tag>``."""
         assert self.ctx is not None, "serve() before main()"
         sock = self.ctx.socket(zmq.ROUTER)
         sock.linger = 0
@@ -89,8 +90,13 @@ class AsyncActor:
             self.curve.serve(sock)
         sock.bind(endpoint)
         self._sockets.append(sock)
-        self.spawn(self._receive(sock), f"serve {endpoint}")
+        self.spawn(self._receive(sock, prefix), f"serve {endpoint}")
         return sock
+
+    def serve_liveness(self, endpoint: str) -> zmq.asyncio.Socket:
+        """Bind a ROUTER at ``endpoint`` that answers only Ping: the supervisor's probe
+        of an actor that serves no ROUTER of its own (it only talks to PostgreSQL)."""
+        return self.serve(endpoint, prefix="liveness_")
 
     def every(
         self, seconds: float, job: Callable[[], Awaitable[object]], what: str = ""
@@ -166,7 +172,7 @@ class AsyncActor:
 
     # --- messages --------------------------------------------------------------
 
-    async def _receive(self, sock: zmq.asyncio.Socket) -> None:
+    async def _receive(self, sock: zmq.asyncio.Socket, prefix: str) -> None:
         while True:
             frames = await sock.recv_multipart()
             if len(frames) != 2:
@@ -183,7 +189,7 @@ class AsyncActor:
                 continue
             replies: list[tuple[NamedTuple, int]] = []
             for request_id, message in pairs:
-                reply = await self._handle(message)
+                reply = await self._handle(message, prefix)
                 if request_id:
                     replies.append((reply, request_id))
             if replies:
@@ -194,11 +200,11 @@ class AsyncActor:
                 )
                 await sock.send_multipart([ident, out])
 
-    async def _handle(self, message: NamedTuple) -> Ok | Error:
+    async def _handle(self, message: NamedTuple, prefix: str) -> Ok | Error:
         if isinstance(message, protocol.Ping):  # liveness: the loop is turning
             return Ok(None)
         tag = protocol.tag_of(message)
-        handler: Callable[[Any], object] | None = getattr(self, f"handle_{tag}", None)
+        handler: Callable[[Any], object] | None = getattr(self, f"{prefix}{tag}", None)
         if handler is None:
             return Error(ErrorCode.PROTOCOL, f"{self.name} does not handle {tag}")
         try:

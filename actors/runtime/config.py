@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, ParamSpec
 from urllib.parse import urlsplit
 
+from actors.runtime.endpoints import ipc_endpoint
+
 __all__ = [
     "CONFIG_EXIT_STATUS",
     "ConfigError",
@@ -220,6 +222,11 @@ class ServiceSettings:
     def url(self) -> str:
         """The HTTP base URL, as said in the ready line."""
         return f"http://{self.address}"
+
+    def actor_endpoint(self, name: str) -> str:
+        """The ipc endpoint in the run dir where the actor child ``name`` serves (its
+        ROUTER: nudges from the HTTP workers, the supervisor's liveness Pings)."""
+        return ipc_endpoint(self.run_dir, name)
 
     def shared_fields(self) -> dict[str, Any]:
         """This class's fields by name, for a service's ``Config(**shared_fields(), ...)``."""

@@ -108,7 +108,8 @@ def gunicorn_child(
 
 def http_child(settings: ServiceSettings, app: str, workers: int, env: dict[str, str]) -> Child:
     """The service's gunicorn serving ``app`` on its address, titled
-    ``<program>: http <address>``, its metrics files in the run dir."""
+    ``<program>: http <address>``, its metrics files in the run dir, the app preloaded
+    (one import in the master, not one per worker: see ``gunicorn_argv``)."""
     return gunicorn_child(
         "http",
         app=app,
@@ -117,4 +118,5 @@ def http_child(settings: ServiceSettings, app: str, workers: int, env: dict[str,
         env=env,
         title=f"{settings.program}: http {settings.address}",
         metrics_dir=settings.run_dir / "metrics",
+        preload=True,
     )

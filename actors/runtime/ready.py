@@ -74,6 +74,10 @@ class ReadyAnnouncer:
         self.warned = False
         self.done = False
 
+    def said(self) -> bool:
+        """Whether the ready line was said (every URL answered, the check passed)."""
+        return self.done
+
     def __call__(self) -> None:
         now = time.monotonic()
         if self.done or now < self.next_probe:

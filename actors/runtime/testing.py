@@ -141,6 +141,35 @@ class Proc:
                 continue
         return found
 
+    def titled(self, title: str, other_than: int = 0) -> psutil.Process | None:
+        """The one descendant whose title contains ``title`` (pid not ``other_than``);
+        None while there is none, or more than one (a restart under way)."""
+        found = [p for p in self.find(title) if p.pid != other_than]
+        return found[0] if len(found) == 1 else None
+
+    def hang_child(
+        self, name: str, title: str, timeout_s: float = START_TIMEOUT_S
+    ) -> psutil.Process:
+        """SIGSTOP the supervised child ``name`` (process title ``title``) once its
+        supervisor said it answers its liveness probe, so the probe's silence is the
+        stop's; returns the stopped process (alive, doing nothing, as if deadlocked)."""
+        stopped = wait_until(lambda: self.titled(title), timeout_s, f"{self.name}'s {title!r}")
+        self.wait_output(f"{name} (pid {stopped.pid}) answers its liveness probe", timeout_s)
+        stopped.send_signal(signal.SIGSTOP)
+        return stopped
+
+    def wait_hung_child_replaced(
+        self, name: str, title: str, stopped: psutil.Process, timeout_s: float = START_TIMEOUT_S
+    ) -> psutil.Process:
+        """Wait until the supervisor said it killed the hung child ``name`` (``stopped``)
+        and a new one answers its liveness probe; returns the new process."""
+        self.wait_output(f"{name} (pid {stopped.pid}) answered no ping for", timeout_s)
+        new = wait_until(
+            lambda: self.titled(title, other_than=stopped.pid), timeout_s, f"a new {title!r}"
+        )
+        self.wait_output(f"{name} (pid {new.pid}) answers its liveness probe", timeout_s)
+        return new
+
     def fail(self, why: str) -> HarnessError:
         return HarnessError(
             f"{self.name}: {why}\n--- last lines of {self.log_path.name} ---\n{self.output(60)}"

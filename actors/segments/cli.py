@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from actors.runtime.actor_child import actor_child
 from actors.runtime.gunicorn import http_child
 from actors.runtime.pg.startup import console_command
 from actors.runtime.supervisor import Child
@@ -23,8 +24,8 @@ __all__ = ["children", "say_what_starts", "main"]
 
 
 def children(config: Config, env: dict[str, str]) -> list[Child]:
-    """The reaper, then gunicorn."""
-    reaper = Child("reaper", [sys.executable, "-m", "actors.segments.reaper"], env)
+    """The reaper (probed for liveness), then gunicorn."""
+    reaper = actor_child(config, "reaper", "actors.segments.reaper", env)
     return [reaper, http_child(config, "web.segments.app:get_app()", config.http_workers, env)]
 
 

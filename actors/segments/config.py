@@ -16,7 +16,6 @@ from actors.runtime.config import (
     env_int,
     service_parser,
 )
-from actors.runtime.endpoints import ipc_endpoint
 
 __all__ = ["DEFAULT_ADDRESS", "PROGRAM", "Config", "ConfigError"]
 
@@ -38,7 +37,7 @@ class Config(ServiceSettings):
     @property
     def reaper_endpoint(self) -> str:
         """The reaper's ROUTER: HTTP workers nudge it when they add an expiry."""
-        return ipc_endpoint(self.run_dir, "reaper")
+        return self.actor_endpoint("reaper")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> Config:

@@ -142,8 +142,7 @@ class Run:
         self.grades.stop()
         for client in self.clients:
             client.stop()
-        for proc in [*self.topology.replicas, *self.topology.services.values()]:
-            proc.wait_ready(RECOVERY_TIMEOUT_S)
+        self.topology.wait_all_ready(RECOVERY_TIMEOUT_S)
         try:
             return self._check()
         finally:

@@ -1,5 +1,6 @@
 """`balances` under faults, as real processes: two instances on one database, kill -9 of
-worker actors mid-batch, of the whole service and of PostgreSQL under load. Afterwards
+worker actors mid-batch, of the whole service and of PostgreSQL under load, a stopped
+worker restarted by its liveness probe. Afterwards
 every accepted task is final exactly once: each user's tasks, replayed in acceptance
 order from the opening balance, give exactly the recorded outcomes and balance."""
 
@@ -255,6 +256,18 @@ def test_kill9_of_the_whole_service_and_of_postgres_under_load(procs, pg_server,
     load.check_accepted(check_replays(db, loop, openings))
     assert len(load.accepted) > 50
     procs.stop(second)
+
+
+def test_a_stopped_worker_is_restarted_by_its_liveness_probe_and_applies_again(procs, pg_dsn):
+    service = launch(procs, pg_dsn, name="balances-h", workers=1)
+    user = service.create_user("hung-worker", 0)
+    stopped = service.hang_child("worker-0", "balances: worker 0")
+    accepted = service.post_task(user["id"], "replenishment", 7)
+    assert accepted.status_code == 202, accepted.text  # queued: its worker is not turning
+    service.wait_hung_child_replaced("worker-0", "balances: worker 0", stopped)
+    (task,) = service.wait_final(user["id"], timeout_s=DRAIN_TIMEOUT_S)
+    assert task["status"] == "done" and service.balance(user["id"]) == 7
+    procs.stop(service)
 
 
 def test_workers_stop_when_their_supervisor_is_killed(procs, pg_dsn):

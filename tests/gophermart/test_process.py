@@ -1,7 +1,8 @@
 """gophermart and accrual as real processes (the console commands) on a real PostgreSQL:
 the course's black-box flow, two instances racing withdrawals, 429 honoured by the whole
-instance, kill -9 with orders in flight then restart (each accrual credited once), and
-the command's one-line configuration errors."""
+instance, a stopped poller restarted by its liveness probe, kill -9 with orders in flight
+then restart (each accrual credited once), and the command's one-line configuration
+errors."""
 
 from __future__ import annotations
 
@@ -192,6 +193,21 @@ def test_an_upload_wakes_the_poller(fake, faked):
         )
         assert time.monotonic() - started < 1.0
     assert faked.get("/api/user/balance").json()["current"] == 1.5
+
+
+def test_a_stopped_poller_is_restarted_by_its_liveness_probe_and_credits_again(fake, faked):
+    fake.script_box["reply"] = lambda number, index: processed(number, "2")
+    faked.register(new_login(), "pass-word-6")
+    stopped = faked.hang_child("poller", "gophermart: poller")
+    number = new_number()
+    assert faked.upload(number).status_code == 202  # queued: no poller is turning
+    faked.wait_hung_child_replaced("poller", "gophermart: poller", stopped)
+    wait_until(
+        lambda: [o["status"] for o in orders_of(faked)] == ["PROCESSED"],
+        WAIT_S,
+        "the new poller to credit the order uploaded while the old one was stopped",
+    )
+    assert faked.get("/api/user/balance").json()["current"] == 2
 
 
 def test_429_pauses_the_instance(fake, faked):

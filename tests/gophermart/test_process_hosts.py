@@ -2,8 +2,9 @@
 through PostgreSQL's LISTEN/NOTIFY, not by its idle poll.
 
 A and B have their own scripted accrual systems, and pollers that sleep a minute when
-idle. A's poller is frozen (SIGSTOP), so every order must be asked
-by B's, and within a second of its upload.
+idle. A's poller is frozen (SIGSTOP), and A's supervisor with it (else its liveness
+probe would restart the poller), so every order must be asked by B's, and within a
+second of its upload.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import time
 
 import asyncpg
+import psutil
 
 from actors.gophermart.testing import Gophermart, new_login, new_number
 from actors.runtime.testing import wait_until
@@ -63,6 +65,10 @@ def test_an_upload_on_a_is_asked_by_bs_poller_within_a_second(procs, pg_dsn):
             instance.wait_ready()
         wait_until(lambda: listeners(pg_dsn) == 2, 20, "both pollers to listen")
         (frozen,) = a.find("gophermart: poller")
+        # NOTE: A's supervisor is frozen first: running, its liveness probe would find the
+        # poller silent, kill it after 3 s and start one that asks fake_a.
+        supervisor = psutil.Process(a.started().pid)
+        supervisor.send_signal(signal.SIGSTOP)
         frozen.send_signal(signal.SIGSTOP)
         try:
             a.register(new_login(), "pw")
@@ -86,6 +92,7 @@ def test_an_upload_on_a_is_asked_by_bs_poller_within_a_second(procs, pg_dsn):
                 )
         finally:
             frozen.send_signal(signal.SIGCONT)
+            supervisor.send_signal(signal.SIGCONT)
         latencies.sort()
         print(
             f"\nupload on A -> B's poller asks: {ORDERS} orders, p50"

@@ -1,4 +1,5 @@
-"""The `segments` command as real processes: two instances, restarts, kill -9, TTL, exits."""
+"""The `segments` command as real processes: two instances, restarts, kill -9, a stopped
+reaper, TTL, exits."""
 
 from __future__ import annotations
 
@@ -116,6 +117,35 @@ def test_ttl_expiry_is_invisible_at_once_and_in_history_at_its_time(procs, pg_ds
     # the add nudged the reaper, which slept until the expiry (measured: ~10 ms late), not
     # until its next 1 s round
     assert late_s < 0.75, late_s
+
+
+def test_a_stopped_reaper_is_restarted_by_its_liveness_probe_and_reaps_again(procs, pg_dsn):
+    service = start(procs, pg_dsn)
+    assert service.post("/api/segments", {"slug": "P_HUNG"}).status_code == 201
+    stopped = service.hang_child("reaper", "segments: reaper")
+    user = next(_ids)
+    added = service.post(
+        f"/api/users/{user}/segments", {"add": [{"slug": "P_HUNG", "ttl_seconds": 1}]}
+    )
+    assert "P_HUNG" in added.json()["segments"], added.text
+    (expires,) = sql(
+        pg_dsn,
+        "SELECT expires_at FROM segments.memberships WHERE user_id = $1"
+        " AND expires_at IS NOT NULL",  # P_HUNG's, not a percent segment's the user falls in
+        user,
+    )
+    service.wait_hung_child_replaced("reaper", "segments: reaper", stopped)
+    rows = wait_until(
+        lambda: sql(
+            pg_dsn,
+            "SELECT at FROM segments.history WHERE user_id = $1 AND slug = 'P_HUNG'"
+            " AND operation = 'remove'",
+            user,
+        ),
+        5,
+        "the new reaper to record the expiry that passed while the old one was stopped",
+    )
+    assert rows[0][0] == expires[0]  # stamped with its expiry, not with the late reaping
 
 
 def test_kill9_loses_no_acknowledged_change_and_the_reaper_catches_up(procs, pg_dsn):

@@ -16,7 +16,6 @@ from actors.balances import store
 from actors.balances.config import Config
 from actors.balances.intake import Intake
 from actors.balances.nudger import Nudger
-from actors.balances.worker import worker_endpoint
 from actors.runtime.pg.pool import LazyPool
 from web.balances.metrics import SERVICE, queue_gauges
 from web.balances.openapi import SPEC
@@ -81,5 +80,5 @@ def get_app() -> App:
     """The app of a gunicorn worker: settings from the environment."""
     config = Config.from_env(os.environ, [])
     pool = LazyPool(config.database_uri, max_size=POOL_MAX_SIZE, application_name="balances http")
-    local = [worker_endpoint(config, i) for i in range(config.workers)]
+    local = [config.worker_endpoint(i) for i in range(config.workers)]
     return create_app(pool, Nudger(pool, local), request_metrics(SERVICE))
