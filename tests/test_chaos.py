@@ -93,3 +93,25 @@ def test_victims_are_named_by_their_process_titles():
         assert (victim.service, victim.kind, victim.instance) == (service, kind, instance), title
     for title in ("postgres: checkpointer", "python -m actors.runtime.pg.foreground --port 5433"):
         assert classify(title) is None, title
+
+
+def test_an_outage_is_the_gap_after_the_old_workers_last_answers():
+    """A killed supervisor's old workers answer a moment longer; the gap after counts."""
+    from bench.chaos.answers import NO_ANSWER, Answer
+    from bench.chaos.killer import Kill, Victim
+    from bench.chaos.report import outages
+
+    kill = Kill(100.0, Victim(1, "segments", "segments: supervisor", "segments"))
+
+    def answer(sent: float, done: float, status: int = 200) -> Answer:
+        return Answer("segments", "segments", "change", sent, done, status)
+
+    steady = [answer(90 + i / 10, 90 + i / 10 + 0.01) for i in range(100)]  # before the kill
+    old_workers = [answer(100.01, 100.02), answer(100.02, 100.03)]
+    refused = [answer(100.1 + i / 10, 100.1 + i / 10, NO_ANSWER) for i in range(8)]
+    back = [answer(100.9, 100.95), *(answer(101 + i / 10, 101.01 + i / 10) for i in range(50))]
+    (outage,) = outages([kill], steady + old_workers + refused + back, [])
+    assert outage.seconds is not None and abs(outage.seconds - (100.95 - 100.03)) < 1e-9
+
+    (never,) = outages([kill], steady + refused, [])
+    assert never.seconds is None

@@ -129,7 +129,7 @@ def kill(victim: Victim) -> Kill | None:
 
 
 def affected_targets(victim: Victim, replicas: list[str]) -> list[tuple[str, str]]:
-    """The (service, target) pairs whose next 2xx ends the outage a kill of victim begins."""
+    """The (service, target) pairs whose answers measure the outage a kill of victim begins."""
     if victim.service == "postgres":
         return [(service, service) for service in PG_SERVICES]
     if victim.service == "grades":  # writes (``replicaN``) and reads (``replicaN reads``)

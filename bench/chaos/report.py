@@ -4,6 +4,7 @@ invariants; ``outages`` measures each kill's outage from the recorded answers.""
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from typing import NamedTuple
 
@@ -29,34 +30,64 @@ it until the other two notice and elect a leader (NATS's raft election timeout, 
 by design and not configurable)."""
 
 
+OUTAGE_WINDOW_S = 10.0
+"""How long after a kill its target's answers are searched for a gap (less if the next
+kill comes sooner)."""
+
+
 class Outage(NamedTuple):
     kill: Kill
     seconds: float | None
-    """From the kill to the first 2xx of a request sent after it, on every affected
-    target (the slowest); None when one never answered 2xx again."""
+    """The longest time the slowest affected target went without a 2xx after the kill:
+    from the kill to the first 2xx of a request sent after it, or between two such 2xx
+    answers within OUTAGE_WINDOW_S; None when one never answered 2xx again."""
 
 
-def _first_ok_after(answers: list[Answer], service: str, target: str, at: float) -> float | None:
-    done = [
-        a.done
-        for a in answers
-        if a.service == service and a.target == target and a.sent >= at and 200 <= a.status < 300
-    ]
-    return min(done) if done else None
+class _Oks:
+    """One target's 2xx answers as (sent, done), in the order they were sent."""
+
+    def __init__(self, answers: list[Answer]) -> None:
+        self.pairs = sorted((a.sent, a.done) for a in answers if 200 <= a.status < 300)
+        self.sent = [sent for sent, _ in self.pairs]
+
+    def longest_gap(self, start: float, end: float) -> float | None:
+        """The longest time without a 2xx after ``start``, among requests sent after it.
+
+        NOTE: not only to the first 2xx: a killed supervisor's old HTTP workers answer
+        their open connections for a moment after the kill (their master's SIGTERM is a
+        graceful stop), and the outage is the gap that follows until the new server
+        answers.
+        """
+        first = bisect_left(self.sent, start)
+        last = bisect_right(self.sent, end)
+        done = sorted(d for _, d in self.pairs[first:last])
+        if not done:
+            later = [d for _, d in self.pairs[last:]]
+            return min(later) - start if later else None
+        longest, previous = done[0] - start, done[0]
+        for at in done[1:]:
+            if at > end:
+                break
+            longest, previous = max(longest, at - previous), at
+        return longest
 
 
 def outages(kills: list[Kill], answers: list[Answer], replicas: list[str]) -> list[Outage]:
+    by_target: dict[tuple[str, str], list[Answer]] = defaultdict(list)
+    for answer in answers:
+        by_target[(answer.service, answer.target)].append(answer)
+    oks = {key: _Oks(mine) for key, mine in by_target.items()}
+    ordered = sorted(kills, key=lambda k: k.at)
     result = []
-    for kill in kills:
-        ends = [
-            _first_ok_after(answers, s, t, kill.at)
-            for s, t in affected_targets(kill.victim, replicas)
+    for i, kill in enumerate(ordered):
+        end = kill.at + OUTAGE_WINDOW_S
+        if i + 1 < len(ordered):
+            end = min(end, ordered[i + 1].at)
+        gaps = [
+            oks[key].longest_gap(kill.at, end) if key in oks else None
+            for key in affected_targets(kill.victim, replicas)
         ]
-        worst = (
-            None
-            if any(e is None for e in ends)
-            else max(e - kill.at for e in ends if e is not None)
-        )
+        worst = None if any(g is None for g in gaps) else max(g for g in gaps if g is not None)
         result.append(Outage(kill, worst))
     return result
 
