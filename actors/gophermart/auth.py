@@ -27,9 +27,14 @@ TOKEN_ALGORITHM = "HS256"
 TOKEN_CACHE_SIZE = 4096
 """Verified tokens kept per process (see _verified)."""
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
-"""Verified against when the login is unknown, so a wrong login and a wrong password
-take the same time."""
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the login is unknown, so a wrong login and a wrong password
+    take the same time. Made on first use, not at import: a hash is ~25 ms of CPU, and
+    every restart of the HTTP server imports this module."""
+    return _HASHER.hash("not a password of anyone")
 
 
 async def hash_password(password: str) -> str:
@@ -41,9 +46,8 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
     def check() -> bool:
         try:
-            return (
-                _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-            )
+            matches = _HASHER.verify(password_hash or _dummy_hash(), password)
+            return matches and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
 
