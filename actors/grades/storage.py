@@ -20,9 +20,10 @@ Phases: RESTORING (loading a peer's backup) -> CATCHING_UP (the broker replays
 the log from the backup's position) -> READY. Until READY every request but
 Status is answered UNAVAILABLE.
 
-NOTE: ~470 lines, over the ~400 of STYLE.md: this is one state machine (phases,
-writes in flight, catch-up, backups being read) and splitting its handlers
-across files would hide how they interleave; what is not the state machine lives
+NOTE: ~620 lines, over the ~400 of STYLE.md: this is one state machine (phases,
+writes in flight and their acks, catch-up, backups being read) and splitting its
+handlers across files would hide how they interleave (an own batch is completed
+by the bus's ack or by the log, whichever comes first); what is not the state machine lives
 beside it (records, hlc, loading, restore, snapshots, backup).
 """
 

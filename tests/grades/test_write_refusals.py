@@ -19,7 +19,7 @@ import requests
 
 from actors.grades.testing import AUTH
 from actors.runtime.testing import wait_until
-from tests.bus.test_bus import tiny_filesystem
+from tests.bus.test_bus import bus_on_a_tiny_disk
 
 STALL_S = 1.9
 """Longer than the old bus-dead threshold (1.5 s), shorter than a publish's timeout."""
@@ -99,13 +99,7 @@ def test_each_change_of_the_refusal_reason_is_logged_once_and_shown_in_readyz(cl
 
 
 def test_a_bus_that_cannot_write_its_log_refuses_sets_and_changes_nothing(cluster, tmp_path):
-    with tiny_filesystem(tmp_path / "tiny", "512k") as mount:
-        filler = mount / "filler"
-        filler.write_bytes(b"\0" * 300_000)
-        bus = cluster.bus(start=False)
-        bus.env["BUS_LOG_DIR"] = str(mount / "bus")
-        bus.start()
-        bus.wait_listening()
+    with bus_on_a_tiny_disk(cluster, tmp_path) as (bus, filler):
         replica = cluster.replica(1, bus)
         session, acked = requests.Session(), []
         for i in range(5000):
