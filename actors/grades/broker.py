@@ -1,16 +1,17 @@
-"""The broker actor: bridges a replica's storage actor to the bus.
+"""The broker actor: the reading side of a replica's link to the bus.
 
-Outbound, it forwards storage's Publish to the bus and reports Acked once the
-bus has the record fsynced (Failed if the bus is down or silent). Inbound, it
-subscribes to the stream and delivers records to storage strictly in log
-order: a record that arrives ahead of the next expected position means some
-were lost on the way (PUB drops under load, the bus restarted), so it fetches
-the gap from the log. The same fetch replays history when storage asks to
-CatchUp from a position (after a restore, a restart, or a new broker).
+Storage publishes its batches to the bus itself (a set's path is storage -> bus
+-> storage, see actors.grades.storage); the broker subscribes to the stream and
+delivers records to storage strictly in log order: a record that arrives ahead
+of the next expected position means some were lost on the way (PUB drops under
+load, the bus restarted), so it fetches the gap from the log. The same fetch
+replays history when storage asks to CatchUp from a position (after a restore,
+a restart, or a new broker). It also tells storage whether the bus is up (its
+heartbeats) every STATUS_EVERY_MS.
 
-Storage's own records are not delivered again once storage has merged them
-(their ack came first); an own record whose ack never arrived (bus crash,
-broker restart) is delivered like any other, so nothing is lost.
+Every record is delivered, storage's own included: storage skips an own record
+it merged on the bus's ack, and merges one whose ack never came (bus crash,
+publish timed out), so nothing is lost and nothing applied twice.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ CatchUp; the status still reports the position, so storage does not ask again at
 STATUS_EVERY_MS = 250
 BUS_DEAD_AFTER_MS = 1500
 """No heartbeat from the bus for this long: it is down."""
-PUBLISH_TIMEOUT_MS = 2500
 FETCH_TIMEOUT_MS = 3000
 FETCH_MAX_RECORDS = 1000
 SUB_QUEUE_MAX = 100_000
@@ -71,7 +71,6 @@ class BrokerActor(Actor):
         self.log = logging.getLogger(f"broker[{config.replica_id}]")
         self.config = config
         self.stream = config.stream
-        self.origin = str(config.replica_id)
         self.session = secrets.token_hex(6)
         self.mode = IDLE
         self.catchup_id = 0
@@ -81,20 +80,13 @@ class BrokerActor(Actor):
         self.bus_end = -1
         self.bus_up = False
         self.bus_heard_ms = 0
-        self.inflight: dict[int, int] = {}  # seq -> sent_ms, publishes awaiting the bus
-        self.traces: dict[int, list[str]] = {}  # seq -> request ids, for log lines
-        self.acked_own: set[int] = set()  # seqs storage merged; skip them in the stream
         self.buffer: list[Sequence[Any]] = []  # live records held while a fetch is running
         self.fetch_id = 0
         self.fetch_sent_ms = 0
         self._fetch_ids = iter(range(1, 1 << 31))
         self._status_ms = 0
         self._probe_id = 0
-        # What one drain of a socket gathered, sent on in after_drain:
-        self._refused: list[int] = []  # publishes storage asked for that the bus cannot take
-        self._acked: list[int] = []
-        self._failed: list[int] = []
-        self._records: list[Sequence[Any]] = []  # live records from the SUB socket
+        self._records: list[Sequence[Any]] = []  # live records of one SUB drain
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -128,21 +120,6 @@ class BrokerActor(Actor):
         now = monotonic_ms()
         if self.bus_up and now - self.bus_heard_ms > BUS_DEAD_AFTER_MS and not self._waiting(now):
             self._bus_lost(now)
-        while self.inflight:
-            seq, sent = next(iter(self.inflight.items()))
-            if now - sent < PUBLISH_TIMEOUT_MS:
-                break
-            del self.inflight[seq]
-            self.log.warning(
-                "batch %d not confirmed by the bus in time; requests %s",
-                seq,
-                self.traces.pop(seq, []),
-            )
-            self._send_storage(
-                messages.Failed(
-                    [seq], ErrorCode.UNKNOWN_OUTCOME, "the bus did not confirm the write in time"
-                )
-            )
         if self.fetch_id and now - self.fetch_sent_ms > FETCH_TIMEOUT_MS:
             self.fetch_id = 0
             self._fetch()
@@ -161,16 +138,12 @@ class BrokerActor(Actor):
             )
 
     def _waiting(self, now: int) -> bool:
-        """A publish or fetch sent to the bus is still within its timeout.
+        """A fetch sent to the bus is still within its timeout.
 
-        NOTE: liveness is judged by the data path too: a bus busy in a long fsync
-        sends no heartbeat, but it is not gone while what we sent it may still be
-        answered; declaring it dead then would only turn those writes into 503/504s.
+        NOTE: a bus busy in a long fsync sends no heartbeat, but it is not gone while
+        what we sent it may still be answered (storage judges its publishes the same way).
         """
-        oldest = next(iter(self.inflight.values()), None)
-        return (oldest is not None and now - oldest < PUBLISH_TIMEOUT_MS) or (
-            self.fetch_id != 0 and now - self.fetch_sent_ms < FETCH_TIMEOUT_MS
-        )
+        return self.fetch_id != 0 and now - self.fetch_sent_ms < FETCH_TIMEOUT_MS
 
     def _probe(self) -> None:
         """Ask the bus about our stream: it creates the stream and starts heartbeating it."""
@@ -180,24 +153,9 @@ class BrokerActor(Actor):
     def _bus_lost(self, now: int) -> None:
         self.bus_up = False
         self.log.warning(
-            "bus silent for %d ms: unreachable; sets answer 503 until it is back",
+            "bus silent for %d ms: unreachable until its heartbeat is back",
             now - self.bus_heard_ms,
         )
-        if self.inflight:
-            self.log.warning(
-                "%d batches unconfirmed when the bus went away; requests %s",
-                len(self.inflight),
-                sum(self.traces.values(), []),
-            )
-            self._send_storage(
-                messages.Failed(
-                    list(self.inflight),
-                    ErrorCode.UNKNOWN_OUTCOME,
-                    "the bus went away before confirming the write",
-                )
-            )
-            self.inflight.clear()
-            self.traces.clear()
         # Lazy pirate: drop whatever is queued for the dead connection.
         self.bus = self.replace_socket(self.bus, zmq.DEALER)
         self.bus.immediate = True
@@ -220,31 +178,9 @@ class BrokerActor(Actor):
     # --- from storage ------------------------------------------------------
 
     def after_drain(self, sock: zmq.Socket[bytes]) -> None:
-        if sock is self.storage and self._refused:
-            refused, self._refused = self._refused, []
-            self._send_storage(
-                messages.Failed(refused, ErrorCode.UNAVAILABLE, "the bus is unreachable")
-            )
-        elif sock is self.sub and self._records:
+        if sock is self.sub and self._records:
             records, self._records = self._records, []
             self._live(records)
-        elif sock is self.bus:
-            self._report_publishes()
-
-    def storage_publish(
-        self, _ident: bytes | None, _request_id: int, message: messages.Publish
-    ) -> None:
-        if self.bus_up and self._send_bus(
-            bus_messages.BusPublish(self.stream, self.origin, message.seq, message.data),
-            message.seq,
-        ):
-            self.inflight[message.seq] = monotonic_ms()
-            self.traces[message.seq] = message.traces
-        else:
-            self._refused.append(message.seq)
-            self.log.warning(
-                "batch %d refused, bus unreachable; requests %s", message.seq, message.traces
-            )
 
     def storage_catch_up(
         self, _ident: bytes | None, _request_id: int, message: messages.CatchUp
@@ -257,9 +193,6 @@ class BrokerActor(Actor):
         self.catchup_id = message.catchup_id
         self.next_position = message.from_position
         self.expect_log_id = message.log_id
-        self.inflight.clear()  # their acks would now be misleading; the log has them
-        self.traces.clear()
-        self.acked_own.clear()
         self.buffer.clear()
         self.fetch_id = 0
         self._fetch()
@@ -283,17 +216,9 @@ class BrokerActor(Actor):
         self._bus_reply(request_id, message, ok=False)
 
     def _bus_reply(self, request_id: int, message: protocol.Ok | protocol.Error, ok: bool) -> None:
-        """Match a bus reply to what it answers: a publish, the probe or the fetch."""
+        """Match a bus reply to what it answers: the probe or the fetch."""
         self.bus_heard_ms = monotonic_ms()
-        if request_id in self.inflight:
-            del self.inflight[request_id]
-            self.traces.pop(request_id, None)
-            if ok:
-                self._acked.append(request_id)
-            else:
-                self.log.warning("bus refused a publish: %s", message)
-                self._failed.append(request_id)
-        elif request_id and request_id == self._probe_id:
+        if request_id and request_id == self._probe_id:
             if isinstance(message, protocol.Ok):
                 self._heartbeat(bus_messages.BusHeartbeat(*message.result))
         elif request_id and request_id == self.fetch_id:
@@ -319,17 +244,6 @@ class BrokerActor(Actor):
         self.mode = REFUSED
         self.buffer.clear()
         self._send_storage(messages.Gone(self.catchup_id, -1, reason))
-
-    def _report_publishes(self) -> None:
-        if self._acked:
-            acked, self._acked = self._acked, []
-            self.acked_own.update(acked)
-            self._send_storage(messages.Acked(acked))
-        if self._failed:
-            failed, self._failed = self._failed, []
-            self._send_storage(
-                messages.Failed(failed, ErrorCode.UNAVAILABLE, "the bus refused the write")
-            )
 
     def _fetched(self, log_id: str, end: int, records: list[Sequence[Any]]) -> None:
         if self.expect_log_id and log_id != self.expect_log_id:
@@ -398,28 +312,17 @@ class BrokerActor(Actor):
     def _deliver(self, records: list[Sequence[Any]]) -> bool:
         """Hand records at next_position onwards to storage; False at a gap."""
         out: list[list[Any]] = []
-        acked: list[int] = []
         contiguous = True
-        for position, _time_ms, origin, seq, data in records:
+        for record in records:
+            position = record[0]
             if position < self.next_position:
                 continue
             if position > self.next_position:
                 contiguous = False
-                self.buffer.append((position, _time_ms, origin, seq, data))
+                self.buffer.append(record)
                 continue
             self.next_position = position + 1
-            if origin == self.origin:
-                if seq in self.inflight:  # seen in the stream before its ack
-                    del self.inflight[seq]
-                    self.traces.pop(seq, None)
-                    acked.append(seq)
-                    continue
-                if seq in self.acked_own:
-                    self.acked_own.discard(seq)
-                    continue
-            out.append([position, seq, data])
-        if acked:
-            self._send_storage(messages.Acked(acked))
+            out.append([position, record[3], record[4]])
         if out or records:
             self._send_storage(messages.Apply(self.catchup_id, out, self.next_position))
         return contiguous

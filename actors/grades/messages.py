@@ -110,7 +110,10 @@ class CatchUp(NamedTuple):
 
 @protocol.tagged("publish")
 class Publish(NamedTuple):
-    """Storage -> broker: append this batch of changes to the bus log durably."""
+    """Storage -> the JetStream broker: append this batch to the log durably.
+
+    On the built-in bus storage sends the batch itself (actors.bus.messages.BusPublish,
+    with the seq as request id) and the bus answers it directly."""
 
     seq: int
     """Storage-chosen, unique across its restarts; echoed in Acked/Failed."""
@@ -147,7 +150,8 @@ class Apply(NamedTuple):
     catchup_id: int
     """From the CatchUp this answers."""
     records: list[list[Any]]
-    """[position, seq, data] per record; the broker leaves out storage's own acked ones."""
+    """[position, seq, data] per record. The bus's broker sends every record; storage skips
+    its own merged on the bus's ack. The JetStream broker leaves out the own ones it acked."""
     next_position: int
     """Every position below this has been delivered (or deliberately left out)."""
 

@@ -3,17 +3,27 @@
 HTTP workers send it Set/Get/Snapshot requests over its ROUTER; its broker
 sends it what the bus log delivers. Sets are handled in batches: every Set
 taken from the socket in one loop turn is stamped with the hybrid clock and
-published as one log record; when the broker reports the record durable the
+published as one log record; when the log reports the record durable the
 batch is merged and every caller gets its merged record. A rejected set
 changes nothing. Without a bus (BUS_URL=none) sets are merged at once.
+
+Publishing: on the built-in bus storage holds a DEALER to the bus and sends each
+batch as a BusPublish itself, so a set's path is storage -> bus -> storage (the
+broker only reads: the subscription, gaps, catch-up). The broker then delivers
+every record, own ones too; an own record merged on the bus's ack is skipped by
+its (seq, position), and one whose ack never came (bus killed, publish timed
+out) is merged from the log. On JetStream (nats-py is asyncio only) batches go
+through the broker as Publish, answered Acked/Failed, and that broker leaves
+out the own records it saw acknowledged.
 
 Phases: RESTORING (loading a peer's backup) -> CATCHING_UP (the broker replays
 the log from the backup's position) -> READY. Until READY every request but
 Status is answered UNAVAILABLE.
 
-NOTE: ~470 lines, over the ~400 of STYLE.md: this is one state machine (phases,
-writes in flight, catch-up, backups being read) and splitting its handlers
-across files would hide how they interleave; what is not the state machine lives
+NOTE: ~620 lines, over the ~400 of STYLE.md: this is one state machine (phases,
+writes in flight and their acks, catch-up, backups being read) and splitting its
+handlers across files would hide how they interleave (an own batch is completed
+by the bus's ack or by the log, whichever comes first); what is not the state machine lives
 beside it (records, hlc, loading, restore, snapshots, backup).
 """
 
@@ -30,6 +40,7 @@ from typing import Any, NamedTuple
 import msgpack
 import zmq
 
+from actors.bus import messages as bus_messages
 from actors.grades import messages, snapshot_file
 from actors.grades.config import Config
 from actors.grades.hlc import HybridClock, stamp_ms
@@ -47,6 +58,12 @@ RESTORING, CATCHING_UP, READY = "restoring", "catching_up", "ready"
 
 PUBLISH_TIMEOUT_MS = 3000
 """A batch not acknowledged by then is answered UNKNOWN_OUTCOME (it may yet land)."""
+BUS_SILENT_MS = 1500
+"""The bus answered none of our publishes for this long: only the broker's view (its
+heartbeats) says whether it is up."""
+ACKED_OWN_PRUNE = 64
+"""Own batches merged on the bus's ack and not yet seen in the log, past which the ones
+the log has passed (a replaced log) are forgotten."""
 BATCHES_IN_FLIGHT = 2
 """Publishes awaiting the bus at once. Sets arriving meanwhile wait in one batch that
 leaves when an ack frees a slot: under load a log record carries many sets (group commit
@@ -101,6 +118,9 @@ class StorageActor(Actor):
         # sets in flight to the bus: seq -> (created_ms, [(ident, req_id, key, values, stamp)])
         self.pending: dict[int, tuple[int, list[_QueuedSet]]] = {}
         self._seqs = itertools.count(secrets.randbits(31) << 32)
+        self.bus: zmq.Socket[bytes] | None = None  # our DEALER to the built-in bus
+        self.bus_heard_ms = 0  # the bus's last answer to a publish of ours
+        self.acked_own: dict[int, int] = {}  # seq -> log position, merged on the bus's ack
         self._batch: list[_QueuedSet] = []
         self._snapshots: dict[int, _Snapshot] = {}
         self._snapshot_ids = itertools.count(1)
@@ -126,6 +146,8 @@ class StorageActor(Actor):
         # NOTE: the table itself is str and int, which the cyclic GC does not track; it is
         # off while loading so that the parser's short-lived lists do not trigger passes.
         gc.disable()
+        if not self.config.jetstream:
+            self.bus = self._bus_socket()
         if self.config.next_replica_url:
             self._start_restore()
         else:
@@ -153,6 +175,15 @@ class StorageActor(Actor):
         self.flush_replies()
 
     # --- the socket --------------------------------------------------------
+
+    def _bus_socket(self) -> zmq.Socket[bytes]:
+        """A DEALER to the bus's ROUTER (a CURVE client if configured); ``immediate``: a
+        publish while no connection is up fails at once (503) instead of queueing."""
+        sock = self.client_socket(zmq.DEALER)
+        self.serve(sock, prefix="bus_")
+        sock.immediate = True
+        sock.connect(self.config.bus_url)
+        return sock
 
     def _send_broker(self, message: NamedTuple) -> None:
         if self.broker_ident is not None:
@@ -196,7 +227,7 @@ class StorageActor(Actor):
             return None
         if self.broker_ident is None or monotonic_ms() - self.broker_seen_ms > BROKER_STALE_MS:
             return "broker is not connected"
-        if not self.bus_up:
+        if not self.bus_up and not self._bus_answering():
             return "bus is unreachable"
         if not self.broker_live:
             return "replica is catching up with the bus"
@@ -228,10 +259,37 @@ class StorageActor(Actor):
         seq = next(self._seqs)
         changes = [[key, stamp, values] for _, _, key, values, stamp, _ in batch]
         traces = [trace for *_, trace in batch if trace]
-        self.pending[seq] = (monotonic_ms(), batch)
+        data = msgpack.packb([self.rid, changes])
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("batch %d: %d sets, requests %s", seq, len(batch), traces)
-        self._send_broker(messages.Publish(seq, msgpack.packb([self.rid, changes]), traces))
+        if self.bus is None:
+            self.pending[seq] = (monotonic_ms(), batch)
+            self._send_broker(messages.Publish(seq, data, traces))
+            return
+        publish = bus_messages.BusPublish(self.config.stream, str(self.rid), seq, data)
+        try:
+            self.bus.send(protocol.encode(publish, seq), zmq.NOBLOCK)
+        except zmq.Again:
+            self.log.warning("batch %d refused, bus unreachable; requests %s", seq, traces)
+            self._fail(batch, ErrorCode.UNAVAILABLE, "bus is unreachable")
+            return
+        self.pending[seq] = (monotonic_ms(), batch)
+
+    def _bus_answering(self) -> bool:
+        """The bus answered a publish of ours lately, or one is still within its timeout.
+
+        NOTE: the bus is judged by the data path too: one busy in a long fsync sends no
+        heartbeat (the broker calls it down), but it is not gone while what we sent it
+        may still be answered, nor once it answers again before its next heartbeat
+        reached the broker; refusing sets then would only turn them into 503s.
+        """
+        if self.bus is None:
+            return False
+        now = monotonic_ms()
+        oldest = next(iter(self.pending.values()), None)
+        return now - self.bus_heard_ms < BUS_SILENT_MS or (
+            oldest is not None and now - oldest[0] < PUBLISH_TIMEOUT_MS
+        )
 
     def _complete(self, items: list[_QueuedSet]) -> None:
         """Merge a durable batch and answer each caller with its merged record."""
@@ -253,11 +311,13 @@ class StorageActor(Actor):
             self._fail(items, ErrorCode.UNKNOWN_OUTCOME, reason)
 
     def _expire_pending(self, now: int) -> None:
+        expired = False
         while self.pending:
             seq, (created, items) = next(iter(self.pending.items()))
             if now - created < PUBLISH_TIMEOUT_MS:
                 break
             del self.pending[seq]
+            expired = True
             self.log.warning(
                 "batch %d of %d sets not acknowledged in time (requests %s)",
                 seq,
@@ -269,6 +329,11 @@ class StorageActor(Actor):
                 ErrorCode.UNKNOWN_OUTCOME,
                 "the bus did not confirm the write in time; it may still be applied",
             )
+        if expired and self.bus is not None:
+            # Lazy pirate: drop whatever is queued for a connection that stopped answering.
+            self.bus = self.replace_socket(self.bus, zmq.DEALER)
+            self.bus.immediate = True
+            self.bus.connect(self.config.bus_url)
 
     def _unavailable_reply(self, ident: bytes, request_id: int) -> bool:
         if self.phase == READY:
@@ -444,9 +509,11 @@ class StorageActor(Actor):
         if message.session != self.broker_session or ident != self.broker_ident:
             if self.broker_session:
                 self.log.warning("broker restarted; catching up from position %d", self.position)
-                # NOTE: the old broker took its batches' acks with it: answer them now, not
-                # after PUBLISH_TIMEOUT_MS, so the slots they hold carry new sets at once.
-                self._fail_pending("the broker restarted before the bus confirmed the write")
+                if self.bus is None:
+                    # NOTE: the old broker took its batches' acks with it: answer them now,
+                    # not after PUBLISH_TIMEOUT_MS, so their slots carry new sets at once.
+                    # (On the built-in bus the acks come to us, not through the broker.)
+                    self._fail_pending("the broker restarted before the bus confirmed the write")
             self.broker_ident, self.broker_session = ident, message.session
             if self.phase != RESTORING:
                 self._request_catch_up()
@@ -457,6 +524,32 @@ class StorageActor(Actor):
         """Any message of the current broker shows it is alive, not only its status beats."""
         if ident == self.broker_ident:
             self.broker_seen_ms = monotonic_ms()
+
+    # --- the bus's answers to our publishes (built-in bus) ---------------------
+
+    def bus_ok(self, _ident: bytes | None, request_id: int, message: Ok) -> None:
+        self.bus_heard_ms = monotonic_ms()
+        entry = self.pending.pop(request_id, None)
+        if entry is None:
+            return  # answered already: timed out (the log delivers it), or seen in the log
+        result = message.result
+        if isinstance(result, list) and result and type(result[0]) is int:
+            self.acked_own[request_id] = result[0]
+        self._complete(entry[1])
+
+    def bus_error(self, _ident: bytes | None, request_id: int, message: Error) -> None:
+        self.bus_heard_ms = monotonic_ms()
+        entry = self.pending.pop(request_id, None)
+        if entry is not None:
+            self.log.warning(
+                "batch %d refused by the bus (%s); requests %s",
+                request_id,
+                message.reason,
+                [item[5] for item in entry[1]],
+            )
+            self._fail(entry[1], ErrorCode.UNAVAILABLE, "the bus refused the write")
+
+    # --- messages from the JetStream broker about our publishes ----------------
 
     def handle_acked(self, ident: bytes, _request_id: int, message: messages.Acked) -> None:
         self._heard_broker(ident)
@@ -483,8 +576,11 @@ class StorageActor(Actor):
         self._heard_broker(ident)
         if message.catchup_id != self.catchup_id:
             return
-        merge, observe = self.table.merge, self.hlc.observe
+        merge, observe, acked = self.table.merge, self.hlc.observe, self.acked_own
         for position, seq, data in message.records:
+            if acked and acked.get(seq) == position:
+                del acked[seq]  # our own batch, merged when the bus acknowledged it
+                continue
             try:
                 rid, changes = msgpack.unpackb(data)
             except Exception:
@@ -502,6 +598,8 @@ class StorageActor(Actor):
                 self.lag_ms = max(0, now_ms() - stamp_ms(changes[-1][1]))
             self.remote_applied += len(changes)
         self.position = message.next_position
+        if len(acked) > ACKED_OWN_PRUNE:
+            self.acked_own = {s: p for s, p in acked.items() if p >= self.position}
 
     def handle_live(self, _ident: bytes, _request_id: int, message: messages.Live) -> None:
         if message.catchup_id != self.catchup_id:

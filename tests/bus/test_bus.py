@@ -167,6 +167,20 @@ def tiny_filesystem(path, size: str):
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
+@contextlib.contextmanager
+def bus_on_a_tiny_disk(cluster, tmp_path):
+    """A started bus whose log is on a 512 KiB tmpfs, 300 KB of it taken by a filler file
+    (delete it and space returns); yields (bus, filler)."""
+    with tiny_filesystem(tmp_path / "tiny", "512k") as mount:
+        filler = mount / "filler"
+        filler.write_bytes(b"\0" * 300_000)
+        bus = cluster.bus(start=False)
+        bus.env["BUS_LOG_DIR"] = str(mount / "bus")
+        bus.start()
+        bus.wait_listening()
+        yield bus, filler
+
+
 def _publish_until_refused(client: Client, limit: int = 5000) -> tuple[int, RemoteError]:
     acked = 0
     for _ in range(limit):
@@ -179,13 +193,7 @@ def _publish_until_refused(client: Client, limit: int = 5000) -> tuple[int, Remo
 
 
 def test_a_full_disk_refuses_publishes_and_recovers(cluster, tmp_path):
-    with tiny_filesystem(tmp_path / "tiny", "512k") as mount:
-        filler = mount / "filler"
-        filler.write_bytes(b"\0" * 300_000)
-        bus = cluster.bus(start=False)
-        bus.env["BUS_LOG_DIR"] = str(mount / "bus")
-        bus.start()
-        bus.wait_listening()
+    with bus_on_a_tiny_disk(cluster, tmp_path) as (bus, filler):
         with Client(bus.url) as client:
             acked, error = _publish_until_refused(client)
             assert error.code == protocol.ErrorCode.UNAVAILABLE

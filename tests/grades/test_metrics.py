@@ -60,3 +60,24 @@ def test_metrics_of_a_standalone_replica_omit_the_bus(cluster):
     text = requests.get(f"{replica.get_base}/metrics", timeout=10).text
     assert sample(text, "grades_storage_up") == 1
     assert "grades_bus_log_records" not in text
+
+
+def test_own_writes_come_back_through_the_log_and_are_not_merged_again(cluster):
+    """Storage publishes to the bus itself and the broker delivers every record, own ones
+    included: those merged on the bus's ack are skipped, not counted as remote merges."""
+    bus = cluster.bus()
+    one = cluster.replica(1, bus)
+    for i in range(20):
+        assert one.set(f"own{i}", spp=i).status_code == 200
+
+    def scrape() -> str:
+        return requests.get(f"{one.get_base}/metrics", timeout=10).text
+
+    text = wait_until(
+        lambda: (t := scrape()) and (sample(t, "grades_log_position") or 0) >= 20 and t,
+        10,
+        "replica 1's broker to deliver its own 20 records back",
+    )
+    assert sample(text, "grades_sets_applied_total") == 20
+    assert sample(text, "grades_remote_applied_total") == 0
+    assert sample(text, "grades_rows") == 20

@@ -1,9 +1,10 @@
 """Why a ready replica refuses writes: judged by the data path, logged once per change.
 
 Issue 14: a ready replica answered 503 for seconds while nothing had been killed, on a
-loaded machine. A bus stalled in a long fsync sends no heartbeat; while what the broker
-sent it can still be answered, it is not gone. Each change of the reason a replica
-refuses writes is logged once and shown in /readyz.
+loaded machine. A bus stalled in a long fsync sends no heartbeat; while what the storage
+actor sent it can still be answered, it is not gone. Each change of the reason a replica
+refuses writes is logged once and shown in /readyz. A bus that cannot write its log
+refuses the storage actor's publish, and the set is a 503 that changed nothing.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import signal
 import threading
 import time
 
+import pytest
 import requests
 
 from actors.grades.testing import AUTH
 from actors.runtime.testing import wait_until
+from tests.bus.test_bus import bus_on_a_tiny_disk
 
 STALL_S = 1.9
 """Longer than the old bus-dead threshold (1.5 s), shorter than a publish's timeout."""
@@ -93,3 +96,27 @@ def test_each_change_of_the_refusal_reason_is_logged_once_and_shown_in_readyz(cl
     assert log.count("refusing writes: bus is unreachable") == 1, log[-3000:]
     assert log.count("accepting writes again") == 1, log[-3000:]
     assert replica.record("refused") is None
+
+
+def test_a_bus_that_cannot_write_its_log_refuses_sets_and_changes_nothing(cluster, tmp_path):
+    with bus_on_a_tiny_disk(cluster, tmp_path) as (bus, filler):
+        replica = cluster.replica(1, bus)
+        session, acked = requests.Session(), []
+        for i in range(5000):
+            user_id = f"{i:06d}".ljust(128, "f")
+            response = session.post(
+                replica.set_url, json={"user_id": user_id, "spp": i}, auth=AUTH, timeout=10
+            )
+            if response.status_code != 200:
+                break
+            acked.append(user_id)
+        else:
+            pytest.fail("the bus log's disk never filled up")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "the bus refused the write"
+        assert "cannot write the log" in bus.output()
+        filler.unlink()
+        wait_until(lambda: replica.accepts_set("after"), 20, "sets to be taken again")
+        rows = replica.backup_rows()
+        assert user_id not in rows
+        assert set(rows) == {*acked, "after"}
