@@ -19,7 +19,7 @@ import requests
 
 from actors.grades.testing import AUTH
 from actors.runtime.testing import wait_until
-from tests.bus.test_bus import bus_on_a_tiny_disk
+from tests.bus.tiny_disk import bus_on_a_tiny_disk
 
 STALL_S = 1.9
 """Longer than the old bus-dead threshold (1.5 s), shorter than a publish's timeout."""
