@@ -198,6 +198,8 @@ def test_two_instances_split_the_shards_and_keep_each_user_in_order(procs, fresh
 def _kill_workers_mid_batch(service: Balances, db: LazyPool, loop, tasks: list) -> bool:
     """Queue ``tasks``, SIGKILL every worker actor once one is inside an apply transaction;
     True when work was left at the kill (False: they drained it all first)."""
+    # NOTE: the actors start once HTTP answers, so right after launch they may not all run.
+    wait_until(lambda: len(service.worker_pids()) == 2, 20, "both worker actors running")
     loop.run(store.enqueue_many(db, tasks))
     wait_until(
         lambda: loop.run(workers_in_transaction(db)),
@@ -210,9 +212,7 @@ def _kill_workers_mid_batch(service: Balances, db: LazyPool, loop, tasks: list) 
     for victim in victims:
         victim.kill()
     psutil.wait_procs(victims, timeout=5)
-    left = loop.run(store.queued_count(db)) > 0
-    wait_until(lambda: len(service.worker_pids()) == 2, 20, "the workers to restart")
-    return left
+    return loop.run(store.queued_count(db)) > 0
 
 
 def test_kill9_of_worker_actors_mid_batch(procs, pg_dsn, db, loop):
