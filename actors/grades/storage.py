@@ -539,15 +539,19 @@ class StorageActor(Actor):
 
     def bus_error(self, _ident: bytes | None, request_id: int, message: Error) -> None:
         self.bus_heard_ms = monotonic_ms()
-        entry = self.pending.pop(request_id, None)
+        self._fail_batch(
+            request_id,
+            f"refused by the bus ({message.reason})",
+            ErrorCode.UNAVAILABLE,
+            "the bus refused the write",
+        )
+
+    def _fail_batch(self, seq: int, why: str, code: str, reason: str) -> None:
+        """Answer a batch still awaiting its publish with an error, said in one line."""
+        entry = self.pending.pop(seq, None)
         if entry is not None:
-            self.log.warning(
-                "batch %d refused by the bus (%s); requests %s",
-                request_id,
-                message.reason,
-                [item[5] for item in entry[1]],
-            )
-            self._fail(entry[1], ErrorCode.UNAVAILABLE, "the bus refused the write")
+            self.log.warning("batch %d %s; requests %s", seq, why, [i[5] for i in entry[1]])
+            self._fail(entry[1], code, reason)
 
     # --- messages from the JetStream broker about our publishes ----------------
 
@@ -560,17 +564,9 @@ class StorageActor(Actor):
 
     def handle_failed(self, ident: bytes, _request_id: int, message: messages.Failed) -> None:
         self._heard_broker(ident)
+        why = f"failed ({message.code}: {message.reason})"
         for seq in message.seqs:
-            entry = self.pending.pop(seq, None)
-            if entry is not None:
-                self.log.warning(
-                    "batch %d failed (%s: %s); requests %s",
-                    seq,
-                    message.code,
-                    message.reason,
-                    [item[5] for item in entry[1]],
-                )
-                self._fail(entry[1], message.code, message.reason)
+            self._fail_batch(seq, why, message.code, message.reason)
 
     def handle_apply(self, ident: bytes, _request_id: int, message: messages.Apply) -> None:
         self._heard_broker(ident)
